@@ -1,0 +1,64 @@
+//! Strings that Kubernetes reads: the API group, label and annotation keys, finalizers, field
+//! managers, condition types and reasons. One module, so that a typo cannot split a name in two.
+
+/// The API group of every Prism custom resource.
+pub const GROUP: &str = "prism.io";
+
+/// The `kubectl get prism` category shared by all three kinds.
+pub const CATEGORY: &str = "prism";
+
+/// Labels the operator puts on every object it creates.
+pub mod labels {
+    /// Standard label naming the application (`prism`).
+    pub const NAME: &str = "app.kubernetes.io/name";
+    /// Standard label naming the instance: the owning PrismCluster.
+    pub const INSTANCE: &str = "app.kubernetes.io/instance";
+    /// Standard label naming the component (admin, proxy, redis, pattern-keyvalue, ...).
+    pub const COMPONENT: &str = "app.kubernetes.io/component";
+    /// Standard label naming the tool that manages the object.
+    pub const MANAGED_BY: &str = "app.kubernetes.io/managed-by";
+    /// Value of [`MANAGED_BY`] on every object of this operator.
+    pub const MANAGED_BY_VALUE: &str = "prism-operator";
+    /// The PrismCluster an object belongs to.
+    pub const CLUSTER: &str = "prism.io/cluster";
+    /// The PrismPattern a runner object belongs to.
+    pub const PATTERN: &str = "prism.io/pattern";
+    /// The PrismNamespace a dedicated runner belongs to.
+    pub const NAMESPACE: &str = "prism.io/namespace";
+}
+
+/// Annotations the operator reads or writes.
+pub mod annotations {
+    /// Hash of the configuration a pod template depends on: a change rolls the pods.
+    pub const CONFIG_HASH: &str = "prism.io/config-hash";
+}
+
+/// Finalizers, one per controller that needs ordered teardown.
+pub mod finalizers {
+    /// Held by a PrismCluster until its children are torn down in order.
+    pub const CLUSTER: &str = "prism.io/cluster-teardown";
+    /// Held by a PrismNamespace until it is removed from the proxy configuration.
+    pub const NAMESPACE: &str = "prism.io/namespace-teardown";
+    /// Held by a PrismPattern until the proxy stops routing to its runner.
+    pub const PATTERN: &str = "prism.io/pattern-teardown";
+}
+
+/// Server-side apply field managers, one per controller.
+pub mod field_managers {
+    pub const CLUSTER: &str = "prism-operator/cluster";
+    pub const NAMESPACE: &str = "prism-operator/namespace";
+    pub const PATTERN: &str = "prism-operator/pattern";
+}
+
+/// Condition types used in the status of the three kinds.
+pub mod conditions {
+    pub const READY: &str = "Ready";
+    pub const PROGRESSING: &str = "Progressing";
+    pub const DEGRADED: &str = "Degraded";
+    pub const PAUSED: &str = "Paused";
+    pub const BACKENDS_READY: &str = "BackendsReady";
+    pub const ADMIN_READY: &str = "AdminReady";
+    pub const PROXY_READY: &str = "ProxyReady";
+    pub const PATTERNS_READY: &str = "PatternsReady";
+    pub const SPEC_VALID: &str = "SpecValid";
+}

@@ -1,0 +1,5 @@
+//! prism.io/v1alpha1: PrismCluster, a whole Prism deployment.
+
+mod cluster;
+
+pub use cluster::*;

@@ -1,0 +1,5 @@
+//! prism.io/v1alpha2: PrismNamespace, an app team's Prism namespace.
+
+mod namespace;
+
+pub use namespace::*;

@@ -1,0 +1,1 @@
+//! The PrismCluster controller (to come).

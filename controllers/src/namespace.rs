@@ -1,0 +1,1 @@
+//! The PrismNamespace controller (to come).

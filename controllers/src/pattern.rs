@@ -1,0 +1,1 @@
+//! The PrismPattern controller (to come).

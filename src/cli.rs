@@ -1,0 +1,68 @@
+//! Command-line interface: one subcommand per job of the binary.
+
+use std::io::Write;
+
+use clap::{Parser, Subcommand};
+
+/// Kubernetes operator for Prism: keeps PrismCluster, PrismNamespace and PrismPattern resources true.
+#[derive(Parser, Debug)]
+#[command(name = "prism-operator", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the controllers against the cluster of the current kubeconfig (or in-cluster config).
+    Run,
+    /// Print the CustomResourceDefinitions of every kind as one multi-document YAML stream.
+    ///
+    /// Install them with: prism-operator crds | kubectl apply --server-side -f -
+    Crds,
+    /// Print the operator's version and the API versions it serves.
+    Version,
+}
+
+/// Why a subcommand failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error("the controllers are not built yet: `run` arrives with the operator runtime")]
+    RunNotAvailable,
+    #[error("cannot serialize the CRDs as YAML")]
+    Yaml(#[from] serde_saphyr::ser::Error),
+    #[error("cannot write to standard output")]
+    Io(#[from] std::io::Error),
+}
+
+impl Command {
+    pub fn execute(self) -> Result<(), CliError> {
+        match self {
+            Command::Run => Err(CliError::RunNotAvailable),
+            Command::Crds => print_crds(&mut std::io::stdout().lock()),
+            Command::Version => {
+                println!("prism-operator {}", env!("CARGO_PKG_VERSION"));
+                println!(
+                    "serves prism.io/v1alpha1 PrismCluster, prism.io/v1alpha2 PrismNamespace, prism.io/v1beta1 PrismPattern"
+                );
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Writes every CRD as a YAML document, separated by `---`.
+pub fn print_crds(out: &mut impl Write) -> Result<(), CliError> {
+    out.write_all(crds_yaml()?.as_bytes())?;
+    Ok(())
+}
+
+/// The CRDs as one multi-document YAML stream: the content of crds/prism.io.yaml.
+pub fn crds_yaml() -> Result<String, CliError> {
+    let mut yaml = String::new();
+    for crd in prism_api::crds() {
+        yaml.push_str("---\n");
+        yaml.push_str(&serde_saphyr::to_string(&crd)?);
+    }
+    Ok(yaml)
+}
