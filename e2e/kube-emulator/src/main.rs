@@ -1,1 +1,79 @@
-fn main() {}
+//! `kube-emulator serve`: a standalone loopback Kubernetes API for kubectl and the operator.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use kube_emulator::Cluster;
+use kube_emulator::server::{Emulator, ServeError, load_manifests};
+
+#[derive(Parser)]
+#[command(name = "kube-emulator", about = "A loopback emulator of the Kubernetes API")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve until SIGTERM or ctrl-c; prints one JSON line when ready.
+    Serve {
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: String,
+        /// Where to write a kubeconfig pointing at the server.
+        #[arg(long)]
+        kubeconfig_out: PathBuf,
+        /// CRD (or any) manifests to create at boot; may repeat.
+        #[arg(long)]
+        crd: Vec<PathBuf>,
+        /// Simulate workload controllers (Deployments/StatefulSets become ready).
+        #[arg(long)]
+        simulate_workloads: bool,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+enum MainError {
+    #[error(transparent)]
+    Serve(#[from] ServeError),
+    #[error("signal handler: {0}")]
+    Signal(#[from] std::io::Error),
+}
+
+#[tokio::main]
+async fn main() -> Result<(), MainError> {
+    tracing_subscriber::fmt().with_writer(std::io::stderr).init();
+    let Cli { command } = Cli::parse();
+    match command {
+        Command::Serve { listen, kubeconfig_out, crd, simulate_workloads } => {
+            serve(listen, kubeconfig_out, crd, simulate_workloads).await
+        }
+    }
+}
+
+async fn serve(listen: String, kubeconfig: PathBuf, crds: Vec<PathBuf>, simulate: bool) -> Result<(), MainError> {
+    let cluster = Cluster::new();
+    for path in &crds {
+        load_manifests(&cluster, path)?;
+    }
+    if simulate {
+        tracing::warn!("--simulate-workloads: workload simulation is not implemented yet");
+    }
+    let emulator = Emulator::start_with(cluster, &listen).await?;
+    emulator.write_kubeconfig(&kubeconfig)?;
+    // Written by hand to keep the key order of the documented line.
+    let server = serde_json::Value::String(emulator.url());
+    let path = serde_json::Value::String(kubeconfig.display().to_string());
+    println!("{{\"server\": {server}, \"kubeconfig\": {path}}}");
+    wait_for_shutdown().await?;
+    emulator.stop().await;
+    Ok(())
+}
+
+async fn wait_for_shutdown() -> Result<(), std::io::Error> {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        _ = term.recv() => {}
+        r = tokio::signal::ctrl_c() => r?,
+    }
+    Ok(())
+}

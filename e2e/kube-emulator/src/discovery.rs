@@ -1,0 +1,193 @@
+//! Discovery (aggregated apidiscovery.k8s.io/v2 and legacy), /version and a minimal OpenAPI v3.
+
+use serde_json::{Value, json};
+
+use crate::registry::{Registry, ResourceType, STANDARD_VERBS};
+
+pub const AGGREGATED_CONTENT_TYPE: &str = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
+
+/// The version the emulator claims (matches the k8s-openapi feature the project targets).
+pub fn version() -> Value {
+    json!({
+        "major": "1", "minor": "33", "gitVersion": "v1.33.0-kube-emulator",
+        "gitCommit": "0000000000000000000000000000000000000000", "gitTreeState": "clean",
+        "buildDate": "2025-04-23T00:00:00Z", "goVersion": "go1.24.2", "compiler": "gc",
+        "platform": "linux/amd64",
+    })
+}
+
+fn subresource_verbs(rt: &ResourceType, version: &str) -> Vec<(&'static str, &'static str)> {
+    let mut subs = Vec::new();
+    if rt.has_status(version) {
+        subs.push(("status", "status"));
+    }
+    if rt.scale(version).is_some() || rt.group == "apps" {
+        subs.push(("scale", "scale"));
+    }
+    if rt.group.is_empty() && rt.plural == "namespaces" {
+        subs.push(("finalize", "finalize"));
+    }
+    subs
+}
+
+fn aggregated_resource(rt: &ResourceType, version: &str) -> Value {
+    let subresources: Vec<Value> = subresource_verbs(rt, version)
+        .into_iter()
+        .map(|(name, _)| {
+            let (g, v, k) = if name == "scale" {
+                ("autoscaling", "v1", "Scale")
+            } else {
+                (rt.group.as_str(), version, rt.kind.as_str())
+            };
+            let verbs: &[&str] = if name == "finalize" { &["update"] } else { &["get", "patch", "update"] };
+            json!({"subresource": name, "responseKind": {"group": g, "version": v, "kind": k}, "verbs": verbs})
+        })
+        .collect();
+    let mut r = json!({
+        "resource": rt.plural,
+        "responseKind": {"group": rt.group, "version": version, "kind": rt.kind},
+        "scope": if rt.namespaced { "Namespaced" } else { "Cluster" },
+        "singularResource": rt.singular,
+        "verbs": STANDARD_VERBS,
+        "subresources": subresources,
+    });
+    if !rt.short_names.is_empty() {
+        r["shortNames"] = json!(rt.short_names);
+    }
+    if !rt.categories.is_empty() {
+        r["categories"] = json!(rt.categories);
+    }
+    r
+}
+
+/// `/api` (legacy = true) or `/apis` as an APIGroupDiscoveryList.
+pub fn aggregated(reg: &Registry, legacy: bool) -> Value {
+    let items: Vec<Value> = reg
+        .groups()
+        .into_iter()
+        .filter(|(g, _)| g.is_empty() == legacy)
+        .map(|(group, versions)| {
+            let versions: Vec<Value> = versions
+                .iter()
+                .map(|v| {
+                    let resources: Vec<Value> =
+                        reg.in_group_version(&group, v).iter().map(|rt| aggregated_resource(rt, v)).collect();
+                    json!({"version": v, "resources": resources, "freshness": "Current"})
+                })
+                .collect();
+            let meta = if group.is_empty() { json!({}) } else { json!({"name": group}) };
+            json!({"metadata": meta, "versions": versions})
+        })
+        .collect();
+    json!({"kind": "APIGroupDiscoveryList", "apiVersion": "apidiscovery.k8s.io/v2", "metadata": {}, "items": items})
+}
+
+/// Legacy `/api`.
+pub fn api_versions() -> Value {
+    json!({"kind": "APIVersions", "versions": ["v1"],
+           "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1"}]})
+}
+
+fn group_entry(group: &str, versions: &[String]) -> Value {
+    let vs: Vec<Value> =
+        versions.iter().map(|v| json!({"groupVersion": format!("{group}/{v}"), "version": v})).collect();
+    let preferred = vs.first().cloned().unwrap_or(json!({}));
+    json!({"name": group, "versions": vs, "preferredVersion": preferred})
+}
+
+/// Legacy `/apis`.
+pub fn api_group_list(reg: &Registry) -> Value {
+    let groups: Vec<Value> =
+        reg.groups().iter().filter(|(g, _)| !g.is_empty()).map(|(g, v)| group_entry(g, v)).collect();
+    json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
+}
+
+/// Legacy `/apis/{group}`.
+pub fn api_group(reg: &Registry, group: &str) -> Option<Value> {
+    let (_, versions) = reg.groups().into_iter().find(|(g, _)| g == group)?;
+    let mut g = group_entry(group, &versions);
+    g["kind"] = json!("APIGroup");
+    g["apiVersion"] = json!("v1");
+    Some(g)
+}
+
+/// Legacy `/api/v1` or `/apis/{group}/{version}`.
+pub fn api_resource_list(reg: &Registry, group: &str, version: &str) -> Option<Value> {
+    let types = reg.in_group_version(group, version);
+    if types.is_empty() {
+        return None;
+    }
+    let mut resources = Vec::new();
+    for rt in &types {
+        let mut r = json!({
+            "name": rt.plural, "singularName": rt.singular, "namespaced": rt.namespaced,
+            "kind": rt.kind, "verbs": STANDARD_VERBS,
+        });
+        if !rt.short_names.is_empty() {
+            r["shortNames"] = json!(rt.short_names);
+        }
+        if !rt.categories.is_empty() {
+            r["categories"] = json!(rt.categories);
+        }
+        resources.push(r);
+        for (sub, _) in subresource_verbs(rt, version) {
+            let kind = if sub == "scale" { "Scale" } else { rt.kind.as_str() };
+            resources.push(json!({
+                "name": format!("{}/{sub}", rt.plural), "singularName": "", "namespaced": rt.namespaced,
+                "kind": kind, "verbs": ["get", "patch", "update"],
+            }));
+        }
+    }
+    let gv = if group.is_empty() { version.to_string() } else { format!("{group}/{version}") };
+    Some(json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources}))
+}
+
+fn gv_path(group: &str, version: &str) -> String {
+    if group.is_empty() { format!("api/{version}") } else { format!("apis/{group}/{version}") }
+}
+
+/// `/openapi/v3`: one entry per group version; the hash changes with the registry.
+pub fn openapi_root(reg: &Registry) -> Value {
+    let mut paths = serde_json::Map::new();
+    for (group, versions) in reg.groups() {
+        for v in versions {
+            let p = gv_path(&group, &v);
+            let url = format!("/openapi/v3/{p}?hash={:016X}", reg.generation);
+            paths.insert(p, json!({"serverRelativeURL": url}));
+        }
+    }
+    json!({"paths": paths})
+}
+
+/// `/openapi/v3/{api/v1|apis/g/v}`: per kind a PATCH operation that accepts `fieldValidation`,
+/// which is what makes kubectl leave validation to the server (the schemas are not needed).
+pub fn openapi_group_version(reg: &Registry, group: &str, version: &str) -> Option<Value> {
+    let types = reg.in_group_version(group, version);
+    if types.is_empty() {
+        return None;
+    }
+    let mut paths = serde_json::Map::new();
+    for rt in &types {
+        let ns = if rt.namespaced { "namespaces/{namespace}/" } else { "" };
+        let path = format!("/{}/{ns}{}/{{name}}", gv_path(group, version), rt.plural);
+        let op = json!({
+            "operationId": format!("patch{}", rt.kind),
+            "x-kubernetes-group-version-kind": {"group": group, "version": version, "kind": rt.kind},
+            "x-kubernetes-action": "patch",
+            "parameters": [
+                {"name": "dryRun", "in": "query", "schema": {"type": "string", "uniqueItems": true}},
+                {"name": "fieldManager", "in": "query", "schema": {"type": "string", "uniqueItems": true}},
+                {"name": "fieldValidation", "in": "query", "schema": {"type": "string", "uniqueItems": true}},
+                {"name": "force", "in": "query", "schema": {"type": "boolean", "uniqueItems": true}},
+            ],
+            "responses": {"200": {"description": "OK"}},
+        });
+        paths.insert(path, json!({"patch": op}));
+    }
+    Some(json!({
+        "openapi": "3.0.0",
+        "info": {"title": "Kubernetes", "version": "v1.33.0"},
+        "paths": paths,
+        "components": {"schemas": {}},
+    }))
+}

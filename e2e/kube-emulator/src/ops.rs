@@ -1,0 +1,990 @@
+//! The write pipeline and reads: decode -> patch -> status/generation rules -> schema ->
+//! managed fields -> no-op check -> commit. Every operation runs under the store lock, so a
+//! read-modify-write is atomic and the RV order equals the commit order.
+
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+
+use crate::adapters;
+use crate::crd;
+use crate::errors::{ApiError, ApiResult, Cause, success_status};
+use crate::meta::{self, finalizers, is_deleting, meta_mut, meta_str, resource_version};
+use crate::registry::{GenerationRule, ResourceType};
+use crate::selectors::{FieldSelector, LabelSelector};
+use crate::store::{State, Store};
+
+/// The cluster: store + registry; shared by the HTTP layer and in-process controllers.
+#[derive(Debug, Default)]
+pub struct Cluster {
+    pub store: Store,
+    /// Milliseconds between watch bookmarks (0 = the default of 15 s).
+    bookmark_ms: std::sync::atomic::AtomicU64,
+}
+
+/// A subresource of an object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sub {
+    Status,
+    Scale,
+    Finalize,
+}
+
+impl Sub {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Status => "status",
+            Self::Scale => "scale",
+            Self::Finalize => "finalize",
+        }
+    }
+}
+
+/// What a request addresses.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub rt: Arc<ResourceType>,
+    pub version: String,
+    /// "" for cluster-scoped types and cluster-wide lists.
+    pub namespace: String,
+    pub name: String,
+    pub sub: Option<Sub>,
+}
+
+impl Target {
+    fn subject(&self) -> crate::errors::Subject<'_> {
+        self.rt.subject(&self.name)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FieldValidation {
+    Ignore,
+    Warn,
+    #[default]
+    Strict,
+}
+
+/// Options shared by all writes.
+#[derive(Debug, Clone, Default)]
+pub struct WriteOptions {
+    pub field_manager: Option<String>,
+    pub dry_run: bool,
+    pub force: bool,
+    /// None: the server default (Warn for unknown fields is what the real server does).
+    pub field_validation: Option<FieldValidation>,
+}
+
+impl WriteOptions {
+    pub fn manager(name: &str) -> Self {
+        Self { field_manager: Some(name.to_string()), ..Self::default() }
+    }
+}
+
+/// The result of a write: the object as the client asked for it, plus warnings.
+#[derive(Debug, Clone)]
+pub struct Written {
+    pub object: Value,
+    pub created: bool,
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PatchKind {
+    Json,
+    Merge,
+    Strategic,
+    Apply,
+}
+
+/// Query of a list or watch.
+#[derive(Debug, Clone, Default)]
+pub struct ListQuery {
+    pub label_selector: String,
+    pub field_selector: String,
+    pub limit: Option<usize>,
+    pub continue_token: Option<String>,
+}
+
+/// Parsed selectors plus namespace: decides which stored objects a list or watch sees.
+#[derive(Debug, Clone)]
+pub struct Filter {
+    pub namespace: Option<String>,
+    pub labels: LabelSelector,
+    pub fields: FieldSelector,
+}
+
+impl Filter {
+    pub fn new(t: &Target, label_selector: &str, field_selector: &str) -> ApiResult<Self> {
+        let supported = supported_fields(&t.rt, &t.version);
+        Ok(Self {
+            namespace: (!t.namespace.is_empty()).then(|| t.namespace.clone()),
+            labels: LabelSelector::parse(label_selector)?,
+            fields: FieldSelector::parse(field_selector, &supported, &t.rt.kind)?,
+        })
+    }
+
+    pub fn matches(&self, obj: &Value) -> bool {
+        self.namespace.as_deref().is_none_or(|n| meta_str(obj, "namespace") == n)
+            && self.labels.matches(obj)
+            && self.fields.matches(obj)
+    }
+}
+
+/// Field selector names a type supports besides metadata.name/namespace.
+fn supported_fields(rt: &ResourceType, version: &str) -> Vec<String> {
+    let fixed: &[&str] = match (rt.group.as_str(), rt.plural.as_str()) {
+        (_, "events") => &[
+            "involvedObject.kind",
+            "involvedObject.namespace",
+            "involvedObject.name",
+            "involvedObject.uid",
+            "involvedObject.apiVersion",
+            "involvedObject.resourceVersion",
+            "involvedObject.fieldPath",
+            "reason",
+            "reportingComponent",
+            "source",
+            "type",
+        ],
+        ("", "pods") => &[
+            "spec.nodeName",
+            "spec.restartPolicy",
+            "spec.schedulerName",
+            "spec.serviceAccountName",
+            "status.phase",
+            "status.podIP",
+            "status.nominatedNodeName",
+        ],
+        ("", "secrets") => &["type"],
+        ("", "namespaces") => &["status.phase"],
+        _ => &[],
+    };
+    let mut out: Vec<String> = fixed.iter().map(|s| s.to_string()).collect();
+    if let Some(v) = rt.version_info.get(version) {
+        out.extend(v.selectable_fields.iter().cloned());
+    }
+    out
+}
+
+/// A page of a list.
+#[derive(Debug, Clone)]
+pub struct ListPage {
+    pub items: Vec<Value>,
+    pub resource_version: u64,
+    pub continue_token: Option<String>,
+    pub remaining: Option<usize>,
+}
+
+/// The namespaces that exist in every cluster.
+pub const BOOT_NAMESPACES: [&str; 4] = ["default", "kube-system", "kube-public", "kube-node-lease"];
+
+impl Cluster {
+    /// A cluster with the four boot namespaces.
+    pub fn new() -> Arc<Self> {
+        Self::with_history(crate::store::DEFAULT_HISTORY)
+    }
+
+    pub fn with_history(history: usize) -> Arc<Self> {
+        let cluster = Arc::new(Self { store: Store::new(history), bookmark_ms: Default::default() });
+        for ns in BOOT_NAMESPACES {
+            // Cannot fail on an empty store.
+            let _ = cluster.create_builtin("", "v1", "namespaces", "", json!({"metadata": {"name": ns}}));
+        }
+        cluster
+    }
+
+    /// How often watches send a BOOKMARK.
+    pub fn bookmark_interval(&self) -> std::time::Duration {
+        match self.bookmark_ms.load(std::sync::atomic::Ordering::Relaxed) {
+            0 => std::time::Duration::from_secs(15),
+            ms => std::time::Duration::from_millis(ms),
+        }
+    }
+
+    pub fn set_bookmark_interval(&self, every: std::time::Duration) {
+        self.bookmark_ms.store(every.as_millis().max(1) as u64, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Creates a built-in object from in-process code (boot, controllers).
+    pub fn create_builtin(
+        &self,
+        group: &str,
+        version: &str,
+        plural: &str,
+        namespace: &str,
+        body: Value,
+    ) -> ApiResult<Written> {
+        let t = self.target(group, version, plural, namespace, "")?;
+        self.create(&t, body, &WriteOptions::default())
+    }
+
+    /// Resolves a type; 404 when nothing serves it.
+    pub fn target(&self, group: &str, version: &str, plural: &str, namespace: &str, name: &str) -> ApiResult<Target> {
+        let rt = self.store.lock().registry.lookup(group, version, plural).ok_or_else(ApiError::no_route)?;
+        Ok(Target {
+            rt,
+            version: version.to_string(),
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+            sub: None,
+        })
+    }
+
+    // ---------------------------------------------------------------- reads
+
+    pub fn get(&self, t: &Target) -> ApiResult<Value> {
+        let st = self.store.lock();
+        let live = st.get(t.rt.key(), &t.namespace, &t.name).ok_or_else(|| ApiError::not_found(t.subject()))?;
+        match t.sub {
+            Some(Sub::Scale) => scale_view(&t.rt, &t.version, &live),
+            Some(Sub::Status) if !t.rt.has_status(&t.version) => Err(ApiError::no_route()),
+            _ => Ok(present(&t.rt, &t.version, &live)),
+        }
+    }
+
+    pub fn list(&self, t: &Target, q: &ListQuery) -> ApiResult<ListPage> {
+        let filter = Filter::new(t, &q.label_selector, &q.field_selector)?;
+        let st = self.store.lock();
+        let (snapshot, after) = match &q.continue_token {
+            Some(tok) if !tok.is_empty() => decode_continue(tok, st.compacted)?,
+            _ => (st.rv, None),
+        };
+        let ns = (!t.namespace.is_empty()).then_some(t.namespace.as_str());
+        let all: Vec<Arc<Value>> =
+            st.list(t.rt.key(), ns, after.as_ref()).into_iter().filter(|o| filter.matches(o)).collect();
+        let limit = q.limit.filter(|l| *l > 0).unwrap_or(usize::MAX);
+        let more = all.len() > limit;
+        let page: Vec<Value> = all.iter().take(limit).map(|o| present(&t.rt, &t.version, o)).collect();
+        let continue_token = if more {
+            page.last().map(|o| encode_continue(snapshot, meta_str(o, "namespace"), meta_str(o, "name")))
+        } else {
+            None
+        };
+        let unfiltered = filter.labels.is_empty() && filter.fields.is_empty();
+        Ok(ListPage {
+            remaining: (more && unfiltered).then(|| all.len() - limit),
+            items: page,
+            resource_version: snapshot,
+            continue_token,
+        })
+    }
+
+    // ---------------------------------------------------------------- writes
+
+    pub fn create(&self, t: &Target, body: Value, o: &WriteOptions) -> ApiResult<Written> {
+        let mut st = self.store.lock();
+        self.create_locked(&mut st, t, body, o)
+    }
+
+    fn create_locked(&self, st: &mut State, t: &Target, body: Value, o: &WriteOptions) -> ApiResult<Written> {
+        if t.sub.is_some() {
+            return Err(ApiError::method_not_allowed(
+                "the server does not allow this method on the requested resource",
+            ));
+        }
+        let mut obj = to_storage(&t.rt, &t.version, body)?;
+        check_namespace(&t.rt, &t.namespace, &mut obj)?;
+        let name = assign_name(&t.rt, &mut obj)?;
+        let namespace = meta_str(&obj, "namespace").to_string();
+        if t.rt.namespaced {
+            check_namespace_open(st, &namespace, &t.rt, &name)?;
+        }
+        if st.get(t.rt.key(), &namespace, &name).is_some() {
+            return Err(ApiError::already_exists(t.rt.subject(&name)));
+        }
+        init_metadata(&t.rt, &mut obj);
+        init_status(&t.rt, &t.version, &mut obj);
+        let mut warnings = Vec::new();
+        if t.rt.group == "apiextensions.k8s.io" {
+            crd::prepare(&mut obj)?;
+        } else if t.rt.custom {
+            warnings = apply_schema(&t.rt, &t.version, &mut obj, None, o)?;
+        }
+        let manager = o.field_manager.as_deref().unwrap_or("unknown");
+        obj = adapters::record_update(None, obj, manager, None);
+        if o.dry_run {
+            return Ok(Written { object: present(&t.rt, &t.version, &obj), created: true, warnings });
+        }
+        if t.rt.group == "apiextensions.k8s.io" {
+            crd::register(st, &obj)?;
+        }
+        let stored = st.put(t.rt.key(), &namespace, &name, obj);
+        Ok(Written { object: present(&t.rt, &t.version, &stored), created: true, warnings })
+    }
+
+    /// PUT.
+    pub fn replace(&self, t: &Target, body: Value, o: &WriteOptions) -> ApiResult<Written> {
+        let mut st = self.store.lock();
+        if body.pointer("/metadata/resourceVersion").and_then(Value::as_str).is_none_or(str::is_empty)
+            && t.rt.custom
+            && t.sub.is_none()
+        {
+            let cause = Cause::new(
+                "FieldValueInvalid",
+                "metadata.resourceVersion",
+                "Invalid value: 0x0: must be specified for an update",
+            );
+            return Err(ApiError::invalid(&t.rt.kind_group(), &t.name, vec![cause]));
+        }
+        if t.sub == Some(Sub::Scale) {
+            return self.update_scale(&mut st, t, o, |_| Ok(body));
+        }
+        self.update_locked(&mut st, t, o, move |_| Ok(body))
+    }
+
+    pub fn patch(&self, t: &Target, kind: PatchKind, patch: &Value, o: &WriteOptions) -> ApiResult<Written> {
+        if kind == PatchKind::Strategic && t.rt.custom && t.sub != Some(Sub::Scale) {
+            return Err(ApiError::unsupported_media_type("application/strategic-merge-patch+json"));
+        }
+        let mut st = self.store.lock();
+        if kind == PatchKind::Apply {
+            return self.apply_locked(&mut st, t, patch, o);
+        }
+        let (group, k) = (t.rt.group.clone(), t.rt.kind.clone());
+        let apply = move |live: &Value| match kind {
+            PatchKind::Json => adapters::json_patch(live, patch),
+            PatchKind::Merge => Ok(adapters::merge_patch(live, patch)),
+            PatchKind::Strategic => adapters::strategic_merge_patch(live, patch, &group, &k),
+            PatchKind::Apply => unreachable_apply(),
+        };
+        if t.sub == Some(Sub::Scale) {
+            return self.update_scale(&mut st, t, o, apply);
+        }
+        self.update_locked(&mut st, t, o, apply)
+    }
+
+    fn apply_locked(&self, st: &mut State, t: &Target, applied: &Value, o: &WriteOptions) -> ApiResult<Written> {
+        let manager = o.field_manager.clone().filter(|m| !m.is_empty()).ok_or_else(|| {
+            ApiError::invalid(
+                &t.rt.kind_group(),
+                &t.name,
+                vec![Cause::new("FieldValueRequired", "fieldManager", "Required value: is required for apply patch")],
+            )
+        })?;
+        let sub = t.sub.map(Sub::as_str);
+        let exists = st.get(t.rt.key(), &t.namespace, &t.name).is_some();
+        if !exists {
+            if t.sub.is_some() {
+                return Err(ApiError::not_found(t.subject()));
+            }
+            let mut obj = adapters::server_side_apply(None, applied, &manager, sub, o.force)?;
+            let m = meta_mut(&mut obj);
+            m.entry("name").or_insert_with(|| Value::String(t.name.clone()));
+            return self.create_locked(st, t, obj, &WriteOptions { field_manager: Some(manager), ..o.clone() });
+        }
+        let force = o.force;
+        self.update_locked(st, t, o, |live| adapters::server_side_apply(Some(live), applied, &manager, sub, force))
+    }
+
+    /// Read-modify-write of one object: `make` turns the live object (as the client sees it)
+    /// into the desired one; the rules of the subresource, generation, deletion and no-op apply.
+    fn update_locked(
+        &self,
+        st: &mut State,
+        t: &Target,
+        o: &WriteOptions,
+        make: impl FnOnce(&Value) -> ApiResult<Value>,
+    ) -> ApiResult<Written> {
+        if t.sub == Some(Sub::Status) && !t.rt.has_status(&t.version) {
+            return Err(ApiError::no_route());
+        }
+        let live = st.get(t.rt.key(), &t.namespace, &t.name).ok_or_else(|| ApiError::not_found(t.subject()))?;
+        let desired = make(&present(&t.rt, &t.version, &live))?;
+        let mut new = to_storage(&t.rt, &t.version, desired)?;
+        check_identity(t, &new)?;
+        if let Some(rv) = resource_version(&new)
+            && Some(rv) != resource_version(&live)
+        {
+            return Err(ApiError::stale(t.subject()));
+        }
+        self.apply_update_rules(t, &live, &mut new)?;
+        let mut warnings = Vec::new();
+        if t.rt.group == "apiextensions.k8s.io" {
+            crd::prepare(&mut new)?;
+        } else if t.rt.custom && t.sub != Some(Sub::Finalize) {
+            warnings = apply_schema(&t.rt, &t.version, &mut new, Some(&live), o)?;
+        }
+        let manager = o.field_manager.as_deref().unwrap_or("unknown");
+        let mut new = adapters::record_update(Some(&live), new, manager, t.sub.map(Sub::as_str));
+        copy_rv(&live, &mut new);
+        if new == *live || o.dry_run {
+            // A write that changes nothing is not a write: no RV bump, no watch event.
+            let shown = if o.dry_run { &new } else { &live };
+            return Ok(Written { object: present(&t.rt, &t.version, shown), created: false, warnings });
+        }
+        let stored = self.commit(st, t, new)?;
+        Ok(Written { object: present(&t.rt, &t.version, &stored), created: false, warnings })
+    }
+
+    /// Status separation, server-owned metadata, finalizer and generation rules.
+    fn apply_update_rules(&self, t: &Target, live: &Value, new: &mut Value) -> ApiResult<()> {
+        let has_status = t.rt.has_status(&t.version);
+        match t.sub {
+            Some(Sub::Status) => {
+                // /status writes only status (and managedFields).
+                let status = new.get("status").cloned();
+                let managed = new.pointer("/metadata/managedFields").cloned();
+                *new = live.clone();
+                set_or_remove(new, "status", status);
+                if let Some(m) = managed {
+                    meta_mut(new).insert("managedFields".into(), m);
+                }
+            }
+            Some(Sub::Finalize) => {
+                // /finalize writes only spec.finalizers of a namespace.
+                let fins = new.pointer("/spec/finalizers").cloned();
+                *new = live.clone();
+                if let Some(spec) = new.get_mut("spec").and_then(Value::as_object_mut) {
+                    match fins {
+                        Some(f) => spec.insert("finalizers".into(), f),
+                        None => spec.remove("finalizers"),
+                    };
+                }
+            }
+            _ if has_status => set_or_remove(new, "status", live.get("status").cloned()),
+            _ => {}
+        }
+        preserve_server_metadata(live, new);
+        if is_deleting(live) {
+            let old: Vec<String> = finalizers(live);
+            let added: Vec<String> = finalizers(new).into_iter().filter(|f| !old.contains(f)).collect();
+            if !added.is_empty() {
+                let cause = Cause::new(
+                    "FieldValueForbidden",
+                    "metadata.finalizers",
+                    format!(
+                        "Forbidden: no new finalizers can be added if the object is being deleted, found new finalizers []string{{{}}}",
+                        added.iter().map(|f| format!("\"{f}\"")).collect::<Vec<_>>().join(", ")
+                    ),
+                );
+                return Err(ApiError::invalid(&t.rt.kind_group(), &t.name, vec![cause]));
+            }
+        }
+        if generation_changed(t.rt.generation, has_status, live, new) {
+            let g = live.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(0);
+            meta_mut(new).insert("generation".into(), json!(g + 1));
+        }
+        Ok(())
+    }
+
+    /// Stores an updated object, or removes it when its deletion is complete.
+    fn commit(&self, st: &mut State, t: &Target, new: Value) -> ApiResult<Arc<Value>> {
+        let (ns, name) = (t.namespace.as_str(), t.name.as_str());
+        if t.rt.group == "apiextensions.k8s.io" {
+            crd::register(st, &new)?;
+        }
+        if is_deleting(&new) && finalizers(&new).is_empty() && !namespace_holds(&t.rt, &new) {
+            let gone = self.remove_locked(st, &t.rt, ns, name);
+            return gone.ok_or_else(|| ApiError::not_found(t.subject()));
+        }
+        Ok(st.put(t.rt.key(), ns, name, new))
+    }
+
+    /// Removes an object for good, with the side effects of its kind.
+    fn remove_locked(&self, st: &mut State, rt: &ResourceType, ns: &str, name: &str) -> Option<Arc<Value>> {
+        let gone = st.remove(rt.key(), ns, name)?;
+        if rt.group == "apiextensions.k8s.io" {
+            crd::unregister(st, &gone);
+        }
+        if !ns.is_empty() {
+            self.maybe_finish_namespace(st, ns);
+        }
+        Some(gone)
+    }
+
+    // ---------------------------------------------------------------- deletes
+
+    /// DELETE of one object. Answers the object (still present or last state) or a Status.
+    pub fn delete(&self, t: &Target, opts: &Value, o: &WriteOptions) -> ApiResult<Value> {
+        let mut st = self.store.lock();
+        self.delete_locked(&mut st, t, opts, o)
+    }
+
+    fn delete_locked(&self, st: &mut State, t: &Target, opts: &Value, o: &WriteOptions) -> ApiResult<Value> {
+        if t.sub.is_some() {
+            return Err(ApiError::method_not_allowed(
+                "the server does not allow this method on the requested resource",
+            ));
+        }
+        let live = st.get(t.rt.key(), &t.namespace, &t.name).ok_or_else(|| ApiError::not_found(t.subject()))?;
+        check_preconditions(t, &live, opts)?;
+        let mut new = (*live).clone();
+        match opts.get("propagationPolicy").and_then(Value::as_str) {
+            Some("Foreground") => add_finalizer(&mut new, "foregroundDeletion"),
+            Some("Orphan") => add_finalizer(&mut new, "orphan"),
+            _ => {}
+        }
+        let is_ns = t.rt.group.is_empty() && t.rt.plural == "namespaces";
+        if finalizers(&new).is_empty() && !is_ns {
+            if o.dry_run {
+                return Ok(present(&t.rt, &t.version, &live));
+            }
+            let gone =
+                self.remove_locked(st, &t.rt, &t.namespace, &t.name).ok_or_else(|| ApiError::not_found(t.subject()))?;
+            return Ok(deleted_answer(t, &gone));
+        }
+        if !is_deleting(&new) {
+            let m = meta_mut(&mut new);
+            m.insert("deletionTimestamp".into(), json!(meta::now_rfc3339()));
+            m.insert("deletionGracePeriodSeconds".into(), json!(0));
+            if let Some(g) = m.get("generation").and_then(Value::as_i64).filter(|g| *g > 0) {
+                m.insert("generation".into(), json!(g + 1));
+            }
+            if is_ns {
+                new["status"]["phase"] = json!("Terminating");
+            }
+        }
+        if new == *live || o.dry_run {
+            return Ok(present(&t.rt, &t.version, &new));
+        }
+        let stored = st.put(t.rt.key(), &t.namespace, &t.name, new);
+        if is_ns {
+            self.terminate_namespace(st, &t.name);
+            let now = st.get(t.rt.key(), "", &t.name).unwrap_or(stored);
+            return Ok(present(&t.rt, &t.version, &now));
+        }
+        Ok(present(&t.rt, &t.version, &stored))
+    }
+
+    /// DELETE of a collection: each matching object as a single delete.
+    pub fn delete_collection(&self, t: &Target, q: &ListQuery, opts: &Value, o: &WriteOptions) -> ApiResult<Value> {
+        let filter = Filter::new(t, &q.label_selector, &q.field_selector)?;
+        let mut st = self.store.lock();
+        let ns = (!t.namespace.is_empty()).then_some(t.namespace.as_str());
+        let victims: Vec<Arc<Value>> =
+            st.list(t.rt.key(), ns, None).into_iter().filter(|o| filter.matches(o)).collect();
+        let mut items = Vec::new();
+        for v in victims {
+            let one = Target {
+                namespace: meta_str(&v, "namespace").to_string(),
+                name: meta_str(&v, "name").to_string(),
+                ..t.clone()
+            };
+            self.delete_locked(&mut st, &one, opts, o)?;
+            items.push(present(&t.rt, &t.version, &v));
+        }
+        Ok(json!({
+            "kind": t.rt.list_kind, "apiVersion": t.rt.api_version(&t.version),
+            "metadata": {"resourceVersion": st.rv.to_string()}, "items": items,
+        }))
+    }
+
+    // ---------------------------------------------------------------- namespaces
+
+    /// The namespace controller's job, done at once: delete everything in a terminating
+    /// namespace (objects with finalizers stay until those are removed).
+    fn terminate_namespace(&self, st: &mut State, ns: &str) {
+        for (storage, name) in st.keys_in_namespace(ns) {
+            let Some(rt) = st.registry.by_storage(&storage) else { continue };
+            let t = Target { version: rt.storage_version.clone(), rt, namespace: ns.to_string(), name, sub: None };
+            let _ = self.delete_locked(st, &t, &json!({"propagationPolicy": "Background"}), &WriteOptions::default());
+        }
+        self.maybe_finish_namespace(st, ns);
+    }
+
+    /// Removes a terminating namespace once it is empty.
+    fn maybe_finish_namespace(&self, st: &mut State, ns: &str) {
+        let Some(obj) = st.get("/namespaces", "", ns) else { return };
+        if !is_deleting(&obj) || st.count_in_namespace(ns) > 0 {
+            return;
+        }
+        if finalizers(&obj).is_empty() {
+            st.remove("/namespaces", "", ns);
+        } else if obj.pointer("/spec/finalizers").is_some() {
+            let mut new = (*obj).clone();
+            if let Some(spec) = new.get_mut("spec").and_then(Value::as_object_mut) {
+                spec.remove("finalizers");
+            }
+            st.put("/namespaces", "", ns, new);
+        }
+    }
+
+    // ---------------------------------------------------------------- scale
+
+    fn update_scale(
+        &self,
+        st: &mut State,
+        t: &Target,
+        o: &WriteOptions,
+        make: impl FnOnce(&Value) -> ApiResult<Value>,
+    ) -> ApiResult<Written> {
+        let live = st.get(t.rt.key(), &t.namespace, &t.name).ok_or_else(|| ApiError::not_found(t.subject()))?;
+        let scale = make(&scale_view(&t.rt, &t.version, &live)?)?;
+        let replicas = scale.pointer("/spec/replicas").cloned().unwrap_or(json!(0));
+        let path = scale_paths(&t.rt, &t.version).ok_or_else(ApiError::no_route)?.0;
+        let main = Target { sub: None, ..t.clone() };
+        let written = self.update_locked(st, &main, o, |obj| {
+            let mut obj = obj.clone();
+            set_path(&mut obj, &path, replicas);
+            Ok(obj)
+        })?;
+        let stored = st.get(t.rt.key(), &t.namespace, &t.name).unwrap_or_else(|| Arc::new(written.object));
+        Ok(Written { object: scale_view(&t.rt, &t.version, &stored)?, created: false, warnings: Vec::new() })
+    }
+}
+
+fn unreachable_apply() -> ApiResult<Value> {
+    Err(ApiError::internal("apply patches take the apply path"))
+}
+
+/// (spec replicas path, status replicas path, selector path) of a scalable type.
+fn scale_paths(rt: &ResourceType, version: &str) -> Option<(String, String, Option<String>)> {
+    if let Some(s) = rt.scale(version) {
+        return Some((s.spec_replicas.clone(), s.status_replicas.clone(), s.label_selector.clone()));
+    }
+    (rt.group == "apps").then(|| (".spec.replicas".into(), ".status.replicas".into(), None))
+}
+
+/// The autoscaling/v1 Scale of an object.
+fn scale_view(rt: &ResourceType, version: &str, obj: &Value) -> ApiResult<Value> {
+    let (spec, status, selector) = scale_paths(rt, version).ok_or_else(ApiError::no_route)?;
+    let selector = match selector {
+        Some(p) => get_path(obj, &p).cloned().unwrap_or(json!("")),
+        None => json!(selector_string(obj.pointer("/spec/selector/matchLabels"))),
+    };
+    let m = obj.get("metadata").cloned().unwrap_or(json!({}));
+    Ok(json!({
+        "kind": "Scale", "apiVersion": "autoscaling/v1",
+        "metadata": {"name": m["name"], "namespace": m["namespace"], "uid": m["uid"],
+                     "resourceVersion": m["resourceVersion"], "creationTimestamp": m["creationTimestamp"]},
+        "spec": {"replicas": get_path(obj, &spec).cloned().unwrap_or(json!(0))},
+        "status": {"replicas": get_path(obj, &status).cloned().unwrap_or(json!(0)), "selector": selector},
+    }))
+}
+
+fn selector_string(labels: Option<&Value>) -> String {
+    labels
+        .and_then(Value::as_object)
+        .map(|m| m.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or(""))).collect::<Vec<_>>().join(","))
+        .unwrap_or_default()
+}
+
+fn get_path<'a>(obj: &'a Value, dotted: &str) -> Option<&'a Value> {
+    dotted.trim_start_matches('.').split('.').try_fold(obj, |cur, k| cur.get(k))
+}
+
+fn set_path(obj: &mut Value, dotted: &str, v: Value) {
+    let mut cur = obj;
+    let parts: Vec<&str> = dotted.trim_start_matches('.').split('.').collect();
+    for (i, k) in parts.iter().enumerate() {
+        if !cur.is_object() {
+            *cur = json!({});
+        }
+        let Some(map) = cur.as_object_mut() else { return };
+        if i == parts.len() - 1 {
+            map.insert((*k).to_string(), v);
+            return;
+        }
+        cur = map.entry(*k).or_insert_with(|| json!({}));
+    }
+}
+
+fn set_or_remove(obj: &mut Value, key: &str, v: Option<Value>) {
+    if let Some(map) = obj.as_object_mut() {
+        match v {
+            Some(v) => map.insert(key.to_string(), v),
+            None => map.remove(key),
+        };
+    }
+}
+
+/// Namespaces stay while `spec.finalizers` (the namespace controller's) is non-empty.
+fn namespace_holds(rt: &ResourceType, obj: &Value) -> bool {
+    rt.group.is_empty()
+        && rt.plural == "namespaces"
+        && obj.pointer("/spec/finalizers").and_then(Value::as_array).is_some_and(|a| !a.is_empty())
+}
+
+fn add_finalizer(obj: &mut Value, f: &str) {
+    if finalizers(obj).iter().any(|x| x == f) {
+        return;
+    }
+    let m = meta_mut(obj);
+    let list = m.entry("finalizers").or_insert_with(|| json!([]));
+    if let Some(a) = list.as_array_mut() {
+        a.push(json!(f));
+    }
+}
+
+/// What a completed DELETE answers: the object for custom resources and pods, else a Status.
+fn deleted_answer(t: &Target, gone: &Value) -> Value {
+    if t.rt.custom || (t.rt.group.is_empty() && t.rt.plural == "pods") {
+        present(&t.rt, &t.version, gone)
+    } else {
+        success_status(t.subject(), meta_str(gone, "uid"))
+    }
+}
+
+fn check_preconditions(t: &Target, live: &Value, opts: &Value) -> ApiResult<()> {
+    let Some(pre) = opts.get("preconditions") else { return Ok(()) };
+    if let Some(uid) = pre.get("uid").and_then(Value::as_str)
+        && uid != meta_str(live, "uid")
+    {
+        let why =
+            format!("Precondition failed: UID in precondition: {uid}, UID in object meta: {}", meta_str(live, "uid"));
+        return Err(ApiError::conflict(t.subject(), &why));
+    }
+    if let Some(rv) = pre.get("resourceVersion").and_then(Value::as_str)
+        && Some(rv) != resource_version(live)
+    {
+        let why = format!(
+            "the ResourceVersion in the precondition ({rv}) does not match the ResourceVersion in record ({}). The object might have been modified",
+            resource_version(live).unwrap_or("")
+        );
+        return Err(ApiError::conflict(t.subject(), &why));
+    }
+    Ok(())
+}
+
+/// The body's apiVersion/kind must be the target's; the stored form carries the storage version.
+fn to_storage(rt: &ResourceType, version: &str, mut obj: Value) -> ApiResult<Value> {
+    if !obj.is_object() {
+        return Err(ApiError::bad_request("the body of the request was not a JSON object"));
+    }
+    if let Some(kind) = obj.get("kind").and_then(Value::as_str)
+        && !kind.is_empty()
+        && kind != rt.kind
+    {
+        return Err(ApiError::bad_request(format!(
+            "the kind in the data ({kind}) does not match the expected kind ({})",
+            rt.kind
+        )));
+    }
+    if let Some(av) = obj.get("apiVersion").and_then(Value::as_str)
+        && !av.is_empty()
+        && av != rt.api_version(version)
+        && rt.custom
+    {
+        return Err(ApiError::bad_request(format!(
+            "the API version in the data ({av}) does not match the expected API version ({})",
+            rt.api_version(version)
+        )));
+    }
+    if rt.group == "events.k8s.io" {
+        obj = crate::events::to_core(obj);
+    }
+    let map = obj.as_object_mut().ok_or_else(|| ApiError::bad_request("not an object"))?;
+    let api_version = if rt.storage == "/events" { "v1".to_string() } else { rt.api_version(&rt.storage_version) };
+    map.insert("apiVersion".into(), json!(api_version));
+    map.insert("kind".into(), json!(rt.kind));
+    meta_mut(&mut obj);
+    Ok(obj)
+}
+
+/// The stored object as the client asked for it (version, and the events.k8s.io shape).
+pub fn present(rt: &ResourceType, version: &str, obj: &Value) -> Value {
+    let mut out = if rt.group == "events.k8s.io" { crate::events::from_core(obj.clone()) } else { obj.clone() };
+    if let Some(map) = out.as_object_mut() {
+        map.insert("apiVersion".into(), json!(rt.api_version(version)));
+        map.insert("kind".into(), json!(rt.kind));
+    }
+    out
+}
+
+fn check_namespace(rt: &ResourceType, path_ns: &str, obj: &mut Value) -> ApiResult<()> {
+    let body_ns = meta_str(obj, "namespace").to_string();
+    let m = meta_mut(obj);
+    if !rt.namespaced {
+        m.remove("namespace");
+        return Ok(());
+    }
+    if !body_ns.is_empty() && body_ns != path_ns {
+        return Err(ApiError::bad_request(
+            "the namespace of the provided object does not match the namespace sent on the request",
+        ));
+    }
+    m.insert("namespace".into(), json!(path_ns));
+    Ok(())
+}
+
+fn assign_name(rt: &ResourceType, obj: &mut Value) -> ApiResult<String> {
+    let name = meta_str(obj, "name").to_string();
+    if !name.is_empty() {
+        return Ok(name);
+    }
+    let generate = meta_str(obj, "generateName").to_string();
+    if generate.is_empty() {
+        let cause =
+            Cause::new("FieldValueRequired", "metadata.name", "Required value: name or generateName is required");
+        return Err(ApiError::invalid(&rt.kind_group(), "", vec![cause]));
+    }
+    let name = format!("{generate}{}", meta::random_suffix());
+    meta_mut(obj).insert("name".into(), json!(name));
+    Ok(name)
+}
+
+fn check_namespace_open(st: &State, ns: &str, rt: &ResourceType, name: &str) -> ApiResult<()> {
+    let Some(obj) = st.get("/namespaces", "", ns) else {
+        return Err(ApiError::not_found(crate::errors::Subject { group: "", plural: "namespaces", name: ns }));
+    };
+    if is_deleting(&obj) {
+        return Err(ApiError::forbidden(format!(
+            "{} \"{name}\" is forbidden: unable to create new content in namespace {ns} because it is being terminated",
+            rt.subject(name).qualified()
+        ))
+        .with_details(json!({"name": name, "group": rt.group, "kind": rt.plural, "causes": [{
+            "reason": "NamespaceTerminating",
+            "message": format!("namespace {ns} is being terminated"),
+            "field": "metadata.namespace"}]})));
+    }
+    Ok(())
+}
+
+/// uid, creationTimestamp, generation; clients cannot set deletion fields or the RV.
+fn init_metadata(rt: &ResourceType, obj: &mut Value) {
+    let m = meta_mut(obj);
+    m.insert("uid".into(), json!(meta::new_uid()));
+    m.insert("creationTimestamp".into(), json!(meta::now_rfc3339()));
+    for k in ["deletionTimestamp", "deletionGracePeriodSeconds", "resourceVersion", "generation", "selfLink"] {
+        m.remove(k);
+    }
+    if rt.generation != GenerationRule::None {
+        m.insert("generation".into(), json!(1));
+    }
+}
+
+/// Status is not writable on create where a status subresource exists; some kinds start with one.
+fn init_status(rt: &ResourceType, version: &str, obj: &mut Value) {
+    if !rt.has_status(version) || rt.group == "apiextensions.k8s.io" {
+        return;
+    }
+    let initial = match (rt.group.as_str(), rt.plural.as_str()) {
+        ("", "namespaces") => {
+            obj["spec"]["finalizers"] = json!(["kubernetes"]);
+            Some(json!({"phase": "Active"}))
+        }
+        ("", "pods") => Some(json!({"phase": "Pending", "qosClass": "BestEffort"})),
+        ("", "persistentvolumeclaims") => Some(json!({"phase": "Pending"})),
+        ("", "services") => Some(json!({"loadBalancer": {}})),
+        _ if rt.custom => None,
+        _ => Some(json!({})),
+    };
+    set_or_remove(obj, "status", initial);
+}
+
+/// Server-owned metadata is copied from the live object.
+fn preserve_server_metadata(live: &Value, new: &mut Value) {
+    let lm = live.get("metadata").cloned().unwrap_or(json!({}));
+    let m = meta_mut(new);
+    for k in [
+        "uid",
+        "creationTimestamp",
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+        "generation",
+        "name",
+        "namespace",
+    ] {
+        match lm.get(k) {
+            Some(v) => m.insert(k.to_string(), v.clone()),
+            None => m.remove(k),
+        };
+    }
+    m.remove("selfLink");
+}
+
+fn copy_rv(live: &Value, new: &mut Value) {
+    if let Some(rv) = live.pointer("/metadata/resourceVersion") {
+        meta_mut(new).insert("resourceVersion".into(), rv.clone());
+    }
+}
+
+/// Body name/namespace must match the URL.
+fn check_identity(t: &Target, new: &Value) -> ApiResult<()> {
+    let name = meta_str(new, "name");
+    if !name.is_empty() && name != t.name {
+        return Err(ApiError::bad_request(format!(
+            "the name of the object ({name}) does not match the name on the URL ({})",
+            t.name
+        )));
+    }
+    let ns = meta_str(new, "namespace");
+    if t.rt.namespaced && !ns.is_empty() && ns != t.namespace {
+        return Err(ApiError::bad_request(
+            "the namespace of the provided object does not match the namespace sent on the request",
+        ));
+    }
+    Ok(())
+}
+
+fn generation_changed(rule: GenerationRule, has_status: bool, live: &Value, new: &Value) -> bool {
+    match rule {
+        GenerationRule::None => false,
+        GenerationRule::Spec => live.get("spec") != new.get("spec"),
+        GenerationRule::SpecAndAnnotations => {
+            live.get("spec") != new.get("spec")
+                || live.pointer("/metadata/annotations") != new.pointer("/metadata/annotations")
+        }
+        GenerationRule::AllButMetadata => {
+            let strip = |v: &Value| {
+                let mut v = v.clone();
+                if let Some(m) = v.as_object_mut() {
+                    m.remove("metadata");
+                    m.remove("apiVersion");
+                    if has_status {
+                        m.remove("status");
+                    }
+                }
+                v
+            };
+            strip(live) != strip(new)
+        }
+    }
+}
+
+/// Pruning, defaulting and validation of a custom resource against its version's schema.
+fn apply_schema(
+    rt: &ResourceType,
+    version: &str,
+    obj: &mut Value,
+    old: Option<&Value>,
+    o: &WriteOptions,
+) -> ApiResult<Vec<String>> {
+    let Some(raw) = rt.version_info.get(version).and_then(|v| v.schema.as_ref()) else {
+        return Ok(Vec::new());
+    };
+    let schema = adapters::compile_schema(raw).map_err(|e| ApiError::internal(e.join("; ")))?;
+    let unknown = schema.prune(obj);
+    let mut warnings = Vec::new();
+    match o.field_validation.unwrap_or(FieldValidation::Warn) {
+        FieldValidation::Strict if !unknown.is_empty() => {
+            let list: Vec<String> = unknown.iter().map(|u| format!("unknown field \"{u}\"")).collect();
+            return Err(ApiError::bad_request(format!(".{}: {}", "", list.join(", "))));
+        }
+        FieldValidation::Ignore => {}
+        _ => warnings = unknown.iter().map(|u| format!("unknown field \"{u}\"")).collect(),
+    }
+    schema.apply_defaults(obj);
+    let causes = schema.validate(obj, old);
+    if !causes.is_empty() {
+        let name = meta_str(obj, "name").to_string();
+        let kg = rt.kind_group();
+        return Err(match adapters::Schema::invalid_message(&kg, &name, &causes) {
+            Some(msg) => ApiError::invalid_with_message(&kg, &name, msg, causes),
+            None => ApiError::invalid(&kg, &name, causes),
+        });
+    }
+    Ok(warnings)
+}
+
+fn encode_continue(rv: u64, ns: &str, name: &str) -> String {
+    use base64::Engine;
+    let raw = json!({"rv": rv, "ns": ns, "name": name}).to_string();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
+}
+
+fn decode_continue(tok: &str, compacted: u64) -> ApiResult<(u64, Option<(String, String)>)> {
+    use base64::Engine;
+    let bad = || ApiError::bad_request("continue key is not valid: illegal base64 data at input byte 0");
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(tok).map_err(|_| bad())?;
+    let v: Value = serde_json::from_slice(&raw).map_err(|_| bad())?;
+    let rv = v.get("rv").and_then(Value::as_u64).ok_or_else(bad)?;
+    if rv < compacted {
+        return Err(ApiError::expired(
+            "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.",
+        ));
+    }
+    let s = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+    Ok((rv, Some((s("ns"), s("name")))))
+}
