@@ -344,7 +344,7 @@ impl Cluster {
         let (group, k) = (t.rt.group.clone(), t.rt.kind.clone());
         let apply = move |live: &Value| match kind {
             PatchKind::Json => adapters::json_patch(live, patch),
-            PatchKind::Merge => Ok(adapters::merge_patch(live, patch)),
+            PatchKind::Merge => adapters::checked_merge_patch(live, patch),
             PatchKind::Strategic => adapters::strategic_merge_patch(live, patch, &group, &k),
             PatchKind::Apply => unreachable_apply(),
         };
@@ -941,29 +941,27 @@ fn apply_schema(
     old: Option<&Value>,
     o: &WriteOptions,
 ) -> ApiResult<Vec<String>> {
-    let Some(raw) = rt.version_info.get(version).and_then(|v| v.schema.as_ref()) else {
+    let Some(schema) = rt.version_info.get(version).and_then(|v| v.compiled.as_ref()) else {
         return Ok(Vec::new());
     };
-    let schema = adapters::compile_schema(raw).map_err(|e| ApiError::internal(e.join("; ")))?;
-    let unknown = schema.prune(obj);
+    let unknown: Vec<String> = schema.prune(obj).iter().map(|u| format!("unknown field \"{u}\"")).collect();
     let mut warnings = Vec::new();
     match o.field_validation.unwrap_or(FieldValidation::Warn) {
         FieldValidation::Strict if !unknown.is_empty() => {
-            let list: Vec<String> = unknown.iter().map(|u| format!("unknown field \"{u}\"")).collect();
-            return Err(ApiError::bad_request(format!(".{}: {}", "", list.join(", "))));
+            return Err(ApiError::bad_request(format!(
+                "{kind} in version \"{version}\" cannot be handled as a {kind}: strict decoding error: {}",
+                unknown.join(", "),
+                kind = rt.kind
+            )));
         }
         FieldValidation::Ignore => {}
-        _ => warnings = unknown.iter().map(|u| format!("unknown field \"{u}\"")).collect(),
+        _ => warnings = unknown,
     }
     schema.apply_defaults(obj);
-    let causes = schema.validate(obj, old);
-    if !causes.is_empty() {
-        let name = meta_str(obj, "name").to_string();
-        let kg = rt.kind_group();
-        return Err(match adapters::Schema::invalid_message(&kg, &name, &causes) {
-            Some(msg) => ApiError::invalid_with_message(&kg, &name, msg, causes),
-            None => ApiError::invalid(&kg, &name, causes),
-        });
+    let name = meta_str(obj, "name").to_string();
+    let kg = rt.kind_group();
+    if let Some((message, causes)) = schema.validate(&kg, &name, obj, old) {
+        return Err(ApiError::invalid_with_message(&kg, &name, message, causes));
     }
     Ok(warnings)
 }

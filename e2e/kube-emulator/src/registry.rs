@@ -43,6 +43,8 @@ pub struct VersionInfo {
     pub printer_columns: Vec<PrinterColumn>,
     /// The raw `openAPIV3Schema` (served in OpenAPI, compiled by the schema module).
     pub schema: Option<Value>,
+    /// Compiled at registration; None when the version has no schema.
+    pub compiled: Option<crate::adapters::Schema>,
     /// Field selector names, e.g. `spec.color` (from `.spec.color`).
     pub selectable_fields: Vec<String>,
     pub status: bool,
@@ -377,6 +379,7 @@ fn crd_version_info(v: &Value) -> VersionInfo {
     VersionInfo {
         printer_columns,
         schema: v.pointer("/schema/openAPIV3Schema").cloned(),
+        compiled: v.pointer("/schema/openAPIV3Schema").and_then(|s| crate::adapters::compile_schema(s).ok()),
         selectable_fields,
         status: subresources.and_then(|s| s.get("status")).is_some(),
         scale,

@@ -1,0 +1,433 @@
+//! Conformance of the emulator with the real kube 5 client and kube-runtime.
+
+mod common;
+
+use std::time::Duration;
+
+use futures::{StreamExt, TryStreamExt};
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{
+    Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams, PostParams,
+    WatchEvent, WatchParams,
+};
+use kube::runtime::{WatchStreamExt, watcher};
+use serde_json::json;
+
+fn cm(name: &str) -> ConfigMap {
+    serde_json::from_value(json!({"metadata": {"name": name}, "data": {"k": "v"}})).expect("valid cm")
+}
+
+fn rv(o: &impl kube::Resource) -> String {
+    o.meta().resource_version.clone().unwrap_or_default()
+}
+
+#[tokio::test]
+async fn create_get_list_sets_metadata_and_sorted_items() {
+    let (_c, client) = common::in_process();
+    let api: Api<ConfigMap> = Api::default_namespaced(client);
+    for n in ["b", "a", "c"] {
+        api.create(&PostParams::default(), &cm(n)).await.expect("create");
+    }
+    let got = api.get("a").await.expect("get");
+    assert!(got.metadata.uid.is_some());
+    assert!(got.metadata.creation_timestamp.is_some());
+    assert_eq!(got.metadata.namespace.as_deref(), Some("default"));
+    let list = api.list(&ListParams::default()).await.expect("list");
+    let names: Vec<_> = list.items.iter().map(|o| o.metadata.name.clone().unwrap_or_default()).collect();
+    assert_eq!(names, ["a", "b", "c"]);
+    let err = api.create(&PostParams::default(), &cm("a")).await.expect_err("exists");
+    assert!(matches!(err, kube::Error::Api(ref s) if s.code == 409 && s.reason == "AlreadyExists"), "{err:?}");
+    let err = api.get("zzz").await.expect_err("missing");
+    assert!(
+        matches!(err, kube::Error::Api(ref s) if s.code == 404 && s.message == "configmaps \"zzz\" not found"),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn list_pages_with_continue_and_remaining_count() {
+    let (_c, client) = common::in_process();
+    let api: Api<ConfigMap> = Api::default_namespaced(client);
+    for i in 0..5 {
+        api.create(&PostParams::default(), &cm(&format!("cm-{i}"))).await.expect("create");
+    }
+    let first = api.list(&ListParams::default().limit(2)).await.expect("page 1");
+    assert_eq!(first.items.len(), 2);
+    assert_eq!(first.metadata.remaining_item_count, Some(3));
+    let token = first.metadata.continue_.clone().expect("continue token");
+    let second = api.list(&ListParams::default().limit(2).continue_token(&token)).await.expect("page 2");
+    assert_eq!(second.items[0].metadata.name.as_deref(), Some("cm-2"));
+    assert_eq!(second.metadata.resource_version, first.metadata.resource_version);
+}
+
+#[tokio::test]
+async fn label_and_field_selectors_filter_lists() {
+    let (_c, client) = common::in_process();
+    let api: Api<ConfigMap> = Api::default_namespaced(client);
+    for (n, tier) in [("a", Some("web")), ("b", Some("db")), ("c", None)] {
+        let mut o = cm(n);
+        if let Some(t) = tier {
+            o.metadata.labels = Some([("tier".to_string(), t.to_string())].into());
+        }
+        api.create(&PostParams::default(), &o).await.expect("create");
+    }
+    let names = |l: kube::core::ObjectList<ConfigMap>| -> Vec<String> {
+        l.items.into_iter().filter_map(|o| o.metadata.name).collect()
+    };
+    let l = api.list(&ListParams::default().labels("tier in (web,db)")).await.expect("in");
+    assert_eq!(names(l), ["a", "b"]);
+    let l = api.list(&ListParams::default().labels("tier!=web")).await.expect("!=");
+    assert_eq!(names(l), ["b", "c"]);
+    let l = api.list(&ListParams::default().labels("!tier")).await.expect("!exists");
+    assert_eq!(names(l), ["c"]);
+    let l = api.list(&ListParams::default().fields("metadata.name=b")).await.expect("field");
+    assert_eq!(names(l), ["b"]);
+    let err = api.list(&ListParams::default().fields("spec.nope=1")).await.expect_err("unknown field");
+    assert!(matches!(err, kube::Error::Api(ref s) if s.code == 400), "{err:?}");
+}
+
+#[tokio::test]
+async fn watch_from_list_rv_sees_changes_and_resumes() {
+    let (_c, client) = common::in_process();
+    let api: Api<ConfigMap> = Api::default_namespaced(client);
+    api.create(&PostParams::default(), &cm("before")).await.expect("create");
+    let list_rv = api.list(&ListParams::default()).await.expect("list").metadata.resource_version.expect("rv");
+    let created = api.create(&PostParams::default(), &cm("x")).await.expect("create");
+    let mut patched = created.clone();
+    patched.data = Some([("k".to_string(), "w".to_string())].into());
+    let patched = api.replace("x", &PostParams::default(), &patched).await.expect("replace");
+    api.delete("x", &DeleteParams::default()).await.expect("delete");
+
+    let stream = api.watch(&WatchParams::default(), &list_rv).await.expect("watch");
+    let events: Vec<_> = stream.take(3).try_collect().await.expect("events");
+    let kinds: Vec<&str> = events
+        .iter()
+        .map(|e| match e {
+            WatchEvent::Added(_) => "ADDED",
+            WatchEvent::Modified(_) => "MODIFIED",
+            WatchEvent::Deleted(_) => "DELETED",
+            WatchEvent::Bookmark(_) => "BOOKMARK",
+            WatchEvent::Error(_) => "ERROR",
+        })
+        .collect();
+    assert_eq!(kinds, ["ADDED", "MODIFIED", "DELETED"]);
+
+    // Resuming from the MODIFIED event's RV replays only what came after.
+    let stream = api.watch(&WatchParams::default(), &rv(&patched)).await.expect("watch");
+    let first = stream.boxed().next().await.expect("event").expect("ok");
+    assert!(matches!(first, WatchEvent::Deleted(ref o) if o.metadata.name.as_deref() == Some("x")));
+}
+
+#[tokio::test]
+async fn watch_rv_zero_starts_with_synthetic_added_then_live() {
+    let (_c, client) = common::in_process();
+    let api: Api<ConfigMap> = Api::default_namespaced(client);
+    api.create(&PostParams::default(), &cm("old")).await.expect("create");
+    let mut stream = api.watch(&WatchParams::default(), "0").await.expect("watch").boxed();
+    let first = stream.next().await.expect("event").expect("ok");
+    assert!(matches!(first, WatchEvent::Added(ref o) if o.metadata.name.as_deref() == Some("old")));
+    api.create(&PostParams::default(), &cm("new")).await.expect("create");
+    let second = stream.next().await.expect("event").expect("ok");
+    assert!(matches!(second, WatchEvent::Added(ref o) if o.metadata.name.as_deref() == Some("new")));
+}
+
+#[tokio::test]
+async fn watch_with_too_old_rv_gets_in_stream_410() {
+    let (cluster, client) = common::in_process();
+    let api: Api<ConfigMap> = Api::default_namespaced(client);
+    let o = api.create(&PostParams::default(), &cm("a")).await.expect("create");
+    api.create(&PostParams::default(), &cm("b")).await.expect("create");
+    cluster.store.lock().compact();
+    let mut stream = api.watch(&WatchParams::default(), &rv(&o)).await.expect("200 answer").boxed();
+    match stream.next().await.expect("event").expect("ok") {
+        WatchEvent::Error(e) => {
+            assert_eq!(e.code, 410);
+            assert_eq!(e.reason, "Expired");
+        }
+        other => panic!("expected ERROR 410, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn label_selector_transitions_become_added_and_deleted() {
+    let (_c, client) = common::in_process();
+    let api: Api<ConfigMap> = Api::default_namespaced(client);
+    let o = api.create(&PostParams::default(), &cm("t")).await.expect("create");
+    let wp = WatchParams::default().labels("app=x");
+    let mut stream = api.watch(&wp, &rv(&o)).await.expect("watch").boxed();
+    let label = |v: Option<&str>| Patch::Merge(json!({"metadata": {"labels": {"app": v}}}));
+    api.patch("t", &PatchParams::default(), &label(Some("x"))).await.expect("label");
+    api.patch("t", &PatchParams::default(), &label(None)).await.expect("unlabel");
+    let a = stream.next().await.expect("event").expect("ok");
+    let d = stream.next().await.expect("event").expect("ok");
+    assert!(matches!(a, WatchEvent::Added(_)), "{a:?}");
+    assert!(matches!(d, WatchEvent::Deleted(_)), "{d:?}");
+}
+
+#[tokio::test]
+async fn kube_runtime_watcher_relists_after_410() {
+    let (cluster, client) = common::in_process();
+    let cms: Api<ConfigMap> = Api::default_namespaced(client.clone());
+    let secrets: Api<Secret> = Api::default_namespaced(client);
+    cms.create(&PostParams::default(), &cm("a")).await.expect("create");
+    // A 1 s server-side timeout makes the watcher reconnect with its last RV.
+    let cfg = watcher::Config::default().timeout(1);
+    let mut events = watcher(cms.clone(), cfg).boxed();
+    let mut inits = 0;
+    let mut compacted = false;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while inits < 2 {
+        let ev = tokio::time::timeout_at(deadline, events.next()).await.expect("in time").expect("event");
+        if let Ok(watcher::Event::InitDone) = ev {
+            inits += 1;
+            if !compacted {
+                // Move the RV on in another type, then forget history: the watcher's RV is too old.
+                let s: Secret = serde_json::from_value(json!({"metadata": {"name": "s"}})).expect("secret");
+                secrets.create(&PostParams::default(), &s).await.expect("secret");
+                cluster.store.lock().compact();
+                compacted = true;
+            }
+        }
+    }
+    assert_eq!(inits, 2, "the watcher relisted after the 410");
+}
+
+#[tokio::test]
+async fn kube_runtime_reflector_sees_all_objects_with_streaming_lists() {
+    let (_c, client) = common::in_process();
+    let api: Api<ConfigMap> = Api::default_namespaced(client);
+    for n in ["a", "b"] {
+        api.create(&PostParams::default(), &cm(n)).await.expect("create");
+    }
+    let cfg = watcher::Config::default().streaming_lists();
+    let objs: Vec<ConfigMap> =
+        watcher(api.clone(), cfg).applied_objects().take(2).try_collect().await.expect("objects");
+    assert_eq!(objs.len(), 2);
+}
+
+#[tokio::test]
+async fn no_op_writes_do_not_bump_resource_version() {
+    let (_c, client) = common::in_process();
+    let api: Api<ConfigMap> = Api::default_namespaced(client);
+    let o = api.create(&PostParams::default(), &cm("same")).await.expect("create");
+    let again = api.replace("same", &PostParams::default(), &o).await.expect("replace");
+    assert_eq!(rv(&again), rv(&o));
+    let p =
+        api.patch("same", &PatchParams::default(), &Patch::Merge(json!({"data": {"k": "v"}}))).await.expect("patch");
+    assert_eq!(rv(&p), rv(&o));
+    let changed =
+        api.patch("same", &PatchParams::default(), &Patch::Merge(json!({"data": {"k": "z"}}))).await.expect("patch");
+    assert_ne!(rv(&changed), rv(&o));
+}
+
+#[tokio::test]
+async fn stale_replace_is_a_409_conflict() {
+    let (_c, client) = common::in_process();
+    let api: Api<ConfigMap> = Api::default_namespaced(client);
+    let o = api.create(&PostParams::default(), &cm("c")).await.expect("create");
+    api.patch("c", &PatchParams::default(), &Patch::Merge(json!({"data": {"k": "1"}}))).await.expect("patch");
+    let err = api.replace("c", &PostParams::default(), &o).await.expect_err("stale");
+    match err {
+        kube::Error::Api(s) => {
+            assert_eq!(s.code, 409);
+            assert_eq!(s.reason, "Conflict");
+            assert_eq!(
+                s.message,
+                "Operation cannot be fulfilled on configmaps \"c\": the object has been modified; please apply your changes to the latest version and try again"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn finalizer_helper_adds_and_removes_its_finalizer() {
+    use kube::runtime::controller::Action;
+    use kube::runtime::finalizer::{Event, finalizer};
+    let (_c, client) = common::in_process();
+    let api: Api<ConfigMap> = Api::default_namespaced(client);
+    api.create(&PostParams::default(), &cm("f")).await.expect("create");
+    let run = |obj: ConfigMap| {
+        let api = api.clone();
+        async move {
+            finalizer(&api, "example.com/cleanup", std::sync::Arc::new(obj), |ev| async move {
+                match ev {
+                    Event::Apply(_) | Event::Cleanup(_) => Ok::<_, std::convert::Infallible>(Action::await_change()),
+                }
+            })
+            .await
+        }
+    };
+    run(api.get("f").await.expect("get")).await.expect("add finalizer");
+    let with = api.get("f").await.expect("get");
+    assert_eq!(with.metadata.finalizers.as_deref(), Some(&["example.com/cleanup".to_string()][..]));
+    // Apply runs once the finalizer is there.
+    run(with).await.expect("apply");
+    api.delete("f", &DeleteParams::default()).await.expect("delete");
+    let deleting = api.get("f").await.expect("still there");
+    assert!(deleting.metadata.deletion_timestamp.is_some());
+    run(deleting).await.expect("cleanup");
+    assert!(api.get_opt("f").await.expect("get").is_none(), "gone once the finalizer is removed");
+}
+
+async fn install_widgets(client: &kube::Client) -> Api<DynamicObject> {
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let crd: CustomResourceDefinition = serde_json::from_value(common::widget_crd()).expect("crd");
+    let created = crds.create(&PostParams::default(), &crd).await.expect("create crd");
+    let conds = created.status.and_then(|s| s.conditions).unwrap_or_default();
+    assert!(conds.iter().any(|c| c.type_ == "Established" && c.status == "True"));
+    let gvk = GroupVersionKind::gvk("example.com", "v1", "Widget");
+    Api::default_namespaced_with(client.clone(), &ApiResource::from_gvk_with_plural(&gvk, "widgets"))
+}
+
+fn widget(name: &str, color: &str) -> DynamicObject {
+    serde_json::from_value(json!({
+        "apiVersion": "example.com/v1", "kind": "Widget",
+        "metadata": {"name": name}, "spec": {"color": color, "size": 1}
+    }))
+    .expect("widget")
+}
+
+#[tokio::test]
+async fn crd_registration_serves_custom_resources_at_once() {
+    let (_c, client) = common::in_process();
+    let widgets = install_widgets(&client).await;
+    let w = widgets.create(&PostParams::default(), &widget("w", "red")).await.expect("create");
+    assert_eq!(w.metadata.generation, Some(1));
+    let l = widgets.list(&ListParams::default().fields("spec.color=red")).await.expect("selectable field");
+    assert_eq!(l.items.len(), 1);
+    let discovery = kube::Discovery::new(client.clone()).run().await.expect("discovery");
+    assert!(discovery.groups().any(|g| g.name() == "example.com"));
+}
+
+#[tokio::test]
+async fn status_subresource_and_generation_rules() {
+    let (_c, client) = common::in_process();
+    let widgets = install_widgets(&client).await;
+    let mut body = widget("g", "red");
+    body.data["status"] = json!({"phase": "Ignored"});
+    let w = widgets.create(&PostParams::default(), &body).await.expect("create");
+    assert!(w.data.get("status").is_none(), "create drops status");
+
+    let st = widgets
+        .patch_status(
+            "g",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {"phase": "Ready"}, "spec": {"color": "blue"}})),
+        )
+        .await
+        .expect("status");
+    assert_eq!(st.data["status"]["phase"], "Ready");
+    assert_eq!(st.data["spec"]["color"], "red", "/status does not write spec");
+    assert_eq!(st.metadata.generation, Some(1), "status writes keep generation");
+
+    let main = widgets
+        .patch(
+            "g",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {"phase": "X"}, "spec": {"color": "blue"}})),
+        )
+        .await
+        .expect("main");
+    assert_eq!(main.data["status"]["phase"], "Ready", "main endpoint keeps status");
+    assert_eq!(main.metadata.generation, Some(2));
+
+    let labelled = widgets
+        .patch("g", &PatchParams::default(), &Patch::Merge(json!({"metadata": {"labels": {"a": "b"}}})))
+        .await
+        .expect("label");
+    assert_eq!(labelled.metadata.generation, Some(2), "metadata changes keep generation");
+}
+
+#[tokio::test]
+async fn schema_validation_rejects_with_422() {
+    let (_c, client) = common::in_process();
+    let widgets = install_widgets(&client).await;
+    let mut bad = widget("bad", "red");
+    bad.data["spec"]["size"] = json!(-1);
+    let err = widgets.create(&PostParams::default(), &bad).await.expect_err("invalid");
+    assert!(matches!(err, kube::Error::Api(ref s) if s.code == 422 && s.reason == "Invalid"), "{err:?}");
+}
+
+#[tokio::test]
+async fn strategic_merge_patch_on_custom_resource_is_415() {
+    let (_c, client) = common::in_process();
+    let widgets = install_widgets(&client).await;
+    widgets.create(&PostParams::default(), &widget("s", "red")).await.expect("create");
+    let err = widgets
+        .patch("s", &PatchParams::default(), &Patch::Strategic(json!({"spec": {"color": "x"}})))
+        .await
+        .expect_err("415");
+    assert!(matches!(err, kube::Error::Api(ref s) if s.code == 415), "{err:?}");
+}
+
+#[tokio::test]
+async fn server_side_apply_creates_then_updates() {
+    let (_c, client) = common::in_process();
+    let api: Api<ConfigMap> = Api::default_namespaced(client);
+    let pp = PatchParams::apply("tester").force();
+    let body = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "ssa"}, "data": {"a": "1"}});
+    let o = api.patch("ssa", &pp, &Patch::Apply(&body)).await.expect("apply create");
+    assert_eq!(o.data.as_ref().and_then(|d| d.get("a")).map(String::as_str), Some("1"));
+    let again = api.patch("ssa", &pp, &Patch::Apply(&body)).await.expect("apply again");
+    assert_eq!(rv(&again), rv(&o), "re-applying the same object is a no-op");
+}
+
+#[tokio::test]
+async fn namespaces_missing_and_terminating() {
+    use k8s_openapi::api::core::v1::Namespace;
+    let (_c, client) = common::in_process();
+    let in_missing: Api<ConfigMap> = Api::namespaced(client.clone(), "nope");
+    let err = in_missing.create(&PostParams::default(), &cm("x")).await.expect_err("404");
+    assert!(
+        matches!(err, kube::Error::Api(ref s) if s.code == 404 && s.message == "namespaces \"nope\" not found"),
+        "{err:?}"
+    );
+
+    let nss: Api<Namespace> = Api::all(client.clone());
+    let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": "team"}})).expect("ns");
+    nss.create(&PostParams::default(), &ns).await.expect("create ns");
+    let in_team: Api<ConfigMap> = Api::namespaced(client.clone(), "team");
+    let mut held = cm("held");
+    held.metadata.finalizers = Some(vec!["example.com/hold".into()]);
+    in_team.create(&PostParams::default(), &held).await.expect("create");
+    in_team.create(&PostParams::default(), &cm("plain")).await.expect("create");
+    nss.delete("team", &DeleteParams::default()).await.expect("delete ns");
+    let terminating = nss.get("team").await.expect("terminating");
+    assert_eq!(terminating.status.and_then(|s| s.phase).as_deref(), Some("Terminating"));
+    assert!(in_team.get_opt("plain").await.expect("get").is_none());
+    let err = in_team.create(&PostParams::default(), &cm("late")).await.expect_err("403");
+    assert!(matches!(err, kube::Error::Api(ref s) if s.code == 403), "{err:?}");
+    in_team
+        .patch("held", &PatchParams::default(), &Patch::Merge(json!({"metadata": {"finalizers": null}})))
+        .await
+        .expect("release");
+    assert!(nss.get_opt("team").await.expect("get").is_none(), "namespace goes once empty");
+}
+
+#[tokio::test]
+async fn metadata_only_watcher_works() {
+    let (_c, client) = common::in_process();
+    let api: Api<ConfigMap> = Api::default_namespaced(client.clone());
+    api.create(&PostParams::default(), &cm("m")).await.expect("create");
+    // Api<PartialObjectMeta<K>> sends the PartialObjectMetadataList Accept header.
+    let meta_api: Api<kube::core::PartialObjectMeta<ConfigMap>> = Api::default_namespaced(client);
+    let metas: Vec<_> =
+        watcher(meta_api, watcher::Config::default()).applied_objects().take(1).try_collect().await.expect("metadata");
+    assert_eq!(metas[0].metadata.name.as_deref(), Some("m"));
+}
+
+#[tokio::test]
+async fn serves_over_tcp_with_a_kubeconfig() {
+    let em = kube_emulator::Emulator::start("127.0.0.1:0").await.expect("start");
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = dir.path().join("kubeconfig");
+    em.write_kubeconfig(&path).expect("write");
+    let kc = kube::config::Kubeconfig::read_from(&path).expect("read kubeconfig");
+    let cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await.expect("config");
+    let client = kube::Client::try_from(cfg).expect("client");
+    let api: Api<ConfigMap> = Api::default_namespaced(client);
+    api.create(&PostParams::default(), &cm("tcp")).await.expect("create over tcp");
+    assert_eq!(api.list(&ListParams::default()).await.expect("list").items.len(), 1);
+}

@@ -1,0 +1,151 @@
+//! The real kubectl (/usr/bin/kubectl) against the emulator. Each test has its own emulator,
+//! port and HOME (kubectl caches discovery under $HOME/.kube/cache).
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use kube_emulator::Emulator;
+
+const KUBECTL: &str = "/usr/bin/kubectl";
+
+struct Env {
+    _em: Emulator,
+    home: tempfile::TempDir,
+    kubeconfig: PathBuf,
+}
+
+struct Out {
+    ok: bool,
+    stdout: String,
+    stderr: String,
+}
+
+impl Env {
+    async fn start() -> Self {
+        let em = Emulator::start("127.0.0.1:0").await.expect("start emulator");
+        let home = tempfile::tempdir().expect("home");
+        let kubeconfig = home.path().join("kubeconfig");
+        em.write_kubeconfig(&kubeconfig).expect("kubeconfig");
+        Self { _em: em, home, kubeconfig }
+    }
+
+    fn file(&self, name: &str, text: &str) -> String {
+        let p = self.home.path().join(name);
+        std::fs::write(&p, text).expect("write manifest");
+        p.display().to_string()
+    }
+
+    /// Runs kubectl off the async runtime so the in-process server keeps serving.
+    async fn run(&self, args: &[&str]) -> Out {
+        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        let home = self.home.path().to_path_buf();
+        let kc = self.kubeconfig.clone();
+        tokio::task::spawn_blocking(move || {
+            let out = Command::new(KUBECTL)
+                .args(&args)
+                .env("HOME", &home)
+                .env("KUBECONFIG", &kc)
+                .stdin(Stdio::null())
+                .output()
+                .expect("run kubectl");
+            Out {
+                ok: out.status.success(),
+                stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+                stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            }
+        })
+        .await
+        .expect("join")
+    }
+
+    async fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args).await;
+        assert!(out.ok, "kubectl {args:?} failed: {}{}", out.stdout, out.stderr);
+        out.stdout
+    }
+}
+
+const WIDGET: &str = "apiVersion: example.com/v1
+kind: Widget
+metadata:
+  name: w1
+spec:
+  color: red
+  size: 3
+";
+
+fn crd_yaml() -> String {
+    serde_json::to_string(&common::widget_crd()).expect("json is yaml")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_applies_crd_and_custom_resource_and_prints_columns() {
+    let env = Env::start().await;
+    let crd = env.file("crd.yaml", &crd_yaml());
+    let w = env.file("w.yaml", WIDGET);
+    let out = env.ok(&["apply", "-f", &crd]).await;
+    assert!(out.contains("customresourcedefinition.apiextensions.k8s.io/widgets.example.com created"), "{out}");
+    let out = env.ok(&["apply", "-f", &w]).await;
+    assert!(out.contains("widget.example.com/w1 created"), "{out}");
+    let out = env.ok(&["apply", "-f", &w]).await;
+    assert!(out.contains("widget.example.com/w1 unchanged"), "{out}");
+    let table = env.ok(&["get", "widgets"]).await;
+    let header: Vec<&str> = table.lines().next().unwrap_or("").split_whitespace().collect();
+    assert_eq!(header, ["NAME", "COLOR", "SIZE", "AGE"], "{table}");
+    assert!(table.lines().nth(1).unwrap_or("").starts_with("w1"), "{table}");
+    assert!(table.contains("red"), "{table}");
+    let out = env.ok(&["get", "wd", "w1", "-o", "yaml"]).await;
+    assert!(out.contains("kind: Widget") && out.contains("color: red") && out.contains("uid:"), "{out}");
+    let out = env.ok(&["apply", "--server-side", "-f", &w]).await;
+    assert!(out.contains("serverside-applied"), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_patch_label_and_delete_with_wait() {
+    let env = Env::start().await;
+    let cm = env.file("cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\ndata:\n  k: v\n");
+    let out = env.ok(&["create", "-f", &cm]).await;
+    assert!(out.contains("configmap/c created"), "{out}");
+    env.ok(&["patch", "configmap", "c", "--type", "merge", "-p", r#"{"data":{"m":"1"}}"#]).await;
+    env.ok(&["patch", "configmap", "c", "--type", "json", "-p", r#"[{"op":"add","path":"/data/j","value":"2"}]"#])
+        .await;
+    env.ok(&["patch", "configmap", "c", "-p", r#"{"data":{"s":"3"}}"#]).await;
+    env.ok(&["label", "configmap", "c", "tier=web"]).await;
+    let data = env
+        .ok(&["get", "configmap", "c", "-o", "jsonpath={.data.m},{.data.j},{.data.s},{.metadata.labels.tier}"])
+        .await;
+    assert_eq!(data, "1,2,3,web");
+    let out = env.ok(&["get", "configmaps", "-l", "tier=web", "-o", "name"]).await;
+    assert_eq!(out.trim(), "configmap/c");
+    let out = env.ok(&["delete", "configmap", "c", "--wait", "--timeout=20s"]).await;
+    assert!(out.contains("configmap \"c\" deleted"), "{out}");
+    let out = env.run(&["get", "configmap", "c"]).await;
+    assert!(!out.ok && out.stderr.contains("configmaps \"c\" not found"), "{}", out.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_creates_and_deletes_a_namespace_from_a_manifest() {
+    let env = Env::start().await;
+    let ns = env.file("ns.yaml", "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: team-a\n");
+    let out = env.ok(&["apply", "-f", &ns]).await;
+    assert!(out.contains("namespace/team-a created"), "{out}");
+    let cm = env.file("cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n  namespace: team-a\n");
+    env.ok(&["create", "-f", &cm]).await;
+    let out = env.ok(&["get", "namespaces"]).await;
+    assert!(out.contains("team-a") && out.contains("Active"), "{out}");
+    env.ok(&["delete", "-f", &ns, "--wait", "--timeout=20s"]).await;
+    let out = env.ok(&["get", "namespaces", "-o", "name"]).await;
+    assert!(!out.contains("team-a"), "{out}");
+    let out = env.run(&["-n", "team-a", "get", "configmap", "c"]).await;
+    assert!(!out.ok, "contents went with the namespace");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_reports_missing_objects_like_the_real_server() {
+    let env = Env::start().await;
+    let out = env.run(&["get", "configmap", "nope"]).await;
+    assert!(!out.ok);
+    assert_eq!(out.stderr.trim(), "Error from server (NotFound): configmaps \"nope\" not found");
+}
