@@ -8,6 +8,10 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
+use crate::meta::now_rfc3339;
+use crate::registry::ResourceType;
+use crate::ssa::Structure;
+
 use crate::errors::{ApiError, ApiResult, Cause};
 
 /// RFC 7386 JSON merge patch.
@@ -42,25 +46,51 @@ fn patch_error(e: crate::patch::PatchError) -> ApiError {
     err
 }
 
-/// Server-side apply of `applied` onto `live` by `manager`.
-/// Fallback until `ssa::apply` lands: a merge of the applied fields, no ownership or conflicts.
+/// The field structure server-side apply merges by: Go types for built-ins, the CRD schema
+/// (cached at registration) for custom resources.
+fn structure(rt: &ResourceType, version: &str) -> Arc<Structure> {
+    if let Some(s) = rt.version_info.get(version).and_then(|v| v.structure.clone()) {
+        return s;
+    }
+    Arc::new(Structure::built_in(&rt.group, &rt.kind))
+}
+
+/// The CRD version's structure, computed once when the CRD is registered.
+pub fn crd_structure(schema: &Value, status_subresource: bool) -> Arc<Structure> {
+    Arc::new(Structure::from_crd_schema(schema, status_subresource))
+}
+
+/// Server-side apply of `applied` onto `live` by `manager` (409 with FieldManagerConflict causes).
 pub fn server_side_apply(
     live: Option<&Value>,
     applied: &Value,
-    _manager: &str,
-    _subresource: Option<&str>,
-    _force: bool,
+    manager: &str,
+    sub: Option<&str>,
+    force: bool,
+    rt: &ResourceType,
+    version: &str,
 ) -> ApiResult<Value> {
-    Ok(match live {
-        Some(l) => merge_patch(l, applied),
-        None => applied.clone(),
+    let name = crate::meta::meta_str(applied, "name");
+    crate::ssa::apply(live, applied, manager, sub, force, &structure(rt, version), &now_rfc3339()).map_err(|e| {
+        let mut details = serde_json::json!({"name": name, "group": rt.group, "kind": rt.plural});
+        let causes = e.causes();
+        if !causes.is_empty() {
+            details["causes"] = Value::Array(causes);
+        }
+        ApiError::new(e.status_code(), e.reason(), e.to_string()).with_details(details)
     })
 }
 
 /// Records a non-apply write by `manager` in `managedFields`.
-/// Fallback until `ssa::record_update` lands: leaves the object unchanged.
-pub fn record_update(_old: Option<&Value>, new: Value, _manager: &str, _subresource: Option<&str>) -> Value {
-    new
+pub fn record_update(
+    old: Option<&Value>,
+    new: Value,
+    manager: &str,
+    sub: Option<&str>,
+    rt: &ResourceType,
+    version: &str,
+) -> Value {
+    crate::ssa::record_update(old, &new, manager, sub, &structure(rt, version), &now_rfc3339())
 }
 
 /// A compiled CRD version schema (compiled once, at CRD registration).

@@ -22,6 +22,13 @@ pub struct Cluster {
     bookmark_ms: std::sync::atomic::AtomicU64,
 }
 
+/// Whether a write still has to be recorded in managedFields (applies record themselves).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Managed {
+    Record,
+    Applied,
+}
+
 /// A subresource of an object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Sub {
@@ -274,10 +281,17 @@ impl Cluster {
 
     pub fn create(&self, t: &Target, body: Value, o: &WriteOptions) -> ApiResult<Written> {
         let mut st = self.store.lock();
-        self.create_locked(&mut st, t, body, o)
+        self.create_locked(&mut st, t, body, o, Managed::Record)
     }
 
-    fn create_locked(&self, st: &mut State, t: &Target, body: Value, o: &WriteOptions) -> ApiResult<Written> {
+    fn create_locked(
+        &self,
+        st: &mut State,
+        t: &Target,
+        body: Value,
+        o: &WriteOptions,
+        managed: Managed,
+    ) -> ApiResult<Written> {
         if t.sub.is_some() {
             return Err(ApiError::method_not_allowed(
                 "the server does not allow this method on the requested resource",
@@ -302,7 +316,9 @@ impl Cluster {
             warnings = apply_schema(&t.rt, &t.version, &mut obj, None, o)?;
         }
         let manager = o.field_manager.as_deref().unwrap_or("unknown");
-        obj = adapters::record_update(None, obj, manager, None);
+        if managed == Managed::Record {
+            obj = adapters::record_update(None, obj, manager, None, &t.rt, &t.version);
+        }
         if o.dry_run {
             return Ok(Written { object: present(&t.rt, &t.version, &obj), created: true, warnings });
         }
@@ -330,7 +346,7 @@ impl Cluster {
         if t.sub == Some(Sub::Scale) {
             return self.update_scale(&mut st, t, o, |_| Ok(body));
         }
-        self.update_locked(&mut st, t, o, move |_| Ok(body))
+        self.update_locked(&mut st, t, o, Managed::Record, move |_| Ok(body))
     }
 
     pub fn patch(&self, t: &Target, kind: PatchKind, patch: &Value, o: &WriteOptions) -> ApiResult<Written> {
@@ -351,7 +367,7 @@ impl Cluster {
         if t.sub == Some(Sub::Scale) {
             return self.update_scale(&mut st, t, o, apply);
         }
-        self.update_locked(&mut st, t, o, apply)
+        self.update_locked(&mut st, t, o, Managed::Record, apply)
     }
 
     fn apply_locked(&self, st: &mut State, t: &Target, applied: &Value, o: &WriteOptions) -> ApiResult<Written> {
@@ -368,13 +384,17 @@ impl Cluster {
             if t.sub.is_some() {
                 return Err(ApiError::not_found(t.subject()));
             }
-            let mut obj = adapters::server_side_apply(None, applied, &manager, sub, o.force)?;
+            let mut obj = adapters::server_side_apply(None, applied, &manager, sub, o.force, &t.rt, &t.version)?;
             let m = meta_mut(&mut obj);
             m.entry("name").or_insert_with(|| Value::String(t.name.clone()));
-            return self.create_locked(st, t, obj, &WriteOptions { field_manager: Some(manager), ..o.clone() });
+            let o = WriteOptions { field_manager: Some(manager), ..o.clone() };
+            return self.create_locked(st, t, obj, &o, Managed::Applied);
         }
         let force = o.force;
-        self.update_locked(st, t, o, |live| adapters::server_side_apply(Some(live), applied, &manager, sub, force))
+        let (rt, version) = (t.rt.clone(), t.version.clone());
+        self.update_locked(st, t, o, Managed::Applied, |live| {
+            adapters::server_side_apply(Some(live), applied, &manager, sub, force, &rt, &version)
+        })
     }
 
     /// Read-modify-write of one object: `make` turns the live object (as the client sees it)
@@ -384,6 +404,7 @@ impl Cluster {
         st: &mut State,
         t: &Target,
         o: &WriteOptions,
+        managed: Managed,
         make: impl FnOnce(&Value) -> ApiResult<Value>,
     ) -> ApiResult<Written> {
         if t.sub == Some(Sub::Status) && !t.rt.has_status(&t.version) {
@@ -406,7 +427,12 @@ impl Cluster {
             warnings = apply_schema(&t.rt, &t.version, &mut new, Some(&live), o)?;
         }
         let manager = o.field_manager.as_deref().unwrap_or("unknown");
-        let mut new = adapters::record_update(Some(&live), new, manager, t.sub.map(Sub::as_str));
+        let mut new = match managed {
+            Managed::Record => {
+                adapters::record_update(Some(&live), new, manager, t.sub.map(Sub::as_str), &t.rt, &t.version)
+            }
+            Managed::Applied => new,
+        };
         copy_rv(&live, &mut new);
         if new == *live || o.dry_run {
             // A write that changes nothing is not a write: no RV bump, no watch event.
@@ -614,7 +640,7 @@ impl Cluster {
         let replicas = scale.pointer("/spec/replicas").cloned().unwrap_or(json!(0));
         let path = scale_paths(&t.rt, &t.version).ok_or_else(ApiError::no_route)?.0;
         let main = Target { sub: None, ..t.clone() };
-        let written = self.update_locked(st, &main, o, |obj| {
+        let written = self.update_locked(st, &main, o, Managed::Record, |obj| {
             let mut obj = obj.clone();
             set_path(&mut obj, &path, replicas);
             Ok(obj)

@@ -45,6 +45,8 @@ pub struct VersionInfo {
     pub schema: Option<Value>,
     /// Compiled at registration; None when the version has no schema.
     pub compiled: Option<crate::adapters::Schema>,
+    /// How server-side apply merges this version's objects.
+    pub structure: Option<Arc<crate::ssa::Structure>>,
     /// Field selector names, e.g. `spec.color` (from `.spec.color`).
     pub selectable_fields: Vec<String>,
     pub status: bool,
@@ -376,12 +378,14 @@ fn crd_version_info(v: &Value) -> VersionInfo {
         .and_then(Value::as_array)
         .map(|f| f.iter().map(|x| str_at(x, "jsonPath").trim_start_matches('.').to_string()).collect())
         .unwrap_or_default();
+    let status = subresources.and_then(|s| s.get("status")).is_some();
     VersionInfo {
+        structure: v.pointer("/schema/openAPIV3Schema").map(|s| crate::adapters::crd_structure(s, status)),
         printer_columns,
         schema: v.pointer("/schema/openAPIV3Schema").cloned(),
         compiled: v.pointer("/schema/openAPIV3Schema").and_then(|s| crate::adapters::compile_schema(s).ok()),
         selectable_fields,
-        status: subresources.and_then(|s| s.get("status")).is_some(),
+        status,
         scale,
     }
 }

@@ -431,3 +431,52 @@ async fn serves_over_tcp_with_a_kubeconfig() {
     api.create(&PostParams::default(), &cm("tcp")).await.expect("create over tcp");
     assert_eq!(api.list(&ListParams::default()).await.expect("list").items.len(), 1);
 }
+
+#[tokio::test]
+async fn server_side_apply_conflicts_removal_and_force() {
+    let (_c, client) = common::in_process();
+    let api: Api<ConfigMap> = Api::default_namespaced(client);
+    let body = |data: serde_json::Value| json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "own"}, "data": data});
+    api.patch("own", &PatchParams::apply("alice"), &Patch::Apply(&body(json!({"a": "1", "b": "1"}))))
+        .await
+        .expect("alice applies");
+    let err = api
+        .patch("own", &PatchParams::apply("bob"), &Patch::Apply(&body(json!({"a": "2"}))))
+        .await
+        .expect_err("conflict");
+    match err {
+        kube::Error::Api(s) => {
+            assert_eq!(s.code, 409);
+            assert_eq!(s.message, "Apply failed with 1 conflict: conflict with \"alice\": .data.a");
+        }
+        other => panic!("{other:?}"),
+    }
+    // Same value: shared ownership, no conflict.
+    api.patch("own", &PatchParams::apply("bob"), &Patch::Apply(&body(json!({"b": "1"}))))
+        .await
+        .expect("same value is no conflict");
+    let forced = api
+        .patch("own", &PatchParams::apply("bob").force(), &Patch::Apply(&body(json!({"a": "2", "b": "1"}))))
+        .await
+        .expect("force");
+    assert_eq!(forced.data.as_ref().and_then(|d| d.get("a")).map(String::as_str), Some("2"));
+    // alice stops applying b, but bob still owns it: it stays. Then bob drops it too: gone.
+    api.patch("own", &PatchParams::apply("alice"), &Patch::Apply(&body(json!({})))).await.expect("alice shrinks");
+    let o = api.get("own").await.expect("get");
+    assert!(o.data.as_ref().is_some_and(|d| d.contains_key("b")), "{o:?}");
+    api.patch("own", &PatchParams::apply("bob"), &Patch::Apply(&body(json!({"a": "2"})))).await.expect("bob shrinks");
+    let o = api.get("own").await.expect("get");
+    assert!(!o.data.as_ref().is_some_and(|d| d.contains_key("b")), "{o:?}");
+    let managers: Vec<String> =
+        o.metadata.managed_fields.unwrap_or_default().into_iter().filter_map(|m| m.manager).collect();
+    assert!(managers.contains(&"bob".to_string()), "{managers:?}");
+}
+
+#[tokio::test]
+async fn apply_without_field_manager_is_rejected() {
+    let (_c, client) = common::in_process();
+    let api: Api<ConfigMap> = Api::default_namespaced(client);
+    let body = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}});
+    let err = api.patch("x", &PatchParams::default(), &Patch::Apply(&body)).await.expect_err("needs a field manager");
+    assert!(matches!(err, kube::Error::Api(ref s) if s.code == 422), "{err:?}");
+}
