@@ -147,10 +147,6 @@ fn insert_index(key: &str, len: usize) -> Result<usize, String> {
 
 fn add(doc: &mut Value, op: &Value) -> Result<(), String> {
     let path = op_path(op, "add")?;
-    if path.is_empty() {
-        *doc = op_value(op);
-        return Ok(());
-    }
     let (container, key) = find_container(doc, path)
         .ok_or_else(|| format!("add operation does not apply: doc is missing path: \"{path}\": missing value"))?;
     insert(container, &key, op_value(op)).map_err(|e| format!("error in add for path: '{path}': {e}"))

@@ -296,3 +296,35 @@ fn custom_resources_use_their_schema() {
     let created = record_update(None, &cr(json!({"hosts": ["h"]})), "kubectl-create", None, &crd, T1);
     assert_eq!(entry(&created, "kubectl-create")["fieldsV1"], json!({"f:spec": {".": {}, "f:hosts": {}}}));
 }
+
+#[test]
+fn status_updates_are_recorded_per_subresource() {
+    let created = apply_as(None, &deployment(json!({"replicas": 1})), "kubectl", T1);
+    let mut with_status = created.clone();
+    with_status["status"] = json!({"replicas": 1, "readyReplicas": 1});
+    let out = record_update(Some(&created), &with_status, "deployment-controller", Some("status"), &deployments(), T2);
+    let status = entry(&out, "deployment-controller");
+    assert_eq!((status["operation"].as_str(), status["subresource"].as_str()), (Some("Update"), Some("status")));
+    assert_eq!(status["fieldsV1"], json!({"f:status": {".": {}, "f:readyReplicas": {}, "f:replicas": {}}}));
+    assert_eq!(entry(&out, "kubectl")["time"], T1, "other managers keep their times");
+}
+
+#[test]
+fn an_update_with_duplicate_keys_is_stored_without_managed_fields() {
+    let created = apply_as(None, &deployment(json!({"replicas": 1})), "kubectl", T1);
+    let mut dup = created.clone();
+    dup["spec"]["template"] = json!({"spec": {"containers": [{"name": "a"}, {"name": "a"}]}});
+    let out = record_update(Some(&created), &dup, "kubectl-edit", None, &deployments(), T2);
+    assert!(out["metadata"].get("managedFields").is_none());
+    assert_eq!(out["spec"]["template"], dup["spec"]["template"]);
+}
+
+#[test]
+fn duplicate_keys_in_an_apply_configuration_are_refused() {
+    let config = deployment(json!({"template": {"spec": {"containers": [{"name": "a"}, {"name": "a"}]}}}));
+    let err = apply(None, &config, "x", None, false, &deployments(), T1).unwrap_err();
+    assert!(
+        err.to_string().ends_with(".spec.template.spec.containers: duplicate entries for key [name=\"a\"]"),
+        "{err}"
+    );
+}

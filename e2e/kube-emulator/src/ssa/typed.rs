@@ -31,11 +31,9 @@ fn list_items<'v>(
     let mut out = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
         let pe = item_element(item, &list_type, node, path, i)?;
-        if !seen.insert(pe.clone()) {
-            if strict {
-                return Err(TypeError(format!("{path}: duplicate entries for key {pe}")));
-            }
-            continue;
+        // Live objects may hold duplicates (updates do not check them); they are kept, as smd keeps them.
+        if !seen.insert(pe.clone()) && strict {
+            return Err(TypeError(format!("{path}: duplicate entries for key {pe}")));
         }
         out.push((pe, item));
     }
@@ -298,10 +296,6 @@ pub(crate) fn remove_paths(value: &mut Value, paths: &FieldSet, node: Node<'_>, 
         Value::Array(items) => {
             let Ok(Some(keyed)) = list_items(items, &node, path, false) else { return };
             let elements: Vec<PathElement> = keyed.into_iter().map(|(pe, _)| pe).collect();
-            if elements.len() != items.len() {
-                // Duplicate keys: leave a list smd could not have typed alone.
-                return;
-            }
             let mut kept = Vec::with_capacity(items.len());
             for (pe, mut item) in elements.into_iter().zip(std::mem::take(items)) {
                 if paths.has_member(&pe) {
