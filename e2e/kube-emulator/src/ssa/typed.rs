@@ -68,8 +68,8 @@ fn item_element(
     Ok(PathElement::Key(canonical_json(&Value::Object(key))))
 }
 
-/// The paths a value sets (smd `ToFieldSet`): leaves, list items, map elements, empty or null members;
-/// not the struct fields that merely lead to them.
+/// The paths a value sets (smd `ToFieldSet`): leaves, list items and map elements; not struct fields
+/// that hold objects (not even empty ones).
 pub(crate) fn field_set(value: &Value, node: Node<'_>) -> Result<FieldSet, TypeError> {
     let mut set = FieldSet::new();
     collect(value, node, &Path::default(), &mut set)?;
@@ -82,8 +82,7 @@ fn collect(value: &Value, node: Node<'_>, path: &Path, set: &mut FieldSet) -> Re
             for (name, child) in map {
                 let child_path = path.child(PathElement::Field(name.clone()));
                 collect(child, node.field(name), &child_path, set)?;
-                let empty = child.is_null() || child.as_object().is_some_and(Map::is_empty);
-                if empty || !node.declares(name) {
+                if !node.declares(name) {
                     set.insert(&child_path);
                 }
             }
