@@ -415,6 +415,15 @@ mod tests {
     }
 
     #[test]
+    fn more_than_ten_thousand_operations_are_too_large() {
+        let ops = Value::Array(vec![json!({"op": "test", "path": "/a", "value": null}); 10_001]);
+        let err = apply_json_patch(&json!({}), &ops).unwrap_err();
+        assert_eq!((err.status_code(), err.reason()), (413, "RequestEntityTooLarge"));
+        let ops = Value::Array(vec![json!({"op": "test", "path": "/a", "value": null}); 10_000]);
+        assert!(apply_json_patch(&json!({}), &ops).is_ok());
+    }
+
+    #[test]
     fn unknown_operation_is_rejected() {
         let err = apply_json_patch(&json!({}), &json!([{"op": "frobnicate", "path": "/a"}])).unwrap_err();
         assert_eq!(err.cause(), Some("Unexpected kind: frobnicate"));

@@ -26,7 +26,7 @@ pub enum PatchError {
     #[error("the server rejected our request due to an error in our request")]
     OperationFailed(String),
     /// More than 10000 operations in one JSON patch: 413 RequestEntityTooLarge.
-    #[error("The allowed maximum operations in a JSON patch is {max}, got {got}")]
+    #[error("Request entity too large: The allowed maximum operations in a JSON patch is {max}, got {got}")]
     TooManyOperations { max: usize, got: usize },
     /// A strategic merge patch the merge code rejects as unprocessable (e.g. lists of lists): 422 Invalid,
     /// built like [`PatchError::OperationFailed`].
