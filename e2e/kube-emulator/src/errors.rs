@@ -169,7 +169,8 @@ impl Cause {
     }
 
     fn to_json(&self) -> Value {
-        json!({"reason": self.reason, "message": self.display(), "field": self.field})
+        // The real server's cause message leaves the field out (kubectl prints "field: message").
+        json!({"reason": self.reason, "message": self.message, "field": self.field})
     }
 }
 

@@ -183,11 +183,13 @@ fn resource(cluster: &Arc<Cluster>, r: &Req, group: &str, version: &str, rest: &
             Ok(written_response(code, &t, w, shape))
         }
         (&Method::DELETE, false) => {
-            let obj = cluster.delete(&t, &delete_options(r)?, &write_options(r)?)?;
+            let (opts, wo) = delete_options(r)?;
+            let obj = cluster.delete(&t, &opts, &wo)?;
             Ok(json_response(StatusCode::OK, &obj))
         }
         (&Method::DELETE, true) => {
-            let list = cluster.delete_collection(&t, &list_query(r), &delete_options(r)?, &write_options(r)?)?;
+            let (opts, wo) = delete_options(r)?;
+            let list = cluster.delete_collection(&t, &list_query(r), &opts, &wo)?;
             Ok(json_response(StatusCode::OK, &list))
         }
         _ => Err(ApiError::method_not_allowed("the server does not allow this method on the requested resource")),
@@ -321,12 +323,16 @@ fn write_options(r: &Req) -> ApiResult<WriteOptions> {
     })
 }
 
-fn delete_options(r: &Req) -> ApiResult<Value> {
+/// DeleteOptions from the body and the query; `dryRun` may come in either.
+fn delete_options(r: &Req) -> ApiResult<(Value, WriteOptions)> {
     let mut opts = if r.body.iter().all(u8::is_ascii_whitespace) { json!({}) } else { decode_json(&r.body)? };
     if let Some(p) = r.q("propagationPolicy") {
         opts["propagationPolicy"] = json!(p);
     }
-    Ok(opts)
+    let mut wo = write_options(r)?;
+    let body_dry_run = opts.get("dryRun").and_then(Value::as_array).is_some_and(|a| a.iter().any(|v| v == "All"));
+    wo.dry_run |= body_dry_run;
+    Ok((opts, wo))
 }
 
 fn patch_kind(content_type: &str) -> ApiResult<PatchKind> {

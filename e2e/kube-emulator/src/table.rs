@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use crate::meta::{human_duration, meta_str, now_secs, parse_rfc3339};
+use crate::meta::{human_duration, now_secs, parse_rfc3339};
 use crate::registry::{PrinterColumn, ResourceType};
 
 /// What a row carries besides its cells (`includeObject`).
@@ -37,6 +37,33 @@ fn col(name: &str, type_: &str, format: &str, json_path: &str, priority: i64, de
 
 const NAME_DESC: &str = "Name must be unique within a namespace. Is required when creating resources, although some resources may allow a client to request the generation of an appropriate name automatically. Name is primarily intended for creation idempotence and configuration definition. Cannot be updated. More info: https://kubernetes.io/docs/concepts/overview/working-with-objects/names#names";
 const AGE_DESC: &str = "CreationTimestamp is a timestamp representing the server time when this object was created.";
+
+/// Events are printed without Name first, as the real server's event printer does; `#` paths
+/// are computed cells (see `computed_cell`).
+fn event_columns() -> Vec<PrinterColumn> {
+    vec![
+        col("Last Seen", "string", "", "#event-last-seen", 0, "Time when last this event was observed."),
+        col("Type", "string", "", ".type", 0, "Type of this event."),
+        col(
+            "Reason",
+            "string",
+            "",
+            ".reason",
+            0,
+            "Short, machine understandable string that gives the reason for this event being generated.",
+        ),
+        col("Object", "string", "", "#event-object", 0, "The object that this event is about."),
+        col(
+            "Message",
+            "string",
+            "",
+            "#event-message",
+            0,
+            "A human-readable description of the status of this operation.",
+        ),
+        col("Name", "string", "name", ".metadata.name", 1, NAME_DESC),
+    ]
+}
 
 /// The columns after Name.
 fn columns(rt: &ResourceType, version: &str) -> Vec<PrinterColumn> {
@@ -94,10 +121,15 @@ pub fn table(
     include: IncludeObject,
     with_definitions: bool,
 ) -> Value {
-    let cols = columns(rt, version);
-    let mut defs =
-        vec![json!({"name": "Name", "type": "string", "format": "name", "description": NAME_DESC, "priority": 0})];
-    defs.extend(cols.iter().map(definition));
+    let is_event = rt.plural == "events" && (rt.group.is_empty() || rt.group == "events.k8s.io");
+    let cols = if is_event {
+        event_columns()
+    } else {
+        let mut c = vec![col("Name", "string", "name", ".metadata.name", 0, NAME_DESC)];
+        c.extend(columns(rt, version));
+        c
+    };
+    let defs: Vec<Value> = cols.iter().map(definition).collect();
     let rows: Vec<Value> = objects.iter().map(|o| row(&cols, o, include)).collect();
     json!({
         "kind": "Table",
@@ -109,8 +141,7 @@ pub fn table(
 }
 
 fn row(cols: &[PrinterColumn], obj: &Value, include: IncludeObject) -> Value {
-    let mut cells = vec![json!(meta_str(obj, "name"))];
-    cells.extend(cols.iter().map(|c| cell(c, obj)));
+    let cells: Vec<Value> = cols.iter().map(|c| cell(c, obj)).collect();
     let mut r = json!({"cells": cells});
     match include {
         IncludeObject::None => {}
@@ -129,7 +160,36 @@ pub fn partial_metadata(obj: &Value) -> Value {
     })
 }
 
+/// Cells the real printers compute rather than read (both Event shapes are accepted).
+fn computed_cell(key: &str, obj: &Value) -> Value {
+    let first = |paths: &[&str]| paths.iter().find_map(|p| obj.pointer(p).filter(|v| !v.is_null()));
+    match key {
+        "#event-last-seen" => first(&[
+            "/series/lastObservedTime",
+            "/lastTimestamp",
+            "/deprecatedLastTimestamp",
+            "/eventTime",
+            "/metadata/creationTimestamp",
+        ])
+        .and_then(Value::as_str)
+        .and_then(parse_rfc3339)
+        .map(|t| json!(human_duration(now_secs() - t)))
+        .unwrap_or(json!("<unknown>")),
+        "#event-object" => {
+            let target = first(&["/involvedObject", "/regarding"]).cloned().unwrap_or(json!({}));
+            let kind = target.get("kind").and_then(Value::as_str).unwrap_or("").to_lowercase();
+            let name = target.get("name").and_then(Value::as_str).unwrap_or("");
+            json!(format!("{kind}/{name}"))
+        }
+        "#event-message" => json!(first(&["/message", "/note"]).and_then(Value::as_str).unwrap_or("").trim()),
+        _ => Value::Null,
+    }
+}
+
 fn cell(c: &PrinterColumn, obj: &Value) -> Value {
+    if c.json_path.starts_with('#') {
+        return computed_cell(&c.json_path, obj);
+    }
     let Some(v) = jsonpath(obj, &c.json_path).into_iter().next() else {
         return Value::Null;
     };

@@ -480,3 +480,185 @@ async fn apply_without_field_manager_is_rejected() {
     let err = api.patch("x", &PatchParams::default(), &Patch::Apply(&body)).await.expect_err("needs a field manager");
     assert!(matches!(err, kube::Error::Api(ref s) if s.code == 422), "{err:?}");
 }
+
+#[tokio::test]
+async fn recorder_events_are_listed_as_core_events_of_the_object() {
+    use k8s_openapi::api::core::v1::Event as CoreEvent;
+    use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+    let (_c, client) = common::in_process();
+    let api: Api<ConfigMap> = Api::default_namespaced(client.clone());
+    let o = api.create(&PostParams::default(), &cm("ev")).await.expect("create");
+    let recorder = Recorder::new(client.clone(), Reporter { controller: "tester".into(), instance: None });
+    let ev = Event {
+        type_: EventType::Normal,
+        reason: "Reconciled".into(),
+        note: Some("all good".into()),
+        action: "Reconcile".into(),
+        secondary: None,
+    };
+    let reference = kube::Resource::object_ref(&o, &());
+    recorder.publish(&ev, &reference).await.expect("publish");
+    recorder.publish(&ev, &reference).await.expect("publish again (series patch)");
+    let core: Api<CoreEvent> = Api::default_namespaced(client);
+    let uid = o.metadata.uid.clone().unwrap_or_default();
+    let fields = format!(
+        "involvedObject.name=ev,involvedObject.namespace=default,involvedObject.kind=ConfigMap,involvedObject.uid={uid}"
+    );
+    let list = core.list(&ListParams::default().fields(&fields)).await.expect("list core events");
+    assert_eq!(list.items.len(), 1, "{list:?}");
+    let e = &list.items[0];
+    assert_eq!(e.message.as_deref(), Some("all good"));
+    assert_eq!(e.reason.as_deref(), Some("Reconciled"));
+    assert_eq!(e.reporting_component.as_deref(), Some("tester"));
+    assert_eq!(e.series.as_ref().and_then(|s| s.count), Some(2));
+}
+
+#[tokio::test]
+async fn watch_sends_periodic_bookmarks_and_ends_at_timeout() {
+    let (cluster, client) = common::in_process();
+    cluster.set_bookmark_interval(Duration::from_millis(100));
+    let api: Api<ConfigMap> = Api::default_namespaced(client);
+    let o = api.create(&PostParams::default(), &cm("b")).await.expect("create");
+    let wp = WatchParams::default().timeout(2);
+    let started = tokio::time::Instant::now();
+    let events: Vec<_> = api.watch(&wp, &rv(&o)).await.expect("watch").try_collect().await.expect("events");
+    assert!(started.elapsed() >= Duration::from_millis(1900), "closed at timeoutSeconds");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let marks: Vec<_> = events.iter().filter(|e| matches!(e, WatchEvent::Bookmark(_))).collect();
+    assert!(marks.len() >= 5, "{events:?}");
+    if let WatchEvent::Bookmark(b) = marks[0] {
+        assert_eq!(b.metadata.resource_version, rv(&o));
+    }
+}
+
+#[tokio::test]
+async fn deletion_with_finalizers_marks_then_removes() {
+    let (_c, client) = common::in_process();
+    let api: Api<ConfigMap> = Api::default_namespaced(client);
+    let mut o = cm("fin");
+    o.metadata.finalizers = Some(vec!["example.com/x".into()]);
+    let created = api.create(&PostParams::default(), &o).await.expect("create");
+    let mut stream = api.watch(&WatchParams::default(), &rv(&created)).await.expect("watch").boxed();
+    let answer = api.delete("fin", &DeleteParams::default()).await.expect("delete");
+    let marked = answer.left().expect("the object comes back while finalizers remain");
+    assert!(marked.metadata.deletion_timestamp.is_some());
+    assert_eq!(marked.metadata.deletion_grace_period_seconds, Some(0));
+    let err = api
+        .patch(
+            "fin",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"finalizers": ["example.com/x", "new"]}})),
+        )
+        .await
+        .expect_err("no new finalizers while deleting");
+    assert!(matches!(err, kube::Error::Api(ref s) if s.code == 422), "{err:?}");
+    api.patch("fin", &PatchParams::default(), &Patch::Merge(json!({"metadata": {"finalizers": null}})))
+        .await
+        .expect("release");
+    let m = stream.next().await.expect("event").expect("ok");
+    let d = stream.next().await.expect("event").expect("ok");
+    assert!(matches!(m, WatchEvent::Modified(_)), "{m:?}");
+    assert!(matches!(d, WatchEvent::Deleted(_)), "{d:?}");
+    assert!(api.get_opt("fin").await.expect("get").is_none());
+}
+
+#[tokio::test]
+async fn delete_preconditions_and_dry_run() {
+    let (_c, client) = common::in_process();
+    let api: Api<ConfigMap> = Api::default_namespaced(client);
+    let o = api.create(&PostParams::default(), &cm("p")).await.expect("create");
+    let wrong = DeleteParams {
+        preconditions: Some(kube::api::Preconditions { uid: Some("nope".into()), resource_version: None }),
+        ..DeleteParams::default()
+    };
+    let err = api.delete("p", &wrong).await.expect_err("precondition");
+    assert!(matches!(err, kube::Error::Api(ref s) if s.code == 409), "{err:?}");
+    api.delete("p", &DeleteParams { dry_run: true, ..DeleteParams::default() }).await.expect("dry run");
+    assert!(api.get_opt("p").await.expect("get").is_some(), "dry run deletes nothing");
+    let dry = PostParams { dry_run: true, ..PostParams::default() };
+    api.create(&dry, &cm("dry")).await.expect("dry create");
+    assert!(api.get_opt("dry").await.expect("get").is_none(), "dry run creates nothing");
+    let right = DeleteParams {
+        preconditions: Some(kube::api::Preconditions { uid: o.metadata.uid.clone(), resource_version: Some(rv(&o)) }),
+        ..DeleteParams::default()
+    };
+    api.delete("p", &right).await.expect("delete");
+}
+
+#[tokio::test]
+async fn generate_name_and_name_mismatch() {
+    let (_c, client) = common::in_process();
+    let api: Api<ConfigMap> = Api::default_namespaced(client);
+    let o: ConfigMap = serde_json::from_value(json!({"metadata": {"generateName": "gen-"}})).expect("cm");
+    let made = api.create(&PostParams::default(), &o).await.expect("create");
+    let name = made.metadata.name.clone().unwrap_or_default();
+    assert!(name.starts_with("gen-") && name.len() == 9, "{name}");
+    let mut other = made.clone();
+    other.metadata.name = Some("different".into());
+    let err = api.replace(&name, &PostParams::default(), &other).await.expect_err("mismatch");
+    assert!(matches!(err, kube::Error::Api(ref s) if s.code == 400), "{err:?}");
+}
+
+#[tokio::test]
+async fn deployment_generation_and_scale_subresource() {
+    use k8s_openapi::api::apps::v1::Deployment;
+    let (_c, client) = common::in_process();
+    let api: Api<Deployment> = Api::default_namespaced(client);
+    let d: Deployment = serde_json::from_value(json!({
+        "metadata": {"name": "d"},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "d"}},
+                 "template": {"metadata": {"labels": {"app": "d"}}, "spec": {"containers": [{"name": "c", "image": "i"}]}}}
+    }))
+    .expect("deployment");
+    let made = api.create(&PostParams::default(), &d).await.expect("create");
+    assert_eq!(made.metadata.generation, Some(1));
+    let annotated = api
+        .patch("d", &PatchParams::default(), &Patch::Merge(json!({"metadata": {"annotations": {"a": "b"}}})))
+        .await
+        .expect("annotate");
+    assert_eq!(annotated.metadata.generation, Some(2), "Deployments bump on annotation changes");
+    let scale = api.get_scale("d").await.expect("scale");
+    assert_eq!(scale.spec.and_then(|s| s.replicas), Some(1));
+    assert_eq!(scale.status.map(|s| s.selector), Some(Some("app=d".to_string())));
+    api.patch_scale("d", &PatchParams::default(), &Patch::Merge(json!({"spec": {"replicas": 3}})))
+        .await
+        .expect("scale up");
+    let after = api.get("d").await.expect("get");
+    assert_eq!(after.spec.and_then(|s| s.replicas), Some(3));
+    assert_eq!(after.metadata.generation, Some(3));
+}
+
+#[tokio::test]
+async fn deleting_a_crd_deletes_its_objects() {
+    let (_c, client) = common::in_process();
+    let widgets = install_widgets(&client).await;
+    widgets.create(&PostParams::default(), &widget("w", "red")).await.expect("create");
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    crds.delete("widgets.example.com", &DeleteParams::default()).await.expect("delete crd");
+    let err = widgets.list(&ListParams::default()).await.expect_err("type gone");
+    assert!(matches!(err, kube::Error::Api(ref s) if s.code == 404), "{err:?}");
+    // Re-registering starts empty.
+    let widgets = install_widgets(&client).await;
+    assert!(widgets.list(&ListParams::default()).await.expect("list").items.is_empty());
+}
+
+#[tokio::test]
+async fn multi_version_crd_serves_every_version() {
+    let (_c, client) = common::in_process();
+    let mut crd = common::widget_crd();
+    let mut beta = crd["spec"]["versions"][0].clone();
+    beta["name"] = json!("v1beta1");
+    beta["storage"] = json!(false);
+    crd["spec"]["versions"].as_array_mut().expect("versions").push(beta);
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    crds.create(&PostParams::default(), &serde_json::from_value(crd).expect("crd")).await.expect("create crd");
+    let api_for = |v: &str| -> Api<DynamicObject> {
+        let gvk = GroupVersionKind::gvk("example.com", v, "Widget");
+        Api::default_namespaced_with(client.clone(), &ApiResource::from_gvk_with_plural(&gvk, "widgets"))
+    };
+    let mut w = widget("mv", "red");
+    w.types.as_mut().expect("types").api_version = "example.com/v1beta1".into();
+    api_for("v1beta1").create(&PostParams::default(), &w).await.expect("create via v1beta1");
+    let got = api_for("v1").get("mv").await.expect("get via v1");
+    assert_eq!(got.types.expect("types").api_version, "example.com/v1");
+}

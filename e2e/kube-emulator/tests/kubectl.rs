@@ -11,7 +11,7 @@ use kube_emulator::Emulator;
 const KUBECTL: &str = "/usr/bin/kubectl";
 
 struct Env {
-    _em: Emulator,
+    em: Emulator,
     home: tempfile::TempDir,
     kubeconfig: PathBuf,
 }
@@ -28,7 +28,7 @@ impl Env {
         let home = tempfile::tempdir().expect("home");
         let kubeconfig = home.path().join("kubeconfig");
         em.write_kubeconfig(&kubeconfig).expect("kubeconfig");
-        Self { _em: em, home, kubeconfig }
+        Self { em, home, kubeconfig }
     }
 
     fn file(&self, name: &str, text: &str) -> String {
@@ -148,4 +148,76 @@ async fn kubectl_reports_missing_objects_like_the_real_server() {
     let out = env.run(&["get", "configmap", "nope"]).await;
     assert!(!out.ok);
     assert_eq!(out.stderr.trim(), "Error from server (NotFound): configmaps \"nope\" not found");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_prints_schema_rejections_like_the_real_server() {
+    let env = Env::start().await;
+    env.ok(&["apply", "-f", &env.file("crd.yaml", &crd_yaml())]).await;
+    let bad =
+        env.file("bad.yaml", "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: bad\nspec:\n  size: -1\n");
+    let out = env.run(&["apply", "-f", &bad]).await;
+    assert!(!out.ok);
+    assert_eq!(
+        out.stderr.trim(),
+        "The Widget \"bad\" is invalid: spec.size: Invalid value: -1: spec.size in body should be greater than or equal to 0"
+    );
+    let unknown =
+        env.file("unknown.yaml", "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: u\nspec:\n  extra: 1\n");
+    let out = env.run(&["create", "-f", &unknown]).await;
+    assert!(out.stderr.contains("strict decoding error: unknown field \"spec.extra\""), "{}", out.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_describe_shows_events_of_the_object() {
+    let env = Env::start().await;
+    let cm = env
+        .em
+        .cluster
+        .create_builtin("", "v1", "configmaps", "default", serde_json::json!({"metadata": {"name": "c"}}))
+        .expect("create");
+    let uid = cm.object["metadata"]["uid"].clone();
+    let event = serde_json::json!({
+        "metadata": {"name": "c.1"},
+        "involvedObject": {"kind": "ConfigMap", "name": "c", "namespace": "default", "uid": uid, "apiVersion": "v1"},
+        "reason": "Tested", "message": "hello from the test", "type": "Normal",
+        "source": {"component": "tester"}, "count": 1,
+        "firstTimestamp": kube_emulator::meta::now_rfc3339(), "lastTimestamp": kube_emulator::meta::now_rfc3339(),
+    });
+    env.em.cluster.create_builtin("", "v1", "events", "default", event).expect("event");
+    let out = env.ok(&["describe", "configmap", "c"]).await;
+    assert!(out.contains("Tested") && out.contains("hello from the test") && out.contains("tester"), "{out}");
+    let out = env.ok(&["get", "events"]).await;
+    let header: Vec<&str> = out.lines().next().unwrap_or("").split_whitespace().collect();
+    assert_eq!(header, ["LAST", "SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"], "{out}");
+    assert!(out.contains("configmap/c"), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_get_watch_prints_a_row_per_change() {
+    let env = Env::start().await;
+    let mut child = Command::new(KUBECTL)
+        .args(["get", "configmaps", "--watch", "--output-watch-events"])
+        .env("HOME", env.home.path())
+        .env("KUBECONFIG", &env.kubeconfig)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn kubectl");
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let cluster = &env.em.cluster;
+    cluster
+        .create_builtin("", "v1", "configmaps", "default", serde_json::json!({"metadata": {"name": "w"}}))
+        .expect("create");
+    let t = cluster.target("", "v1", "configmaps", "default", "w").expect("target");
+    let opts = kube_emulator::WriteOptions::default();
+    cluster.delete(&t, &serde_json::json!({}), &opts).expect("delete");
+    tokio::time::sleep(std::time::Duration::from_millis(1000)).await;
+    child.kill().expect("stop kubectl");
+    let out = child.wait_with_output().expect("output");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<Vec<&str>> = text.lines().map(|l| l.split_whitespace().collect()).collect();
+    assert_eq!(lines.first().map(|l| l[..3].to_vec()), Some(vec!["EVENT", "NAME", "AGE"]), "{text}");
+    assert!(lines.iter().any(|l| l[..2] == ["ADDED", "w"]), "{text}");
+    assert!(lines.iter().any(|l| l[..2] == ["DELETED", "w"]), "{text}");
 }
