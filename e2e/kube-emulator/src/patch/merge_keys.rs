@@ -83,6 +83,20 @@ pub const ROOT_KINDS: &[(&str, &str)] = &[
     ("events.k8s.io", "Event"),
 ];
 
+/// Go types marked `+structType=atomic`: SSA owns and replaces them whole wherever they appear (e.g. the
+/// items of `imagePullSecrets`).
+pub const ATOMIC_TYPES: &[&str] = &[
+    "LabelSelector",
+    "LocalObjectReference",
+    "ObjectReference",
+    "TypedLocalObjectReference",
+    "ConfigMapKeySelector",
+    "SecretKeySelector",
+    "ObjectFieldSelector",
+    "ResourceFieldSelector",
+    "NodeSelector",
+];
+
 /// The table. Order does not matter; (owner, field) is unique.
 pub const FIELDS: &[FieldRow] = &[
     // meta/v1 ObjectMeta

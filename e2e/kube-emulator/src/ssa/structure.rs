@@ -156,19 +156,27 @@ impl<'a> Node<'a> {
         }
     }
 
-    /// Defaults of list-map key fields an item may omit (only `protocol: TCP` of built-in ports).
-    pub(crate) fn key_default(&self, key: &str) -> Option<&'static str> {
+    /// The default of a list-map key field an item may omit: `protocol: TCP` of built-in ports, or the
+    /// `default` of the item property in a CRD schema (smd uses schema defaults for missing keys).
+    pub(crate) fn key_default(&self, key: &str) -> Option<Value> {
         match self {
-            Node::Table { shape: Some(Shape::KeyedList { ssa_keys: Some(keys), .. }), .. } => {
-                keys.iter().find(|(k, _)| *k == key).and_then(|(_, default)| *default)
+            Node::Table { shape: Some(Shape::KeyedList { ssa_keys: Some(keys), .. }), .. } => keys
+                .iter()
+                .find(|(k, _)| *k == key)
+                .and_then(|(_, default)| *default)
+                .map(|d| Value::String(d.to_string())),
+            Node::Table { .. } => None,
+            Node::Schema { schema: Some(schema), .. } => {
+                schema.get("items")?.get("properties")?.get(key)?.get("default").cloned()
             }
-            _ => None,
+            Node::Schema { .. } => None,
         }
     }
 
     pub(crate) fn map_type(&self) -> MapType {
         match self {
             Node::Table { shape: Some(Shape::AtomicObject), .. } => MapType::Atomic,
+            Node::Table { ty: Some(ty), .. } if merge_keys::ATOMIC_TYPES.contains(ty) => MapType::Atomic,
             Node::Table { .. } => MapType::Granular,
             Node::Schema { schema, .. } => {
                 let marker = schema.and_then(|s| s.get("x-kubernetes-map-type")).and_then(Value::as_str);

@@ -328,3 +328,25 @@ fn duplicate_keys_in_an_apply_configuration_are_refused() {
         "{err}"
     );
 }
+
+#[test]
+fn atomic_struct_items_and_crd_key_defaults() {
+    let config = deployment(json!({"template": {"spec": {"imagePullSecrets": [{"name": "regcred"}]}}}));
+    let out = apply_as(None, &config, "a", T1);
+    assert_eq!(
+        entry(&out, "a")["fieldsV1"]["f:spec"]["f:template"]["f:spec"]["f:imagePullSecrets"],
+        json!({"k:{\"name\":\"regcred\"}": {}})
+    );
+    let schema = json!({"type": "object", "properties": {"spec": {"type": "object", "properties": {
+        "ports": {"type": "array", "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["port", "protocol"],
+                  "items": {"type": "object", "properties": {"port": {"type": "integer"}, "protocol": {"type": "string", "default": "TCP"}}}}
+    }}}});
+    let crd = Structure::from_crd_schema(&schema, false);
+    let cr =
+        json!({"apiVersion": "x.io/v1", "kind": "Gate", "metadata": {"name": "g"}, "spec": {"ports": [{"port": 80}]}});
+    let out = apply(None, &cr, "a", None, false, &crd, T1).unwrap();
+    assert_eq!(
+        entry(&out, "a")["fieldsV1"]["f:spec"]["f:ports"],
+        json!({"k:{\"port\":80,\"protocol\":\"TCP\"}": {".": {}, "f:port": {}}})
+    );
+}

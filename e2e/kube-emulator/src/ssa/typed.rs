@@ -55,7 +55,7 @@ fn item_element(
         let value = match item.get(name) {
             Some(v) if !v.is_null() => v.clone(),
             _ => match node.key_default(name) {
-                Some(default) => Value::String(default.to_string()),
+                Some(default) => default,
                 None => {
                     return Err(TypeError(format!(
                         "{path}: element {i}: associative list with keys has an element that omits key field \"{name}\" (and doesn't have default value)"
