@@ -78,15 +78,17 @@ fn op_value(op: &Value) -> Value {
 }
 
 fn op_path<'a>(op: &'a Value, kind: &str) -> Result<&'a str, String> {
-    op.get("path")
-        .and_then(Value::as_str)
-        .ok_or_else(|| format!("{kind} operation failed to decode path: operation missing path field: missing value"))
+    op.get("path").and_then(Value::as_str).ok_or_else(|| match kind {
+        // add, remove and copy drop the cause and wrap ErrMissing; the others keep it.
+        "add" | "remove" | "copy" => format!("{kind} operation failed to decode path: missing value"),
+        _ => format!("{kind} operation failed to decode path: operation missing path field: missing value"),
+    })
 }
 
 fn op_from<'a>(op: &'a Value, kind: &str) -> Result<&'a str, String> {
     op.get("from")
         .and_then(Value::as_str)
-        .ok_or_else(|| format!("{kind} operation failed to decode from: operation missing from field: missing value"))
+        .ok_or_else(|| format!("{kind} operation failed to decode from: operation, missing from field: missing value"))
 }
 
 /// Splits a pointer into the container's tokens and the last key, like Go's `findObject`.
@@ -202,6 +204,15 @@ fn get<'a>(container: &'a Value, key: &str) -> Result<Option<&'a Value>, String>
 
 fn replace(doc: &mut Value, op: &Value) -> Result<(), String> {
     let path = op_path(op, "replace")?;
+    if path.is_empty() {
+        // The whole document, which must stay an object or array.
+        let value = op_value(op);
+        if !value.is_object() && !value.is_array() {
+            return Err("replace operation value must be object or array".to_string());
+        }
+        *doc = value;
+        return Ok(());
+    }
     let (container, key) = find_container(doc, path)
         .ok_or_else(|| format!("replace operation does not apply: doc is missing path: {path}: missing value"))?;
     get(container, &key)
@@ -421,6 +432,20 @@ mod tests {
         assert_eq!((err.status_code(), err.reason()), (413, "RequestEntityTooLarge"));
         let ops = Value::Array(vec![json!({"op": "test", "path": "/a", "value": null}); 10_000]);
         assert!(apply_json_patch(&json!({}), &ops).is_ok());
+    }
+
+    #[test]
+    fn operations_without_path_and_whole_document_replace() {
+        let err = apply_json_patch(&json!({}), &json!([{"op": "add", "value": 1}])).unwrap_err();
+        assert_eq!(err.cause(), Some("add operation failed to decode path: missing value"));
+        let err = apply_json_patch(&json!({}), &json!([{"op": "move", "path": "/a"}])).unwrap_err();
+        assert_eq!(
+            err.cause(),
+            Some("move operation failed to decode from: operation, missing from field: missing value")
+        );
+        let out =
+            apply_json_patch(&json!({"a": 1}), &json!([{"op": "replace", "path": "", "value": {"b": 2}}])).unwrap();
+        assert_eq!(out, json!({"b": 2}));
     }
 
     #[test]
