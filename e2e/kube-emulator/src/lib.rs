@@ -10,6 +10,7 @@
 
 pub mod adapters;
 pub mod crd;
+pub mod defaults;
 pub mod discovery;
 pub mod errors;
 pub mod events;

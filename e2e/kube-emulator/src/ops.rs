@@ -308,6 +308,7 @@ impl Cluster {
             return Err(ApiError::already_exists(t.rt.subject(&name)));
         }
         init_metadata(&t.rt, &mut obj);
+        crate::defaults::apply(&t.rt, &mut obj);
         init_status(&t.rt, &t.version, &mut obj);
         let mut warnings = Vec::new();
         if t.rt.group == "apiextensions.k8s.io" {
@@ -419,6 +420,8 @@ impl Cluster {
         {
             return Err(ApiError::stale(t.subject()));
         }
+        keep_allocated_service_ips(&t.rt, &live, &mut new);
+        crate::defaults::apply(&t.rt, &mut new);
         self.apply_update_rules(t, &live, &mut new)?;
         let mut warnings = Vec::new();
         if t.rt.group == "apiextensions.k8s.io" {
@@ -1011,4 +1014,16 @@ fn decode_continue(tok: &str, compacted: u64) -> ApiResult<(u64, Option<(String,
     }
     let s = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_string();
     Ok((rv, Some((s("ns"), s("name")))))
+}
+
+/// An update that omits a Service's allocated cluster IPs keeps them (as the real server does).
+fn keep_allocated_service_ips(rt: &ResourceType, live: &Value, new: &mut Value) {
+    if !(rt.group.is_empty() && rt.plural == "services") {
+        return;
+    }
+    for key in ["clusterIP", "clusterIPs"] {
+        if let (Some(v), Some(spec)) = (live.pointer(&format!("/spec/{key}")), new.get_mut("spec").and_then(Value::as_object_mut)) {
+            spec.entry(key).or_insert_with(|| v.clone());
+        }
+    }
 }

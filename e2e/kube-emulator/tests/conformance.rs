@@ -662,3 +662,57 @@ async fn multi_version_crd_serves_every_version() {
     let got = api_for("v1").get("mv").await.expect("get via v1");
     assert_eq!(got.types.expect("types").api_version, "example.com/v1");
 }
+
+#[tokio::test]
+async fn built_in_defaults_are_filled_in_like_the_real_server() {
+    use k8s_openapi::api::apps::v1::Deployment;
+    use k8s_openapi::api::core::v1::Service;
+    let (_c, client) = common::in_process();
+    let secrets: Api<Secret> = Api::default_namespaced(client.clone());
+    let s: Secret = serde_json::from_value(json!({"metadata": {"name": "s"}, "stringData": {"password": "hunter2"}})).expect("secret");
+    let made = secrets.create(&PostParams::default(), &s).await.expect("create");
+    assert_eq!(made.type_.as_deref(), Some("Opaque"));
+    assert!(made.string_data.is_none(), "stringData is write-only");
+    let data = made.data.expect("data");
+    assert_eq!(data.get("password").map(|b| b.0.as_slice()), Some(&b"hunter2"[..]));
+
+    let services: Api<Service> = Api::default_namespaced(client.clone());
+    let svc: Service = serde_json::from_value(json!({"metadata": {"name": "svc"}, "spec": {"ports": [{"port": 80}], "selector": {"a": "b"}}}))
+        .expect("service");
+    let made = services.create(&PostParams::default(), &svc).await.expect("create");
+    let spec = made.spec.expect("spec");
+    assert_eq!(spec.type_.as_deref(), Some("ClusterIP"));
+    let ip = spec.cluster_ip.clone().expect("cluster IP allocated");
+    let port = &spec.ports.expect("ports")[0];
+    assert_eq!(port.protocol.as_deref(), Some("TCP"));
+    // An update that leaves the IP out keeps it.
+    let put: Service = serde_json::from_value(json!({"metadata": {"name": "svc"}, "spec": {"ports": [{"port": 81}]}})).expect("service");
+    let after = services.replace("svc", &PostParams::default(), &put).await.expect("replace");
+    assert_eq!(after.spec.and_then(|s| s.cluster_ip), Some(ip));
+
+    let deployments: Api<Deployment> = Api::default_namespaced(client);
+    let d: Deployment = serde_json::from_value(json!({
+        "metadata": {"name": "d"},
+        "spec": {"selector": {"matchLabels": {"app": "d"}},
+                 "template": {"metadata": {"labels": {"app": "d"}}, "spec": {"containers": [{"name": "c", "image": "nginx:1.27"}]}}}
+    }))
+    .expect("deployment");
+    let made = deployments.create(&PostParams::default(), &d).await.expect("create");
+    let spec = made.spec.expect("spec");
+    assert_eq!(spec.replicas, Some(1));
+    assert_eq!(spec.revision_history_limit, Some(10));
+    assert_eq!(spec.progress_deadline_seconds, Some(600));
+    let pod = spec.template.spec.expect("pod spec");
+    assert_eq!(pod.restart_policy.as_deref(), Some("Always"));
+    assert_eq!(pod.containers[0].image_pull_policy.as_deref(), Some("IfNotPresent"));
+    // Re-sending the same (undefaulted) object is still a no-op.
+    let again = deployments.replace("d", &PostParams::default(), &{
+        let mut d2 = d.clone();
+        d2.metadata.resource_version = made.metadata.resource_version.clone();
+        d2
+    })
+    .await
+    .expect("replace");
+    assert_eq!(again.metadata.resource_version, made.metadata.resource_version);
+    assert_eq!(again.metadata.generation, Some(1));
+}

@@ -1,0 +1,181 @@
+//! Defaults the real API server fills in for built-in kinds (the `SetDefaults_*` functions of
+//! kube-apiserver), applied on every write. Controllers that compare what they built with what
+//! they read back must cope with them, as against a real cluster.
+
+use base64::Engine;
+use serde_json::{Map, Value, json};
+
+use crate::registry::ResourceType;
+
+/// Applies the built-in defaults of `rt` to a stored-form object.
+pub fn apply(rt: &ResourceType, obj: &mut Value) {
+    match (rt.group.as_str(), rt.plural.as_str()) {
+        ("", "secrets") => secret(obj),
+        ("", "services") => service(obj),
+        ("", "pods") => pod_spec(obj.get_mut("spec")),
+        ("", "persistentvolumeclaims") => pvc_spec(obj.get_mut("spec")),
+        ("apps", "deployments") => deployment(obj),
+        ("apps", "statefulsets") => statefulset(obj),
+        ("apps", "replicasets") | ("apps", "daemonsets") => {
+            if rt.plural == "replicasets" {
+                default(obj, "/spec", "replicas", json!(1));
+            }
+            template(obj)
+        }
+        ("batch", "jobs") => template(obj),
+        _ => {}
+    }
+}
+
+/// Sets `key` under the object at `pointer` when absent (the parent must exist).
+fn default(obj: &mut Value, pointer: &str, key: &str, v: Value) {
+    if let Some(Value::Object(m)) = obj.pointer_mut(pointer) {
+        m.entry(key).or_insert(v);
+    }
+}
+
+fn object_at<'a>(obj: &'a mut Value, key: &str) -> Option<&'a mut Map<String, Value>> {
+    obj.get_mut(key).and_then(Value::as_object_mut)
+}
+
+/// `stringData` is write-only: merged into `data` (base64) as the server does; type Opaque.
+fn secret(obj: &mut Value) {
+    let Some(map) = obj.as_object_mut() else { return };
+    if let Some(Value::Object(strings)) = map.remove("stringData") {
+        let data = map.entry("data").or_insert_with(|| json!({}));
+        if let Some(d) = data.as_object_mut() {
+            for (k, v) in strings {
+                let text = v.as_str().unwrap_or_default();
+                d.insert(k, json!(base64::engine::general_purpose::STANDARD.encode(text)));
+            }
+        }
+    }
+    map.entry("type").or_insert(json!("Opaque"));
+}
+
+fn service(obj: &mut Value) {
+    let Some(spec) = object_at(obj, "spec") else { return };
+    spec.entry("type").or_insert(json!("ClusterIP"));
+    spec.entry("sessionAffinity").or_insert(json!("None"));
+    let external = matches!(spec.get("type").and_then(Value::as_str), Some("ExternalName"));
+    if !external {
+        spec.entry("internalTrafficPolicy").or_insert(json!("Cluster"));
+        spec.entry("ipFamilies").or_insert(json!(["IPv4"]));
+        spec.entry("ipFamilyPolicy").or_insert(json!("SingleStack"));
+        let ip = spec.get("clusterIP").cloned().unwrap_or_else(|| json!(cluster_ip()));
+        spec.insert("clusterIP".into(), ip.clone());
+        spec.entry("clusterIPs").or_insert(json!([ip]));
+    }
+    if let Some(Value::Array(ports)) = spec.get_mut("ports") {
+        for p in ports.iter_mut().filter_map(Value::as_object_mut) {
+            p.entry("protocol").or_insert(json!("TCP"));
+            if let Some(port) = p.get("port").cloned() {
+                p.entry("targetPort").or_insert(port);
+            }
+        }
+    }
+}
+
+/// A random address in the default service CIDR (10.96.0.0/12).
+fn cluster_ip() -> String {
+    use rand::Rng;
+    let mut rng = rand::rng();
+    format!("10.96.{}.{}", rng.random_range(0..=255u8), rng.random_range(1..=254u8))
+}
+
+fn deployment(obj: &mut Value) {
+    default(obj, "/spec", "replicas", json!(1));
+    default(obj, "/spec", "revisionHistoryLimit", json!(10));
+    default(obj, "/spec", "progressDeadlineSeconds", json!(600));
+    default(
+        obj,
+        "/spec",
+        "strategy",
+        json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}}),
+    );
+    template(obj);
+}
+
+fn statefulset(obj: &mut Value) {
+    default(obj, "/spec", "replicas", json!(1));
+    default(obj, "/spec", "revisionHistoryLimit", json!(10));
+    default(obj, "/spec", "podManagementPolicy", json!("OrderedReady"));
+    default(obj, "/spec", "updateStrategy", json!({"type": "RollingUpdate", "rollingUpdate": {"partition": 0}}));
+    default(
+        obj,
+        "/spec",
+        "persistentVolumeClaimRetentionPolicy",
+        json!({"whenDeleted": "Retain", "whenScaled": "Retain"}),
+    );
+    if let Some(Value::Array(claims)) = obj.pointer_mut("/spec/volumeClaimTemplates") {
+        for c in claims.iter_mut() {
+            if let Some(m) = c.as_object_mut() {
+                m.entry("apiVersion").or_insert(json!("v1"));
+                m.entry("kind").or_insert(json!("PersistentVolumeClaim"));
+                m.entry("status").or_insert(json!({"phase": "Pending"}));
+            }
+            pvc_spec(c.get_mut("spec"));
+        }
+    }
+    template(obj);
+}
+
+fn pvc_spec(spec: Option<&mut Value>) {
+    if let Some(Value::Object(s)) = spec {
+        s.entry("volumeMode").or_insert(json!("Filesystem"));
+    }
+}
+
+fn template(obj: &mut Value) {
+    if let Some(Value::Object(meta)) = obj.pointer_mut("/spec/template/metadata") {
+        meta.entry("creationTimestamp").or_insert(Value::Null);
+    }
+    pod_spec(obj.pointer_mut("/spec/template/spec"));
+}
+
+fn pod_spec(spec: Option<&mut Value>) {
+    let Some(Value::Object(s)) = spec else { return };
+    s.entry("restartPolicy").or_insert(json!("Always"));
+    s.entry("terminationGracePeriodSeconds").or_insert(json!(30));
+    s.entry("dnsPolicy").or_insert(json!("ClusterFirst"));
+    s.entry("securityContext").or_insert(json!({}));
+    s.entry("schedulerName").or_insert(json!("default-scheduler"));
+    for key in ["containers", "initContainers"] {
+        if let Some(Value::Array(cs)) = s.get_mut(key) {
+            cs.iter_mut().filter_map(Value::as_object_mut).for_each(container);
+        }
+    }
+    if let Some(Value::Array(vols)) = s.get_mut("volumes") {
+        for v in vols.iter_mut().filter_map(Value::as_object_mut) {
+            for kind in ["configMap", "secret"] {
+                if let Some(Value::Object(src)) = v.get_mut(kind) {
+                    src.entry("defaultMode").or_insert(json!(420));
+                }
+            }
+        }
+    }
+}
+
+fn container(c: &mut Map<String, Value>) {
+    c.entry("terminationMessagePath").or_insert(json!("/dev/termination-log"));
+    c.entry("terminationMessagePolicy").or_insert(json!("File"));
+    let image = c.get("image").and_then(Value::as_str).unwrap_or("");
+    let latest = !image.contains('@') && image.rsplit('/').next().is_none_or(|last| !last.contains(':') || last.ends_with(":latest"));
+    c.entry("imagePullPolicy").or_insert(json!(if latest { "Always" } else { "IfNotPresent" }));
+    if let Some(Value::Array(ports)) = c.get_mut("ports") {
+        for p in ports.iter_mut().filter_map(Value::as_object_mut) {
+            p.entry("protocol").or_insert(json!("TCP"));
+        }
+    }
+    for probe in ["livenessProbe", "readinessProbe", "startupProbe"] {
+        if let Some(Value::Object(p)) = c.get_mut(probe) {
+            p.entry("timeoutSeconds").or_insert(json!(1));
+            p.entry("periodSeconds").or_insert(json!(10));
+            p.entry("successThreshold").or_insert(json!(1));
+            p.entry("failureThreshold").or_insert(json!(3));
+            if let Some(Value::Object(h)) = p.get_mut("httpGet") {
+                h.entry("scheme").or_insert(json!("HTTP"));
+            }
+        }
+    }
+}
