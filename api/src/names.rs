@@ -23,6 +23,8 @@ pub mod labels {
     pub const CLUSTER: &str = "prism.io/cluster";
     /// The PrismPattern a runner object belongs to.
     pub const PATTERN: &str = "prism.io/pattern";
+    /// The backend a backing service's objects belong to (redis, nats, ...).
+    pub const BACKEND: &str = "prism.io/backend";
     /// The PrismNamespace a dedicated runner belongs to.
     pub const NAMESPACE: &str = "prism.io/namespace";
 }
@@ -31,6 +33,9 @@ pub mod labels {
 pub mod annotations {
     /// Hash of the configuration a pod template depends on: a change rolls the pods.
     pub const CONFIG_HASH: &str = "prism.io/config-hash";
+    /// Hash of the desired state last applied to a child: lets a reconcile skip writes that would
+    /// change nothing (drift is still caught by comparing the live object).
+    pub const APPLIED_HASH: &str = "prism.io/applied-hash";
 }
 
 /// Finalizers, one per controller that needs ordered teardown.
@@ -48,6 +53,10 @@ pub mod field_managers {
     pub const CLUSTER: &str = "prism-operator/cluster";
     pub const NAMESPACE: &str = "prism-operator/namespace";
     pub const PATTERN: &str = "prism-operator/pattern";
+    /// Shares ownership of a workload's replicas while they pass to an autoscaler, so that
+    /// dropping them from the operator's apply does not reset them (server-side apply's documented
+    /// hand-over).
+    pub const AUTOSCALER_HANDOVER: &str = "prism-operator/autoscaler-handover";
 }
 
 /// Condition types used in the status of the three kinds.
@@ -61,4 +70,5 @@ pub mod conditions {
     pub const PROXY_READY: &str = "ProxyReady";
     pub const PATTERNS_READY: &str = "PatternsReady";
     pub const SPEC_VALID: &str = "SpecValid";
+    pub const AUTOSCALING: &str = "Autoscaling";
 }

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use kube::runtime::events::{Recorder, Reporter};
 
+use crate::backoff::Backoffs;
 use crate::metrics::Metrics;
 
 /// Settings of the controllers, from the command line.
@@ -32,12 +33,25 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     pub recorder: Recorder,
     pub config: Config,
+    pub backoffs: Backoffs,
 }
 
 impl Context {
     pub fn new(client: kube::Client, metrics: Arc<Metrics>, config: Config) -> Arc<Self> {
         let reporter = Reporter { controller: "prism-operator".into(), instance: Some(config.instance.clone()) };
         let recorder = Recorder::new(client.clone(), reporter);
-        Arc::new(Context { client, metrics, recorder, config })
+        Arc::new(Context { client, metrics, recorder, config, backoffs: Backoffs::default() })
+    }
+}
+
+/// An Api for `K` in the watch scope: one namespace, or all.
+pub fn scoped_api<K>(client: &kube::Client, namespace: Option<&str>) -> kube::Api<K>
+where
+    K: kube::Resource<Scope = kube::core::NamespaceResourceScope>,
+    K::DynamicType: Default,
+{
+    match namespace {
+        Some(ns) => kube::Api::namespaced(client.clone(), ns),
+        None => kube::Api::all(client.clone()),
     }
 }

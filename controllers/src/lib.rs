@@ -3,11 +3,20 @@
 //! Each reconcile is the same pipeline: read -> validate -> build (pure) -> apply -> prune ->
 //! status.
 
+pub mod apply;
+pub mod backends;
+pub mod backoff;
 pub mod cluster;
+pub mod conditions;
 pub mod context;
+pub mod error;
+pub mod hash;
+pub mod images;
 pub mod metrics;
 pub mod namespace;
+pub mod naming;
 pub mod pattern;
+pub mod pod;
 
 pub use context::{Config, Context};
 
@@ -16,7 +25,5 @@ use std::sync::Arc;
 
 /// Runs every controller until `shutdown` completes; in-flight reconciles finish first.
 pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + Sync + Clone + 'static) {
-    // The controllers are wired in here as they are built.
-    let _ = ctx;
-    shutdown.await;
+    pattern::run(ctx, shutdown).await;
 }

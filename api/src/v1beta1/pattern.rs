@@ -141,6 +141,23 @@ impl PatternType {
         }
     }
 
+    /// Backends the pattern's runner code supports (upstream runners: keyvalue on memstore or
+    /// redis; consumer on memstore or nats; producer on memstore, nats or redis; mailbox reads
+    /// from nats, kafka or redis and stores in sqlite or postgres, payloads in minio;
+    /// multicast-registry on redis, nats, kafka or postgres; claim-check moves payloads to minio
+    /// and messages through nats, redis or kafka).
+    pub fn supported_backends(self) -> &'static [BackendKind] {
+        use BackendKind::*;
+        match self {
+            PatternType::KeyValue => &[Memstore, Redis],
+            PatternType::Consumer => &[Memstore, Nats],
+            PatternType::Producer => &[Memstore, Nats, Redis],
+            PatternType::Mailbox => &[Nats, Kafka, Redis, Sqlite, Postgres, Minio],
+            PatternType::MulticastRegistry => &[Redis, Nats, Kafka, Postgres],
+            PatternType::ClaimCheck => &[Minio, Nats, Redis, Kafka, Memstore],
+        }
+    }
+
     /// The pattern type of that name, if there is one.
     pub fn from_name(name: &str) -> Option<PatternType> {
         PatternType::ALL.into_iter().find(|t| t.as_str() == name)

@@ -1,0 +1,175 @@
+//! Writing children: server-side apply with one field manager per controller, skipped when it
+//! would change nothing; deletion of children no longer desired. Every write is counted in the
+//! metrics and announced as an Event on the parent.
+
+use std::fmt::Debug;
+
+use k8s_openapi::api::core::v1::ObjectReference;
+use kube::api::{Api, DeleteParams, Patch, PatchParams};
+use kube::runtime::events::{Event, EventType};
+use kube::{Resource, ResourceExt};
+use prism_api::names::annotations;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::context::Context;
+use crate::error::{Error, Result};
+use crate::metrics::WriteAction;
+
+/// What applying one child did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Created,
+    Updated,
+    Unchanged,
+}
+
+/// Writes a parent's children on behalf of one controller.
+pub struct Writer<'a> {
+    pub ctx: &'a Context,
+    pub controller: &'static str,
+    pub field_manager: &'static str,
+    /// The parent, for Events.
+    pub parent: ObjectReference,
+}
+
+impl Writer<'_> {
+    /// Applies `desired` unless the live object already is what it would become, and returns the
+    /// object as it now is with what happened. The desired state's hash rides in an annotation so
+    /// that a field dropped from the desired state is noticed (and removed by the apply).
+    pub async fn apply<K>(&self, api: &Api<K>, desired: K) -> Result<(K, Outcome)>
+    where
+        K: Resource + Clone + Debug + Serialize + DeserializeOwned,
+        K::DynamicType: Default,
+    {
+        self.apply_with(api, desired, &K::DynamicType::default()).await
+    }
+
+    /// [`Writer::apply`] for a kind known only at run time (e.g. KEDA's ScaledObject).
+    pub async fn apply_with<K>(&self, api: &Api<K>, mut desired: K, dt: &K::DynamicType) -> Result<(K, Outcome)>
+    where
+        K: Resource + Clone + Debug + Serialize + DeserializeOwned,
+    {
+        let kind = K::kind(dt).to_string();
+        let name = desired.name_any();
+        let desired_hash = crate::hash::of(&desired);
+        desired.annotations_mut().insert(annotations::APPLIED_HASH.into(), desired_hash.clone());
+        let live = api.get_opt(&name).await.map_err(|source| api_error("get", &kind, &name, source))?;
+        if let Some(live) = &live
+            && is_current(live, &desired, &desired_hash)?
+        {
+            return Ok((live.clone(), Outcome::Unchanged));
+        }
+        let params = PatchParams::apply(self.field_manager).force();
+        let applied = api
+            .patch(&name, &params, &Patch::Apply(&desired))
+            .await
+            .map_err(|source| api_error("apply", &kind, &name, source))?;
+        let outcome = if live.is_some() { Outcome::Updated } else { Outcome::Created };
+        let action = if live.is_some() { WriteAction::Updated } else { WriteAction::Created };
+        self.ctx.metrics.object_written(self.controller, &kind, action);
+        self.announce(EventType::Normal, &format!("{kind}{outcome:?}"), &format!("{outcome:?} {kind} {name}")).await;
+        Ok((applied, outcome))
+    }
+
+    /// Deletes a child if it exists. Returns whether a delete was sent.
+    pub async fn delete<K>(&self, api: &Api<K>, name: &str) -> Result<bool>
+    where
+        K: Resource + Clone + Debug + DeserializeOwned,
+        K::DynamicType: Default,
+    {
+        self.delete_with(api, name, &K::DynamicType::default()).await
+    }
+
+    /// [`Writer::delete`] for a kind known only at run time.
+    pub async fn delete_with<K>(&self, api: &Api<K>, name: &str, dt: &K::DynamicType) -> Result<bool>
+    where
+        K: Resource + Clone + Debug + DeserializeOwned,
+    {
+        let kind = K::kind(dt).to_string();
+        // Look first: deleting what is not there would still be a write request, on every pass.
+        let exists = api.get_metadata_opt(name).await.map_err(|source| api_error("get", &kind, name, source))?;
+        if exists.is_none() {
+            return Ok(false);
+        }
+        match api.delete(name, &DeleteParams::background()).await {
+            Ok(_) => {
+                self.ctx.metrics.object_written(self.controller, &kind, WriteAction::Deleted);
+                self.announce(EventType::Normal, &format!("{kind}Deleted"), &format!("Deleted {kind} {name}")).await;
+                Ok(true)
+            }
+            Err(kube::Error::Api(status)) if status.code == 404 => Ok(false),
+            Err(source) => Err(api_error("delete", &kind, name, source)),
+        }
+    }
+
+    /// Publishes an Event on the parent. Events are best effort: failing to record one must not
+    /// fail the reconcile that caused it.
+    pub async fn announce(&self, type_: EventType, reason: &str, note: &str) {
+        let event = Event {
+            type_,
+            reason: reason.into(),
+            note: Some(note.into()),
+            action: "Reconcile".into(),
+            secondary: None,
+        };
+        if let Err(error) = self.ctx.recorder.publish(&event, &self.parent).await {
+            tracing::debug!(%error, reason, "could not publish an event");
+        }
+    }
+}
+
+pub fn api_error(verb: &'static str, kind: &str, name: &str, source: kube::Error) -> Error {
+    Error::Api { verb, kind: kind.to_string(), name: name.to_string(), source }
+}
+
+/// Whether `live` already carries the desired state: the same applied hash, and every desired
+/// field present with the desired value (so hand edits of owned fields are noticed as drift).
+fn is_current<K: Serialize + Resource>(live: &K, desired: &K, desired_hash: &str) -> Result<bool> {
+    if live.annotations().get(annotations::APPLIED_HASH).map(String::as_str) != Some(desired_hash) {
+        return Ok(false);
+    }
+    let to_value = |object: &K| {
+        serde_json::to_value(object).map_err(|source| Error::Serialize {
+            kind: "object".into(),
+            name: object.meta().name.clone().unwrap_or_default(),
+            source,
+        })
+    };
+    Ok(contains(&to_value(live)?, &to_value(desired)?))
+}
+
+/// Whether every field of `wanted` is in `actual` with the same value. Lists must have the same
+/// length and contain their items in order; fields the server added (defaults, status) are fine.
+pub fn contains(actual: &Value, wanted: &Value) -> bool {
+    match (actual, wanted) {
+        (Value::Object(actual), Value::Object(wanted)) => {
+            wanted.iter().all(|(key, w)| actual.get(key).is_some_and(|a| contains(a, w)) || w.is_null())
+        }
+        (Value::Array(actual), Value::Array(wanted)) => {
+            actual.len() == wanted.len() && actual.iter().zip(wanted).all(|(a, w)| contains(a, w))
+        }
+        (actual, wanted) => actual == wanted,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::contains;
+
+    #[test]
+    fn server_defaults_do_not_count_as_drift_but_edits_do() {
+        let desired = json!({"spec": {"replicas": 2, "template": {"containers": [{"name": "a", "image": "x"}]}}});
+        let defaulted = json!({"spec": {"replicas": 2, "strategy": {"type": "RollingUpdate"},
+            "template": {"containers": [{"name": "a", "image": "x", "imagePullPolicy": "IfNotPresent"}]}}});
+        assert!(contains(&defaulted, &desired));
+        let edited = json!({"spec": {"replicas": 2, "template": {"containers": [{"name": "a", "image": "y"}]}}});
+        assert!(!contains(&edited, &desired));
+        let extra_container =
+            json!({"spec": {"replicas": 2, "template": {"containers": [{"name": "a", "image": "x"}, {"name": "b"}]}}});
+        assert!(!contains(&extra_container, &desired));
+    }
+}

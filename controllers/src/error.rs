@@ -1,0 +1,48 @@
+//! Errors of a reconcile. Each maps to a short label for metrics and Events.
+
+/// Why a reconcile failed (and will be retried with backoff).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{verb} {kind} {name:?}: {source}")]
+    Api {
+        verb: &'static str,
+        kind: String,
+        name: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("cannot serialize {kind} {name:?}: {source}")]
+    Serialize {
+        kind: String,
+        name: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("finalizer: {0}")]
+    Finalizer(#[source] Box<kube::runtime::finalizer::Error<Error>>),
+    #[error("object has no {0}")]
+    MissingField(&'static str),
+    /// Not a failure: teardown waits for another controller (retried like one, because the
+    /// finalizer helper removes the finalizer on any success).
+    #[error("waiting: {0}")]
+    Waiting(String),
+}
+
+impl Error {
+    /// A short, bounded label for the `error` label of the errors metric.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            Error::Api { source: kube::Error::Api(status), .. } if status.code == 409 => "conflict",
+            Error::Api { source: kube::Error::Api(status), .. } if status.code == 429 => "throttled",
+            Error::Api { source: kube::Error::Api(status), .. } if status.code >= 500 => "server",
+            Error::Api { source: kube::Error::Api(_), .. } => "api",
+            Error::Api { .. } => "transport",
+            Error::Serialize { .. } => "serialize",
+            Error::Finalizer(_) => "finalizer",
+            Error::MissingField(_) => "invalid-object",
+            Error::Waiting(_) => "waiting",
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,1 +1,0 @@
-//! The PrismPattern controller (to come).

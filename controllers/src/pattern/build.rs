@@ -1,0 +1,376 @@
+//! The desired objects of a pattern runner. Pure and deterministic: the same validated pattern
+//! always builds the same objects, which is what lets a reconcile skip writes that change nothing.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::apps::v1::{
+    Deployment, DeploymentSpec, StatefulSet, StatefulSetPersistentVolumeClaimRetentionPolicy, StatefulSetSpec,
+};
+use k8s_openapi::api::autoscaling::v2::{
+    CrossVersionObjectReference, HorizontalPodAutoscaler, HorizontalPodAutoscalerSpec, MetricSpec, MetricTarget,
+    ResourceMetricSource,
+};
+use k8s_openapi::api::core::v1::{
+    ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource, EnvVar, EnvVarSource,
+    HTTPGetAction, ObjectFieldSelector, PersistentVolumeClaim, PersistentVolumeClaimSpec, Probe, Service, ServicePort,
+    ServiceSpec, Volume, VolumeMount, VolumeResourceRequirements,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
+use prism_api::names::annotations;
+use prism_api::v1alpha1::DeletionPolicy;
+use prism_api::v1beta1::{PatternAutoscaling, Scaler, ServiceType, WorkloadKind};
+use serde_json::json;
+
+use super::validate::ValidatedPattern;
+use crate::{backends, hash, images, naming, pod};
+
+/// The runner's gRPC port (the pattern launcher's).
+pub const GRPC_PORT: i32 = 8982;
+/// The runner's Prometheus metrics port.
+pub const METRICS_PORT: i32 = 9092;
+/// The runner's health port: /health (liveness) and /ready (readiness).
+pub const HEALTH_PORT: i32 = 9093;
+/// Key of the runner's configuration in its ConfigMap.
+pub const CONFIG_KEY: &str = "pattern.json";
+const CONFIG_DIR: &str = "/etc/prism";
+const DATA_DIR: &str = "/data";
+
+/// Every object of a pattern runner, in apply order.
+#[derive(Clone, Debug)]
+pub struct PatternResources {
+    pub config_map: ConfigMap,
+    pub service: Service,
+    pub workload: Workload,
+    pub autoscaler: Option<Autoscaler>,
+}
+
+/// The runner's workload.
+#[derive(Clone, Debug)]
+pub enum Workload {
+    Deployment(Deployment),
+    StatefulSet(StatefulSet),
+}
+
+/// The runner's autoscaler.
+#[derive(Clone, Debug)]
+pub enum Autoscaler {
+    Hpa(Box<HorizontalPodAutoscaler>),
+    Keda(Box<DynamicObject>),
+}
+
+/// The API resource of KEDA's ScaledObject (not in k8s-openapi).
+pub fn scaled_object_resource() -> ApiResource {
+    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("keda.sh", "v1alpha1", "ScaledObject"), "scaledobjects")
+}
+
+/// Builds the runner of `pattern`. `replicas` is the workload's replica count, or `None` to leave
+/// it to an autoscaler (the operator never sets replicas while one is in charge).
+pub fn build(pattern: &ValidatedPattern, owner: &OwnerReference, replicas: Option<i32>) -> PatternResources {
+    let config_map = config_map(pattern, owner);
+    let config_hash = hash::of(&config_map.data);
+    PatternResources {
+        service: service(pattern, owner),
+        workload: workload(pattern, owner, replicas, &config_hash),
+        autoscaler: pattern.spec.autoscaling.as_ref().filter(|a| a.enabled).map(|a| autoscaler(pattern, owner, a)),
+        config_map,
+    }
+}
+
+fn metadata(pattern: &ValidatedPattern, owner: &OwnerReference, name: String) -> ObjectMeta {
+    ObjectMeta {
+        name: Some(name),
+        namespace: Some(pattern.namespace.clone()),
+        labels: Some(naming::runner_labels(&pattern.spec.cluster, &pattern.name)),
+        owner_references: Some(vec![owner.clone()]),
+        ..ObjectMeta::default()
+    }
+}
+
+fn config_map(pattern: &ValidatedPattern, owner: &OwnerReference) -> ConfigMap {
+    let spec = &pattern.spec;
+    let config = json!({
+        "name": pattern.name,
+        "type": spec.pattern_type.as_str(),
+        "cluster": spec.cluster,
+        "backends": spec.backends.iter().map(|b| json!({"name": b.name.as_str(), "config": b.config})).collect::<Vec<_>>(),
+        "config": spec.config,
+    });
+    ConfigMap {
+        metadata: metadata(pattern, owner, naming::runner_config(&pattern.name)),
+        data: Some(BTreeMap::from([(CONFIG_KEY.to_string(), config.to_string())])),
+        ..ConfigMap::default()
+    }
+}
+
+fn service(pattern: &ValidatedPattern, owner: &OwnerReference) -> Service {
+    let options = pattern.spec.service.clone().unwrap_or_default();
+    let service_type = match options.service_type {
+        ServiceType::ClusterIP => "ClusterIP",
+        ServiceType::NodePort => "NodePort",
+        ServiceType::LoadBalancer => "LoadBalancer",
+    };
+    Service {
+        metadata: metadata(pattern, owner, pattern.name.clone()),
+        spec: Some(ServiceSpec {
+            type_: Some(service_type.into()),
+            selector: Some(naming::runner_selector(&pattern.spec.cluster, &pattern.name)),
+            ports: Some(vec![
+                service_port("grpc", options.port.unwrap_or(GRPC_PORT)),
+                service_port("metrics", METRICS_PORT),
+            ]),
+            ..ServiceSpec::default()
+        }),
+        ..Service::default()
+    }
+}
+
+fn service_port(name: &str, port: i32) -> ServicePort {
+    ServicePort {
+        name: Some(name.into()),
+        port,
+        target_port: Some(IntOrString::String(name.into())),
+        protocol: Some("TCP".into()),
+        ..ServicePort::default()
+    }
+}
+
+fn workload(pattern: &ValidatedPattern, owner: &OwnerReference, replicas: Option<i32>, config_hash: &str) -> Workload {
+    let meta = metadata(pattern, owner, pattern.name.clone());
+    let selector = LabelSelector {
+        match_labels: Some(naming::runner_selector(&pattern.spec.cluster, &pattern.name)),
+        ..LabelSelector::default()
+    };
+    let template = pod::with_overrides(pod::template(pod_parts(pattern, config_hash)), pattern.overrides.as_ref());
+    match pattern.spec.workload {
+        WorkloadKind::Deployment => Workload::Deployment(Deployment {
+            metadata: meta,
+            spec: Some(DeploymentSpec { replicas, selector, template, ..DeploymentSpec::default() }),
+            ..Deployment::default()
+        }),
+        WorkloadKind::StatefulSet => Workload::StatefulSet(StatefulSet {
+            metadata: meta,
+            spec: Some(StatefulSetSpec {
+                replicas,
+                selector,
+                template,
+                service_name: Some(pattern.name.clone()),
+                volume_claim_templates: volume_claim_template(pattern).map(|t| vec![t]),
+                persistent_volume_claim_retention_policy: Some(retention(pattern.deletion_policy)),
+                ..StatefulSetSpec::default()
+            }),
+            ..StatefulSet::default()
+        }),
+    }
+}
+
+fn retention(policy: DeletionPolicy) -> StatefulSetPersistentVolumeClaimRetentionPolicy {
+    let when_deleted = match policy {
+        DeletionPolicy::Retain => "Retain",
+        DeletionPolicy::Delete => "Delete",
+    };
+    // Scaling down never deletes data: scaling back up finds it again.
+    StatefulSetPersistentVolumeClaimRetentionPolicy {
+        when_deleted: Some(when_deleted.into()),
+        when_scaled: Some("Retain".into()),
+    }
+}
+
+fn volume_claim_template(pattern: &ValidatedPattern) -> Option<PersistentVolumeClaim> {
+    let storage = pattern.spec.storage.as_ref()?;
+    Some(PersistentVolumeClaim {
+        metadata: ObjectMeta { name: Some("data".into()), ..ObjectMeta::default() },
+        spec: Some(PersistentVolumeClaimSpec {
+            access_modes: Some(vec!["ReadWriteOnce".into()]),
+            storage_class_name: storage.storage_class_name.clone(),
+            resources: Some(VolumeResourceRequirements {
+                requests: Some(BTreeMap::from([("storage".to_string(), storage.size.clone())])),
+                ..VolumeResourceRequirements::default()
+            }),
+            ..PersistentVolumeClaimSpec::default()
+        }),
+        ..PersistentVolumeClaim::default()
+    })
+}
+
+fn pod_parts(pattern: &ValidatedPattern, config_hash: &str) -> pod::PodParts {
+    let spec = &pattern.spec;
+    let repository = format!("prism/{}-runner", spec.pattern_type.as_str());
+    let image = images::resolve(images::PRISM_REGISTRY, &repository, images::PRISM_VERSION, spec.image.as_ref());
+    let mut volumes = vec![Volume {
+        name: "config".into(),
+        config_map: Some(ConfigMapVolumeSource {
+            name: naming::runner_config(&pattern.name),
+            ..ConfigMapVolumeSource::default()
+        }),
+        ..Volume::default()
+    }];
+    let mut mounts = vec![mount("config", CONFIG_DIR)];
+    if spec.storage.is_none() {
+        // Without a claim template the data directory is scratch space, lost with the pod.
+        volumes.push(Volume {
+            name: "data".into(),
+            empty_dir: Some(EmptyDirVolumeSource::default()),
+            ..Volume::default()
+        });
+    }
+    mounts.push(mount("data", DATA_DIR));
+    let mut labels = naming::runner_labels(&spec.cluster, &pattern.name);
+    labels.insert(prism_api::names::labels::COMPONENT.into(), "pattern-runner".into());
+    pod::PodParts {
+        labels,
+        annotations: BTreeMap::from([(annotations::CONFIG_HASH.to_string(), config_hash.to_string())]),
+        container: Container {
+            name: "runner".into(),
+            image: Some(image.reference),
+            image_pull_policy: image.pull_policy,
+            env: Some(env(pattern)),
+            ports: Some(vec![
+                container_port("grpc", GRPC_PORT),
+                container_port("metrics", METRICS_PORT),
+                container_port("health", HEALTH_PORT),
+            ]),
+            liveness_probe: Some(http_probe("/health", 10)),
+            readiness_probe: Some(http_probe("/ready", 5)),
+            resources: spec.resources.clone(),
+            volume_mounts: Some(mounts),
+            ..Container::default()
+        },
+        volumes,
+        pull_secrets: image.pull_secrets,
+        placement: spec.placement.clone(),
+        run_as_user: None,
+    }
+}
+
+fn mount(name: &str, path: &str) -> VolumeMount {
+    VolumeMount { name: name.into(), mount_path: path.into(), ..VolumeMount::default() }
+}
+
+fn container_port(name: &str, port: i32) -> ContainerPort {
+    ContainerPort {
+        name: Some(name.into()),
+        container_port: port,
+        protocol: Some("TCP".into()),
+        ..ContainerPort::default()
+    }
+}
+
+fn http_probe(path: &str, period_seconds: i32) -> Probe {
+    Probe {
+        http_get: Some(HTTPGetAction {
+            path: Some(path.into()),
+            port: IntOrString::String("health".into()),
+            ..HTTPGetAction::default()
+        }),
+        period_seconds: Some(period_seconds),
+        ..Probe::default()
+    }
+}
+
+fn env(pattern: &ValidatedPattern) -> Vec<EnvVar> {
+    let spec = &pattern.spec;
+    let value = |name: &str, value: String| EnvVar { name: name.into(), value: Some(value), value_from: None };
+    let admin = format!("{}.{}.svc:8981", naming::admin_service(&spec.cluster), pattern.namespace);
+    let mut env = vec![
+        value("PATTERN_NAME", pattern.name.clone()),
+        value("PATTERN_TYPE", spec.pattern_type.as_str().into()),
+        value("PRISM_CLUSTER", spec.cluster.clone()),
+        value("PRISM_ADMIN_ENDPOINT", admin),
+        value("PATTERN_CONFIG", format!("{CONFIG_DIR}/{CONFIG_KEY}")),
+        value("GRPC_PORT", GRPC_PORT.to_string()),
+        value("HEALTH_PORT", HEALTH_PORT.to_string()),
+        value("METRICS_PORT", METRICS_PORT.to_string()),
+        EnvVar {
+            name: "PROCESS_ID".into(),
+            value: None,
+            value_from: Some(EnvVarSource {
+                field_ref: Some(ObjectFieldSelector { field_path: "metadata.name".into(), api_version: None }),
+                ..EnvVarSource::default()
+            }),
+        },
+    ];
+    for backend in spec.backends.iter().map(|b| b.name) {
+        env.extend(backends::client_env(&spec.cluster, &pattern.namespace, backend));
+        if backend == prism_api::v1beta1::BackendKind::Sqlite {
+            env.push(value("SQLITE_PATH", format!("{DATA_DIR}/{}.db", pattern.name)));
+        }
+    }
+    env
+}
+
+fn autoscaler(pattern: &ValidatedPattern, owner: &OwnerReference, scaling: &PatternAutoscaling) -> Autoscaler {
+    match scaling.scaler {
+        Scaler::Hpa => Autoscaler::Hpa(Box::new(hpa(pattern, owner, scaling))),
+        Scaler::Keda => Autoscaler::Keda(Box::new(scaled_object(pattern, owner, scaling))),
+    }
+}
+
+fn target_ref(pattern: &ValidatedPattern) -> CrossVersionObjectReference {
+    let kind = match pattern.spec.workload {
+        WorkloadKind::Deployment => "Deployment",
+        WorkloadKind::StatefulSet => "StatefulSet",
+    };
+    CrossVersionObjectReference { api_version: Some("apps/v1".into()), kind: kind.into(), name: pattern.name.clone() }
+}
+
+fn hpa(pattern: &ValidatedPattern, owner: &OwnerReference, scaling: &PatternAutoscaling) -> HorizontalPodAutoscaler {
+    let mut metrics = Vec::new();
+    metrics.extend(scaling.target_cpu.map(|t| utilization("cpu", t)));
+    metrics.extend(scaling.target_memory.map(|t| utilization("memory", t)));
+    metrics.extend(scaling.metrics.iter().cloned());
+    HorizontalPodAutoscaler {
+        metadata: metadata(pattern, owner, pattern.name.clone()),
+        spec: Some(HorizontalPodAutoscalerSpec {
+            scale_target_ref: target_ref(pattern),
+            min_replicas: Some(scaling.min_replicas.unwrap_or(1)),
+            // The schema requires maxReplicas when autoscaling is enabled.
+            max_replicas: scaling.max_replicas.unwrap_or(1),
+            metrics: Some(metrics),
+            behavior: scaling.behavior.clone(),
+        }),
+        ..HorizontalPodAutoscaler::default()
+    }
+}
+
+fn utilization(resource: &str, percent: i32) -> MetricSpec {
+    MetricSpec {
+        type_: "Resource".into(),
+        resource: Some(ResourceMetricSource {
+            name: resource.into(),
+            target: MetricTarget {
+                type_: "Utilization".into(),
+                average_utilization: Some(percent),
+                ..MetricTarget::default()
+            },
+        }),
+        ..MetricSpec::default()
+    }
+}
+
+fn scaled_object(pattern: &ValidatedPattern, owner: &OwnerReference, scaling: &PatternAutoscaling) -> DynamicObject {
+    let mut triggers: Vec<serde_json::Value> = Vec::new();
+    for (kind, target) in [("cpu", scaling.target_cpu), ("memory", scaling.target_memory)] {
+        if let Some(percent) = target {
+            triggers
+                .push(json!({"type": kind, "metricType": "Utilization", "metadata": {"value": percent.to_string()}}));
+        }
+    }
+    triggers.extend(scaling.triggers.iter().map(|t| serde_json::to_value(t).unwrap_or_default()));
+    let mut spec = json!({
+        "scaleTargetRef": target_ref(pattern),
+        "minReplicaCount": scaling.min_replicas.unwrap_or(1),
+        "maxReplicaCount": scaling.max_replicas.unwrap_or(1),
+        "pollingInterval": scaling.polling_interval.unwrap_or(10),
+        "cooldownPeriod": scaling.cooldown_period.unwrap_or(300),
+        "triggers": triggers,
+    });
+    if let Some(behavior) = &scaling.behavior {
+        spec["advanced"] = json!({"horizontalPodAutoscalerConfig": {"behavior": behavior}});
+    }
+    let mut object = DynamicObject::new(&pattern.name, &scaled_object_resource()).within(&pattern.namespace);
+    object.metadata = metadata(pattern, owner, pattern.name.clone());
+    object.data = json!({ "spec": spec });
+    object
+}

@@ -1,0 +1,136 @@
+//! The PrismPattern controller: one pattern runner (ConfigMap, Service, workload, autoscaler).
+//!
+//! Pipeline: read the pattern and its cluster -> validate -> wait for backends -> build (pure) ->
+//! apply (skipping writes that change nothing) -> prune the autoscaler not wanted -> status.
+
+pub mod build;
+mod reconcile;
+pub mod status;
+pub mod validate;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use futures::StreamExt;
+use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+use k8s_openapi::api::core::v1::{ConfigMap, Service};
+use kube::api::DynamicObject;
+use kube::core::{NamespaceResourceScope, PartialObjectMeta};
+use kube::runtime::controller::{self, Controller};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, ResourceExt};
+use prism_api::names::labels;
+use prism_api::v1alpha1::PrismCluster;
+use prism_api::v1beta1::PrismPattern;
+
+use crate::context::{Context, scoped_api};
+
+/// Name of this controller in metrics and logs.
+pub const CONTROLLER: &str = "prismpattern";
+
+/// Runs the PrismPattern controller until `shutdown` completes.
+pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + Sync + 'static) {
+    let client = ctx.client.clone();
+    let ns = ctx.config.namespace.as_deref();
+    let patterns: Api<PrismPattern> = scoped_api(&client, ns);
+    let controller = Controller::new(patterns, watcher::Config::default().any_semantic());
+    let store = controller.store();
+    // Children are watched metadata-only and by label: a change wakes the owner, and reconcile
+    // reads what it needs; nothing else of the cluster's objects is held in memory.
+    let runners = watcher::Config::default().labels(&format!("{}=pattern-runner", labels::COMPONENT));
+    let backends = watcher::Config::default().labels(labels::BACKEND);
+    let mut controller = controller
+        .owns_stream(metadata_changes::<Deployment>(&client, ns, runners.clone()))
+        .owns_stream(metadata_changes::<StatefulSet>(&client, ns, runners.clone()))
+        .owns_stream(metadata_changes::<Service>(&client, ns, runners.clone()))
+        .owns_stream(metadata_changes::<ConfigMap>(&client, ns, runners.clone()))
+        .owns_stream(metadata_changes::<HorizontalPodAutoscaler>(&client, ns, runners.clone()))
+        .watches_stream(
+            metadata_changes::<PrismCluster>(&client, ns, watcher::Config::default()),
+            patterns_of_cluster(store.clone()),
+        )
+        .watches_stream(metadata_changes::<StatefulSet>(&client, ns, backends), patterns_of_backend(store.clone()));
+    if keda_installed(&client).await {
+        let resource = build::scaled_object_resource();
+        let api: Api<PartialObjectMeta<DynamicObject>> = match ns {
+            Some(ns) => Api::namespaced_with(client.clone(), ns, &resource),
+            None => Api::all_with(client.clone(), &resource),
+        };
+        controller = controller.owns_stream_with(watcher(api, runners).touched_objects(), resource);
+    } else {
+        tracing::info!("KEDA's ScaledObject API is not installed: patterns with scaler keda report Autoscaling=False");
+    }
+    controller
+        .with_config(controller::Config::default().concurrency(ctx.config.concurrency))
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile::reconcile, reconcile::error_policy, ctx)
+        .for_each(|result| async move {
+            if let Err(error) = result {
+                tracing::debug!(%error, "reconcile did not complete");
+            }
+        })
+        .await;
+}
+
+/// Changes of `K` objects as metadata only: the smallest watch that can wake an owner.
+fn metadata_changes<K>(
+    client: &kube::Client,
+    ns: Option<&str>,
+    config: watcher::Config,
+) -> impl futures::Stream<Item = Result<PartialObjectMeta<K>, watcher::Error>> + Send + 'static
+where
+    K: kube::Resource<Scope = NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+{
+    watcher(scoped_api::<PartialObjectMeta<K>>(client, ns), config).touched_objects()
+}
+
+/// Whether KEDA's ScaledObject API is served, so that it can be watched.
+pub async fn keda_installed(client: &kube::Client) -> bool {
+    client
+        .list_api_group_resources("keda.sh/v1alpha1")
+        .await
+        .is_ok_and(|list| list.resources.iter().any(|r| r.name == build::scaled_object_resource().plural))
+}
+
+/// A PrismCluster change wakes the patterns that name it.
+fn patterns_of_cluster<M: kube::Resource>(
+    store: Store<PrismPattern>,
+) -> impl Fn(M) -> Vec<ObjectRef<PrismPattern>> + Send + Sync + 'static {
+    move |cluster| {
+        let (name, ns) = (cluster.name_any(), cluster.namespace());
+        store
+            .state()
+            .iter()
+            .filter(|p| p.spec.cluster == name && p.namespace() == ns)
+            .map(|p| ObjectRef::from_obj(p.as_ref()))
+            .collect()
+    }
+}
+
+/// A backend's StatefulSet changing (e.g. becoming ready) wakes the patterns that use it.
+fn patterns_of_backend<M: kube::Resource>(
+    store: Store<PrismPattern>,
+) -> impl Fn(M) -> Vec<ObjectRef<PrismPattern>> + Send + Sync + 'static {
+    move |backend| {
+        let ns = backend.namespace();
+        let labels = backend.labels();
+        let (Some(cluster), Some(kind)) = (labels.get(labels::CLUSTER), labels.get(labels::BACKEND)) else {
+            return Vec::new();
+        };
+        store
+            .state()
+            .iter()
+            .filter(|p| &p.spec.cluster == cluster && p.namespace() == ns)
+            .filter(|p| p.spec.backends.iter().any(|b| b.name.as_str() == kind))
+            .map(|p| ObjectRef::from_obj(p.as_ref()))
+            .collect()
+    }
+}

@@ -1,0 +1,333 @@
+//! One reconcile of a PrismPattern (I/O at the edges; decisions in validate, build and status).
+
+use std::sync::Arc;
+
+use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+use k8s_openapi::api::core::v1::ConfigMap;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
+use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::runtime::events::EventType;
+use kube::runtime::finalizer::{Event as Finalizer, finalizer};
+use kube::{Resource, ResourceExt};
+use prism_api::names::{field_managers, finalizers};
+use prism_api::v1alpha1::PrismCluster;
+use prism_api::v1beta1::{PrismPattern, PrismPatternStatus, Scaler, WorkloadKind};
+use serde_json::json;
+
+use super::CONTROLLER;
+use super::build::{self, Autoscaler, Workload};
+use super::status::{self, Observations, WorkloadView};
+use super::validate::{self, ValidatedPattern};
+use crate::apply::{Writer, api_error};
+use crate::context::Context;
+use crate::error::{Error, Result};
+use crate::naming;
+
+pub async fn reconcile(pattern: Arc<PrismPattern>, ctx: Arc<Context>) -> Result<Action> {
+    let _timer = ctx.metrics.reconcile_started(CONTROLLER);
+    let ns = pattern.namespace().ok_or(Error::MissingField("metadata.namespace"))?;
+    let api: Api<PrismPattern> = Api::namespaced(ctx.client.clone(), &ns);
+    let key = backoff_key(&pattern);
+    let action = finalizer(&api, finalizers::PATTERN, pattern, |event| async {
+        match event {
+            Finalizer::Apply(pattern) => apply(&pattern, &ctx).await,
+            Finalizer::Cleanup(pattern) => cleanup(&pattern, &ctx).await,
+        }
+    })
+    .await
+    .map_err(|e| Error::Finalizer(Box::new(e)))?;
+    ctx.backoffs.reset(&key);
+    Ok(action)
+}
+
+pub fn error_policy(pattern: Arc<PrismPattern>, error: &Error, ctx: Arc<Context>) -> Action {
+    ctx.metrics.reconcile_failed(CONTROLLER, error.metric_label());
+    let delay = ctx.backoffs.next_delay(backoff_key(&pattern));
+    tracing::warn!(pattern = %pattern.name_any(), %error, retry_in = ?delay, "reconcile failed");
+    if !matches!(error, Error::Waiting(_)) {
+        let note = error.to_string();
+        tokio::spawn(async move {
+            writer(&pattern, &ctx).announce(EventType::Warning, "ReconcileFailed", &note).await;
+        });
+    }
+    Action::requeue(delay)
+}
+
+fn backoff_key(pattern: &PrismPattern) -> String {
+    format!("{CONTROLLER}/{}/{}", pattern.namespace().unwrap_or_default(), pattern.name_any())
+}
+
+fn writer<'a>(pattern: &PrismPattern, ctx: &'a Context) -> Writer<'a> {
+    Writer { ctx, controller: CONTROLLER, field_manager: field_managers::PATTERN, parent: pattern.object_ref(&()) }
+}
+
+async fn apply(pattern: &PrismPattern, ctx: &Context) -> Result<Action> {
+    let ns = pattern.namespace().unwrap_or_default();
+    let clusters: Api<PrismCluster> = Api::namespaced(ctx.client.clone(), &ns);
+    let cluster = clusters
+        .get_opt(&pattern.spec.cluster)
+        .await
+        .map_err(|source| api_error("get", "PrismCluster", &pattern.spec.cluster, source))?;
+    let selector = naming::selector_string(&naming::runner_selector(&pattern.spec.cluster, &pattern.name_any()));
+    let observations = match validate::validate(pattern, cluster.as_ref()) {
+        Ok(valid) => realise(pattern, &valid, ctx).await?,
+        Err(problem) => Observations { problem: Some(problem), selector: selector.clone(), ..Observations::default() },
+    };
+    write_status(pattern, ctx, Observations { selector, ..observations }).await?;
+    Ok(Action::requeue(ctx.config.resync))
+}
+
+/// Applies the runner's objects and observes the result.
+async fn realise(pattern: &PrismPattern, valid: &ValidatedPattern, ctx: &Context) -> Result<Observations> {
+    let writer = writer(pattern, ctx);
+    let waiting_for = backends_not_ready(valid, ctx).await?;
+    let live = LiveWorkload::get(valid, ctx).await?;
+    let autoscaled = valid.spec.autoscaling.as_ref().is_some_and(|a| a.enabled);
+    if autoscaled && live.replicas_owned_by(field_managers::PATTERN) {
+        hand_replicas_to_autoscaler(valid, ctx, &live).await?;
+    }
+    let replicas = desired_replicas(valid, live.exists());
+    let owner = pattern.controller_owner_ref(&()).ok_or(Error::MissingField("metadata.uid"))?;
+    let resources = build::build(valid, &owner, replicas);
+    let ns = &valid.namespace;
+    writer.apply(&Api::namespaced(ctx.client.clone(), ns), resources.config_map).await?;
+    writer.apply(&Api::namespaced(ctx.client.clone(), ns), resources.service).await?;
+    if !waiting_for.is_empty() && !live.exists() {
+        // Start the runner only once its backends serve; a running runner is left alone.
+        return Ok(Observations { waiting_for, ..Observations::default() });
+    }
+    let workload = match resources.workload {
+        Workload::Deployment(d) => {
+            WorkloadView::of_deployment(&writer.apply(&Api::namespaced(ctx.client.clone(), ns), d).await?.0)
+        }
+        Workload::StatefulSet(s) => {
+            WorkloadView::of_stateful_set(&writer.apply(&Api::namespaced(ctx.client.clone(), ns), s).await?.0)
+        }
+    };
+    let autoscaling_problem = reconcile_autoscaler(valid, &writer, resources.autoscaler).await?;
+    Ok(Observations { waiting_for, workload: Some(workload), autoscaling_problem, ..Observations::default() })
+}
+
+/// The workload's replicas: the spec's when no autoscaler is in charge; with one, the minimum
+/// for a workload not created yet, and nothing (the autoscaler's) afterwards.
+fn desired_replicas(valid: &ValidatedPattern, workload_exists: bool) -> Option<i32> {
+    match &valid.spec.autoscaling {
+        Some(scaling) if scaling.enabled => (!workload_exists).then(|| scaling.min_replicas.unwrap_or(1).max(1)),
+        _ => Some(valid.spec.replicas.unwrap_or(1)),
+    }
+}
+
+/// Each backend service the runner uses that is not serving yet, with why.
+async fn backends_not_ready(valid: &ValidatedPattern, ctx: &Context) -> Result<Vec<String>> {
+    let api: Api<StatefulSet> = Api::namespaced(ctx.client.clone(), &valid.namespace);
+    let mut waiting = Vec::new();
+    for backend in &valid.service_backends {
+        let name = naming::backend_service(&valid.spec.cluster, *backend);
+        let set = api.get_opt(&name).await.map_err(|source| api_error("get", "StatefulSet", &name, source))?;
+        let view = set.as_ref().map(WorkloadView::of_stateful_set);
+        match view {
+            None => waiting.push(format!("backend {} is not deployed yet (StatefulSet {name})", backend.as_str())),
+            Some(v) if v.desired == 0 || v.available < v.desired || !v.observed_current => waiting.push(format!(
+                "backend {} is not ready ({}/{} replicas available)",
+                backend.as_str(),
+                v.available,
+                v.desired
+            )),
+            Some(_) => {}
+        }
+    }
+    Ok(waiting)
+}
+
+/// The runner's workload as it is before this reconcile writes it.
+struct LiveWorkload {
+    meta: Option<ObjectMeta>,
+    replicas: Option<i32>,
+    kind: WorkloadKind,
+}
+
+impl LiveWorkload {
+    async fn get(valid: &ValidatedPattern, ctx: &Context) -> Result<Self> {
+        let name = &valid.name;
+        let client = ctx.client.clone();
+        let (meta, replicas) = match valid.spec.workload {
+            WorkloadKind::Deployment => {
+                let api: Api<Deployment> = Api::namespaced(client, &valid.namespace);
+                let live = api.get_opt(name).await.map_err(|source| api_error("get", "Deployment", name, source))?;
+                (live.as_ref().map(|d| d.metadata.clone()), live.and_then(|d| d.spec.and_then(|s| s.replicas)))
+            }
+            WorkloadKind::StatefulSet => {
+                let api: Api<StatefulSet> = Api::namespaced(client, &valid.namespace);
+                let live = api.get_opt(name).await.map_err(|source| api_error("get", "StatefulSet", name, source))?;
+                (live.as_ref().map(|s| s.metadata.clone()), live.and_then(|s| s.spec.and_then(|s| s.replicas)))
+            }
+        };
+        Ok(LiveWorkload { meta, replicas, kind: valid.spec.workload })
+    }
+
+    fn exists(&self) -> bool {
+        self.meta.is_some()
+    }
+
+    /// Whether `manager` applied `spec.replicas` (per the object's managedFields).
+    fn replicas_owned_by(&self, manager: &str) -> bool {
+        let entries = self.meta.as_ref().and_then(|m| m.managed_fields.as_ref());
+        entries.into_iter().flatten().any(|entry| {
+            entry.manager.as_deref() == Some(manager)
+                && entry.operation.as_deref() == Some("Apply")
+                && entry
+                    .fields_v1
+                    .as_ref()
+                    .is_some_and(|f| f.0.get("f:spec").and_then(|s| s.get("f:replicas")).is_some())
+        })
+    }
+}
+
+/// Server-side apply's documented hand-over: another manager first co-owns replicas at their
+/// current value, so that the operator's next apply, which no longer carries them, does not
+/// reset them (a fall to one replica under load).
+async fn hand_replicas_to_autoscaler(valid: &ValidatedPattern, ctx: &Context, live: &LiveWorkload) -> Result<()> {
+    let Some(replicas) = live.replicas else { return Ok(()) };
+    let (api_version, kind) = match live.kind {
+        WorkloadKind::Deployment => ("apps/v1", "Deployment"),
+        WorkloadKind::StatefulSet => ("apps/v1", "StatefulSet"),
+    };
+    let body = json!({"apiVersion": api_version, "kind": kind, "metadata": {"name": valid.name}, "spec": {"replicas": replicas}});
+    let params = PatchParams::apply(field_managers::AUTOSCALER_HANDOVER).force();
+    let result = match live.kind {
+        WorkloadKind::Deployment => {
+            let api: Api<Deployment> = Api::namespaced(ctx.client.clone(), &valid.namespace);
+            api.patch(&valid.name, &params, &Patch::Apply(&body)).await.map(drop)
+        }
+        WorkloadKind::StatefulSet => {
+            let api: Api<StatefulSet> = Api::namespaced(ctx.client.clone(), &valid.namespace);
+            api.patch(&valid.name, &params, &Patch::Apply(&body)).await.map(drop)
+        }
+    };
+    result.map_err(|source| api_error("apply", kind, &valid.name, source))
+}
+
+/// Applies the wanted autoscaler and deletes the other kind; returns why autoscaling cannot be
+/// honoured, if it cannot.
+async fn reconcile_autoscaler(
+    valid: &ValidatedPattern,
+    writer: &Writer<'_>,
+    wanted: Option<Autoscaler>,
+) -> Result<Option<(&'static str, String)>> {
+    let client = writer.ctx.client.clone();
+    let ns = &valid.namespace;
+    let hpas: Api<HorizontalPodAutoscaler> = Api::namespaced(client.clone(), ns);
+    let scaled_objects: Api<DynamicObject> = Api::namespaced_with(client, ns, &build::scaled_object_resource());
+    let wants_keda = matches!(wanted, Some(Autoscaler::Keda(_)));
+    let mut problem = None;
+    match wanted {
+        Some(Autoscaler::Hpa(hpa)) => {
+            writer.apply(&hpas, *hpa).await?;
+        }
+        Some(Autoscaler::Keda(object)) => problem = apply_scaled_object(writer, &scaled_objects, *object).await?,
+        None => {}
+    }
+    let wants_hpa = valid.spec.autoscaling.as_ref().is_some_and(|a| a.enabled && a.scaler == Scaler::Hpa);
+    if !wants_hpa {
+        writer.delete(&hpas, &valid.name).await?;
+    }
+    if !wants_keda {
+        delete_scaled_object(writer, &scaled_objects, &valid.name).await?;
+    }
+    Ok(problem)
+}
+
+async fn apply_scaled_object(
+    writer: &Writer<'_>,
+    api: &Api<DynamicObject>,
+    object: DynamicObject,
+) -> Result<Option<(&'static str, String)>> {
+    match writer.apply_with(api, object, &build::scaled_object_resource()).await {
+        Ok(_) => Ok(None),
+        Err(Error::Api { source: kube::Error::Api(status), .. }) if status.code == 404 => Ok(Some((
+            "KedaNotInstalled",
+            "spec.autoscaling.scaler is keda but KEDA's ScaledObject API (keda.sh/v1alpha1) is not installed: install KEDA or use scaler hpa".into(),
+        ))),
+        Err(error) => Err(error),
+    }
+}
+
+async fn delete_scaled_object(writer: &Writer<'_>, api: &Api<DynamicObject>, name: &str) -> Result<()> {
+    match writer.delete_with(api, name, &build::scaled_object_resource()).await {
+        // Without KEDA there is nothing to delete.
+        Err(Error::Api { source: kube::Error::Api(status), .. }) if status.code == 404 => Ok(()),
+        other => other.map(drop),
+    }
+}
+
+async fn write_status(pattern: &PrismPattern, ctx: &Context, observed: Observations) -> Result<()> {
+    let now = Time(k8s_openapi::jiff::Timestamp::now());
+    let new = status::compute(pattern.status.as_ref(), pattern.metadata.generation, observed, &now);
+    let ns = pattern.namespace().unwrap_or_default();
+    let name = pattern.name_any();
+    if let Some(phase) = new.phase {
+        ctx.metrics.set_phase("PrismPattern", &ns, &name, &format!("{phase:?}"));
+    }
+    if pattern.status.as_ref() == Some(&new) {
+        return Ok(());
+    }
+    announce_problem(pattern, ctx, &new).await;
+    let api: Api<PrismPattern> = Api::namespaced(ctx.client.clone(), &ns);
+    let body = json!({"apiVersion": "prism.io/v1beta1", "kind": "PrismPattern", "status": new});
+    api.patch_status(&name, &PatchParams::apply(field_managers::PATTERN).force(), &Patch::Apply(&body))
+        .await
+        .map_err(|source| api_error("apply status", "PrismPattern", &name, source))?;
+    Ok(())
+}
+
+/// A Warning Event when the spec becomes invalid (once per change of status, not per pass).
+async fn announce_problem(pattern: &PrismPattern, ctx: &Context, new: &PrismPatternStatus) {
+    let invalid =
+        new.conditions.iter().find(|c| c.type_ == prism_api::names::conditions::SPEC_VALID && c.status == "False");
+    if let Some(condition) = invalid {
+        writer(pattern, ctx).announce(EventType::Warning, &condition.reason, &condition.message).await;
+    }
+}
+
+/// Before the runner goes, the proxy must stop routing to it: the cluster controller drops a
+/// deleting pattern from the proxy's routes; this waits until it has.
+async fn cleanup(pattern: &PrismPattern, ctx: &Context) -> Result<Action> {
+    let ns = pattern.namespace().unwrap_or_default();
+    let name = pattern.name_any();
+    ctx.metrics.forget("PrismPattern", &ns, &name);
+    let config_name = naming::proxy_config(&pattern.spec.cluster);
+    let api: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), &ns);
+    let routes =
+        api.get_opt(&config_name).await.map_err(|source| api_error("get", "ConfigMap", &config_name, source))?;
+    if routes_include(routes.as_ref(), &name) {
+        return Err(Error::Waiting(format!("the proxy still routes to {name}; waiting for {config_name} to drop it")));
+    }
+    Ok(Action::await_change())
+}
+
+/// Whether the proxy's routing document lists runner `name`.
+fn routes_include(routes: Option<&ConfigMap>, name: &str) -> bool {
+    let document = routes.and_then(|cm| cm.data.as_ref()).and_then(|d| d.get(naming::PROXY_ROUTES_KEY));
+    let Some(Ok(document)) = document.map(|d| serde_json::from_str::<serde_json::Value>(d)) else { return false };
+    document["patterns"].as_array().is_some_and(|patterns| patterns.iter().any(|p| p["runner"] == name))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    #[test]
+    fn a_runner_is_routed_while_the_proxy_config_lists_it() {
+        let config = |doc: &str| ConfigMap {
+            data: Some(BTreeMap::from([(naming::PROXY_ROUTES_KEY.to_string(), doc.to_string())])),
+            ..ConfigMap::default()
+        };
+        assert!(routes_include(Some(&config(r#"{"patterns":[{"runner":"kv"}]}"#)), "kv"));
+        assert!(!routes_include(Some(&config(r#"{"patterns":[]}"#)), "kv"));
+        assert!(!routes_include(None, "kv"));
+    }
+}
