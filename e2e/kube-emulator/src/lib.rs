@@ -25,6 +25,7 @@ pub mod server;
 pub mod ssa;
 pub mod store;
 pub mod table;
+pub mod validation;
 pub mod watch;
 
 pub use errors::ApiError;

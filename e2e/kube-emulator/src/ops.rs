@@ -13,6 +13,7 @@ use crate::meta::{self, finalizers, is_deleting, meta_mut, meta_str, resource_ve
 use crate::registry::{GenerationRule, ResourceType};
 use crate::selectors::{FieldSelector, LabelSelector};
 use crate::store::{State, Store};
+use crate::validation;
 
 /// The cluster: store + registry; shared by the HTTP layer and in-process controllers.
 #[derive(Debug, Default)]
@@ -193,7 +194,10 @@ impl Cluster {
     }
 
     pub fn with_history(history: usize) -> Arc<Self> {
-        let cluster = Arc::new(Self { store: Store::new(history), bookmark_ms: Default::default() });
+        let cluster = Arc::new(Self {
+            store: Store::new(history),
+            bookmark_ms: Default::default(),
+        });
         for ns in BOOT_NAMESPACES {
             // Cannot fail on an empty store.
             let _ = cluster.create_builtin("", "v1", "namespaces", "", json!({"metadata": {"name": ns}}));
@@ -309,6 +313,11 @@ impl Cluster {
         }
         init_metadata(&t.rt, &mut obj);
         crate::defaults::apply(&t.rt, &mut obj);
+        let mut causes = validation::name(&t.rt, &name);
+        causes.extend(validation::labels_and_annotations(&obj));
+        if !causes.is_empty() {
+            return Err(ApiError::invalid(&t.rt.kind_group(), &name, causes));
+        }
         init_status(&t.rt, &t.version, &mut obj);
         let mut warnings = Vec::new();
         if t.rt.group == "apiextensions.k8s.io" {
@@ -423,6 +432,11 @@ impl Cluster {
         keep_allocated_service_ips(&t.rt, &live, &mut new);
         crate::defaults::apply(&t.rt, &mut new);
         self.apply_update_rules(t, &live, &mut new)?;
+        let mut causes = validation::labels_and_annotations(&new);
+        causes.extend(validation::immutable_data(&t.rt, &live, &new));
+        if !causes.is_empty() {
+            return Err(ApiError::invalid(&t.rt.kind_group(), &t.name, causes));
+        }
         let mut warnings = Vec::new();
         if t.rt.group == "apiextensions.k8s.io" {
             crd::prepare(&mut new)?;
@@ -1022,7 +1036,9 @@ fn keep_allocated_service_ips(rt: &ResourceType, live: &Value, new: &mut Value) 
         return;
     }
     for key in ["clusterIP", "clusterIPs"] {
-        if let (Some(v), Some(spec)) = (live.pointer(&format!("/spec/{key}")), new.get_mut("spec").and_then(Value::as_object_mut)) {
+        if let (Some(v), Some(spec)) =
+            (live.pointer(&format!("/spec/{key}")), new.get_mut("spec").and_then(Value::as_object_mut))
+        {
             spec.entry(key).or_insert_with(|| v.clone());
         }
     }

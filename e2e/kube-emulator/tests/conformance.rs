@@ -669,7 +669,8 @@ async fn built_in_defaults_are_filled_in_like_the_real_server() {
     use k8s_openapi::api::core::v1::Service;
     let (_c, client) = common::in_process();
     let secrets: Api<Secret> = Api::default_namespaced(client.clone());
-    let s: Secret = serde_json::from_value(json!({"metadata": {"name": "s"}, "stringData": {"password": "hunter2"}})).expect("secret");
+    let s: Secret = serde_json::from_value(json!({"metadata": {"name": "s"}, "stringData": {"password": "hunter2"}}))
+        .expect("secret");
     let made = secrets.create(&PostParams::default(), &s).await.expect("create");
     assert_eq!(made.type_.as_deref(), Some("Opaque"));
     assert!(made.string_data.is_none(), "stringData is write-only");
@@ -677,8 +678,10 @@ async fn built_in_defaults_are_filled_in_like_the_real_server() {
     assert_eq!(data.get("password").map(|b| b.0.as_slice()), Some(&b"hunter2"[..]));
 
     let services: Api<Service> = Api::default_namespaced(client.clone());
-    let svc: Service = serde_json::from_value(json!({"metadata": {"name": "svc"}, "spec": {"ports": [{"port": 80}], "selector": {"a": "b"}}}))
-        .expect("service");
+    let svc: Service = serde_json::from_value(
+        json!({"metadata": {"name": "svc"}, "spec": {"ports": [{"port": 80}], "selector": {"a": "b"}}}),
+    )
+    .expect("service");
     let made = services.create(&PostParams::default(), &svc).await.expect("create");
     let spec = made.spec.expect("spec");
     assert_eq!(spec.type_.as_deref(), Some("ClusterIP"));
@@ -686,7 +689,8 @@ async fn built_in_defaults_are_filled_in_like_the_real_server() {
     let port = &spec.ports.expect("ports")[0];
     assert_eq!(port.protocol.as_deref(), Some("TCP"));
     // An update that leaves the IP out keeps it.
-    let put: Service = serde_json::from_value(json!({"metadata": {"name": "svc"}, "spec": {"ports": [{"port": 81}]}})).expect("service");
+    let put: Service = serde_json::from_value(json!({"metadata": {"name": "svc"}, "spec": {"ports": [{"port": 81}]}}))
+        .expect("service");
     let after = services.replace("svc", &PostParams::default(), &put).await.expect("replace");
     assert_eq!(after.spec.and_then(|s| s.cluster_ip), Some(ip));
 
@@ -706,13 +710,72 @@ async fn built_in_defaults_are_filled_in_like_the_real_server() {
     assert_eq!(pod.restart_policy.as_deref(), Some("Always"));
     assert_eq!(pod.containers[0].image_pull_policy.as_deref(), Some("IfNotPresent"));
     // Re-sending the same (undefaulted) object is still a no-op.
-    let again = deployments.replace("d", &PostParams::default(), &{
-        let mut d2 = d.clone();
-        d2.metadata.resource_version = made.metadata.resource_version.clone();
-        d2
-    })
-    .await
-    .expect("replace");
+    let again = deployments
+        .replace("d", &PostParams::default(), &{
+            let mut d2 = d.clone();
+            d2.metadata.resource_version = made.metadata.resource_version.clone();
+            d2
+        })
+        .await
+        .expect("replace");
     assert_eq!(again.metadata.resource_version, made.metadata.resource_version);
     assert_eq!(again.metadata.generation, Some(1));
+}
+
+#[tokio::test]
+async fn invalid_names_and_labels_are_rejected_like_the_real_server() {
+    let (_c, client) = common::in_process();
+    let api: Api<ConfigMap> = Api::default_namespaced(client.clone());
+    let err = api.create(&PostParams::default(), &cm("Bad_Name")).await.expect_err("bad name");
+    match err {
+        kube::Error::Api(s) => {
+            assert_eq!(s.code, 422);
+            assert!(s.message.starts_with("ConfigMap \"Bad_Name\" is invalid: metadata.name: Invalid value: \"Bad_Name\": a lowercase RFC 1123 subdomain"), "{}", s.message);
+        }
+        other => panic!("{other:?}"),
+    }
+    let mut long_label = cm("l");
+    long_label.metadata.labels = Some([("app".to_string(), "x".repeat(64))].into());
+    let err = api.create(&PostParams::default(), &long_label).await.expect_err("long label");
+    assert!(
+        matches!(err, kube::Error::Api(ref s) if s.code == 422 && s.message.contains("must be no more than 63 characters")),
+        "{err:?}"
+    );
+    let mut frozen = cm("frozen");
+    frozen.immutable = Some(true);
+    api.create(&PostParams::default(), &frozen).await.expect("create");
+    let err = api
+        .patch("frozen", &PatchParams::default(), &Patch::Merge(json!({"data": {"k": "changed"}})))
+        .await
+        .expect_err("immutable");
+    assert!(
+        matches!(err, kube::Error::Api(ref s) if s.code == 422 && s.message.contains("field is immutable when `immutable` is set")),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn lease_taken_over_by_a_second_holder() {
+    use k8s_openapi::api::coordination::v1::Lease;
+    let (_c, client) = common::in_process();
+    let leases: Api<Lease> = Api::default_namespaced(client);
+    let apply = |holder: &str| {
+        json!({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": {"name": "leader"},
+               "spec": {"holderIdentity": holder, "leaseDurationSeconds": 15}})
+    };
+    leases.patch("leader", &PatchParams::apply("pod-a"), &Patch::Apply(&apply("pod-a"))).await.expect("a takes it");
+    let err = leases
+        .patch("leader", &PatchParams::apply("pod-b"), &Patch::Apply(&apply("pod-b")))
+        .await
+        .expect_err("held by a");
+    assert!(matches!(err, kube::Error::Api(ref s) if s.code == 409 && s.reason == "Conflict"), "{err:?}");
+    let taken = leases
+        .patch("leader", &PatchParams::apply("pod-b").force(), &Patch::Apply(&apply("pod-b")))
+        .await
+        .expect("b takes over");
+    assert_eq!(taken.spec.and_then(|s| s.holder_identity).as_deref(), Some("pod-b"));
+    // Creating it again is the create race kube-lease-manager sees: 409 AlreadyExists.
+    let dup: Lease = serde_json::from_value(apply("pod-c")).expect("lease");
+    let err = leases.create(&PostParams::default(), &dup).await.expect_err("exists");
+    assert!(matches!(err, kube::Error::Api(ref s) if s.code == 409 && s.reason == "AlreadyExists"), "{err:?}");
 }
