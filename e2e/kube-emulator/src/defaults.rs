@@ -160,7 +160,8 @@ fn container(c: &mut Map<String, Value>) {
     c.entry("terminationMessagePath").or_insert(json!("/dev/termination-log"));
     c.entry("terminationMessagePolicy").or_insert(json!("File"));
     let image = c.get("image").and_then(Value::as_str).unwrap_or("");
-    let latest = !image.contains('@') && image.rsplit('/').next().is_none_or(|last| !last.contains(':') || last.ends_with(":latest"));
+    let latest = !image.contains('@')
+        && image.rsplit('/').next().is_none_or(|last| !last.contains(':') || last.ends_with(":latest"));
     c.entry("imagePullPolicy").or_insert(json!(if latest { "Always" } else { "IfNotPresent" }));
     if let Some(Value::Array(ports)) = c.get_mut("ports") {
         for p in ports.iter_mut().filter_map(Value::as_object_mut) {

@@ -779,3 +779,78 @@ async fn lease_taken_over_by_a_second_holder() {
     let err = leases.create(&PostParams::default(), &dup).await.expect_err("exists");
     assert!(matches!(err, kube::Error::Api(ref s) if s.code == 409 && s.reason == "AlreadyExists"), "{err:?}");
 }
+
+#[tokio::test]
+async fn status_apply_by_a_controller_owns_only_status() {
+    let (_c, client) = common::in_process();
+    let widgets = install_widgets(&client).await;
+    widgets.create(&PostParams::default(), &widget("sa", "red")).await.expect("create");
+    let status = json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "sa"},
+                        "status": {"phase": "Ready", "observedGeneration": 1}});
+    let pp = PatchParams::apply("widget-controller").force();
+    let w = widgets.patch_status("sa", &pp, &Patch::Apply(&status)).await.expect("status apply");
+    assert_eq!(w.data["status"]["phase"], "Ready");
+    assert_eq!(w.data["spec"]["color"], "red");
+    let again = widgets.patch_status("sa", &pp, &Patch::Apply(&status)).await.expect("again");
+    assert_eq!(rv(&again), rv(&w), "same status apply is a no-op");
+    let entry = w
+        .metadata
+        .managed_fields
+        .unwrap_or_default()
+        .into_iter()
+        .find(|m| m.manager.as_deref() == Some("widget-controller"))
+        .expect("managed fields entry");
+    assert_eq!(entry.subresource.as_deref(), Some("status"));
+    assert_eq!(entry.operation.as_deref(), Some("Apply"));
+}
+
+#[tokio::test]
+async fn cluster_wide_lists_of_namespaced_kinds() {
+    let (_c, client) = common::in_process();
+    for ns in ["default", "kube-system"] {
+        let api: Api<ConfigMap> = Api::namespaced(client.clone(), ns);
+        api.create(&PostParams::default(), &cm("same-name")).await.expect("create");
+    }
+    let all: Api<ConfigMap> = Api::all(client);
+    let list = all.list(&ListParams::default()).await.expect("list");
+    let keys: Vec<(String, String)> = list
+        .items
+        .iter()
+        .map(|o| (o.metadata.namespace.clone().unwrap_or_default(), o.metadata.name.clone().unwrap_or_default()))
+        .collect();
+    assert_eq!(keys, [("default".into(), "same-name".into()), ("kube-system".into(), "same-name".into())]);
+    let only = all.list(&ListParams::default().fields("metadata.namespace=kube-system")).await.expect("list");
+    assert_eq!(only.items.len(), 1);
+}
+
+#[tokio::test]
+async fn kube_runtime_controller_reconciles_against_the_emulator() {
+    use kube::runtime::controller::{Action, Controller};
+    use std::sync::Arc;
+    let (_c, client) = common::in_process();
+    let api: Api<ConfigMap> = Api::default_namespaced(client.clone());
+    async fn reconcile(obj: Arc<ConfigMap>, api: Arc<Api<ConfigMap>>) -> Result<Action, kube::Error> {
+        let name = obj.metadata.name.clone().unwrap_or_default();
+        let patch = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "labels": {"reconciled": "yes"}}});
+        api.patch(&name, &PatchParams::apply("reconciler").force(), &Patch::Apply(&patch)).await?;
+        Ok(Action::await_change())
+    }
+    fn error_policy(_o: Arc<ConfigMap>, _e: &kube::Error, _a: Arc<Api<ConfigMap>>) -> Action {
+        Action::requeue(Duration::from_millis(100))
+    }
+    let ctrl = Controller::new(api.clone(), watcher::Config::default())
+        .run(reconcile, error_policy, Arc::new(api.clone()))
+        .for_each(|_| async {});
+    let handle = tokio::spawn(ctrl);
+    api.create(&PostParams::default(), &cm("r1")).await.expect("create");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let o = api.get("r1").await.expect("get");
+        if o.metadata.labels.as_ref().and_then(|l| l.get("reconciled")).is_some() {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "reconciled in time");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    handle.abort();
+}

@@ -221,3 +221,19 @@ async fn kubectl_get_watch_prints_a_row_per_change() {
     assert!(lines.iter().any(|l| l[..2] == ["ADDED", "w"]), "{text}");
     assert!(lines.iter().any(|l| l[..2] == ["DELETED", "w"]), "{text}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_server_side_apply_of_a_crd_then_wait_for_established() {
+    let env = Env::start().await;
+    let crd = env.file("crd.yaml", &crd_yaml());
+    let out = env.ok(&["apply", "--server-side", "-f", &crd]).await;
+    assert!(out.contains("serverside-applied"), "{out}");
+    let out = env.ok(&["wait", "--for=condition=Established", "crd/widgets.example.com", "--timeout=20s"]).await;
+    assert!(out.contains("condition met"), "{out}");
+    let out = env.ok(&["api-resources", "--api-group=example.com"]).await;
+    assert!(out.contains("widgets") && out.contains("wd") && out.contains("Widget"), "{out}");
+    let out = env.ok(&["apply", "--server-side", "-f", &env.file("w.yaml", WIDGET)]).await;
+    assert!(out.contains("serverside-applied"), "{out}");
+    let out = env.ok(&["get", "widgets", "-o", "wide"]).await;
+    assert!(out.contains("w1"), "{out}");
+}
