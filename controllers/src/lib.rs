@@ -17,11 +17,16 @@ pub mod namespace;
 pub mod naming;
 pub mod pattern;
 pub mod pod;
+pub mod routes;
 
 pub use context::{Config, Context};
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
+
+/// How often a teardown that waits on another controller looks again.
+pub const WAIT_POLL: Duration = Duration::from_secs(2);
 
 /// Runs every controller until `shutdown` completes; in-flight reconciles finish first.
 pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + Sync + Clone + 'static) {

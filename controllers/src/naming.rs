@@ -68,3 +68,48 @@ pub fn runner_labels(cluster: &str, pattern: &str) -> BTreeMap<String, String> {
 pub fn selector_string(selector: &BTreeMap<String, String>) -> String {
     selector.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")
 }
+
+/// Longest name of a runner's workload: its pods and controller-revision labels add a suffix and
+/// must stay within 63 characters.
+pub const MAX_RUNNER_NAME: usize = 52;
+
+/// `name` if it fits in `max` characters; otherwise a prefix and a short hash of the whole name,
+/// so that distinct long names stay distinct and the result is a valid DNS label.
+pub fn bounded(name: &str, max: usize) -> String {
+    if name.len() <= max {
+        return name.to_string();
+    }
+    let hash = crate::hash::of(&name);
+    let prefix: String = name.chars().take(max.saturating_sub(7)).collect();
+    format!("{}-{}", prefix.trim_end_matches('-'), &hash[..6])
+}
+
+/// A cluster's child PrismPattern for its `spec.patterns[]` entry `pattern`.
+pub fn cluster_pattern(cluster: &str, pattern: &str) -> String {
+    bounded(&component(cluster, pattern), MAX_RUNNER_NAME)
+}
+
+/// A cluster's child PrismNamespace for its `spec.namespaces[]` entry `namespace`.
+pub fn cluster_namespace(cluster: &str, namespace: &str) -> String {
+    component(cluster, namespace)
+}
+
+/// The PrismPattern dedicated to PrismNamespace `namespace` for the cluster pattern `pattern`.
+pub fn dedicated_runner(namespace: &str, pattern: &str) -> String {
+    bounded(&component(namespace, pattern), MAX_RUNNER_NAME)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_names_are_bounded_and_stay_distinct() {
+        let a = dedicated_runner("a-namespace-name-that-is-quite-long-indeed-yes", "multicast-registry");
+        let b = dedicated_runner("a-namespace-name-that-is-quite-long-indeed-no", "multicast-registry");
+        assert!(a.len() <= MAX_RUNNER_NAME && b.len() <= MAX_RUNNER_NAME);
+        assert_ne!(a, b);
+        assert!(a.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'));
+        assert_eq!(dedicated_runner("orders", "keyvalue"), "orders-keyvalue");
+    }
+}

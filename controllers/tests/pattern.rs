@@ -251,10 +251,16 @@ async fn deletion_waits_until_the_proxy_no_longer_routes_to_the_runner() {
     let h = ready_backends().await;
     let routes = |patterns: serde_json::Value| -> ConfigMap {
         serde_json::from_value(json!({"metadata": {"name": "prod-proxy-config", "namespace": "prism"},
-            "data": {"routes.json": json!({"patterns": patterns}).to_string()}}))
+            "data": {"routes.json": json!({"cluster": "prod", "namespaces": [], "patterns": patterns}).to_string()}}))
         .expect("configmap")
     };
-    h.api::<ConfigMap>().create(&PostParams::default(), &routes(json!([{"runner": "kv"}]))).await.expect("routes");
+    h.api::<ConfigMap>()
+        .create(
+            &PostParams::default(),
+            &routes(json!([{"runner": "kv", "type": "keyvalue", "address": "kv.prism.svc:8982"}])),
+        )
+        .await
+        .expect("routes");
     h.apply_yaml(PATTERN).await;
     eventually("finalizer", || async {
         let p = h.api::<PrismPattern>().get("kv").await.ok()?;

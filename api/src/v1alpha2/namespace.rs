@@ -25,8 +25,8 @@ use crate::common::{Condition, conditions_schema};
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
     selectable = ".spec.cluster",
     validation = kube::core::Rule::new(
-        "self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$') && size(self.metadata.name) <= 31"
-    ).message("metadata.name must be a lowercase DNS-1035 label of at most 31 characters: it prefixes the names of the namespace's dedicated runners")
+        "self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$') && size(self.metadata.name) <= 63"
+    ).message("metadata.name must be a lowercase DNS-1035 label (at most 63 characters): it names the namespace in the proxy's routes and labels")
 )]
 #[serde(rename_all = "camelCase")]
 pub struct PrismNamespaceSpec {

@@ -24,6 +24,7 @@ use crate::apply::{Writer, api_error};
 use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::naming;
+use crate::routes::Routes;
 
 pub async fn reconcile(pattern: Arc<PrismPattern>, ctx: Arc<Context>) -> Result<Action> {
     let _timer = ctx.metrics.reconcile_started(CONTROLLER);
@@ -43,15 +44,18 @@ pub async fn reconcile(pattern: Arc<PrismPattern>, ctx: Arc<Context>) -> Result<
 }
 
 pub fn error_policy(pattern: Arc<PrismPattern>, error: &Error, ctx: Arc<Context>) -> Action {
+    if let Error::Waiting(why) = error {
+        // Teardown waiting on another controller: poll gently, it is not a failure.
+        tracing::debug!(pattern = %pattern.name_any(), why, "waiting");
+        return Action::requeue(crate::WAIT_POLL);
+    }
     ctx.metrics.reconcile_failed(CONTROLLER, error.metric_label());
     let delay = ctx.backoffs.next_delay(backoff_key(&pattern));
     tracing::warn!(pattern = %pattern.name_any(), %error, retry_in = ?delay, "reconcile failed");
-    if !matches!(error, Error::Waiting(_)) {
-        let note = error.to_string();
-        tokio::spawn(async move {
-            writer(&pattern, &ctx).announce(EventType::Warning, "ReconcileFailed", &note).await;
-        });
-    }
+    let note = error.to_string();
+    tokio::spawn(async move {
+        writer(&pattern, &ctx).announce(EventType::Warning, "ReconcileFailed", &note).await;
+    });
     Action::requeue(delay)
 }
 
@@ -299,35 +303,10 @@ async fn cleanup(pattern: &PrismPattern, ctx: &Context) -> Result<Action> {
     ctx.metrics.forget("PrismPattern", &ns, &name);
     let config_name = naming::proxy_config(&pattern.spec.cluster);
     let api: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), &ns);
-    let routes =
+    let config =
         api.get_opt(&config_name).await.map_err(|source| api_error("get", "ConfigMap", &config_name, source))?;
-    if routes_include(routes.as_ref(), &name) {
+    if Routes::from_config_map(config.as_ref()).is_some_and(|routes| routes.routes_to_runner(&name)) {
         return Err(Error::Waiting(format!("the proxy still routes to {name}; waiting for {config_name} to drop it")));
     }
     Ok(Action::await_change())
-}
-
-/// Whether the proxy's routing document lists runner `name`.
-fn routes_include(routes: Option<&ConfigMap>, name: &str) -> bool {
-    let document = routes.and_then(|cm| cm.data.as_ref()).and_then(|d| d.get(naming::PROXY_ROUTES_KEY));
-    let Some(Ok(document)) = document.map(|d| serde_json::from_str::<serde_json::Value>(d)) else { return false };
-    document["patterns"].as_array().is_some_and(|patterns| patterns.iter().any(|p| p["runner"] == name))
-}
-
-#[cfg(test)]
-mod tests {
-    use std::collections::BTreeMap;
-
-    use super::*;
-
-    #[test]
-    fn a_runner_is_routed_while_the_proxy_config_lists_it() {
-        let config = |doc: &str| ConfigMap {
-            data: Some(BTreeMap::from([(naming::PROXY_ROUTES_KEY.to_string(), doc.to_string())])),
-            ..ConfigMap::default()
-        };
-        assert!(routes_include(Some(&config(r#"{"patterns":[{"runner":"kv"}]}"#)), "kv"));
-        assert!(!routes_include(Some(&config(r#"{"patterns":[]}"#)), "kv"));
-        assert!(!routes_include(None, "kv"));
-    }
 }
