@@ -114,3 +114,15 @@ pub fn render(
     served.sort_by(|a, b| a.name.cmp(&b.name));
     Routes { cluster: cluster.to_string(), patterns: runners, namespaces: served }
 }
+
+/// The runner that serves pattern `pattern` (a name of the cluster's `spec.patterns`) for
+/// PrismNamespace `namespace`: its dedicated runner with `namespace` isolation, else the cluster's
+/// shared one.
+pub fn runner_for(namespace: &PrismNamespace, pattern: &str) -> String {
+    match namespace.spec.settings.isolation {
+        prism_api::v1alpha2::Isolation::Namespace => naming::dedicated_runner(&namespace.name_any(), pattern),
+        prism_api::v1alpha2::Isolation::None | prism_api::v1alpha2::Isolation::Session => {
+            naming::cluster_pattern(&namespace.spec.cluster, pattern)
+        }
+    }
+}
