@@ -20,7 +20,8 @@ use crate::watch::{self, Shape, WatchParams};
 /// The emulator's HTTP API as an axum router; also usable in-process as a `tower::Service`
 /// (e.g. `kube::Client::new(router, "default")`).
 pub fn router(cluster: Arc<Cluster>) -> Router {
-    Router::new().fallback(handle).with_state(cluster)
+    let api = Router::new().fallback(handle).with_state(cluster.clone());
+    crate::instruments::wrap(api, &cluster)
 }
 
 /// Largest request body accepted.

@@ -8,17 +8,23 @@
 //! (an axum router; a `kube::Client` can be built directly over it for in-process tests) and
 //! [`Emulator`] (serves on a loopback port and writes a kubeconfig).
 
+pub mod accounting;
 pub mod adapters;
+pub mod admin;
+pub mod controllers;
 pub mod crd;
 pub mod defaults;
 pub mod discovery;
 pub mod errors;
 pub mod events;
+pub mod faults;
 pub mod http;
+pub mod instruments;
 pub mod meta;
 pub mod ops;
 pub mod patch;
 pub mod registry;
+pub mod request_info;
 pub mod schema;
 pub mod selectors;
 pub mod server;

@@ -56,8 +56,10 @@ async fn serve(listen: String, kubeconfig: PathBuf, crds: Vec<PathBuf>, simulate
         load_manifests(&cluster, path)?;
     }
     if simulate {
-        tracing::warn!("--simulate-workloads: workload simulation is not implemented yet");
+        // The delay can be changed at runtime: PUT /emulator/simulation {"enabled":true,"readyDelayMs":N}.
+        cluster.instruments.simulation.enable(kube_emulator::controllers::DEFAULT_READY_DELAY);
     }
+    kube_emulator::controllers::start(&cluster);
     let emulator = Emulator::start_with(cluster, &listen).await?;
     emulator.write_kubeconfig(&kubeconfig)?;
     // Written by hand to keep the key order of the documented line.

@@ -21,6 +21,8 @@ pub struct Cluster {
     pub store: Store,
     /// Milliseconds between watch bookmarks (0 = the default of 15 s).
     bookmark_ms: std::sync::atomic::AtomicU64,
+    /// Fault rules, request accounting, workload simulation and the controllers (see `instruments`).
+    pub instruments: crate::instruments::Instruments,
 }
 
 /// Whether a write still has to be recorded in managedFields (applies record themselves).
@@ -197,6 +199,7 @@ impl Cluster {
         let cluster = Arc::new(Self {
             store: Store::new(history),
             bookmark_ms: Default::default(),
+            instruments: Default::default(),
         });
         for ns in BOOT_NAMESPACES {
             // Cannot fail on an empty store.

@@ -1,0 +1,520 @@
+//! Workload simulation (off by default, kwok-style): Deployments and StatefulSets report status as
+//! their controllers would once their pods run, Services get a cluster IP, StatefulSets get
+//! PersistentVolumeClaims from their volumeClaimTemplates.
+//!
+//! Status goes through the /status subresource under the real controllers' manager names. Each
+//! new generation is observed at once and becomes ready after a delay (the default, or the
+//! `kube-emulator.io/ready-after` annotation); `kube-emulator.io/never-ready: "true"` makes a
+//! Deployment time out instead (Progressing=False, ProgressDeadlineExceeded).
+
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use serde_json::{Map, Value, json};
+use tokio::sync::{broadcast, watch};
+use tokio::time::Instant;
+
+use super::{ObjKey, live, snapshot_all, target};
+use crate::errors::ApiResult;
+use crate::meta::{is_deleting, meta_str, now_rfc3339};
+use crate::ops::{Cluster, PatchKind, Sub, WriteOptions};
+use crate::registry::ResourceType;
+use crate::store::Change;
+
+pub const READY_AFTER_ANNOTATION: &str = "kube-emulator.io/ready-after";
+pub const NEVER_READY_ANNOTATION: &str = "kube-emulator.io/never-ready";
+pub const DEPLOYMENT_MANAGER: &str = "deployment-controller";
+pub const STATEFULSET_MANAGER: &str = "statefulset-controller";
+pub const PV_BINDER_MANAGER: &str = "persistentvolume-binder-controller";
+pub const SERVICE_IP_MANAGER: &str = "kube-apiserver";
+
+const DEPLOYMENTS: &str = "apps/deployments";
+const STATEFULSETS: &str = "apps/statefulsets";
+const SERVICES: &str = "/services";
+const PVCS: &str = "/persistentvolumeclaims";
+
+/// Where a workload's rollout stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// The new generation's pods are starting.
+    Rolling,
+    Ready,
+    /// Never-ready past its delay: the progress deadline was exceeded.
+    Stuck,
+}
+
+/// When the current generation of a workload was first seen.
+#[derive(Debug, Clone)]
+struct Seen {
+    uid: String,
+    generation: i64,
+    since: Instant,
+}
+
+#[derive(Debug, Default)]
+struct Sim {
+    seen: HashMap<ObjKey, Seen>,
+    timers: BTreeSet<(Instant, ObjKey)>,
+    queue: VecDeque<ObjKey>,
+    queued: HashSet<ObjKey>,
+    /// Cluster IPs handed out (10.96.0.0/16; .0.1 is the `kubernetes` Service's in real clusters).
+    next_ip: u32,
+    used_ips: HashSet<String>,
+    last_rv: u64,
+}
+
+/// The simulation's task: runs until the cluster is dropped.
+pub(crate) async fn run(cluster: Weak<Cluster>, progress: watch::Sender<u64>) {
+    let mut sim = Sim { next_ip: 10, ..Sim::default() };
+    let Some(mut switch) = cluster.upgrade().map(|c| c.instruments.simulation.subscribe()) else { return };
+    let Some(mut rx) = sim.scan(&cluster) else { return };
+    loop {
+        sim.work(&cluster);
+        progress.send_replace(sim.last_rv);
+        let next_timer = sim.timers.first().map(|(at, _)| *at);
+        tokio::select! {
+            r = rx.recv() => match r {
+                Ok(change) => {
+                    sim.on_change(&change);
+                    while let Ok(change) = rx.try_recv() {
+                        sim.on_change(&change);
+                    }
+                }
+                Err(broadcast::error::RecvError::Lagged(_)) => {
+                    let Some(fresh) = sim.scan(&cluster) else { return };
+                    rx = fresh;
+                }
+                Err(broadcast::error::RecvError::Closed) => return,
+            },
+            _ = sleep_until(next_timer), if next_timer.is_some() => sim.fire_timers(),
+            r = switch.changed() => {
+                if r.is_err() {
+                    return;
+                }
+                let Some(fresh) = sim.scan(&cluster) else { return };
+                rx = fresh;
+            }
+        }
+    }
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+impl Sim {
+    /// Queues every workload and Service (at start, after falling behind, when switched on).
+    fn scan(&mut self, cluster: &Weak<Cluster>) -> Option<broadcast::Receiver<Arc<Change>>> {
+        let c = cluster.upgrade()?;
+        let (rx, all, rv) = {
+            let st = c.store.lock();
+            (c.store.subscribe(), snapshot_all(&st), st.rv)
+        };
+        self.last_rv = rv;
+        for storage in [DEPLOYMENTS, STATEFULSETS, SERVICES] {
+            for obj in all.get(storage).into_iter().flatten() {
+                if storage == SERVICES {
+                    self.note_ip(obj);
+                }
+                self.enqueue(ObjKey::of_object(storage, obj));
+            }
+        }
+        Some(rx)
+    }
+
+    fn on_change(&mut self, change: &Change) {
+        self.last_rv = self.last_rv.max(change.rv);
+        if ![DEPLOYMENTS, STATEFULSETS, SERVICES].contains(&change.storage.as_str()) {
+            return;
+        }
+        if change.storage == SERVICES {
+            self.note_ip(&change.object);
+        }
+        self.enqueue(ObjKey::of(change));
+    }
+
+    fn note_ip(&mut self, svc: &Value) {
+        if let Some(ip) = svc.pointer("/spec/clusterIP").and_then(Value::as_str) {
+            self.used_ips.insert(ip.to_string());
+        }
+    }
+
+    fn enqueue(&mut self, key: ObjKey) {
+        if self.queued.insert(key.clone()) {
+            self.queue.push_back(key);
+        }
+    }
+
+    fn fire_timers(&mut self) {
+        let now = Instant::now();
+        while let Some((at, key)) = self.timers.first().cloned() {
+            if at > now {
+                break;
+            }
+            self.timers.pop_first();
+            self.enqueue(key);
+        }
+    }
+
+    fn work(&mut self, cluster: &Weak<Cluster>) {
+        let Some(c) = cluster.upgrade() else { return };
+        while let Some(key) = self.queue.pop_front() {
+            self.queued.remove(&key);
+            if !c.instruments.simulation.is_enabled() {
+                continue;
+            }
+            if let Err(e) = self.process(&c, &key) {
+                // A conflicting write produces an event that brings the object back here.
+                tracing::debug!(error = %e, object = ?key, "workload simulation write failed");
+            }
+        }
+    }
+
+    fn process(&mut self, c: &Cluster, key: &ObjKey) -> ApiResult<()> {
+        let Some((obj, rt)) = live(c, key) else {
+            self.seen.remove(key);
+            return Ok(());
+        };
+        if is_deleting(&obj) {
+            return Ok(());
+        }
+        match key.storage.as_str() {
+            DEPLOYMENTS => {
+                let phase = self.phase(c, key, &obj);
+                write_status(c, &rt, &obj, deployment_status(&obj, phase), DEPLOYMENT_MANAGER)
+            }
+            STATEFULSETS => {
+                let phase = self.phase(c, key, &obj);
+                create_claims(c, &obj)?;
+                write_status(c, &rt, &obj, statefulset_status(&obj, phase), STATEFULSET_MANAGER)
+            }
+            SERVICES => self.assign_cluster_ip(c, &rt, &obj),
+            _ => Ok(()),
+        }
+    }
+
+    /// The phase of the object's current generation; schedules the moment it changes.
+    fn phase(&mut self, c: &Cluster, key: &ObjKey, obj: &Value) -> Phase {
+        let uid = meta_str(obj, "uid").to_string();
+        let generation = obj.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(0);
+        let seen = self.seen.entry(key.clone()).or_insert_with(|| Seen {
+            uid: uid.clone(),
+            generation,
+            since: Instant::now(),
+        });
+        if seen.uid != uid || seen.generation != generation {
+            // A new generation restarts the readiness delay.
+            *seen = Seen { uid, generation, since: Instant::now() };
+        }
+        let delay = annotation(obj, READY_AFTER_ANNOTATION)
+            .and_then(|d| parse_duration(&d))
+            .unwrap_or_else(|| c.instruments.simulation.ready_delay());
+        let due = seen.since + delay;
+        if Instant::now() < due {
+            self.timers.insert((due, key.clone()));
+            return Phase::Rolling;
+        }
+        if annotation(obj, NEVER_READY_ANNOTATION).as_deref() == Some("true") { Phase::Stuck } else { Phase::Ready }
+    }
+
+    fn assign_cluster_ip(&mut self, c: &Cluster, rt: &Arc<ResourceType>, svc: &Value) -> ApiResult<()> {
+        let current = svc.pointer("/spec/clusterIP").and_then(Value::as_str).unwrap_or("");
+        let kind = svc.pointer("/spec/type").and_then(Value::as_str).unwrap_or("ClusterIP");
+        if !current.is_empty() || kind == "ExternalName" {
+            return Ok(());
+        }
+        let ip = self.allocate_ip();
+        let patch = json!({"metadata": {"resourceVersion": svc.pointer("/metadata/resourceVersion")},
+            "spec": {"clusterIP": ip, "clusterIPs": [ip]}});
+        let key = ObjKey::of_object(SERVICES, svc);
+        c.patch(&target(rt, &key, None), PatchKind::Merge, &patch, &WriteOptions::manager(SERVICE_IP_MANAGER))
+            .map(|_| ())
+    }
+
+    fn allocate_ip(&mut self) -> String {
+        loop {
+            let n = self.next_ip;
+            self.next_ip = if n >= 65_534 { 10 } else { n + 1 };
+            let ip = format!("10.96.{}.{}", n / 256, n % 256);
+            if !n.is_multiple_of(256) && self.used_ips.insert(ip.clone()) {
+                return ip;
+            }
+        }
+    }
+}
+
+fn annotation(obj: &Value, key: &str) -> Option<String> {
+    obj.pointer("/metadata/annotations").and_then(|a| a.get(key)).and_then(Value::as_str).map(String::from)
+}
+
+fn spec_replicas(obj: &Value) -> i64 {
+    // The real API server defaults replicas to 1.
+    obj.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(1)
+}
+
+fn generation(obj: &Value) -> i64 {
+    obj.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(0)
+}
+
+/// Writes the status through /status when it differs from the live one.
+fn write_status(c: &Cluster, rt: &Arc<ResourceType>, obj: &Value, status: Value, manager: &str) -> ApiResult<()> {
+    if obj.get("status") == Some(&status) {
+        return Ok(());
+    }
+    let mut body = obj.clone();
+    body["status"] = status;
+    let key = ObjKey::of_object(&rt.storage, obj);
+    c.replace(&target(rt, &key, Some(Sub::Status)), body, &WriteOptions::manager(manager)).map(|_| ())
+}
+
+/// The status the deployment controller reports for a phase.
+fn deployment_status(obj: &Value, phase: Phase) -> Value {
+    let r = spec_replicas(obj);
+    let rs = format!("{}-{}", meta_str(obj, "name"), template_hash(obj));
+    let was_available = has_condition(obj, "Available", "True");
+    let (available, progressing) = match phase {
+        Phase::Ready => (
+            cond("Available", "True", "MinimumReplicasAvailable", "Deployment has minimum availability."),
+            cond(
+                "Progressing",
+                "True",
+                "NewReplicaSetAvailable",
+                &format!("ReplicaSet \"{rs}\" has successfully progressed."),
+            ),
+        ),
+        Phase::Rolling => (
+            available_while_rolling(was_available),
+            cond("Progressing", "True", "ReplicaSetUpdated", &format!("ReplicaSet \"{rs}\" is progressing.")),
+        ),
+        Phase::Stuck => (
+            available_while_rolling(was_available),
+            cond(
+                "Progressing",
+                "False",
+                "ProgressDeadlineExceeded",
+                &format!("ReplicaSet \"{rs}\" has timed out progressing."),
+            ),
+        ),
+    };
+    let (updated, ready) = match phase {
+        Phase::Ready => (r, r),
+        // During a rollout the old pods stay ready; a first rollout has none.
+        _ if was_available => (0, r),
+        _ => (r, 0),
+    };
+    let mut status = Map::new();
+    status.insert("observedGeneration".into(), json!(generation(obj)));
+    put_nonzero(&mut status, "replicas", r);
+    put_nonzero(&mut status, "updatedReplicas", updated);
+    put_nonzero(&mut status, "readyReplicas", ready);
+    put_nonzero(&mut status, "availableReplicas", ready);
+    put_nonzero(&mut status, "unavailableReplicas", r - ready);
+    let conditions = vec![keep_times(obj, available), keep_times(obj, progressing)];
+    status.insert("conditions".into(), Value::Array(conditions));
+    Value::Object(status)
+}
+
+fn available_while_rolling(was_available: bool) -> Value {
+    if was_available {
+        cond("Available", "True", "MinimumReplicasAvailable", "Deployment has minimum availability.")
+    } else {
+        cond("Available", "False", "MinimumReplicasUnavailable", "Deployment does not have minimum availability.")
+    }
+}
+
+/// The status the StatefulSet controller reports for a phase.
+fn statefulset_status(obj: &Value, phase: Phase) -> Value {
+    let r = spec_replicas(obj);
+    let update = format!("{}-{}", meta_str(obj, "name"), template_hash(obj));
+    let previous = obj.pointer("/status/currentRevision").and_then(Value::as_str).filter(|s| !s.is_empty());
+    let first_rollout = previous.is_none_or(|p| p == update);
+    let current = match phase {
+        Phase::Ready => update.clone(),
+        _ => previous.unwrap_or(&update).to_string(),
+    };
+    let (ready, updated) = match phase {
+        Phase::Ready => (r, r),
+        _ if first_rollout => (0, r),
+        _ => (r, 0),
+    };
+    let mut status = Map::new();
+    status.insert("observedGeneration".into(), json!(generation(obj)));
+    status.insert("replicas".into(), json!(r));
+    put_nonzero(&mut status, "readyReplicas", ready);
+    put_nonzero(&mut status, "currentReplicas", r);
+    put_nonzero(&mut status, "updatedReplicas", updated);
+    status.insert("availableReplicas".into(), json!(ready));
+    status.insert("currentRevision".into(), json!(current));
+    status.insert("updateRevision".into(), json!(update));
+    status.insert("collisionCount".into(), json!(0));
+    Value::Object(status)
+}
+
+/// Creates the missing PVCs `<template>-<statefulset>-<ordinal>`, Bound. Like the real
+/// controller, they are not owned by the StatefulSet (they stay when it goes) unless its
+/// `persistentVolumeClaimRetentionPolicy.whenDeleted` is `Delete`.
+fn create_claims(c: &Cluster, sts: &Value) -> ApiResult<()> {
+    let Some(templates) = sts.pointer("/spec/volumeClaimTemplates").and_then(Value::as_array) else { return Ok(()) };
+    let ns = meta_str(sts, "namespace");
+    for ordinal in 0..spec_replicas(sts) {
+        for tmpl in templates {
+            let name = format!("{}-{}-{ordinal}", meta_str(tmpl, "name"), meta_str(sts, "name"));
+            if c.store.lock().get(PVCS, ns, &name).is_some() {
+                continue;
+            }
+            create_claim(c, sts, tmpl, &name)?;
+        }
+    }
+    Ok(())
+}
+
+fn create_claim(c: &Cluster, sts: &Value, tmpl: &Value, name: &str) -> ApiResult<()> {
+    let ns = meta_str(sts, "namespace");
+    let mut labels = tmpl.pointer("/metadata/labels").cloned().unwrap_or_else(|| json!({}));
+    if let (Some(l), Some(sel)) =
+        (labels.as_object_mut(), sts.pointer("/spec/selector/matchLabels").and_then(Value::as_object))
+    {
+        l.extend(sel.clone());
+    }
+    let mut spec = tmpl.get("spec").cloned().unwrap_or_else(|| json!({}));
+    if let Some(s) = spec.as_object_mut() {
+        s.entry("volumeMode").or_insert(json!("Filesystem"));
+    }
+    let mut meta = json!({"name": name, "namespace": ns, "labels": labels});
+    if sts.pointer("/spec/persistentVolumeClaimRetentionPolicy/whenDeleted").and_then(Value::as_str) == Some("Delete") {
+        meta["ownerReferences"] = json!([{"apiVersion": "apps/v1", "kind": "StatefulSet", "name": meta_str(sts, "name"),
+            "uid": meta_str(sts, "uid"), "controller": true, "blockOwnerDeletion": true}]);
+    }
+    let t = c.target("", "v1", "persistentvolumeclaims", ns, "")?;
+    let created =
+        match c.create(&t, json!({"metadata": meta, "spec": spec}), &WriteOptions::manager(STATEFULSET_MANAGER)) {
+            Ok(w) => w.object,
+            Err(e) if e.code == 409 => return Ok(()),
+            Err(e) => return Err(e),
+        };
+    let mut bound = created.clone();
+    bound["status"] = json!({
+        "phase": "Bound",
+        "accessModes": spec.get("accessModes").cloned().unwrap_or_else(|| json!(["ReadWriteOnce"])),
+        "capacity": {"storage": spec.pointer("/resources/requests/storage").cloned().unwrap_or_else(|| json!("1Gi"))},
+    });
+    let t = c
+        .target("", "v1", "persistentvolumeclaims", ns, name)
+        .map(|t| crate::ops::Target { sub: Some(Sub::Status), ..t })?;
+    c.replace(&t, bound, &WriteOptions::manager(PV_BINDER_MANAGER)).map(|_| ())
+}
+
+fn put_nonzero(m: &mut Map<String, Value>, key: &str, n: i64) {
+    // The real controllers' status fields are omitempty.
+    if n != 0 {
+        m.insert(key.into(), json!(n));
+    }
+}
+
+fn cond(type_: &str, status: &str, reason: &str, message: &str) -> Value {
+    json!({"type": type_, "status": status, "reason": reason, "message": message})
+}
+
+fn has_condition(obj: &Value, type_: &str, status: &str) -> bool {
+    find_condition(obj, type_).is_some_and(|c| c.get("status").and_then(Value::as_str) == Some(status))
+}
+
+fn find_condition<'a>(obj: &'a Value, type_: &str) -> Option<&'a Value> {
+    obj.pointer("/status/conditions")?.as_array()?.iter().find(|c| c.get("type").and_then(Value::as_str) == Some(type_))
+}
+
+/// Timestamps as the controllers keep them: lastTransitionTime moves only when the status
+/// does, lastUpdateTime when anything does. Keeping them makes an unchanged status a no-op.
+fn keep_times(obj: &Value, mut c: Value) -> Value {
+    let now = now_rfc3339();
+    let old = find_condition(obj, c["type"].as_str().unwrap_or(""));
+    let same = |k: &str| old.is_some_and(|o| o.get(k) == c.get(k));
+    let time = |k: &str| old.and_then(|o| o.get(k)).cloned().unwrap_or_else(|| json!(now));
+    let transition = if same("status") { time("lastTransitionTime") } else { json!(now) };
+    let update = if same("status") && same("reason") && same("message") { time("lastUpdateTime") } else { json!(now) };
+    c["lastTransitionTime"] = transition;
+    c["lastUpdateTime"] = update;
+    c
+}
+
+/// The pod-template hash / controller revision suffix: FNV-1a 32 of the template, written
+/// with the apimachinery "safe" alphabet like `rand.SafeEncodeString(fmt.Sprint(hash))`.
+pub fn template_hash(obj: &Value) -> String {
+    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    let text = obj.pointer("/spec/template").map(Value::to_string).unwrap_or_default();
+    let mut h: u32 = 0x811c_9dc5;
+    for b in text.bytes() {
+        h ^= u32::from(b);
+        h = h.wrapping_mul(0x0100_0193);
+    }
+    h.to_string().bytes().map(|d| ALPHABET[usize::from(d) % ALPHABET.len()] as char).collect()
+}
+
+/// Go-style durations: `300ms`, `2s`, `1m30s`, `1.5s`, `0`.
+pub fn parse_duration(s: &str) -> Option<Duration> {
+    let s = s.trim();
+    if s == "0" {
+        return Some(Duration::ZERO);
+    }
+    let mut total = 0f64;
+    let mut rest = s;
+    while !rest.is_empty() {
+        let num_len = rest.find(|ch: char| !(ch.is_ascii_digit() || ch == '.'))?;
+        let n: f64 = rest[..num_len].parse().ok()?;
+        rest = &rest[num_len..];
+        let unit_len = rest.find(|ch: char| ch.is_ascii_digit() || ch == '.').unwrap_or(rest.len());
+        let scale = match &rest[..unit_len] {
+            "ms" => 0.001,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return None,
+        };
+        total += n * scale;
+        rest = &rest[unit_len..];
+    }
+    Some(Duration::from_secs_f64(total))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_go_durations() {
+        assert_eq!(parse_duration("300ms"), Some(Duration::from_millis(300)));
+        assert_eq!(parse_duration("1m30s"), Some(Duration::from_secs(90)));
+        assert_eq!(parse_duration("1.5s"), Some(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("0"), Some(Duration::ZERO));
+        assert_eq!(parse_duration("soon"), None);
+        assert_eq!(parse_duration("5"), None);
+    }
+
+    #[test]
+    fn template_hash_is_stable_and_safe() {
+        let a = json!({"spec": {"template": {"spec": {"containers": [{"name": "a", "image": "x:1"}]}}}});
+        let b = json!({"spec": {"template": {"spec": {"containers": [{"name": "a", "image": "x:2"}]}}}});
+        assert_eq!(template_hash(&a), template_hash(&a));
+        assert_ne!(template_hash(&a), template_hash(&b));
+        assert!(template_hash(&a).chars().all(|c| "bcdfghjklmnpqrstvwxz2456789".contains(c)));
+    }
+
+    #[test]
+    fn ready_deployment_reports_all_replicas_and_conditions() {
+        let d = json!({"metadata": {"name": "web", "generation": 3}, "spec": {"replicas": 2, "template": {}}});
+        let s = deployment_status(&d, Phase::Ready);
+        assert_eq!(s["observedGeneration"], 3);
+        for k in ["replicas", "updatedReplicas", "readyReplicas", "availableReplicas"] {
+            assert_eq!(s[k], 2, "{k}");
+        }
+        assert_eq!(s["conditions"][0]["reason"], "MinimumReplicasAvailable");
+        assert_eq!(s["conditions"][1]["reason"], "NewReplicaSetAvailable");
+        let stuck = deployment_status(&d, Phase::Stuck);
+        assert_eq!(stuck["conditions"][1]["status"], "False");
+        assert_eq!(stuck["conditions"][1]["reason"], "ProgressDeadlineExceeded");
+    }
+}
