@@ -87,12 +87,13 @@ fn deployment(obj: &mut Value) {
     default(obj, "/spec", "replicas", json!(1));
     default(obj, "/spec", "revisionHistoryLimit", json!(10));
     default(obj, "/spec", "progressDeadlineSeconds", json!(600));
-    default(
-        obj,
-        "/spec",
-        "strategy",
-        json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}}),
-    );
+    default(obj, "/spec", "strategy", json!({}));
+    default(obj, "/spec/strategy", "type", json!("RollingUpdate"));
+    if obj.pointer("/spec/strategy/type").and_then(Value::as_str) == Some("RollingUpdate") {
+        default(obj, "/spec/strategy", "rollingUpdate", json!({}));
+        default(obj, "/spec/strategy/rollingUpdate", "maxUnavailable", json!("25%"));
+        default(obj, "/spec/strategy/rollingUpdate", "maxSurge", json!("25%"));
+    }
     template(obj);
 }
 

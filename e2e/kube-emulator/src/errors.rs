@@ -108,14 +108,35 @@ impl ApiError {
         Self::expired(format!("too old resource version: {rv}"))
     }
 
+    /// A patch type the resource does not accept (strategic merge on custom resources).
+    pub fn unsupported_patch_type() -> Self {
+        Self::new(
+            415,
+            "UnsupportedMediaType",
+            "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml",
+        )
+    }
+
+    /// A request body in a media type the server cannot decode.
     pub fn unsupported_media_type(content_type: &str) -> Self {
         Self::new(
             415,
             "UnsupportedMediaType",
             format!(
-                "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml; got {content_type}"
+                "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf; got {content_type}"
             ),
         )
+    }
+
+    /// 429 with `Retry-After` (kube-client retries these).
+    pub fn too_many_requests(retry_after_seconds: u64) -> Self {
+        Self::new(429, "TooManyRequests", "Too many requests, please try again later.")
+            .with_details(json!({"retryAfterSeconds": retry_after_seconds}))
+    }
+
+    /// 504 Timeout.
+    pub fn timeout(message: impl Into<String>) -> Self {
+        Self::new(504, "Timeout", message)
     }
 
     pub fn not_acceptable(message: impl Into<String>) -> Self {

@@ -343,7 +343,7 @@ fn patch_kind(content_type: &str) -> ApiResult<PatchKind> {
         "application/merge-patch+json" => Ok(PatchKind::Merge),
         "application/strategic-merge-patch+json" => Ok(PatchKind::Strategic),
         "application/apply-patch+yaml" => Ok(PatchKind::Apply),
-        other => Err(ApiError::unsupported_media_type(other)),
+        _ => Err(ApiError::unsupported_patch_type()),
     }
 }
 
@@ -352,13 +352,8 @@ fn decode_body(r: &Req) -> ApiResult<Value> {
     match media {
         "" | "application/json" | "*/*" => decode_json(&r.body),
         "application/yaml" => decode_yaml(&r.body),
-        other => Err(ApiError::new(
-            415,
-            "UnsupportedMediaType",
-            format!(
-                "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml; got {other}"
-            ),
-        )),
+        "application/vnd.kubernetes.protobuf" => crate::protobuf::decode(&r.body),
+        other => Err(ApiError::unsupported_media_type(other)),
     }
 }
 

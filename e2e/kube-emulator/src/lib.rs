@@ -23,6 +23,7 @@ pub mod instruments;
 pub mod meta;
 pub mod ops;
 pub mod patch;
+pub mod protobuf;
 pub mod registry;
 pub mod request_info;
 pub mod schema;

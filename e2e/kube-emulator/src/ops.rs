@@ -364,7 +364,7 @@ impl Cluster {
 
     pub fn patch(&self, t: &Target, kind: PatchKind, patch: &Value, o: &WriteOptions) -> ApiResult<Written> {
         if kind == PatchKind::Strategic && t.rt.custom && t.sub != Some(Sub::Scale) {
-            return Err(ApiError::unsupported_media_type("application/strategic-merge-patch+json"));
+            return Err(ApiError::unsupported_patch_type());
         }
         let mut st = self.store.lock();
         if kind == PatchKind::Apply {
@@ -385,9 +385,10 @@ impl Cluster {
 
     fn apply_locked(&self, st: &mut State, t: &Target, applied: &Value, o: &WriteOptions) -> ApiResult<Written> {
         let manager = o.field_manager.clone().filter(|m| !m.is_empty()).ok_or_else(|| {
+            // The real server words this as a PatchOptions validation error.
             ApiError::invalid(
-                &t.rt.kind_group(),
-                &t.name,
+                "PatchOptions.meta.k8s.io",
+                "",
                 vec![Cause::new("FieldValueRequired", "fieldManager", "Required value: is required for apply patch")],
             )
         })?;

@@ -237,3 +237,34 @@ async fn kubectl_server_side_apply_of_a_crd_then_wait_for_established() {
     let out = env.ok(&["get", "widgets", "-o", "wide"]).await;
     assert!(out.contains("w1"), "{out}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_create_generators_send_protobuf_and_work() {
+    let env = Env::start().await;
+    env.ok(&["create", "namespace", "gen"]).await;
+    env.ok(&["-n", "gen", "create", "configmap", "c", "--from-literal=a=b"]).await;
+    env.ok(&["-n", "gen", "create", "secret", "generic", "s", "--from-literal=p=q"]).await;
+    env.ok(&["-n", "gen", "create", "serviceaccount", "bot"]).await;
+    env.ok(&["-n", "gen", "create", "deployment", "web", "--image=nginx:1.27", "--replicas=2"]).await;
+    env.ok(&["-n", "gen", "create", "role", "r", "--verb=get", "--resource=pods"]).await;
+    env.ok(&["-n", "gen", "create", "rolebinding", "rb", "--role=r", "--serviceaccount=gen:bot"]).await;
+    let out = env.ok(&["-n", "gen", "get", "configmap", "c", "-o", "jsonpath={.data.a}"]).await;
+    assert_eq!(out, "b");
+    let out = env.ok(&["-n", "gen", "get", "secret", "s", "-o", "jsonpath={.data.p}"]).await;
+    assert_eq!(out, "cQ==");
+    let out = env
+        .ok(&[
+            "-n",
+            "gen",
+            "get",
+            "deployment",
+            "web",
+            "-o",
+            "jsonpath={.spec.replicas},{.spec.template.spec.containers[0].image}",
+        ])
+        .await;
+    assert_eq!(out, "2,nginx:1.27");
+    let out =
+        env.ok(&["-n", "gen", "get", "rolebinding", "rb", "-o", "jsonpath={.roleRef.name},{.subjects[0].name}"]).await;
+    assert_eq!(out, "r,bot");
+}

@@ -1,0 +1,243 @@
+//! Just enough of the Kubernetes protobuf encoding to accept the bodies kubectl's generators
+//! send (`kubectl create namespace|configmap|secret|serviceaccount|deployment|role|...`): they
+//! post `application/vnd.kubernetes.protobuf` whatever the server prefers. Fields outside the
+//! tables below are skipped; answers stay JSON (kubectl accepts either).
+
+use base64::Engine;
+use serde_json::{Map, Value, json};
+
+use crate::errors::{ApiError, ApiResult};
+
+/// How one protobuf field maps to JSON.
+#[derive(Clone, Copy)]
+enum F {
+    Str,
+    Bool,
+    Int,
+    Time,
+    Msg(&'static [Field]),
+    MapStr,
+    MapBytes,
+    RepStr,
+    RepMsg(&'static [Field]),
+}
+
+type Field = (u64, &'static str, F);
+
+const OWNER_REF: &[Field] = &[
+    (1, "kind", F::Str),
+    (3, "name", F::Str),
+    (4, "uid", F::Str),
+    (5, "apiVersion", F::Str),
+    (6, "controller", F::Bool),
+    (7, "blockOwnerDeletion", F::Bool),
+];
+const OBJECT_META: &[Field] = &[
+    (1, "name", F::Str),
+    (2, "generateName", F::Str),
+    (3, "namespace", F::Str),
+    (5, "uid", F::Str),
+    (6, "resourceVersion", F::Str),
+    (7, "generation", F::Int),
+    (8, "creationTimestamp", F::Time),
+    (11, "labels", F::MapStr),
+    (12, "annotations", F::MapStr),
+    (13, "ownerReferences", F::RepMsg(OWNER_REF)),
+    (14, "finalizers", F::RepStr),
+];
+const META: (u64, &str, F) = (1, "metadata", F::Msg(OBJECT_META));
+const EMPTY: &[Field] = &[];
+const NAMESPACE: &[Field] = &[META, (2, "spec", F::Msg(&[(1, "finalizers", F::RepStr)])), (3, "status", F::Msg(EMPTY))];
+const CONFIG_MAP: &[Field] = &[META, (2, "data", F::MapStr), (3, "binaryData", F::MapBytes), (4, "immutable", F::Bool)];
+const SECRET: &[Field] =
+    &[META, (2, "data", F::MapBytes), (3, "type", F::Str), (4, "stringData", F::MapStr), (5, "immutable", F::Bool)];
+const LOCAL_REF: &[Field] = &[(1, "name", F::Str)];
+const SERVICE_ACCOUNT: &[Field] =
+    &[META, (3, "imagePullSecrets", F::RepMsg(LOCAL_REF)), (4, "automountServiceAccountToken", F::Bool)];
+const POLICY_RULE: &[Field] = &[
+    (1, "verbs", F::RepStr),
+    (2, "apiGroups", F::RepStr),
+    (3, "resources", F::RepStr),
+    (4, "resourceNames", F::RepStr),
+    (5, "nonResourceURLs", F::RepStr),
+];
+const ROLE: &[Field] = &[META, (2, "rules", F::RepMsg(POLICY_RULE))];
+const SUBJECT: &[Field] =
+    &[(1, "kind", F::Str), (2, "apiGroup", F::Str), (3, "name", F::Str), (4, "namespace", F::Str)];
+const ROLE_REF: &[Field] = &[(1, "apiGroup", F::Str), (2, "kind", F::Str), (3, "name", F::Str)];
+const ROLE_BINDING: &[Field] = &[META, (2, "subjects", F::RepMsg(SUBJECT)), (3, "roleRef", F::Msg(ROLE_REF))];
+const CONTAINER_PORT: &[Field] = &[(1, "name", F::Str), (3, "containerPort", F::Int), (4, "protocol", F::Str)];
+const RESOURCES: &[Field] = &[];
+const CONTAINER: &[Field] = &[
+    (1, "name", F::Str),
+    (2, "image", F::Str),
+    (3, "command", F::RepStr),
+    (4, "args", F::RepStr),
+    (6, "ports", F::RepMsg(CONTAINER_PORT)),
+    (8, "resources", F::Msg(RESOURCES)),
+];
+const POD_SPEC: &[Field] = &[(2, "containers", F::RepMsg(CONTAINER))];
+const POD_TEMPLATE: &[Field] = &[META, (2, "spec", F::Msg(POD_SPEC))];
+const LABEL_SELECTOR: &[Field] = &[(1, "matchLabels", F::MapStr)];
+const DEPLOYMENT_SPEC: &[Field] = &[
+    (1, "replicas", F::Int),
+    (2, "selector", F::Msg(LABEL_SELECTOR)),
+    (3, "template", F::Msg(POD_TEMPLATE)),
+    (4, "strategy", F::Msg(EMPTY)),
+];
+const DEPLOYMENT: &[Field] = &[META, (2, "spec", F::Msg(DEPLOYMENT_SPEC)), (3, "status", F::Msg(EMPTY))];
+
+/// The message table of a kind, if generators send it.
+fn table(api_version: &str, kind: &str) -> Option<&'static [Field]> {
+    Some(match (api_version, kind) {
+        ("v1", "Namespace") => NAMESPACE,
+        ("v1", "ConfigMap") => CONFIG_MAP,
+        ("v1", "Secret") => SECRET,
+        ("v1", "ServiceAccount") => SERVICE_ACCOUNT,
+        ("apps/v1", "Deployment") => DEPLOYMENT,
+        ("rbac.authorization.k8s.io/v1", "Role" | "ClusterRole") => ROLE,
+        ("rbac.authorization.k8s.io/v1", "RoleBinding" | "ClusterRoleBinding") => ROLE_BINDING,
+        _ => return None,
+    })
+}
+
+/// Decodes a `k8s\0`-prefixed `runtime.Unknown` envelope into a JSON object.
+pub fn decode(body: &[u8]) -> ApiResult<Value> {
+    let bad = |m: &str| ApiError::bad_request(format!("unable to decode protobuf body: {m}"));
+    let envelope = body.strip_prefix(b"k8s\x00").ok_or_else(|| bad("missing k8s magic"))?;
+    let (mut api_version, mut kind, mut raw) = (String::new(), String::new(), &[][..]);
+    for (num, val) in fields(envelope).map_err(|e| bad(&e))? {
+        match (num, val) {
+            (1, Wire::Len(tm)) => {
+                for (n, v) in fields(tm).map_err(|e| bad(&e))? {
+                    match (n, v) {
+                        (1, Wire::Len(s)) => api_version = String::from_utf8_lossy(s).into_owned(),
+                        (2, Wire::Len(s)) => kind = String::from_utf8_lossy(s).into_owned(),
+                        _ => {}
+                    }
+                }
+            }
+            (2, Wire::Len(r)) => raw = r,
+            _ => {}
+        }
+    }
+    let t = table(&api_version, &kind).ok_or_else(|| {
+        ApiError::unsupported_media_type(&format!(
+            "application/vnd.kubernetes.protobuf (for {kind} {api_version}; send JSON or YAML)"
+        ))
+    })?;
+    let mut obj = message(raw, t).map_err(|e| bad(&e))?;
+    obj["apiVersion"] = json!(api_version);
+    obj["kind"] = json!(kind);
+    Ok(obj)
+}
+
+enum Wire<'a> {
+    Varint(u64),
+    Len(&'a [u8]),
+    Fixed,
+}
+
+fn varint(buf: &[u8], pos: &mut usize) -> Result<u64, String> {
+    let mut out = 0u64;
+    for shift in (0..64).step_by(7) {
+        let b = *buf.get(*pos).ok_or("truncated varint")?;
+        *pos += 1;
+        out |= u64::from(b & 0x7f) << shift;
+        if b & 0x80 == 0 {
+            return Ok(out);
+        }
+    }
+    Err("varint too long".into())
+}
+
+fn fields(buf: &[u8]) -> Result<Vec<(u64, Wire<'_>)>, String> {
+    let mut out = Vec::new();
+    let mut pos = 0;
+    while pos < buf.len() {
+        let key = varint(buf, &mut pos)?;
+        let wire = match key & 7 {
+            0 => Wire::Varint(varint(buf, &mut pos)?),
+            2 => {
+                let len = usize::try_from(varint(buf, &mut pos)?).map_err(|e| e.to_string())?;
+                let end = pos.checked_add(len).filter(|e| *e <= buf.len()).ok_or("truncated field")?;
+                let w = Wire::Len(&buf[pos..end]);
+                pos = end;
+                w
+            }
+            1 => {
+                pos += 8;
+                Wire::Fixed
+            }
+            5 => {
+                pos += 4;
+                Wire::Fixed
+            }
+            other => return Err(format!("unsupported wire type {other}")),
+        };
+        out.push((key >> 3, wire));
+    }
+    Ok(out)
+}
+
+fn text(b: &[u8]) -> Value {
+    Value::String(String::from_utf8_lossy(b).into_owned())
+}
+
+fn message(buf: &[u8], table: &[Field]) -> Result<Value, String> {
+    let mut out = Map::new();
+    for (num, wire) in fields(buf)? {
+        let Some((_, name, f)) = table.iter().find(|(n, _, _)| *n == num) else { continue };
+        let name = name.to_string();
+        match (f, wire) {
+            // Go's protobuf writes empty optional strings and zero numbers; JSON omits them.
+            (F::Str, Wire::Len(b)) if !b.is_empty() => {
+                out.insert(name, text(b));
+            }
+            (F::Bool, Wire::Varint(v)) if v != 0 => {
+                out.insert(name, json!(true));
+            }
+            (F::Int, Wire::Varint(v)) if v != 0 || name == "replicas" => {
+                out.insert(name, json!(v as i64));
+            }
+            (F::Time, Wire::Len(b)) => {
+                let secs = fields(b)?.into_iter().find_map(|(n, w)| match (n, w) {
+                    (1, Wire::Varint(s)) => Some(s as i64),
+                    _ => None,
+                });
+                out.insert(name, secs.map_or(Value::Null, |s| json!(crate::meta::rfc3339(s))));
+            }
+            (F::Msg(t), Wire::Len(b)) => {
+                out.insert(name, message(b, t)?);
+            }
+            (F::MapStr | F::MapBytes, Wire::Len(b)) => {
+                let (mut k, mut v) = (String::new(), Value::String(String::new()));
+                for (n, w) in fields(b)? {
+                    match (n, w) {
+                        (1, Wire::Len(x)) => k = String::from_utf8_lossy(x).into_owned(),
+                        (2, Wire::Len(x)) if matches!(f, F::MapBytes) => {
+                            v = json!(base64::engine::general_purpose::STANDARD.encode(x));
+                        }
+                        (2, Wire::Len(x)) => v = text(x),
+                        _ => {}
+                    }
+                }
+                let map = out.entry(name).or_insert_with(|| json!({}));
+                if let Some(m) = map.as_object_mut() {
+                    m.insert(k, v);
+                }
+            }
+            (F::RepStr, Wire::Len(b)) => push(&mut out, name, text(b)),
+            (F::RepMsg(t), Wire::Len(b)) => push(&mut out, name, message(b, t)?),
+            _ => {}
+        }
+    }
+    Ok(Value::Object(out))
+}
+
+fn push(out: &mut Map<String, Value>, name: String, v: Value) {
+    let list = out.entry(name).or_insert_with(|| json!([]));
+    if let Some(a) = list.as_array_mut() {
+        a.push(v);
+    }
+}
