@@ -8,6 +8,30 @@ use crate::meta::{meta_str, now_rfc3339};
 use crate::registry;
 use crate::store::State;
 
+/// The finalizer the real server puts on every CRD: its objects are deleted before it goes.
+pub const CLEANUP_FINALIZER: &str = "customresourcecleanup.apiextensions.k8s.io";
+
+/// Sets the Terminating condition of a CRD being deleted.
+pub fn mark_terminating(crd: &mut Value) {
+    let cond = json!({"type": "Terminating", "status": "True", "reason": "InstanceDeletionInProgress",
+                      "message": "CustomResource deletion is in progress", "lastTransitionTime": now_rfc3339()});
+    if let Some(conds) = crd.pointer_mut("/status/conditions").and_then(Value::as_array_mut) {
+        conds.retain(|c| c["type"] != "Terminating");
+        conds.push(cond);
+    }
+}
+
+/// New objects of a CRD being deleted are refused, as by the real server.
+pub fn check_not_terminating(st: &State, rt: &registry::ResourceType) -> ApiResult<()> {
+    let name = format!("{}.{}", rt.plural, rt.group);
+    match st.get("apiextensions.k8s.io/customresourcedefinitions", "", &name) {
+        Some(crd) if crate::meta::is_deleting(&crd) => {
+            Err(ApiError::method_not_allowed("create not allowed while custom resource definition is terminating"))
+        }
+        _ => Ok(()),
+    }
+}
+
 fn invalid(name: &str, field: &str, msg: String) -> ApiError {
     ApiError::invalid(
         "CustomResourceDefinition.apiextensions.k8s.io",
@@ -77,6 +101,9 @@ pub fn prepare(crd: &mut Value) -> ApiResult<()> {
         "acceptedNames": accepted,
         "storedVersions": stored,
     });
+    if crate::meta::is_deleting(crd) {
+        mark_terminating(crd);
+    }
     Ok(())
 }
 

@@ -325,7 +325,9 @@ impl Cluster {
         let mut warnings = Vec::new();
         if t.rt.group == "apiextensions.k8s.io" {
             crd::prepare(&mut obj)?;
+            add_finalizer(&mut obj, crd::CLEANUP_FINALIZER);
         } else if t.rt.custom {
+            crd::check_not_terminating(st, &t.rt)?;
             warnings = apply_schema(&t.rt, &t.version, &mut obj, None, o)?;
         }
         let manager = o.field_manager.as_deref().unwrap_or("unknown");
@@ -534,6 +536,9 @@ impl Cluster {
         if rt.group == "apiextensions.k8s.io" {
             crd::unregister(st, &gone);
         }
+        if rt.custom {
+            self.maybe_finish_crd(st, &format!("{}.{}", rt.plural, rt.group));
+        }
         if !ns.is_empty() {
             self.maybe_finish_namespace(st, ns);
         }
@@ -586,6 +591,11 @@ impl Cluster {
             return Ok(present(&t.rt, &t.version, &new));
         }
         let stored = st.put(t.rt.key(), &t.namespace, &t.name, new);
+        if t.rt.group == "apiextensions.k8s.io" && !is_deleting(&live) {
+            self.terminate_crd(st, &stored);
+            let now = st.get(t.rt.key(), "", &t.name).unwrap_or(stored);
+            return Ok(present(&t.rt, &t.version, &now));
+        }
         if is_ns {
             self.terminate_namespace(st, &t.name);
             let now = st.get(t.rt.key(), "", &t.name).unwrap_or(stored);
@@ -644,6 +654,57 @@ impl Cluster {
                 spec.remove("finalizers");
             }
             st.put("/namespaces", "", ns, new);
+        }
+    }
+
+    // ---------------------------------------------------------------- CRDs
+
+    /// The apiextensions finalizer's job, done at once: mark the CRD Terminating and delete its
+    /// objects (those with finalizers stay until released); the CRD goes when none remain.
+    fn terminate_crd(&self, st: &mut State, crd_obj: &Value) {
+        let mut marked = crd_obj.clone();
+        crd::mark_terminating(&mut marked);
+        let name = meta_str(&marked, "name").to_string();
+        st.put("apiextensions.k8s.io/customresourcedefinitions", "", &name, marked);
+        if let Some(rt) =
+            crate::registry::from_crd(crd_obj).and_then(|t| st.registry.lookup(&t.group, &t.storage_version, &t.plural))
+        {
+            for obj in st.list(rt.key(), None, None) {
+                let t = Target {
+                    rt: rt.clone(),
+                    version: rt.storage_version.clone(),
+                    namespace: meta_str(&obj, "namespace").to_string(),
+                    name: meta_str(&obj, "name").to_string(),
+                    sub: None,
+                };
+                let _ = self.delete_locked(st, &t, &json!({}), &WriteOptions::default());
+            }
+        }
+        self.maybe_finish_crd(st, &name);
+    }
+
+    /// Removes a terminating CRD once its objects are gone.
+    fn maybe_finish_crd(&self, st: &mut State, crd_name: &str) {
+        const KEY: &str = "apiextensions.k8s.io/customresourcedefinitions";
+        let Some(obj) = st.get(KEY, "", crd_name) else { return };
+        if !is_deleting(&obj) {
+            return;
+        }
+        if let Some(rt) = crate::registry::from_crd(&obj)
+            && !st.list(rt.key(), None, None).is_empty()
+        {
+            return;
+        }
+        let mut new = (*obj).clone();
+        if let Some(f) = new.pointer_mut("/metadata/finalizers").and_then(Value::as_array_mut) {
+            f.retain(|x| x != crd::CLEANUP_FINALIZER);
+        }
+        if finalizers(&new).is_empty() {
+            if let Some(rt) = st.registry.by_storage(KEY) {
+                self.remove_locked(st, &rt, "", crd_name);
+            }
+        } else if new != *obj {
+            st.put(KEY, "", crd_name, new);
         }
     }
 

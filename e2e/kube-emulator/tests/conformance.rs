@@ -854,3 +854,31 @@ async fn kube_runtime_controller_reconciles_against_the_emulator() {
     }
     handle.abort();
 }
+
+#[tokio::test]
+async fn crd_deletion_waits_for_custom_resource_finalizers() {
+    let (_c, client) = common::in_process();
+    let widgets = install_widgets(&client).await;
+    let mut held = widget("held", "red");
+    held.metadata.finalizers = Some(vec!["example.com/hold".into()]);
+    widgets.create(&PostParams::default(), &held).await.expect("create");
+    widgets.create(&PostParams::default(), &widget("plain", "red")).await.expect("create");
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let crd = crds.get("widgets.example.com").await.expect("crd");
+    assert_eq!(
+        crd.metadata.finalizers.as_deref(),
+        Some(&["customresourcecleanup.apiextensions.k8s.io".to_string()][..])
+    );
+    crds.delete("widgets.example.com", &DeleteParams::default()).await.expect("delete crd");
+    let terminating = crds.get("widgets.example.com").await.expect("still there");
+    let conds = terminating.status.and_then(|s| s.conditions).unwrap_or_default();
+    assert!(conds.iter().any(|c| c.type_ == "Terminating" && c.status == "True"), "{conds:?}");
+    assert!(widgets.get_opt("plain").await.expect("get").is_none());
+    let err = widgets.create(&PostParams::default(), &widget("late", "red")).await.expect_err("terminating");
+    assert!(matches!(err, kube::Error::Api(ref s) if s.code == 405), "{err:?}");
+    widgets
+        .patch("held", &PatchParams::default(), &Patch::Merge(json!({"metadata": {"finalizers": null}})))
+        .await
+        .expect("release");
+    assert!(crds.get_opt("widgets.example.com").await.expect("get").is_none(), "CRD goes with its last object");
+}
