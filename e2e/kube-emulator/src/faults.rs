@@ -54,6 +54,17 @@ pub enum FaultAction {
     ServerDown { ms: u64, mode: DownMode },
 }
 
+impl FaultAction {
+    /// Whether the action answers or alters the request by itself (only one such rule applies).
+    pub fn is_watch_fault(&self) -> bool {
+        matches!(self, Self::WatchEnd { .. } | Self::WatchExpired { .. } | Self::WatchStall { .. })
+    }
+
+    pub fn is_terminal(&self) -> bool {
+        !matches!(self, Self::Latency { .. } | Self::Compact | Self::Touch)
+    }
+}
+
 /// How a downed server treats requests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
@@ -196,6 +207,7 @@ impl FaultRule {
             && eq(&self.name, &r.name)
             && eq(&self.field_manager, r.field_manager.as_deref().unwrap_or(""))
             && self.user_agent.as_deref().is_none_or(|ua| r.user_agent.starts_with(ua))
+            && (r.verb == "watch" || !self.action.is_watch_fault())
     }
 }
 
@@ -330,7 +342,9 @@ impl Faults {
         {
             let mut rules = self.lock_rules();
             for state in rules.iter_mut().filter(|s| s.rule.matches(r)) {
-                if !fires(state) {
+                // A rule shadowed by an earlier answer keeps its turn for a later request.
+                let answered = d.answer.is_some() || d.watch.is_some() || went_down.is_some();
+                if (answered && state.rule.action.is_terminal()) || !fires(state) {
                     continue;
                 }
                 d.fired.push(state.id);
@@ -351,6 +365,14 @@ impl Faults {
     fn lock_rules(&self) -> std::sync::MutexGuard<'_, Vec<RuleState>> {
         self.rules.lock().unwrap_or_else(|e| e.into_inner())
     }
+}
+
+/// Forgets the event history now: watches and continue tokens from older resourceVersions get
+/// 410 Expired. Returns the resourceVersion compacted up to.
+pub fn compact(cluster: &crate::ops::Cluster) -> u64 {
+    let mut st = cluster.store.lock();
+    st.compact();
+    st.compacted
 }
 
 /// Counts a match and says whether the rule fires for it.
