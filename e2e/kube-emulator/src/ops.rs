@@ -440,6 +440,7 @@ impl Cluster {
         self.apply_update_rules(t, &live, &mut new)?;
         let mut causes = validation::labels_and_annotations(&new);
         causes.extend(validation::immutable_data(&t.rt, &live, &new));
+        causes.extend(validation::immutable_spec(&t.rt, &live, &new));
         if !causes.is_empty() {
             return Err(ApiError::invalid(&t.rt.kind_group(), &t.name, causes));
         }

@@ -131,3 +131,85 @@ pub fn immutable_data(rt: &ResourceType, live: &Value, new: &Value) -> Vec<Cause
     }
     out
 }
+
+/// Spec fields built-in kinds refuse to change after creation (the classic operator mistake:
+/// editing a StatefulSet's volumeClaimTemplates or a Deployment's selector).
+pub fn immutable_spec(rt: &ResourceType, live: &Value, new: &Value) -> Vec<Cause> {
+    let (Some(old), Some(cur)) = (live.get("spec"), new.get("spec")) else {
+        return Vec::new();
+    };
+    match (rt.group.as_str(), rt.plural.as_str()) {
+        ("apps", "statefulsets") => {
+            const MUTABLE: [&str; 6] = [
+                "replicas",
+                "ordinals",
+                "template",
+                "updateStrategy",
+                "persistentVolumeClaimRetentionPolicy",
+                "minReadySeconds",
+            ];
+            if without(old, &MUTABLE) != without(cur, &MUTABLE) {
+                return vec![Cause::new(
+                    "FieldValueForbidden",
+                    "spec",
+                    "Forbidden: updates to statefulset spec for fields other than 'replicas', 'ordinals', 'template', 'updateStrategy', 'persistentVolumeClaimRetentionPolicy' and 'minReadySeconds' are forbidden",
+                )];
+            }
+            Vec::new()
+        }
+        ("apps", "deployments" | "replicasets" | "daemonsets") => unchanged(old, cur, "selector", "spec.selector"),
+        ("batch", "jobs") => {
+            let mut out = unchanged(old, cur, "selector", "spec.selector");
+            out.extend(unchanged(old, cur, "template", "spec.template"));
+            out
+        }
+        ("", "services") => {
+            let ip = |s: &Value| s.get("clusterIP").and_then(Value::as_str).unwrap_or("").to_string();
+            let (a, b) = (ip(old), ip(cur));
+            if !a.is_empty() && !b.is_empty() && a != b {
+                return vec![Cause::new(
+                    "FieldValueInvalid",
+                    "spec.clusterIPs[0]",
+                    format!("Invalid value: []string{{\"{b}\"}}: may not change once set"),
+                )];
+            }
+            Vec::new()
+        }
+        ("", "persistentvolumeclaims") => {
+            let strip = |s: &Value| {
+                let mut s = without(s, &["volumeAttributesClassName", "volumeName"]);
+                if let Some(r) = s.get_mut("resources").and_then(Value::as_object_mut) {
+                    r.remove("requests");
+                }
+                s
+            };
+            if strip(old) != strip(cur) {
+                return vec![Cause::new(
+                    "FieldValueForbidden",
+                    "spec",
+                    "Forbidden: spec is immutable after creation except resources.requests and volumeAttributesClassName for bound claims",
+                )];
+            }
+            Vec::new()
+        }
+        _ => Vec::new(),
+    }
+}
+
+fn without(spec: &Value, keys: &[&str]) -> Value {
+    let mut s = spec.clone();
+    if let Some(m) = s.as_object_mut() {
+        for k in keys {
+            m.remove(*k);
+        }
+    }
+    s
+}
+
+fn unchanged(old: &Value, cur: &Value, key: &str, field: &str) -> Vec<Cause> {
+    if old.get(key) == cur.get(key) {
+        return Vec::new();
+    }
+    let shown = cur.get(key).map(Value::to_string).unwrap_or_else(|| "null".into());
+    vec![Cause::new("FieldValueInvalid", field, format!("Invalid value: {shown}: field is immutable"))]
+}

@@ -882,3 +882,37 @@ async fn crd_deletion_waits_for_custom_resource_finalizers() {
         .expect("release");
     assert!(crds.get_opt("widgets.example.com").await.expect("get").is_none(), "CRD goes with its last object");
 }
+
+#[tokio::test]
+async fn immutable_built_in_fields_are_refused() {
+    use k8s_openapi::api::apps::v1::StatefulSet;
+    let (_c, client) = common::in_process();
+    let api: Api<StatefulSet> = Api::default_namespaced(client);
+    let sts: StatefulSet = serde_json::from_value(json!({
+        "metadata": {"name": "db"},
+        "spec": {"serviceName": "db", "replicas": 1, "selector": {"matchLabels": {"app": "db"}},
+                 "template": {"metadata": {"labels": {"app": "db"}}, "spec": {"containers": [{"name": "c", "image": "i:1"}]}},
+                 "volumeClaimTemplates": [{"metadata": {"name": "data"},
+                     "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}]}
+    }))
+    .expect("sts");
+    api.create(&PostParams::default(), &sts).await.expect("create");
+    api.patch("db", &PatchParams::default(), &Patch::Merge(json!({"spec": {"replicas": 3}})))
+        .await
+        .expect("replicas may change");
+    let grow = json!({"spec": {"volumeClaimTemplates": [{"metadata": {"name": "data"},
+        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "2Gi"}}}}]}});
+    let err = api.patch("db", &PatchParams::default(), &Patch::Merge(grow)).await.expect_err("forbidden");
+    match err {
+        kube::Error::Api(s) => {
+            assert_eq!(s.code, 422);
+            assert!(
+                s.message
+                    .starts_with("StatefulSet.apps \"db\" is invalid: spec: Forbidden: updates to statefulset spec"),
+                "{}",
+                s.message
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+}
