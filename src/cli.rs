@@ -4,6 +4,9 @@ use std::io::Write;
 
 use clap::{Parser, Subcommand};
 
+use crate::args::RunArgs;
+use crate::runtime::{self, RunError};
+
 /// Kubernetes operator for Prism: keeps PrismCluster, PrismNamespace and PrismPattern resources true.
 #[derive(Parser, Debug)]
 #[command(name = "prism-operator", version, about, long_about = None)]
@@ -15,7 +18,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run the controllers against the cluster of the current kubeconfig (or in-cluster config).
-    Run,
+    Run(Box<RunArgs>),
     /// Print the CustomResourceDefinitions of every kind as one multi-document YAML stream.
     ///
     /// Install them with: prism-operator crds | kubectl apply --server-side -f -
@@ -27,8 +30,8 @@ pub enum Command {
 /// Why a subcommand failed.
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
-    #[error("the controllers are not built yet: `run` arrives with the operator runtime")]
-    RunNotAvailable,
+    #[error(transparent)]
+    Run(#[from] RunError),
     #[error("cannot serialize the CRDs as YAML")]
     Yaml(#[from] serde_saphyr::ser::Error),
     #[error("cannot write to standard output")]
@@ -38,7 +41,7 @@ pub enum CliError {
 impl Command {
     pub fn execute(self) -> Result<(), CliError> {
         match self {
-            Command::Run => Err(CliError::RunNotAvailable),
+            Command::Run(args) => Ok(runtime::run_blocking(*args)?),
             Command::Crds => print_crds(&mut std::io::stdout().lock()),
             Command::Version => {
                 println!("prism-operator {}", env!("CARGO_PKG_VERSION"));

@@ -1,10 +1,9 @@
 //! prism-operator: the Kubernetes operator for Prism.
 
-mod cli;
-
 use std::process::ExitCode;
 
 use clap::Parser;
+use prism_operator::cli;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();

@@ -1,0 +1,78 @@
+//! The Kubernetes client: configuration, the rate-limited service stack, and the first contact
+//! with the API server.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use backon::{ExponentialBuilder, Retryable};
+use k8s_openapi::apimachinery::pkg::version::Info;
+use kube::client::ClientBuilder;
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Client, Config};
+
+use crate::rate_limit::RateLimitLayer;
+
+/// First-contact attempts before giving up: 1 + 2 + 4 + 8 + 8 s of waiting (~25 s), long enough
+/// for an API server that is restarting, short enough that a wrong address is reported soon.
+const CONNECT_RETRIES: usize = 5;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("cannot read the kubeconfig {path}")]
+    Kubeconfig { path: PathBuf, source: kube::config::KubeconfigError },
+    #[error(
+        "cannot find a Kubernetes configuration (no --kubeconfig, $KUBECONFIG, in-cluster service account or ~/.kube/config)"
+    )]
+    Infer(#[source] kube::config::InferConfigError),
+    #[error("cannot build the Kubernetes client for {url}")]
+    Build { url: String, source: kube::Error },
+    #[error("cannot reach the Kubernetes API at {url}: {source}")]
+    Unreachable { url: String, source: kube::Error },
+    #[error("the Kubernetes API at {url} refused our credentials: {source}")]
+    Unauthorized { url: String, source: kube::Error },
+}
+
+/// The configuration from `--kubeconfig`, else inferred ($KUBECONFIG, in-cluster, ~/.kube/config).
+pub async fn load_config(kubeconfig: Option<&Path>) -> Result<Config, ClientError> {
+    match kubeconfig {
+        Some(path) => {
+            let kubeconfig_err = |source| ClientError::Kubeconfig { path: path.to_path_buf(), source };
+            let file = Kubeconfig::read_from(path).map_err(kubeconfig_err)?;
+            Config::from_custom_kubeconfig(file, &KubeConfigOptions::default()).await.map_err(kubeconfig_err)
+        }
+        None => Config::infer().await.map_err(ClientError::Infer),
+    }
+}
+
+/// A client over the default kube stack, rate limited when `qps` > 0.
+pub fn build_client(config: Config, qps: f64, burst: u32) -> Result<Client, ClientError> {
+    let url = config.cluster_url.to_string();
+    let builder = ClientBuilder::try_from(config).map_err(|source| ClientError::Build { url, source })?;
+    Ok(if qps > 0.0 { builder.with_layer(&RateLimitLayer::new(qps, burst)).build() } else { builder.build() })
+}
+
+/// Asks the API server for its version, retrying with backoff while it cannot be reached;
+/// fails at once when it answers 401/403 (retrying cannot fix credentials).
+pub async fn wait_for_api(client: &Client, url: &str) -> Result<Info, ClientError> {
+    let backoff = ExponentialBuilder::default()
+        .with_min_delay(Duration::from_secs(1))
+        .with_max_delay(Duration::from_secs(8))
+        .with_max_times(CONNECT_RETRIES);
+    let result = (|| client.apiserver_version())
+        .retry(backoff)
+        .when(|err| !is_unauthorized(err))
+        .notify(|err, wait| tracing::warn!(%url, error = %err, ?wait, "the Kubernetes API is not reachable yet"))
+        .await;
+    result.map_err(|source| {
+        let url = url.to_string();
+        if is_unauthorized(&source) {
+            ClientError::Unauthorized { url, source }
+        } else {
+            ClientError::Unreachable { url, source }
+        }
+    })
+}
+
+fn is_unauthorized(err: &kube::Error) -> bool {
+    matches!(err, kube::Error::Api(status) if status.code == 401 || status.code == 403)
+}

@@ -1,0 +1,13 @@
+//! prism-operator, the binary's crate: the command line and the runtime every controller shares
+//! (client, leader election, HTTP endpoints, logs, shutdown). A library so that tests reach it.
+
+pub mod args;
+pub mod cli;
+pub mod client;
+pub mod health;
+pub mod http;
+pub mod leader;
+pub mod rate_limit;
+pub mod runtime;
+pub mod shutdown;
+pub mod telemetry;

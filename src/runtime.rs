@@ -1,0 +1,198 @@
+//! `prism-operator run`: wires the client, the endpoints, leader election and the controllers.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::api::coordination::v1::Lease;
+use kube::{Api, Client};
+use prism_controllers::Context;
+use prism_controllers::metrics::Metrics;
+use tokio::task::JoinHandle;
+
+use crate::args::{ArgsError, LeaderArgs, RunArgs};
+use crate::client::{self, ClientError};
+use crate::health::Readiness;
+use crate::http::{self, BindError};
+use crate::leader::{LeaderElector, LostLease, Timings};
+use crate::shutdown::{self, Shutdown};
+use crate::telemetry::{self, TelemetryError};
+
+/// How long the controllers may take to finish their in-flight reconciles on shutdown; below
+/// Kubernetes' default 30 s grace period, leaving time to release the lease.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Args(#[from] ArgsError),
+    #[error("cannot start logging")]
+    Telemetry(#[from] TelemetryError),
+    #[error("cannot start the async runtime")]
+    Runtime(#[source] std::io::Error),
+    #[error(transparent)]
+    Bind(#[from] BindError),
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    #[error("lost the leader lease, stopped at once so that no two instances write: {0}")]
+    LostLease(#[from] LostLease),
+    #[error("the controllers did not stop within {0:?}; the lease is left to expire")]
+    DrainTimeout(Duration),
+    #[error("the controllers failed")]
+    ControllersFailed(#[source] tokio::task::JoinError),
+    #[error("the controllers stopped without being asked to")]
+    ControllersStopped,
+}
+
+/// Runs the operator on a new multi-threaded runtime until shutdown or a lost lease.
+pub fn run_blocking(args: RunArgs) -> Result<(), RunError> {
+    args.validate()?;
+    telemetry::init(args.log_format, args.log_level.as_deref())?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(RunError::Runtime)?;
+    let result = runtime.block_on(run(args));
+    // Dropping the runtime cancels every task still running (controllers after a lost lease).
+    drop(runtime);
+    result
+}
+
+/// The operator's life: endpoints up, API reached, then lead (or stand by) until asked to stop.
+pub async fn run(args: RunArgs) -> Result<(), RunError> {
+    let (trigger, shutdown) = shutdown::channel();
+    tokio::spawn(shutdown::on_signals(trigger));
+    let metrics = Arc::new(Metrics::new());
+    let readiness = Arc::new(Readiness::new(args.leader.enabled.then_some(args.leader.lease_duration)));
+    let metrics_listener = http::bind(args.metrics_addr, "metrics").await?;
+    let health_listener = http::bind(args.health_addr, "health probes").await?;
+    http::spawn(metrics_listener, http::metrics_router(metrics.clone()), "metrics");
+    http::spawn(health_listener, http::health_router(readiness.clone()), "health probes");
+
+    let config = client::load_config(args.kubeconfig.as_deref()).await?;
+    let url = config.cluster_url.to_string();
+    let controller_client = client::build_client(config.clone(), args.qps, args.burst)?;
+    let info = tokio::select! {
+        info = client::wait_for_api(&controller_client, &url) => info?,
+        () = shutdown.requested() => return Ok(()),
+    };
+    tracing::info!(%url, version = %info.git_version, "connected to the Kubernetes API");
+    readiness.api_reached();
+
+    // One identity for the Lease and for Events, so both name the same instance.
+    let identity = args.leader.identity();
+    let ctx = Context::new(controller_client, metrics.clone(), controllers_config(&args, &identity));
+    let result = if args.leader.enabled {
+        // Renewals get their own client: never queued behind the controllers' rate limit.
+        let lease_client = client::build_client(config, 0.0, 0)?;
+        let elector = elector(lease_client, &args.leader, identity, readiness.clone());
+        lead_then_run(elector, ctx, &metrics, shutdown).await
+    } else {
+        run_controllers(ctx, shutdown).await
+    };
+    readiness.stopping();
+    result
+}
+
+fn controllers_config(args: &RunArgs, identity: &str) -> prism_controllers::Config {
+    prism_controllers::Config {
+        namespace: args.namespace.clone(),
+        concurrency: args.concurrency,
+        resync: args.resync,
+        instance: identity.to_string(),
+    }
+}
+
+fn elector(client: Client, args: &LeaderArgs, identity: String, readiness: Arc<Readiness>) -> LeaderElector {
+    let timings = Timings {
+        lease_duration: args.lease_duration,
+        renew_deadline: args.renew_deadline,
+        retry_period: args.retry_period,
+    };
+    let api = Api::<Lease>::namespaced(client, &args.lease_namespace());
+    LeaderElector::new(api, &args.lease_name, identity, timings).on_contact(move |at| readiness.lease_contact(at))
+}
+
+/// Without leader election: the controllers run until shutdown.
+async fn run_controllers(ctx: Arc<Context>, shutdown: Shutdown) -> Result<(), RunError> {
+    let controllers = tokio::spawn(prism_controllers::run(ctx, shutdown.clone().into_future()));
+    shutdown.requested().await;
+    let mut controllers = controllers;
+    let drained = drain(&mut controllers).await;
+    controllers.abort();
+    drained
+}
+
+/// What ends a term as leader.
+enum TermEnd {
+    Shutdown,
+    Lost(LostLease),
+    ControllersEnded(Result<(), tokio::task::JoinError>),
+}
+
+/// Waits for the lease, runs the controllers while holding it, then stops them and hands the
+/// lease back on shutdown. A lost lease returns an error at once (the process then exits).
+async fn lead_then_run(
+    mut elector: LeaderElector,
+    ctx: Arc<Context>,
+    metrics: &Metrics,
+    shutdown: Shutdown,
+) -> Result<(), RunError> {
+    tracing::info!(identity = %elector.identity(), "waiting for the leader lease");
+    tokio::select! {
+        () = elector.acquire() => {}
+        () = shutdown.requested() => return Ok(()),
+    }
+    metrics.set_leader(true);
+    let (stop_controllers, controllers_stop) = shutdown::channel();
+    let mut controllers = tokio::spawn(prism_controllers::run(ctx, controllers_stop.into_future()));
+    let end = tokio::select! {
+        lost = elector.keep() => TermEnd::Lost(lost),
+        () = shutdown.requested() => TermEnd::Shutdown,
+        joined = &mut controllers => TermEnd::ControllersEnded(joined),
+    };
+    match end {
+        TermEnd::Lost(lost) => return Err(lose(controllers, metrics, lost)),
+        TermEnd::ControllersEnded(joined) => {
+            release(&mut elector, metrics).await;
+            joined.map_err(RunError::ControllersFailed)?;
+            return Err(RunError::ControllersStopped);
+        }
+        TermEnd::Shutdown => {}
+    }
+    // Keep renewing while the in-flight reconciles finish: the lease must outlive every write.
+    stop_controllers.trigger();
+    let drained = tokio::select! {
+        lost = elector.keep() => return Err(lose(controllers, metrics, lost)),
+        drained = drain(&mut controllers) => drained,
+    };
+    if drained.is_err() {
+        // Still writing: the lease must not be handed over; it expires once we are gone.
+        controllers.abort();
+        metrics.set_leader(false);
+        return drained;
+    }
+    release(&mut elector, metrics).await;
+    Ok(())
+}
+
+/// Stops the controllers at once after losing the lease.
+fn lose(controllers: JoinHandle<()>, metrics: &Metrics, lost: LostLease) -> RunError {
+    controllers.abort();
+    metrics.set_leader(false);
+    tracing::error!(reason = %lost, "lost the leader lease: exiting at once so that no two instances write");
+    RunError::LostLease(lost)
+}
+
+async fn drain(controllers: &mut JoinHandle<()>) -> Result<(), RunError> {
+    match tokio::time::timeout(DRAIN_TIMEOUT, controllers).await {
+        Ok(joined) => joined.map_err(RunError::ControllersFailed),
+        Err(_) => Err(RunError::DrainTimeout(DRAIN_TIMEOUT)),
+    }
+}
+
+async fn release(elector: &mut LeaderElector, metrics: &Metrics) {
+    match tokio::time::timeout(Duration::from_secs(5), elector.release()).await {
+        Ok(Ok(true)) => tracing::info!("released the leader lease: a standby takes over now"),
+        Ok(Ok(false)) => tracing::info!("the leader lease was no longer ours to release"),
+        Ok(Err(err)) => tracing::warn!(error = %err, "cannot release the leader lease; it expires by itself"),
+        Err(_) => tracing::warn!("releasing the leader lease timed out; it expires by itself"),
+    }
+    metrics.set_leader(false);
+}
