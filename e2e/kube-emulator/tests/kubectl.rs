@@ -268,3 +268,40 @@ async fn kubectl_create_generators_send_protobuf_and_work() {
         env.ok(&["-n", "gen", "get", "rolebinding", "rb", "-o", "jsonpath={.roleRef.name},{.subjects[0].name}"]).await;
     assert_eq!(out, "r,bot");
 }
+
+#[test]
+fn standalone_binary_prints_its_address_serves_kubectl_and_stops_on_sigterm() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().expect("tmp");
+    let kc = dir.path().join("kubeconfig");
+    let crd = dir.path().join("crd.yaml");
+    std::fs::write(&crd, crd_yaml()).expect("crd");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kube-emulator"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--kubeconfig-out"])
+        .arg(&kc)
+        .arg("--crd")
+        .arg(&crd)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn emulator");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("ready line");
+    let ready: serde_json::Value = serde_json::from_str(&line).expect("one JSON line");
+    assert!(ready["server"].as_str().is_some_and(|s| s.starts_with("http://127.0.0.1:")), "{line}");
+    assert_eq!(ready["kubeconfig"].as_str(), Some(kc.to_str().expect("utf8")));
+    let out = Command::new(KUBECTL)
+        .args(["get", "crd", "widgets.example.com", "-o", "name"])
+        .env("HOME", dir.path())
+        .env("KUBECONFIG", &kc)
+        .output()
+        .expect("kubectl");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "customresourcedefinition.apiextensions.k8s.io/widgets.example.com"
+    );
+    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill");
+    assert!(status.success());
+    let exit = child.wait().expect("wait");
+    assert!(exit.success(), "clean exit on SIGTERM: {exit:?}");
+}
