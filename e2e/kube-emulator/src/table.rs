@@ -75,11 +75,12 @@ fn columns(rt: &ResourceType, version: &str) -> Vec<PrinterColumn> {
     let extra: Vec<PrinterColumn> = match (rt.group.as_str(), rt.plural.as_str()) {
         ("", "namespaces") => vec![col("Status", "string", "", ".status.phase", 0, "The status of the namespace")],
         ("apps", "deployments") => vec![
+            col("Ready", "string", "", "#ready", 0, "Number of the pod with ready state"),
             col(
                 "Up-to-date",
                 "integer",
                 "",
-                ".status.updatedReplicas",
+                "#updated",
                 0,
                 "Total number of non-terminated pods targeted by this deployment that have the desired template spec.",
             ),
@@ -87,10 +88,22 @@ fn columns(rt: &ResourceType, version: &str) -> Vec<PrinterColumn> {
                 "Available",
                 "integer",
                 "",
-                ".status.availableReplicas",
+                "#available",
                 0,
                 "Total number of available pods (ready for at least minReadySeconds) targeted by this deployment.",
             ),
+        ],
+        ("apps", "statefulsets") => vec![col("Ready", "string", "", "#ready", 0, "Number of the pod with ready state")],
+        ("", "services") => vec![
+            col("Type", "string", "", ".spec.type", 0, "The type of the service."),
+            col("Cluster-IP", "string", "", ".spec.clusterIP", 0, "The cluster IP of the service."),
+            col("External-IP", "string", "", "#external-ip", 0, "The external IP of the service."),
+            col("Port(s)", "string", "", "#ports", 0, "The ports of the service."),
+        ],
+        ("", "configmaps") => vec![col("Data", "integer", "", "#data", 0, "Number of data entries.")],
+        ("", "secrets") => vec![
+            col("Type", "string", "", ".type", 0, "The type of the secret."),
+            col("Data", "integer", "", "#data", 0, "Number of data entries."),
         ],
         ("", "pods") => {
             vec![col("Status", "string", "", ".status.phase", 0, "The aggregate status of the containers in this pod.")]
@@ -180,6 +193,34 @@ fn computed_cell(key: &str, obj: &Value) -> Value {
             let kind = target.get("kind").and_then(Value::as_str).unwrap_or("").to_lowercase();
             let name = target.get("name").and_then(Value::as_str).unwrap_or("");
             json!(format!("{kind}/{name}"))
+        }
+        "#ready" => {
+            let ready = obj.pointer("/status/readyReplicas").and_then(Value::as_i64).unwrap_or(0);
+            let want = obj.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(0);
+            json!(format!("{ready}/{want}"))
+        }
+        "#updated" => json!(obj.pointer("/status/updatedReplicas").and_then(Value::as_i64).unwrap_or(0)),
+        "#available" => json!(obj.pointer("/status/availableReplicas").and_then(Value::as_i64).unwrap_or(0)),
+        "#external-ip" => json!("<none>"),
+        "#ports" => {
+            let ports: Vec<String> = obj
+                .pointer("/spec/ports")
+                .and_then(Value::as_array)
+                .map(|ps| {
+                    ps.iter()
+                        .map(|p| {
+                            let port = p.get("port").map(Value::to_string).unwrap_or_default();
+                            let proto = p.get("protocol").and_then(Value::as_str).unwrap_or("TCP");
+                            format!("{port}/{proto}")
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            json!(if ports.is_empty() { "<none>".to_string() } else { ports.join(",") })
+        }
+        "#data" => {
+            let count = |k: &str| obj.get(k).and_then(Value::as_object).map_or(0, |m| m.len());
+            json!(count("data") + count("binaryData"))
         }
         "#event-message" => json!(first(&["/message", "/note"]).and_then(Value::as_str).unwrap_or("").trim()),
         _ => Value::Null,
