@@ -217,7 +217,7 @@ async fn kubectl_get_watch_prints_a_row_per_change() {
     let out = child.wait_with_output().expect("output");
     let text = String::from_utf8_lossy(&out.stdout);
     let lines: Vec<Vec<&str>> = text.lines().map(|l| l.split_whitespace().collect()).collect();
-    assert_eq!(lines.first().map(|l| l[..3].to_vec()), Some(vec!["EVENT", "NAME", "AGE"]), "{text}");
+    assert_eq!(lines.first().cloned(), Some(vec!["EVENT", "NAME", "DATA", "AGE"]), "{text}");
     assert!(lines.iter().any(|l| l[..2] == ["ADDED", "w"]), "{text}");
     assert!(lines.iter().any(|l| l[..2] == ["DELETED", "w"]), "{text}");
 }
