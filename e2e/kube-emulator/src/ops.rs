@@ -647,13 +647,16 @@ impl Cluster {
         if !is_deleting(&obj) || st.count_in_namespace(ns) > 0 {
             return;
         }
-        if finalizers(&obj).is_empty() {
+        // The namespace controller's own finalizer goes once the namespace is empty; others
+        // (spec.finalizers via /finalize, metadata.finalizers) still hold it.
+        let mut new = (*obj).clone();
+        if let Some(f) = new.pointer_mut("/spec/finalizers").and_then(Value::as_array_mut) {
+            f.retain(|x| x != "kubernetes");
+        }
+        let spec_done = new.pointer("/spec/finalizers").and_then(Value::as_array).is_none_or(|a| a.is_empty());
+        if spec_done && finalizers(&new).is_empty() {
             st.remove("/namespaces", "", ns);
-        } else if obj.pointer("/spec/finalizers").is_some() {
-            let mut new = (*obj).clone();
-            if let Some(spec) = new.get_mut("spec").and_then(Value::as_object_mut) {
-                spec.remove("finalizers");
-            }
+        } else if new != *obj {
             st.put("/namespaces", "", ns, new);
         }
     }
@@ -960,7 +963,13 @@ fn init_status(rt: &ResourceType, version: &str, obj: &mut Value) {
     }
     let initial = match (rt.group.as_str(), rt.plural.as_str()) {
         ("", "namespaces") => {
-            obj["spec"]["finalizers"] = json!(["kubernetes"]);
+            // The namespace controller's finalizer joins any the client set.
+            let mut fins: Vec<Value> =
+                obj.pointer("/spec/finalizers").and_then(Value::as_array).cloned().unwrap_or_default();
+            if !fins.contains(&json!("kubernetes")) {
+                fins.push(json!("kubernetes"));
+            }
+            obj["spec"]["finalizers"] = Value::Array(fins);
             Some(json!({"phase": "Active"}))
         }
         ("", "pods") => Some(json!({"phase": "Pending", "qosClass": "BestEffort"})),

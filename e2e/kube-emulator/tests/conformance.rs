@@ -916,3 +916,26 @@ async fn immutable_built_in_fields_are_refused() {
         other => panic!("{other:?}"),
     }
 }
+
+#[tokio::test]
+async fn namespace_finalize_subresource_releases_a_custom_spec_finalizer() {
+    use k8s_openapi::api::core::v1::Namespace;
+    let (_c, client) = common::in_process();
+    let nss: Api<Namespace> = Api::all(client.clone());
+    let ns: Namespace = serde_json::from_value(
+        json!({"metadata": {"name": "held"}, "spec": {"finalizers": ["kubernetes", "example.com/cleanup"]}}),
+    )
+    .expect("ns");
+    nss.create(&PostParams::default(), &ns).await.expect("create");
+    nss.delete("held", &DeleteParams::default()).await.expect("delete");
+    let terminating = nss.get("held").await.expect("held by its spec finalizer");
+    let fins = terminating.spec.and_then(|s| s.finalizers).unwrap_or_default();
+    assert_eq!(fins, ["example.com/cleanup"], "the namespace controller's own finalizer is gone");
+    let mut body = nss.get("held").await.expect("get");
+    body.spec = Some(Default::default());
+    let req = kube::core::Request::new("/api/v1/namespaces")
+        .replace_subresource("finalize", "held", &PostParams::default(), serde_json::to_vec(&body).expect("json"))
+        .expect("request");
+    client.request::<Namespace>(req).await.ok();
+    assert!(nss.get_opt("held").await.expect("get").is_none(), "finalized namespace is removed");
+}
