@@ -71,4 +71,5 @@ pub mod conditions {
     pub const PATTERNS_READY: &str = "PatternsReady";
     pub const SPEC_VALID: &str = "SpecValid";
     pub const AUTOSCALING: &str = "Autoscaling";
+    pub const OBSERVABILITY: &str = "Observability";
 }

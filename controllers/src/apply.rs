@@ -104,6 +104,54 @@ impl Writer<'_> {
         }
     }
 
+    /// Server-side apply's documented hand-over of `spec.replicas` to an autoscaler: another
+    /// manager first co-owns them at their current value, so that the operator's next apply, which
+    /// no longer carries them, does not reset them (a fall to one replica under load). Does nothing
+    /// unless this writer applied the replicas before.
+    pub async fn hand_over_replicas<K>(&self, api: &Api<K>, live: &K) -> Result<()>
+    where
+        K: Resource<DynamicType = ()> + Clone + Debug + Serialize + DeserializeOwned,
+    {
+        if !applied_field(live.meta(), self.field_manager, &["f:spec", "f:replicas"]) {
+            return Ok(());
+        }
+        let name = live.name_any();
+        let replicas = serde_json::to_value(live).ok().and_then(|v| v["spec"]["replicas"].as_i64());
+        let Some(replicas) = replicas else { return Ok(()) };
+        let body = serde_json::json!({
+            "apiVersion": K::api_version(&()), "kind": K::kind(&()),
+            "metadata": {"name": name}, "spec": {"replicas": replicas}
+        });
+        let params = PatchParams::apply(prism_api::names::field_managers::AUTOSCALER_HANDOVER).force();
+        api.patch(&name, &params, &Patch::Apply(&body))
+            .await
+            .map_err(|source| api_error("apply", &K::kind(&()), &name, source))?;
+        Ok(())
+    }
+
+    /// Deletes this parent's children of one kind (found by `labels`, controlled by `owner_uid`)
+    /// whose names are not in `keep`. Returns how many remain (deleted ones included until gone).
+    pub async fn prune<K>(&self, api: &Api<K>, labels: &str, owner_uid: &str, keep: &[String]) -> Result<usize>
+    where
+        K: Resource<DynamicType = ()> + Clone + Debug + DeserializeOwned,
+    {
+        let kind = K::kind(&()).to_string();
+        let params = kube::api::ListParams::default().labels(labels);
+        let list = api.list_metadata(&params).await.map_err(|source| api_error("list", &kind, labels, source))?;
+        let mut remaining = 0;
+        for item in list.items.iter().filter(|i| controlled_by(i.metadata.owner_references.as_deref(), owner_uid)) {
+            let name = item.name_any();
+            if keep.contains(&name) {
+                continue;
+            }
+            remaining += 1;
+            if item.metadata.deletion_timestamp.is_none() {
+                self.delete(api, &name).await?;
+            }
+        }
+        Ok(remaining)
+    }
+
     /// Publishes an Event on the parent. Events are best effort: failing to record one must not
     /// fail the reconcile that caused it.
     pub async fn announce(&self, type_: EventType, reason: &str, note: &str) {
@@ -118,6 +166,30 @@ impl Writer<'_> {
             tracing::debug!(%error, reason, "could not publish an event");
         }
     }
+}
+
+/// Whether an owner reference list names `uid` as the controller.
+pub fn controlled_by(
+    owners: Option<&[k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference]>,
+    uid: &str,
+) -> bool {
+    owners.into_iter().flatten().any(|o| o.uid == uid && o.controller == Some(true))
+}
+
+/// Whether `manager` applied the field at `path` (per the object's managedFields).
+pub fn applied_field(
+    meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+    manager: &str,
+    path: &[&str],
+) -> bool {
+    meta.managed_fields.iter().flatten().any(|entry| {
+        entry.manager.as_deref() == Some(manager)
+            && entry.operation.as_deref() == Some("Apply")
+            && entry
+                .fields_v1
+                .as_ref()
+                .is_some_and(|f| path.iter().try_fold(&f.0, |node, key| node.get(*key)).is_some())
+    })
 }
 
 pub fn api_error(verb: &'static str, kind: &str, name: &str, source: kube::Error) -> Error {

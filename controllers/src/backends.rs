@@ -16,6 +16,16 @@ pub enum ClientEnv {
     Secret(&'static str, &'static str),
 }
 
+/// The environment of a backend's own container. Templates may use `{host}`, `{port}`,
+/// `{headless}`, `{namespace}`, `{database}`, `{voters}`, `{replication}` and `{cluster_id}`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ServerEnv {
+    Value(&'static str, &'static str),
+    Secret(&'static str, &'static str),
+    /// A field of the pod (downward API), e.g. `metadata.name`.
+    Field(&'static str, &'static str),
+}
+
 /// Facts about one backing service.
 #[derive(Debug)]
 pub struct BackendFacts {
@@ -24,35 +34,64 @@ pub struct BackendFacts {
     pub repository: &'static str,
     /// The client port, named after the backend.
     pub port: i32,
+    /// Other ports of the service (monitoring, console, peers).
+    pub extra_ports: &'static [(&'static str, i32)],
     /// Keys of the generated credentials Secret; empty when the service runs without credentials.
     pub secret_keys: &'static [&'static str],
     /// Environment of a runner that uses the backend.
     pub client_env: &'static [ClientEnv],
+    /// Arguments of the service's container (templated like [`ServerEnv`]).
+    pub args: &'static [&'static str],
+    /// Environment of the service's container.
+    pub server_env: &'static [ServerEnv],
+    /// Where the service keeps its data (the volume's mount path).
+    pub data_path: &'static str,
+    /// Other directories the service writes to, given scratch space.
+    pub scratch_dirs: &'static [&'static str],
+    /// User the image's process runs as.
+    pub run_as_user: i64,
+    /// Whether the image writes to its root filesystem (e.g. configuration generated at start).
+    pub writable_root: bool,
 }
 
 const REDIS: BackendFacts = BackendFacts {
     kind: BackendKind::Redis,
     repository: "redis",
     port: 6379,
+    extra_ports: &[],
     secret_keys: &["password"],
     client_env: &[
         ClientEnv::Value("REDIS_URL", "redis://{host}:{port}"),
         ClientEnv::Secret("REDIS_PASSWORD", "password"),
     ],
+    args: &["--requirepass", "$(REDIS_PASSWORD)", "--dir", "/data", "--appendonly", "yes"],
+    server_env: &[ServerEnv::Secret("REDIS_PASSWORD", "password")],
+    data_path: "/data",
+    scratch_dirs: &[],
+    run_as_user: 999,
+    writable_root: false,
 };
 
 const NATS: BackendFacts = BackendFacts {
     kind: BackendKind::Nats,
     repository: "nats",
     port: 4222,
+    extra_ports: &[("monitor", 8222), ("cluster", 6222)],
     secret_keys: &[],
     client_env: &[ClientEnv::Value("NATS_URL", "nats://{host}:{port}")],
+    args: &["--jetstream", "--store_dir", "/data", "--http_port", "8222"],
+    server_env: &[],
+    data_path: "/data",
+    scratch_dirs: &[],
+    run_as_user: 1000,
+    writable_root: false,
 };
 
 const POSTGRES: BackendFacts = BackendFacts {
     kind: BackendKind::Postgres,
     repository: "postgres",
     port: 5432,
+    extra_ports: &[],
     secret_keys: &["username", "password"],
     client_env: &[
         ClientEnv::Value("POSTGRES_HOST", "{host}"),
@@ -60,26 +99,71 @@ const POSTGRES: BackendFacts = BackendFacts {
         ClientEnv::Secret("POSTGRES_USER", "username"),
         ClientEnv::Secret("POSTGRES_PASSWORD", "password"),
     ],
+    args: &[],
+    server_env: &[
+        ServerEnv::Secret("POSTGRES_USER", "username"),
+        ServerEnv::Secret("POSTGRES_PASSWORD", "password"),
+        ServerEnv::Value("POSTGRES_DB", "{database}"),
+        // A subdirectory: the volume's root holds lost+found, which initdb refuses.
+        ServerEnv::Value("PGDATA", "/var/lib/postgresql/data/pgdata"),
+    ],
+    data_path: "/var/lib/postgresql/data",
+    scratch_dirs: &["/var/run/postgresql"],
+    run_as_user: 999,
+    writable_root: false,
 };
 
 const MINIO: BackendFacts = BackendFacts {
     kind: BackendKind::Minio,
     repository: "minio/minio",
     port: 9000,
+    extra_ports: &[("console", 9001)],
     secret_keys: &["access-key", "secret-key"],
     client_env: &[
         ClientEnv::Value("S3_ENDPOINT", "http://{host}:{port}"),
         ClientEnv::Secret("S3_ACCESS_KEY", "access-key"),
         ClientEnv::Secret("S3_SECRET_KEY", "secret-key"),
     ],
+    args: &["server", "/data", "--console-address", ":9001"],
+    server_env: &[
+        ServerEnv::Secret("MINIO_ROOT_USER", "access-key"),
+        ServerEnv::Secret("MINIO_ROOT_PASSWORD", "secret-key"),
+    ],
+    data_path: "/data",
+    scratch_dirs: &[],
+    run_as_user: 1000,
+    writable_root: false,
 };
 
+/// Kafka in KRaft mode: every replica is broker and controller, with no ZooKeeper (removed from
+/// Kafka in 4.0; one stateful service fewer to run and keep healthy).
 const KAFKA: BackendFacts = BackendFacts {
     kind: BackendKind::Kafka,
     repository: "apache/kafka",
     port: 9092,
+    extra_ports: &[("controller", 9093)],
     secret_keys: &[],
     client_env: &[ClientEnv::Value("KAFKA_BROKERS", "{host}:{port}")],
+    args: &[],
+    server_env: &[
+        ServerEnv::Field("POD_NAME", "metadata.name"),
+        ServerEnv::Field("KAFKA_NODE_ID", "metadata.labels['apps.kubernetes.io/pod-index']"),
+        ServerEnv::Value("CLUSTER_ID", "{cluster_id}"),
+        ServerEnv::Value("KAFKA_PROCESS_ROLES", "broker,controller"),
+        ServerEnv::Value("KAFKA_LISTENERS", "PLAINTEXT://:9092,CONTROLLER://:9093"),
+        ServerEnv::Value("KAFKA_ADVERTISED_LISTENERS", "PLAINTEXT://$(POD_NAME).{headless}.{namespace}.svc:9092"),
+        ServerEnv::Value("KAFKA_CONTROLLER_LISTENER_NAMES", "CONTROLLER"),
+        ServerEnv::Value("KAFKA_LISTENER_SECURITY_PROTOCOL_MAP", "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT"),
+        ServerEnv::Value("KAFKA_CONTROLLER_QUORUM_VOTERS", "{voters}"),
+        ServerEnv::Value("KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR", "{replication}"),
+        ServerEnv::Value("KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR", "{replication}"),
+        ServerEnv::Value("KAFKA_LOG_DIRS", "/var/lib/kafka/data"),
+    ],
+    data_path: "/var/lib/kafka/data",
+    scratch_dirs: &[],
+    run_as_user: 1000,
+    // The image writes its server.properties from the environment at start.
+    writable_root: true,
 };
 
 /// The facts of a backend service; `None` for embedded drivers (sqlite, memstore).

@@ -13,12 +13,16 @@ pub mod context;
 pub mod error;
 pub mod hash;
 pub mod images;
+pub mod meta;
 pub mod metrics;
 pub mod namespace;
 pub mod naming;
+pub mod objects;
 pub mod pattern;
 pub mod pod;
 pub mod routes;
+pub mod watches;
+pub mod workload;
 
 pub use context::{Config, Context};
 
@@ -31,5 +35,5 @@ pub const WAIT_POLL: Duration = Duration::from_secs(2);
 
 /// Runs every controller until `shutdown` completes; in-flight reconciles finish first.
 pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + Sync + Clone + 'static) {
-    pattern::run(ctx, shutdown).await;
+    futures::join!(pattern::run(ctx.clone(), shutdown.clone()), cluster::run(ctx, shutdown));
 }

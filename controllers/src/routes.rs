@@ -69,34 +69,15 @@ impl Routes {
     }
 }
 
-/// Renders the routes of `cluster` from the PrismPatterns and PrismNamespaces observed in its
-/// namespace. Objects being deleted are left out: that is what lets their finalizers proceed.
-/// `resolve` says which runner serves pattern `p` for namespace `ns` (dedicated or shared).
-pub fn render(
-    cluster: &str,
-    patterns: &[PrismPattern],
-    namespaces: &[PrismNamespace],
-    resolve: impl Fn(&PrismNamespace, &str) -> Option<String>,
-) -> Routes {
-    let live = |meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta| meta.deletion_timestamp.is_none();
-    let mut runners: Vec<PatternRoute> = patterns
-        .iter()
-        .filter(|p| p.spec.cluster == cluster && live(&p.metadata))
-        .map(|p| PatternRoute {
-            runner: p.name_any(),
-            pattern_type: p.spec.pattern_type.as_str().to_string(),
-            address: format!(
-                "{}.{}.svc:{}",
-                p.name_any(),
-                p.namespace().unwrap_or_default(),
-                p.spec.service.as_ref().and_then(|s| s.port).unwrap_or(crate::pattern::build::GRPC_PORT)
-            ),
-        })
-        .collect();
+/// Assembles the routes of `cluster`: `runners` (sorted, first of a name wins) and every namespace
+/// of `namespaces` that belongs to the cluster and is not being deleted (leaving it out is what
+/// lets its finalizer proceed), each pattern resolved to its runner with [`runner_for`].
+pub fn render(cluster: &str, mut runners: Vec<PatternRoute>, namespaces: &[PrismNamespace]) -> Routes {
     runners.sort_by(|a, b| a.runner.cmp(&b.runner));
+    runners.dedup_by(|a, b| a.runner == b.runner);
     let mut served: Vec<NamespaceRoute> = namespaces
         .iter()
-        .filter(|n| n.spec.cluster == cluster && live(&n.metadata))
+        .filter(|n| n.spec.cluster == cluster && n.metadata.deletion_timestamp.is_none())
         .map(|n| NamespaceRoute {
             name: n.name_any(),
             isolation: n.spec.settings.isolation.as_str().to_string(),
@@ -106,13 +87,34 @@ pub fn render(
                 .settings
                 .patterns
                 .iter()
-                .filter_map(|p| resolve(n, p).map(|runner| NamespacePattern { name: p.clone(), runner }))
-                .filter(|np| runners.iter().any(|r| r.runner == np.runner))
+                .map(|p| NamespacePattern { name: p.clone(), runner: runner_for(n, p) })
                 .collect(),
         })
         .collect();
     served.sort_by(|a, b| a.name.cmp(&b.name));
+    served.dedup_by(|a, b| a.name == b.name);
     Routes { cluster: cluster.to_string(), patterns: runners, namespaces: served }
+}
+
+/// The route to a runner: its Service's gRPC port.
+pub fn pattern_route(runner: &str, namespace: &str, pattern_type: &str, port: Option<i32>) -> PatternRoute {
+    PatternRoute {
+        runner: runner.to_string(),
+        pattern_type: pattern_type.to_string(),
+        address: format!("{runner}.{namespace}.svc:{}", port.unwrap_or(crate::pattern::build::GRPC_PORT)),
+    }
+}
+
+/// Routes to observed PrismPatterns of `cluster` that are not being deleted.
+pub fn observed_runners(cluster: &str, patterns: &[PrismPattern]) -> Vec<PatternRoute> {
+    patterns
+        .iter()
+        .filter(|p| p.spec.cluster == cluster && p.metadata.deletion_timestamp.is_none())
+        .map(|p| {
+            let port = p.spec.service.as_ref().and_then(|s| s.port);
+            pattern_route(&p.name_any(), &p.namespace().unwrap_or_default(), p.spec.pattern_type.as_str(), port)
+        })
+        .collect()
 }
 
 /// The runner that serves pattern `pattern` (a name of the cluster's `spec.patterns`) for

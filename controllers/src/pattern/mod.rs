@@ -16,7 +16,7 @@ use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{ConfigMap, Service};
 use kube::api::DynamicObject;
-use kube::core::{NamespaceResourceScope, PartialObjectMeta};
+use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{self, Controller};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
@@ -26,6 +26,7 @@ use prism_api::v1alpha1::PrismCluster;
 use prism_api::v1beta1::PrismPattern;
 
 use crate::context::{Context, scoped_api};
+use crate::watches::{api_served, metadata_changes};
 
 /// Name of this controller in metrics and logs.
 pub const CONTROLLER: &str = "prismpattern";
@@ -74,30 +75,9 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
         .await;
 }
 
-/// Changes of `K` objects as metadata only: the smallest watch that can wake an owner.
-fn metadata_changes<K>(
-    client: &kube::Client,
-    ns: Option<&str>,
-    config: watcher::Config,
-) -> impl futures::Stream<Item = Result<PartialObjectMeta<K>, watcher::Error>> + Send + 'static
-where
-    K: kube::Resource<Scope = NamespaceResourceScope, DynamicType = ()>
-        + Clone
-        + serde::de::DeserializeOwned
-        + std::fmt::Debug
-        + Send
-        + Sync
-        + 'static,
-{
-    watcher(scoped_api::<PartialObjectMeta<K>>(client, ns), config).touched_objects()
-}
-
 /// Whether KEDA's ScaledObject API is served, so that it can be watched.
 pub async fn keda_installed(client: &kube::Client) -> bool {
-    client
-        .list_api_group_resources("keda.sh/v1alpha1")
-        .await
-        .is_ok_and(|list| list.resources.iter().any(|r| r.name == build::scaled_object_resource().plural))
+    api_served(client, "keda.sh/v1alpha1", &build::scaled_object_resource().plural).await
 }
 
 /// A PrismCluster change wakes the patterns that name it.

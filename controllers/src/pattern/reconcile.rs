@@ -5,7 +5,7 @@ use std::sync::Arc;
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::ConfigMap;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
@@ -88,11 +88,10 @@ async fn realise(pattern: &PrismPattern, valid: &ValidatedPattern, ctx: &Context
     let writer = writer(pattern, ctx);
     let waiting_for = backends_not_ready(valid, ctx).await?;
     let live = LiveWorkload::get(valid, ctx).await?;
-    let autoscaled = valid.spec.autoscaling.as_ref().is_some_and(|a| a.enabled);
-    if autoscaled && live.replicas_owned_by(field_managers::PATTERN) {
-        hand_replicas_to_autoscaler(valid, ctx, &live).await?;
+    if valid.spec.autoscaling.as_ref().is_some_and(|a| a.enabled) {
+        live.hand_over_replicas(&writer, &valid.namespace).await?;
     }
-    let replicas = desired_replicas(valid, live.exists());
+    let replicas = desired_replicas(valid);
     let owner = pattern.controller_owner_ref(&()).ok_or(Error::MissingField("metadata.uid"))?;
     let resources = build::build(valid, &owner, replicas);
     let ns = &valid.namespace;
@@ -114,11 +113,11 @@ async fn realise(pattern: &PrismPattern, valid: &ValidatedPattern, ctx: &Context
     Ok(Observations { waiting_for, workload: Some(workload), autoscaling_problem, ..Observations::default() })
 }
 
-/// The workload's replicas: the spec's when no autoscaler is in charge; with one, the minimum
-/// for a workload not created yet, and nothing (the autoscaler's) afterwards.
-fn desired_replicas(valid: &ValidatedPattern, workload_exists: bool) -> Option<i32> {
+/// The workload's replicas: the spec's when no autoscaler is in charge; with one, none at all
+/// (a new workload starts at one and the autoscaler raises it to its minimum).
+fn desired_replicas(valid: &ValidatedPattern) -> Option<i32> {
     match &valid.spec.autoscaling {
-        Some(scaling) if scaling.enabled => (!workload_exists).then(|| scaling.min_replicas.unwrap_or(1).max(1)),
+        Some(scaling) if scaling.enabled => None,
         _ => Some(valid.spec.replicas.unwrap_or(1)),
     }
 }
@@ -146,71 +145,42 @@ async fn backends_not_ready(valid: &ValidatedPattern, ctx: &Context) -> Result<V
 }
 
 /// The runner's workload as it is before this reconcile writes it.
-struct LiveWorkload {
-    meta: Option<ObjectMeta>,
-    replicas: Option<i32>,
-    kind: WorkloadKind,
+enum LiveWorkload {
+    Deployment(Box<Deployment>),
+    StatefulSet(Box<StatefulSet>),
+    Absent,
 }
 
 impl LiveWorkload {
     async fn get(valid: &ValidatedPattern, ctx: &Context) -> Result<Self> {
         let name = &valid.name;
         let client = ctx.client.clone();
-        let (meta, replicas) = match valid.spec.workload {
+        Ok(match valid.spec.workload {
             WorkloadKind::Deployment => {
                 let api: Api<Deployment> = Api::namespaced(client, &valid.namespace);
                 let live = api.get_opt(name).await.map_err(|source| api_error("get", "Deployment", name, source))?;
-                (live.as_ref().map(|d| d.metadata.clone()), live.and_then(|d| d.spec.and_then(|s| s.replicas)))
+                live.map_or(LiveWorkload::Absent, |d| LiveWorkload::Deployment(Box::new(d)))
             }
             WorkloadKind::StatefulSet => {
                 let api: Api<StatefulSet> = Api::namespaced(client, &valid.namespace);
                 let live = api.get_opt(name).await.map_err(|source| api_error("get", "StatefulSet", name, source))?;
-                (live.as_ref().map(|s| s.metadata.clone()), live.and_then(|s| s.spec.and_then(|s| s.replicas)))
+                live.map_or(LiveWorkload::Absent, |s| LiveWorkload::StatefulSet(Box::new(s)))
             }
-        };
-        Ok(LiveWorkload { meta, replicas, kind: valid.spec.workload })
+        })
     }
 
     fn exists(&self) -> bool {
-        self.meta.is_some()
+        !matches!(self, LiveWorkload::Absent)
     }
 
-    /// Whether `manager` applied `spec.replicas` (per the object's managedFields).
-    fn replicas_owned_by(&self, manager: &str) -> bool {
-        let entries = self.meta.as_ref().and_then(|m| m.managed_fields.as_ref());
-        entries.into_iter().flatten().any(|entry| {
-            entry.manager.as_deref() == Some(manager)
-                && entry.operation.as_deref() == Some("Apply")
-                && entry
-                    .fields_v1
-                    .as_ref()
-                    .is_some_and(|f| f.0.get("f:spec").and_then(|s| s.get("f:replicas")).is_some())
-        })
+    async fn hand_over_replicas(&self, writer: &Writer<'_>, ns: &str) -> Result<()> {
+        let client = writer.ctx.client.clone();
+        match self {
+            LiveWorkload::Deployment(d) => writer.hand_over_replicas(&Api::namespaced(client, ns), d.as_ref()).await,
+            LiveWorkload::StatefulSet(s) => writer.hand_over_replicas(&Api::namespaced(client, ns), s.as_ref()).await,
+            LiveWorkload::Absent => Ok(()),
+        }
     }
-}
-
-/// Server-side apply's documented hand-over: another manager first co-owns replicas at their
-/// current value, so that the operator's next apply, which no longer carries them, does not
-/// reset them (a fall to one replica under load).
-async fn hand_replicas_to_autoscaler(valid: &ValidatedPattern, ctx: &Context, live: &LiveWorkload) -> Result<()> {
-    let Some(replicas) = live.replicas else { return Ok(()) };
-    let (api_version, kind) = match live.kind {
-        WorkloadKind::Deployment => ("apps/v1", "Deployment"),
-        WorkloadKind::StatefulSet => ("apps/v1", "StatefulSet"),
-    };
-    let body = json!({"apiVersion": api_version, "kind": kind, "metadata": {"name": valid.name}, "spec": {"replicas": replicas}});
-    let params = PatchParams::apply(field_managers::AUTOSCALER_HANDOVER).force();
-    let result = match live.kind {
-        WorkloadKind::Deployment => {
-            let api: Api<Deployment> = Api::namespaced(ctx.client.clone(), &valid.namespace);
-            api.patch(&valid.name, &params, &Patch::Apply(&body)).await.map(drop)
-        }
-        WorkloadKind::StatefulSet => {
-            let api: Api<StatefulSet> = Api::namespaced(ctx.client.clone(), &valid.namespace);
-            api.patch(&valid.name, &params, &Patch::Apply(&body)).await.map(drop)
-        }
-    };
-    result.map_err(|source| api_error("apply", kind, &valid.name, source))
 }
 
 /// Applies the wanted autoscaler and deletes the other kind; returns why autoscaling cannot be

@@ -55,7 +55,10 @@ impl Harness {
         let counted =
             emulator_http::router(cluster.clone()).map_request(move |req: http::Request<kube::client::Body>| {
                 if req.method() != http::Method::GET {
-                    recorded.0.lock().expect("lock").push(format!("{} {}", req.method(), req.uri().path()));
+                    let query = req.uri().query().unwrap_or_default();
+                    let manager = query.split('&').find_map(|kv| kv.strip_prefix("fieldManager="));
+                    let by = manager.map(|m| format!(" by {}", m.replace("%2F", "/"))).unwrap_or_default();
+                    recorded.0.lock().expect("lock").push(format!("{} {}{by}", req.method(), req.uri().path()));
                 }
                 req
             });
@@ -133,13 +136,20 @@ impl Harness {
     }
 }
 
-/// Waits until `check` returns `Some`, up to 10 s.
+impl Harness {
+    /// Deployments and StatefulSets become ready by themselves, as kubelets would make them.
+    pub fn simulate_workloads(&self) {
+        self.cluster.instruments.simulation.enable(Duration::from_millis(50));
+    }
+}
+
+/// Waits until `check` returns `Some`, up to 20 s.
 pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
 {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
         if let Some(value) = check().await {
             return value;

@@ -1,1 +1,0 @@
-//! The PrismCluster controller (to come).

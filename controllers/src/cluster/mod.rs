@@ -1,0 +1,93 @@
+//! The PrismCluster controller: a whole Prism deployment (backends, admin, proxy, child
+//! PrismPatterns and PrismNamespaces, ingress, observability).
+//!
+//! Pipeline: validate -> build (pure) -> apply in dependency order (skipping writes that change
+//! nothing) -> prune -> status from observed children. A finalizer tears down in order.
+
+pub mod build;
+mod reconcile;
+pub mod status;
+pub mod validate;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use futures::StreamExt;
+use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Secret, Service};
+use k8s_openapi::api::networking::v1::Ingress;
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use kube::runtime::controller::{self, Controller};
+use kube::runtime::reflector::{self, ObjectRef, reflector};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, ResourceExt};
+use prism_api::names::labels;
+use prism_api::v1alpha1::PrismCluster;
+use prism_api::v1alpha2::PrismNamespace;
+use prism_api::v1beta1::PrismPattern;
+
+use crate::context::{Context, scoped_api};
+use crate::watches::{api_served, metadata_changes};
+pub use reconcile::ClusterContext;
+
+/// Name of this controller in metrics and logs.
+pub const CONTROLLER: &str = "prismcluster";
+
+/// Runs the PrismCluster controller until `shutdown` completes.
+pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + Sync + 'static) {
+    let client = ctx.client.clone();
+    let ns = ctx.config.namespace.as_deref();
+    let clusters: Api<PrismCluster> = scoped_api(&client, ns);
+    // Patterns and namespaces are read at every reconcile (routes, status): cache them, and let a
+    // change of one wake the cluster it names.
+    let (patterns, pattern_writer) = reflector::store();
+    let (namespaces, namespace_writer) = reflector::store();
+    let pattern_changes = reflector(
+        pattern_writer,
+        watcher(scoped_api::<PrismPattern>(&client, ns), watcher::Config::default().any_semantic()),
+    )
+    .touched_objects();
+    let namespace_changes = reflector(
+        namespace_writer,
+        watcher(scoped_api::<PrismNamespace>(&client, ns), watcher::Config::default().any_semantic()),
+    )
+    .touched_objects();
+    let children = watcher::Config::default().labels(&format!(
+        "{},{}={}",
+        labels::CLUSTER,
+        labels::MANAGED_BY,
+        labels::MANAGED_BY_VALUE
+    ));
+    let service_monitor_api = api_served(&client, "monitoring.coreos.com/v1", "servicemonitors").await;
+    let cc = Arc::new(ClusterContext { ctx: ctx.clone(), patterns, namespaces, service_monitor_api });
+    Controller::new(clusters, watcher::Config::default().any_semantic())
+        .owns_stream(metadata_changes::<StatefulSet>(&client, ns, children.clone()))
+        .owns_stream(metadata_changes::<Deployment>(&client, ns, children.clone()))
+        .owns_stream(metadata_changes::<Service>(&client, ns, children.clone()))
+        .owns_stream(metadata_changes::<ConfigMap>(&client, ns, children.clone()))
+        .owns_stream(metadata_changes::<Secret>(&client, ns, children.clone()))
+        .owns_stream(metadata_changes::<PodDisruptionBudget>(&client, ns, children.clone()))
+        .owns_stream(metadata_changes::<HorizontalPodAutoscaler>(&client, ns, children.clone()))
+        .owns_stream(metadata_changes::<Ingress>(&client, ns, children.clone()))
+        .owns_stream(metadata_changes::<PersistentVolumeClaim>(&client, ns, children))
+        .watches_stream(pattern_changes, |p: PrismPattern| cluster_named(&p.spec.cluster, p.namespace()))
+        .watches_stream(namespace_changes, |n: PrismNamespace| cluster_named(&n.spec.cluster, n.namespace()))
+        .with_config(controller::Config::default().concurrency(ctx.config.concurrency))
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile::reconcile, reconcile::error_policy, cc)
+        .for_each(|result| async move {
+            if let Err(error) = result {
+                tracing::debug!(%error, "reconcile did not complete");
+            }
+        })
+        .await;
+}
+
+fn cluster_named(name: &str, namespace: Option<String>) -> Option<ObjectRef<PrismCluster>> {
+    let reference = ObjectRef::new(name);
+    Some(match namespace {
+        Some(ns) => reference.within(&ns),
+        None => reference,
+    })
+}
