@@ -305,6 +305,12 @@ impl Cluster {
             ));
         }
         let mut obj = to_storage(&t.rt, &t.version, body)?;
+        if managed == Managed::Record && resource_version(&obj).is_some() {
+            // The real storage layer refuses this with a plain error, i.e. a 500.
+            return Err(ApiError::internal(
+                "Internal error occurred: resourceVersion should not be set on objects to be created",
+            ));
+        }
         check_namespace(&t.rt, &t.namespace, &mut obj)?;
         let name = assign_name(&t.rt, &mut obj)?;
         let namespace = meta_str(&obj, "namespace").to_string();

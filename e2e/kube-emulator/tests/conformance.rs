@@ -939,3 +939,18 @@ async fn namespace_finalize_subresource_releases_a_custom_spec_finalizer() {
     client.request::<Namespace>(req).await.ok();
     assert!(nss.get_opt("held").await.expect("get").is_none(), "finalized namespace is removed");
 }
+
+#[tokio::test]
+async fn creating_an_object_that_carries_a_resource_version_fails_like_the_real_server() {
+    let (_c, client) = common::in_process();
+    let api: Api<ConfigMap> = Api::default_namespaced(client);
+    let o = api.create(&PostParams::default(), &cm("orig")).await.expect("create");
+    let mut copy = o.clone();
+    copy.metadata.name = Some("copy".into());
+    copy.metadata.uid = None;
+    let err = api.create(&PostParams::default(), &copy).await.expect_err("rv set");
+    assert!(
+        matches!(err, kube::Error::Api(ref s) if s.code == 500 && s.message.ends_with("resourceVersion should not be set on objects to be created")),
+        "{err:?}"
+    );
+}
