@@ -954,3 +954,20 @@ async fn creating_an_object_that_carries_a_resource_version_fails_like_the_real_
         "{err:?}"
     );
 }
+
+#[tokio::test]
+async fn expired_continue_token_is_410_and_bad_token_is_400() {
+    let (cluster, client) = common::in_process();
+    let api: Api<ConfigMap> = Api::default_namespaced(client);
+    for n in ["a", "b"] {
+        api.create(&PostParams::default(), &cm(n)).await.expect("create");
+    }
+    let first = api.list(&ListParams::default().limit(1)).await.expect("page");
+    let token = first.metadata.continue_.expect("token");
+    api.create(&PostParams::default(), &cm("c")).await.expect("create");
+    cluster.store.lock().compact();
+    let err = api.list(&ListParams::default().limit(1).continue_token(&token)).await.expect_err("expired");
+    assert!(matches!(err, kube::Error::Api(ref s) if s.code == 410 && s.reason == "Expired"), "{err:?}");
+    let err = api.list(&ListParams::default().limit(1).continue_token("garbage!")).await.expect_err("bad");
+    assert!(matches!(err, kube::Error::Api(ref s) if s.code == 400), "{err:?}");
+}
