@@ -51,13 +51,17 @@ pub fn build_client(config: Config, qps: f64, burst: u32) -> Result<Client, Clie
     Ok(if qps > 0.0 { builder.with_layer(&RateLimitLayer::new(qps, burst)).build() } else { builder.build() })
 }
 
-/// Asks the API server for its version, retrying with backoff while it cannot be reached;
-/// fails at once when it answers 401/403 (retrying cannot fix credentials).
-pub async fn wait_for_api(client: &Client, url: &str) -> Result<Info, ClientError> {
-    let backoff = ExponentialBuilder::default()
+/// The first-contact backoff: 1, 2, 4, 8, 8 s.
+pub fn connect_backoff() -> ExponentialBuilder {
+    ExponentialBuilder::default()
         .with_min_delay(Duration::from_secs(1))
         .with_max_delay(Duration::from_secs(8))
-        .with_max_times(CONNECT_RETRIES);
+        .with_max_times(CONNECT_RETRIES)
+}
+
+/// Asks the API server for its version, retrying with `backoff` while it cannot be reached;
+/// fails at once when it answers 401/403 (retrying cannot fix credentials).
+pub async fn wait_for_api(client: &Client, url: &str, backoff: ExponentialBuilder) -> Result<Info, ClientError> {
     let result = (|| client.apiserver_version())
         .retry(backoff)
         .when(|err| !is_unauthorized(err))

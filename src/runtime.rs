@@ -69,7 +69,7 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
     let url = config.cluster_url.to_string();
     let controller_client = client::build_client(config.clone(), args.qps, args.burst)?;
     let info = tokio::select! {
-        info = client::wait_for_api(&controller_client, &url) => info?,
+        info = client::wait_for_api(&controller_client, &url, client::connect_backoff()) => info?,
         () = shutdown.requested() => return Ok(()),
     };
     tracing::info!(%url, version = %info.git_version, "connected to the Kubernetes API");

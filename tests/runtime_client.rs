@@ -1,0 +1,47 @@
+//! The first contact with the API server: retried while it is down, reported clearly when it
+//! stays unreachable.
+
+use std::time::Duration;
+
+use backon::ExponentialBuilder;
+use kube::Client;
+use kube_emulator::Cluster;
+use kube_emulator::faults::DownMode;
+use prism_operator::client::{ClientError, build_client, wait_for_api};
+
+fn quick_backoff(times: usize) -> ExponentialBuilder {
+    ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(100))
+        .with_max_delay(Duration::from_millis(400))
+        .with_max_times(times)
+}
+
+#[tokio::test]
+async fn an_unreachable_api_is_reported_with_its_address() {
+    // Nothing listens on port 1 of the loopback interface.
+    let config = kube::Config::new("http://127.0.0.1:1".parse().expect("uri"));
+    let client = build_client(config, 20.0, 30).expect("client");
+    let err = wait_for_api(&client, "http://127.0.0.1:1/", quick_backoff(2)).await.expect_err("unreachable");
+    assert!(matches!(err, ClientError::Unreachable { .. }), "{err:?}");
+    assert!(err.to_string().starts_with("cannot reach the Kubernetes API at http://127.0.0.1:1/: "), "{err}");
+}
+
+#[tokio::test]
+async fn the_first_contact_is_retried_while_the_api_server_is_down() {
+    let cluster = Cluster::new();
+    cluster.instruments.faults.server_down(Duration::from_millis(500), DownMode::Unavailable);
+    let client = Client::new(kube_emulator::http::router(cluster.clone()), "default");
+    let info = wait_for_api(&client, "emulator", quick_backoff(6)).await.expect("reached after the outage");
+    assert!(!info.git_version.is_empty());
+}
+
+#[tokio::test]
+async fn an_https_client_has_a_crypto_provider() {
+    // kube's rustls-tls without a provider feature fails every https request; with ring the
+    // failure is the connection's, not the TLS setup's.
+    let config = kube::Config::new("https://127.0.0.1:1".parse().expect("uri"));
+    let client = build_client(config, 0.0, 1).expect("client");
+    let err = wait_for_api(&client, "https://127.0.0.1:1/", quick_backoff(0)).await.expect_err("unreachable");
+    let chain = format!("{:?}", err);
+    assert!(!chain.to_lowercase().contains("cryptoprovider"), "{chain}");
+}

@@ -1,0 +1,194 @@
+//! The operator binary as separate processes against the emulator over loopback: failover after
+//! kill -9, hand-over on SIGTERM, exit on a lost lease, flags from the environment.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::PostParams;
+use kube::{Api, Client};
+use kube_emulator::{Cluster, Emulator};
+use tokio::time::{Instant, sleep};
+
+const LEASE_DURATION: Duration = Duration::from_secs(3);
+const RETRY_PERIOD: Duration = Duration::from_millis(300);
+/// Process start-up and scheduling on a loaded 2-core machine.
+const SLACK: Duration = Duration::from_secs(2);
+
+struct Operator {
+    identity: String,
+    child: Child,
+    log: PathBuf,
+}
+
+impl Operator {
+    fn start(kubeconfig: &std::path::Path, identity: &str) -> Operator {
+        let log = scratch(&format!("{identity}.log"));
+        let child = Command::new(env!("CARGO_BIN_EXE_prism-operator"))
+            .args(["run", "--metrics-addr=127.0.0.1:0", "--health-addr=127.0.0.1:0", "--lease-namespace=default"])
+            .args(["--lease-duration=3s", "--renew-deadline=2s", "--retry-period=300ms"])
+            .arg(format!("--identity={identity}"))
+            .arg(format!("--kubeconfig={}", kubeconfig.display()))
+            .env("PRISM_OPERATOR_LOG_LEVEL", "info,prism_controllers=warn,kube=warn")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("log file"))
+            .spawn()
+            .expect("the operator starts");
+        Operator { identity: identity.to_string(), child, log }
+    }
+
+    fn signal(&self, signal: &str) {
+        let status = Command::new("kill").arg(format!("-{signal}")).arg(self.child.id().to_string()).status();
+        assert!(status.expect("kill runs").success());
+    }
+
+    async fn exit_within(&mut self, limit: Duration) -> ExitStatus {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "{} still runs; log:\n{}", self.identity, self.log());
+            sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Operator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("prism-runtime-process-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    dir.join(name)
+}
+
+/// The emulator on a loopback port, with the CRDs installed (without them the controllers'
+/// stores never become ready and kube-runtime cannot drain them), and its kubeconfig.
+async fn emulator(test: &str) -> (Emulator, PathBuf, Api<Lease>) {
+    let cluster = Cluster::new();
+    let client = Client::new(kube_emulator::http::router(cluster.clone()), "default");
+    let crds: Api<CustomResourceDefinition> = Api::all(client);
+    for crd in prism_api::crds() {
+        crds.create(&PostParams::default(), &crd).await.expect("CRD created");
+    }
+    let emulator = Emulator::start_with(cluster.clone(), "127.0.0.1:0").await.expect("emulator");
+    let kubeconfig = scratch(&format!("{test}.kubeconfig"));
+    emulator.write_kubeconfig(&kubeconfig).expect("kubeconfig");
+    (emulator, kubeconfig, leases(&cluster))
+}
+
+fn leases(cluster: &Arc<Cluster>) -> Api<Lease> {
+    Api::namespaced(Client::new(kube_emulator::http::router(cluster.clone()), "default"), "default")
+}
+
+async fn holder(api: &Api<Lease>) -> Option<String> {
+    let lease = api.get_opt("prism-operator-leader").await.expect("read lease")?;
+    lease.spec.and_then(|s| s.holder_identity)
+}
+
+/// Waits until the lease is held by one of `candidates`; returns which.
+async fn wait_for_holder(api: &Api<Lease>, candidates: &[&str], limit: Duration) -> Option<String> {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if let Some(h) = holder(api).await.filter(|h| candidates.contains(&h.as_str())) {
+            return Some(h);
+        }
+        sleep(Duration::from_millis(50)).await;
+    }
+    None
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_standby_takes_over_after_kill_9_and_a_sigterm_hands_the_lease_over() {
+    let (_emulator, kubeconfig, api) = emulator("failover").await;
+    let mut operators = vec![Operator::start(&kubeconfig, "op-a"), Operator::start(&kubeconfig, "op-b")];
+    let first = wait_for_holder(&api, &["op-a", "op-b"], Duration::from_secs(20)).await;
+    let first = first.unwrap_or_else(|| panic!("nobody leads; logs:\n{}\n{}", operators[0].log(), operators[1].log()));
+    let leader = operators.iter().position(|o| o.identity == first).expect("a known identity");
+    let mut dead = operators.remove(leader);
+    let mut standby = operators.remove(0);
+
+    dead.signal("KILL");
+    let killed = Instant::now();
+    dead.exit_within(SLACK).await;
+    let took_over = wait_for_holder(&api, &[standby.identity.as_str()], LEASE_DURATION + RETRY_PERIOD + SLACK).await;
+    assert!(took_over.is_some(), "no takeover after {:?}; standby log:\n{}", killed.elapsed(), standby.log());
+    let takeover = killed.elapsed();
+    assert!(takeover <= LEASE_DURATION + RETRY_PERIOD + SLACK, "took {takeover:?}");
+    println!("takeover after kill -9: {takeover:?} (lease duration {LEASE_DURATION:?})");
+
+    // SIGTERM: the controllers stop, the lease is released (no holder), the process exits 0.
+    // First let the controllers' caches fill: kube-runtime cannot drain a controller whose
+    // store is not ready yet (see the report of the runtime work).
+    sleep(Duration::from_millis(1500)).await;
+    standby.signal("TERM");
+    let terminated = Instant::now();
+    let status = standby.exit_within(Duration::from_secs(25)).await;
+    println!("exited {:?} after SIGTERM", terminated.elapsed());
+    assert!(status.success(), "{status:?}; log:\n{}", standby.log());
+    assert_eq!(holder(&api).await, None, "the lease was not released; log:\n{}", standby.log());
+    assert!(standby.log().contains("released the leader lease"), "{}", standby.log());
+    let _ = std::fs::remove_dir_all(scratch("").parent().unwrap_or(&std::env::temp_dir()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_that_loses_its_lease_exits_non_zero_at_once() {
+    let (_emulator, kubeconfig, api) = emulator("lost").await;
+    let mut operator = Operator::start(&kubeconfig, "op-lost");
+    let leading = wait_for_holder(&api, &["op-lost"], Duration::from_secs(20)).await;
+    assert!(leading.is_some(), "never led; log:\n{}", operator.log());
+
+    let mut lease = api.get("prism-operator-leader").await.expect("lease");
+    if let Some(spec) = lease.spec.as_mut() {
+        spec.holder_identity = Some("intruder".into());
+    }
+    api.replace("prism-operator-leader", &PostParams::default(), &lease).await.expect("taken over");
+    let taken = Instant::now();
+
+    let status = operator.exit_within(RETRY_PERIOD + SLACK).await;
+    assert!(!status.success(), "{status:?}");
+    println!("exited {:?} after the lease was taken", taken.elapsed());
+    let log = operator.log();
+    assert!(log.contains("lost the leader lease"), "{log}");
+    assert!(log.contains("intruder"), "{log}");
+}
+
+#[test]
+fn flags_come_from_prism_operator_variables_too() {
+    let output = Command::new(env!("CARGO_BIN_EXE_prism-operator"))
+        .arg("run")
+        .env("PRISM_OPERATOR_QPS", "-1")
+        .output()
+        .expect("the operator runs");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--qps must be a finite number >= 0"), "{stderr}");
+}
+
+#[test]
+fn an_unreadable_kubeconfig_is_reported_with_its_path() {
+    let output = Command::new(env!("CARGO_BIN_EXE_prism-operator"))
+        .args([
+            "run",
+            "--kubeconfig=/nonexistent/kubeconfig",
+            "--metrics-addr=127.0.0.1:0",
+            "--health-addr=127.0.0.1:0",
+        ])
+        .output()
+        .expect("the operator runs");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("cannot read the kubeconfig /nonexistent/kubeconfig"), "{stderr}");
+}
