@@ -1,0 +1,245 @@
+//! The end-to-end harness: the operator binary as a separate process, kubectl with its own HOME,
+//! and an API server — the emulator (with simulated workloads and fault injection) or, when
+//! `PRISM_E2E_KUBECONFIG` names a kubeconfig, a real cluster. Each scenario gets its own
+//! namespace, so scenarios run in parallel and leave nothing behind.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use kube::{Client, Config};
+use kube_emulator::{Cluster, Emulator};
+use serde_json::json;
+use tempfile::TempDir;
+use tokio::process::{Child, Command};
+
+/// Names a kubeconfig of a real cluster to run the scenarios against instead of the emulator.
+pub const REAL_CLUSTER_ENV: &str = "PRISM_E2E_KUBECONFIG";
+
+static SEQUENCE: AtomicU32 = AtomicU32::new(0);
+
+/// One scenario's world.
+pub struct Env {
+    /// The scenario's own namespace.
+    pub namespace: String,
+    pub kubeconfig: PathBuf,
+    /// The in-process emulator, unless running against a real cluster.
+    pub emulator: Option<Emulator>,
+    pub client: Client,
+    home: TempDir,
+    operators: Vec<Operator>,
+}
+
+/// A running `prism-operator run` process.
+pub struct Operator {
+    pub child: Child,
+    pub identity: String,
+    pub log: PathBuf,
+}
+
+impl Env {
+    /// A fresh world for scenario `name`: API server, CRDs installed, the scenario's namespace.
+    pub async fn new(name: &str) -> Env {
+        let home = TempDir::new().expect("temp HOME");
+        let namespace = format!("e2e-{name}-{}-{}", std::process::id(), SEQUENCE.fetch_add(1, Ordering::Relaxed));
+        let (emulator, kubeconfig) = match std::env::var_os(REAL_CLUSTER_ENV) {
+            Some(path) => (None, PathBuf::from(path)),
+            None => {
+                let cluster = Cluster::new();
+                cluster.instruments.simulation.enable(Duration::from_millis(100));
+                let emulator = Emulator::start_with(cluster, "127.0.0.1:0").await.expect("emulator");
+                let path = home.path().join("kubeconfig");
+                emulator.write_kubeconfig(&path).expect("kubeconfig");
+                (Some(emulator), path)
+            }
+        };
+        let client = client_for(&kubeconfig).await;
+        let env = Env { namespace, kubeconfig, emulator, client, home, operators: Vec::new() };
+        env.install_crds().await;
+        env.create_namespace().await;
+        env
+    }
+
+    /// Whether the scenario runs against the emulator (fault injection and simulated readiness).
+    pub fn emulated(&self) -> bool {
+        self.emulator.is_some()
+    }
+
+    /// The emulator's state, for fault injection and request accounting.
+    pub fn emulator(&self) -> &Arc<Cluster> {
+        &self.emulator.as_ref().expect("this scenario needs the emulator").cluster
+    }
+
+    async fn install_crds(&self) {
+        let crds: Api<CustomResourceDefinition> = Api::all(self.client.clone());
+        let params = PatchParams::apply("prism-e2e").force();
+        for crd in prism_api::crds() {
+            let name = crd.metadata.name.clone().expect("name");
+            crds.patch(&name, &params, &Patch::Apply(&crd)).await.expect("CRD installed");
+        }
+    }
+
+    async fn create_namespace(&self) {
+        let namespaces: Api<Namespace> = Api::all(self.client.clone());
+        let ns = serde_json::from_value(json!({"metadata": {"name": self.namespace}})).expect("namespace");
+        namespaces.create(&PostParams::default(), &ns).await.expect("namespace created");
+    }
+
+    /// An Api in the scenario's namespace.
+    pub fn api<K>(&self) -> Api<K>
+    where
+        K: kube::Resource<Scope = kube::core::NamespaceResourceScope>,
+        K::DynamicType: Default,
+    {
+        Api::namespaced(self.client.clone(), &self.namespace)
+    }
+
+    /// Runs kubectl against the scenario's API server and namespace, with the scenario's own HOME
+    /// (kubectl caches discovery there).
+    pub async fn kubectl(&self, args: &[&str]) -> Kubectl {
+        self.kubectl_with_input(args, None).await
+    }
+
+    /// kubectl with `input` on its standard input (for `-f -`).
+    pub async fn kubectl_with_input(&self, args: &[&str], input: Option<&str>) -> Kubectl {
+        let mut command = Command::new("kubectl");
+        command
+            .args(args)
+            .arg("--namespace")
+            .arg(&self.namespace)
+            .env("KUBECONFIG", &self.kubeconfig)
+            .env("HOME", self.home.path())
+            .stdin(if input.is_some() { Stdio::piped() } else { Stdio::null() })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = command.spawn().expect("kubectl runs");
+        if let (Some(input), Some(mut stdin)) = (input, child.stdin.take()) {
+            use tokio::io::AsyncWriteExt;
+            stdin.write_all(input.as_bytes()).await.expect("stdin");
+        }
+        let output = child.wait_with_output().await.expect("kubectl finishes");
+        Kubectl {
+            success: output.status.success(),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
+    /// Applies a manifest with kubectl (server-side), failing the scenario if kubectl does.
+    pub async fn apply(&self, manifest: &str) {
+        let out = self.kubectl_with_input(&["apply", "--server-side", "-f", "-"], Some(manifest)).await;
+        assert!(out.success, "kubectl apply failed: {}", out.stderr);
+    }
+
+    /// Starts an operator process watching the scenario's namespace, holding the lease there.
+    pub fn start_operator(&mut self, identity: &str, extra: &[&str]) -> &mut Operator {
+        let log = self.home.path().join(format!("operator-{identity}.log"));
+        let log_file = std::fs::File::create(&log).expect("log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_prism-operator"))
+            .args(["run", "--namespace", &self.namespace, "--lease-namespace", &self.namespace])
+            .args(["--identity", identity, "--metrics-addr", "127.0.0.1:0", "--health-addr", "127.0.0.1:0"])
+            .args([
+                "--lease-duration",
+                "3s",
+                "--renew-deadline",
+                "2s",
+                "--retry-period",
+                "500ms",
+                "--log-format",
+                "json",
+            ])
+            .args(extra)
+            .env("KUBECONFIG", &self.kubeconfig)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log_file)
+            .kill_on_drop(true)
+            .spawn()
+            .expect("operator starts");
+        self.operators.push(Operator { child, identity: identity.to_string(), log });
+        self.operators.last_mut().expect("just pushed")
+    }
+
+    pub fn operators(&mut self) -> &mut Vec<Operator> {
+        &mut self.operators
+    }
+
+    /// What the operators logged, for a failing scenario's message.
+    pub fn operator_logs(&self) -> String {
+        self.operators
+            .iter()
+            .map(|o| format!("--- {} ---\n{}", o.identity, std::fs::read_to_string(&o.log).unwrap_or_default()))
+            .collect()
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        for operator in &mut self.operators {
+            let _ = operator.child.start_kill();
+        }
+        if self.emulator.is_none() {
+            // On a real cluster, leave nothing behind: the namespace takes everything with it.
+            let client = self.client.clone();
+            let namespace = self.namespace.clone();
+            let _ = std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build();
+                if let Ok(runtime) = runtime {
+                    let namespaces: Api<Namespace> = Api::all(client);
+                    let _ = runtime.block_on(namespaces.delete(&namespace, &DeleteParams::background()));
+                }
+            })
+            .join();
+        }
+    }
+}
+
+impl Operator {
+    /// Kills the process at once (SIGKILL): no graceful shutdown, no lease release.
+    pub async fn kill_hard(&mut self) {
+        let _ = self.child.kill().await;
+    }
+}
+
+/// What kubectl printed.
+#[derive(Debug)]
+pub struct Kubectl {
+    pub success: bool,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+async fn client_for(kubeconfig: &Path) -> Client {
+    let kubeconfig = kube::config::Kubeconfig::read_from(kubeconfig).expect("kubeconfig");
+    let config =
+        Config::from_custom_kubeconfig(kubeconfig, &kube::config::KubeConfigOptions::default()).await.expect("config");
+    Client::try_from(config).expect("client")
+}
+
+/// Waits until `check` returns `Some`, up to `limit`.
+pub async fn eventually<T, F, Fut>(what: &str, limit: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "timed out after {limit:?} waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The sample manifest `name` (from samples/), with its namespace replaced by the scenario's.
+pub fn sample(name: &str, namespace: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("samples").join(name);
+    let text = std::fs::read_to_string(path).expect("sample");
+    text.replace("namespace: prism", &format!("namespace: {namespace}"))
+}
