@@ -1,0 +1,340 @@
+//! An RBAC checker for the chart's rules: which recorded API requests the rules allow, and which
+//! rules no request used. It reads `charts/prism-operator/files/rbac-rules.yaml`, the one place
+//! the chart's rules are written, and grants them the way the templates do (ClusterRole or Role
+//! for the watched resources, a Role in the release namespace for the Lease), then evaluates
+//! requests like the Kubernetes RBAC authorizer: verb, API group, resource[/subresource],
+//! resourceNames, and the namespace a Role is bound in.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// Where the chart's rules live, relative to the repository root.
+pub const RULES_FILE: &str = "charts/prism-operator/files/rbac-rules.yaml";
+
+/// The one template expression in the rules file (the Lease's name).
+const LEASE_NAME_PLACEHOLDER: &str = "{{ .Values.leaderElection.leaseName }}";
+
+/// The verbs a Kubernetes RBAC rule may name for resources.
+pub const RESOURCE_VERBS: [&str; 8] =
+    ["get", "list", "watch", "create", "update", "patch", "delete", "deletecollection"];
+
+/// Paths every authenticated client may read through the default `system:discovery` and
+/// `system:public-info-viewer` ClusterRoles: no chart rule is needed (or possible) for them.
+const DISCOVERY_PATHS: [&str; 10] =
+    ["/api", "/api/*", "/apis", "/apis/*", "/version", "/version/", "/healthz", "/livez", "/readyz", "/openapi/*"];
+
+/// One PolicyRule, as written in the rules file.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Rule {
+    pub api_groups: Vec<String>,
+    pub resources: Vec<String>,
+    #[serde(default)]
+    pub resource_names: Vec<String>,
+    pub verbs: Vec<String>,
+}
+
+/// The sections of the rules file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RulesFile {
+    /// Granted where the custom resources live (ClusterRole, or Role in watchNamespace).
+    pub watched: Vec<Rule>,
+    /// Granted in the release namespace (Role), with leader election on.
+    pub leader_election: Vec<Rule>,
+}
+
+impl RulesFile {
+    pub fn path() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(RULES_FILE)
+    }
+
+    /// Reads the rules file with the Lease named `lease_name` (values.yaml's leaderElection.leaseName).
+    pub fn load(lease_name: &str) -> Result<Self, String> {
+        let text = std::fs::read_to_string(Self::path()).map_err(|e| format!("{RULES_FILE}: {e}"))?;
+        Self::parse(&text, lease_name)
+    }
+
+    pub fn parse(text: &str, lease_name: &str) -> Result<Self, String> {
+        let text = text.replace(LEASE_NAME_PLACEHOLDER, lease_name);
+        if text.contains("{{") {
+            return Err(format!("{RULES_FILE}: only {LEASE_NAME_PLACEHOLDER} may be templated"));
+        }
+        serde_saphyr::from_str(&text).map_err(|e| format!("{RULES_FILE}: {e}"))
+    }
+
+    /// What a rule must not be: wildcards, unknown verbs, empty lists, names on verbs that
+    /// cannot be restricted by name. One line per problem.
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        for (section, rules) in [("watched", &self.watched), ("leaderElection", &self.leader_election)] {
+            for (i, rule) in rules.iter().enumerate() {
+                let at = format!("{section}[{i}]");
+                let lists = [&rule.api_groups, &rule.resources, &rule.verbs, &rule.resource_names];
+                if lists.iter().any(|l| l.iter().any(|v| v.contains('*'))) {
+                    problems.push(format!("{at}: wildcard in {rule:?}"));
+                }
+                if rule.api_groups.is_empty() || rule.resources.is_empty() || rule.verbs.is_empty() {
+                    problems.push(format!("{at}: apiGroups, resources and verbs must not be empty"));
+                }
+                for verb in &rule.verbs {
+                    if !RESOURCE_VERBS.contains(&verb.as_str()) {
+                        problems.push(format!("{at}: unknown verb {verb}"));
+                    }
+                    let unnamed = ["create", "list", "watch", "deletecollection"];
+                    if !rule.resource_names.is_empty() && unnamed.contains(&verb.as_str()) {
+                        problems.push(format!("{at}: resourceNames cannot restrict {verb}"));
+                    }
+                }
+            }
+        }
+        problems
+    }
+}
+
+/// Where a rule applies: every namespace and cluster-scoped requests (ClusterRole bound by a
+/// ClusterRoleBinding), or one namespace (Role and RoleBinding).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Binding {
+    Cluster,
+    Namespace(String),
+}
+
+impl fmt::Display for Binding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Binding::Cluster => write!(f, "ClusterRole"),
+            Binding::Namespace(ns) => write!(f, "Role in {ns}"),
+        }
+    }
+}
+
+/// A rule as granted by one of the chart's roles.
+#[derive(Debug, Clone)]
+pub struct Grant {
+    pub binding: Binding,
+    pub rule: Rule,
+}
+
+/// The chart's install options that decide the roles.
+#[derive(Debug, Clone)]
+pub struct Install {
+    /// values.yaml's watchNamespace (None: all namespaces).
+    pub watch_namespace: Option<String>,
+    /// The release namespace, where the Lease lives.
+    pub release_namespace: String,
+    pub leader_election: bool,
+}
+
+/// The grants of the chart's roles, as templates/rbac.yaml renders them.
+pub fn grants(rules: &RulesFile, install: &Install) -> Vec<Grant> {
+    let watched = match &install.watch_namespace {
+        Some(ns) => Binding::Namespace(ns.clone()),
+        None => Binding::Cluster,
+    };
+    let mut grants: Vec<Grant> =
+        rules.watched.iter().map(|rule| Grant { binding: watched.clone(), rule: rule.clone() }).collect();
+    if install.leader_election {
+        let binding = Binding::Namespace(install.release_namespace.clone());
+        grants.extend(rules.leader_election.iter().map(|rule| Grant { binding: binding.clone(), rule: rule.clone() }));
+    }
+    grants
+}
+
+/// One API request in RBAC terms.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Request {
+    pub verb: String,
+    pub group: String,
+    pub resource: String,
+    pub subresource: String,
+    /// "" for cluster-scoped requests and lists or watches across all namespaces.
+    pub namespace: String,
+    /// "" when the request names no object (create, list, watch).
+    pub name: String,
+    /// Set for non-resource requests (discovery, /version): the path.
+    pub non_resource_path: Option<String>,
+}
+
+impl Request {
+    /// A resource request: `verb group resource[/subresource] namespace [name]`.
+    pub fn resource(verb: &str, group: &str, resource: &str, namespace: &str, name: &str) -> Self {
+        let (resource, subresource) = resource.split_once('/').unwrap_or((resource, ""));
+        Request {
+            verb: verb.into(),
+            group: group.into(),
+            resource: resource.into(),
+            subresource: subresource.into(),
+            namespace: namespace.into(),
+            name: name.into(),
+            non_resource_path: None,
+        }
+    }
+
+    pub fn non_resource(verb: &str, path: &str) -> Self {
+        Request { verb: verb.into(), non_resource_path: Some(path.into()), ..Request::resource("", "", "", "", "") }
+    }
+
+    /// From the emulator's request accounting.
+    pub fn from_info(info: &kube_emulator::request_info::RequestInfo) -> Self {
+        if info.is_resource {
+            let mut request = Request::resource(&info.verb, &info.group, &info.resource, &info.namespace, &info.name);
+            request.subresource = info.subresource.clone();
+            request
+        } else {
+            Request::non_resource(&info.verb, &info.path)
+        }
+    }
+
+    fn resource_path(&self) -> String {
+        if self.subresource.is_empty() {
+            self.resource.clone()
+        } else {
+            format!("{}/{}", self.resource, self.subresource)
+        }
+    }
+}
+
+impl fmt::Display for Request {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(path) = &self.non_resource_path {
+            return write!(f, "{} {path}", self.verb);
+        }
+        let group = if self.group.is_empty() { "core" } else { &self.group };
+        write!(f, "{} {group}/{}", self.verb, self.resource_path())?;
+        if !self.name.is_empty() {
+            write!(f, " {}", self.name)?;
+        }
+        if self.namespace.is_empty() { write!(f, " (all namespaces)") } else { write!(f, " in {}", self.namespace) }
+    }
+}
+
+/// One verb on one resource of one grant: the unit that must be used.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Permission {
+    pub binding: Binding,
+    pub group: String,
+    pub resource: String,
+    pub verb: String,
+}
+
+impl fmt::Display for Permission {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let group = if self.group.is_empty() { "core" } else { &self.group };
+        write!(f, "{} {group}/{} ({})", self.verb, self.resource, self.binding)
+    }
+}
+
+/// What the rules allowed and what they granted in vain.
+#[derive(Debug, Default)]
+pub struct Report {
+    /// Resource requests no grant allows (each distinct request once).
+    pub denied: BTreeSet<Request>,
+    /// Non-resource requests outside the default discovery paths.
+    pub denied_non_resource: BTreeSet<Request>,
+    /// Non-resource requests answered by the default discovery roles (for the record).
+    pub discovery: BTreeSet<String>,
+    /// Granted permissions no request used.
+    pub unused: BTreeSet<Permission>,
+    /// Granted permissions some request used.
+    pub used: BTreeSet<Permission>,
+}
+
+impl Report {
+    /// A readable account of what is wrong, or None.
+    pub fn problems(&self, ignore_unused: &[(&str, &str, &str)]) -> Option<String> {
+        let unused: Vec<&Permission> = self
+            .unused
+            .iter()
+            .filter(|p| !ignore_unused.iter().any(|(v, g, r)| p.verb == *v && p.group == *g && p.resource == *r))
+            .collect();
+        if self.denied.is_empty() && self.denied_non_resource.is_empty() && unused.is_empty() {
+            return None;
+        }
+        let mut out = String::new();
+        if !self.denied.is_empty() || !self.denied_non_resource.is_empty() {
+            out.push_str(&format!("requests the chart's rules do not allow (add them to {RULES_FILE}):\n"));
+            for r in self.denied.iter().chain(&self.denied_non_resource) {
+                out.push_str(&format!("  {r}\n"));
+            }
+        }
+        if !unused.is_empty() {
+            out.push_str(&format!("permissions no request used (remove them from {RULES_FILE}):\n"));
+            for p in unused {
+                out.push_str(&format!("  {p}\n"));
+            }
+        }
+        Some(out)
+    }
+}
+
+fn binding_covers(binding: &Binding, namespace: &str) -> bool {
+    match binding {
+        Binding::Cluster => true,
+        Binding::Namespace(ns) => ns == namespace,
+    }
+}
+
+fn rule_allows(rule: &Rule, request: &Request, resource: &str, verb: &str, group: &str) -> bool {
+    request.verb == verb
+        && request.group == group
+        && request.resource_path() == resource
+        && rule.api_groups.iter().any(|g| g == group)
+        && (rule.resource_names.is_empty() || rule.resource_names.contains(&request.name))
+}
+
+fn discovery_path(path: &str) -> bool {
+    DISCOVERY_PATHS.iter().any(|p| match p.strip_suffix('*') {
+        Some(prefix) => path.starts_with(prefix),
+        None => path == *p,
+    })
+}
+
+/// Evaluates `requests` against `grants`, like the RBAC authorizer, and tallies which granted
+/// permissions were used.
+pub fn check<'a>(requests: impl IntoIterator<Item = &'a Request>, grants: &[Grant]) -> Report {
+    let mut report = Report::default();
+    let mut granted: Vec<(Permission, &Grant)> = Vec::new();
+    for grant in grants {
+        for group in &grant.rule.api_groups {
+            for resource in &grant.rule.resources {
+                for verb in &grant.rule.verbs {
+                    let permission = Permission {
+                        binding: grant.binding.clone(),
+                        group: group.clone(),
+                        resource: resource.clone(),
+                        verb: verb.clone(),
+                    };
+                    granted.push((permission, grant));
+                }
+            }
+        }
+    }
+    for request in requests {
+        if let Some(path) = &request.non_resource_path {
+            if discovery_path(path) && request.verb == "get" {
+                report.discovery.insert(path.clone());
+            } else {
+                report.denied_non_resource.insert(request.clone());
+            }
+            continue;
+        }
+        let mut allowed = false;
+        for (permission, grant) in &granted {
+            if binding_covers(&grant.binding, &request.namespace)
+                && rule_allows(&grant.rule, request, &permission.resource, &permission.verb, &permission.group)
+            {
+                allowed = true;
+                report.used.insert(permission.clone());
+            }
+        }
+        if !allowed {
+            report.denied.insert(request.clone());
+        }
+    }
+    report.unused = granted.into_iter().map(|(p, _)| p).filter(|p| !report.used.contains(p)).collect();
+    report
+}
