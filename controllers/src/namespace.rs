@@ -1,1 +1,0 @@
-//! The PrismNamespace controller (to come).

@@ -1,0 +1,115 @@
+//! The PrismNamespace controller: ties an app team's (or the cluster's) Prism namespace to its
+//! PrismCluster, validates it there, runs its dedicated pattern runners when its isolation is
+//! `namespace`, and reports whether the runners serving it are ready.
+//!
+//! Pipeline: read the namespace and its cluster -> validate -> build the dedicated runners (pure)
+//! -> apply (skipping writes that change nothing) -> prune runners no longer wanted -> status.
+//! The proxy's routes are the cluster controller's: it renders them from observed namespaces, and
+//! this controller's finalizer waits until they no longer list a deleting namespace.
+
+pub mod build;
+#[cfg(test)]
+mod fixtures;
+mod reconcile;
+pub mod status;
+pub mod validate;
+
+use std::future::Future;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::Arc;
+
+use futures::StreamExt;
+use kube::runtime::controller::{self, Controller};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::{PredicateConfig, WatchStreamExt, watcher};
+use kube::{Api, Resource, ResourceExt};
+use prism_api::names::labels;
+use prism_api::v1alpha1::PrismCluster;
+use prism_api::v1alpha2::PrismNamespace;
+use prism_api::v1beta1::PrismPattern;
+
+use crate::context::{Context, scoped_api};
+use crate::routes;
+use crate::watches::metadata_changes;
+
+/// Name of this controller in metrics and logs.
+pub const CONTROLLER: &str = "prismnamespace";
+
+/// Runs the PrismNamespace controller until `shutdown` completes.
+pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + Sync + 'static) {
+    let client = ctx.client.clone();
+    let ns = ctx.config.namespace.as_deref();
+    let namespaces: Api<PrismNamespace> = scoped_api(&client, ns);
+    let controller = Controller::new(namespaces, watcher::Config::default().any_semantic());
+    let store = controller.store();
+    // Clusters: metadata only, and only changes of spec or identity (not status writes, which are
+    // frequent and cannot change a namespace's validity).
+    let clusters = metadata_changes::<PrismCluster>(&client, ns, watcher::Config::default())
+        .predicate_filter(spec_or_identity, PredicateConfig::default());
+    // Runners (the cluster's shared ones and this controller's dedicated ones carry the cluster
+    // label): metadata only; a change, status included, wakes the namespaces they serve, whose
+    // reconcile reads the runner.
+    let runners = metadata_changes::<PrismPattern>(&client, ns, watcher::Config::default().labels(labels::CLUSTER));
+    controller
+        .watches_stream(clusters, namespaces_of_cluster(store.clone()))
+        .watches_stream(runners, namespaces_of_runner(store))
+        .with_config(controller::Config::default().concurrency(ctx.config.concurrency))
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile::reconcile, reconcile::error_policy, ctx)
+        .for_each(|result| async move {
+            if let Err(error) = result {
+                tracing::debug!(%error, "reconcile did not complete");
+            }
+        })
+        .await;
+}
+
+/// What of a cluster can change its namespaces: its spec (generation), its identity (a cluster
+/// recreated under the same name has a new uid, so owner references must follow) and its
+/// deletion.
+fn spec_or_identity<K: Resource>(cluster: &K) -> Option<u64> {
+    let meta = cluster.meta();
+    let mut hasher = DefaultHasher::new();
+    (meta.generation, &meta.uid, meta.deletion_timestamp.is_some()).hash(&mut hasher);
+    Some(hasher.finish())
+}
+
+/// A PrismCluster change wakes the namespaces that name it.
+fn namespaces_of_cluster<M: Resource>(
+    store: Store<PrismNamespace>,
+) -> impl Fn(M) -> Vec<ObjectRef<PrismNamespace>> + Send + Sync + 'static {
+    move |cluster| {
+        let (name, ns) = (cluster.name_any(), cluster.namespace());
+        store
+            .state()
+            .iter()
+            .filter(|n| n.spec.cluster == name && n.namespace() == ns)
+            .map(|n| ObjectRef::from_obj(n.as_ref()))
+            .collect()
+    }
+}
+
+/// A runner change wakes the namespace that owns it (a dedicated runner) and the namespaces of
+/// its cluster that it serves (a shared runner becoming Running, or going away).
+fn namespaces_of_runner<M: Resource>(
+    store: Store<PrismNamespace>,
+) -> impl Fn(M) -> Vec<ObjectRef<PrismNamespace>> + Send + Sync + 'static {
+    move |runner| {
+        let (name, ns) = (runner.name_any(), runner.namespace());
+        let owner = runner
+            .owner_references()
+            .iter()
+            .find(|o| o.controller == Some(true) && o.kind == PrismNamespace::kind(&()))
+            .map(|o| ObjectRef::<PrismNamespace>::new(&o.name).within(ns.as_deref().unwrap_or_default()));
+        let Some(cluster) = runner.labels().get(labels::CLUSTER).cloned() else {
+            return owner.into_iter().collect();
+        };
+        let served = store
+            .state()
+            .into_iter()
+            .filter(|n| n.spec.cluster == cluster && n.namespace() == ns)
+            .filter(|n| n.spec.settings.patterns.iter().any(|p| routes::runner_for(n, p) == name))
+            .map(|n| ObjectRef::from_obj(n.as_ref()));
+        owner.into_iter().chain(served).collect()
+    }
+}

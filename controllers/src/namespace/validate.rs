@@ -1,0 +1,135 @@
+//! Semantic validation of a PrismNamespace against its PrismCluster: the cluster exists and
+//! defines every pattern the namespace uses. Pure: the reconcile reads, this decides.
+
+use kube::ResourceExt;
+use prism_api::v1alpha1::{ClusterPattern, PrismCluster};
+use prism_api::v1alpha2::{Isolation, PrismNamespace};
+
+pub use crate::pattern::validate::Problem;
+use crate::routes;
+
+/// A PrismNamespace whose every pattern resolves to a runner of its cluster.
+#[derive(Clone, Debug)]
+pub struct ValidatedNamespace {
+    pub name: String,
+    pub namespace: String,
+    pub cluster: String,
+    pub isolation: Isolation,
+    /// The namespace's patterns in spec order, each resolved against the cluster.
+    pub patterns: Vec<ValidPattern>,
+}
+
+/// One pattern of a namespace and the runner that serves it.
+#[derive(Clone, Debug)]
+pub struct ValidPattern {
+    /// The cluster's `spec.patterns[]` entry of that name.
+    pub entry: ClusterPattern,
+    /// The PrismPattern serving it for this namespace.
+    pub runner: String,
+    /// Whether that runner is this namespace's own (isolation `namespace`).
+    pub dedicated: bool,
+}
+
+impl ValidatedNamespace {
+    /// The dedicated runners this namespace wants.
+    pub fn dedicated(&self) -> impl Iterator<Item = &ValidPattern> {
+        self.patterns.iter().filter(|p| p.dedicated)
+    }
+}
+
+/// Checks `namespace` against its cluster (`None` when the named PrismCluster does not exist).
+pub fn validate(namespace: &PrismNamespace, cluster: Option<&PrismCluster>) -> Result<ValidatedNamespace, Problem> {
+    let ns = namespace.namespace().unwrap_or_default();
+    let cluster_name = &namespace.spec.cluster;
+    let Some(cluster) = cluster else {
+        return Err(Problem {
+            reason: "ClusterNotFound",
+            message: format!(
+                "PrismCluster {cluster_name:?} does not exist in namespace {ns:?}: create it or fix spec.cluster"
+            ),
+            transient: true,
+        });
+    };
+    let settings = &namespace.spec.settings;
+    let missing: Vec<&str> = settings
+        .patterns
+        .iter()
+        .filter(|name| !cluster.spec.patterns.iter().any(|entry| &entry.name == *name))
+        .map(String::as_str)
+        .collect();
+    if !missing.is_empty() {
+        return Err(pattern_not_found(cluster_name, &missing, cluster));
+    }
+    let patterns = settings
+        .patterns
+        .iter()
+        .filter_map(|name| cluster.spec.patterns.iter().find(|entry| &entry.name == name))
+        .map(|entry| ValidPattern {
+            entry: entry.clone(),
+            runner: routes::runner_for(namespace, &entry.name),
+            dedicated: settings.isolation == Isolation::Namespace,
+        })
+        .collect();
+    Ok(ValidatedNamespace {
+        name: namespace.name_any(),
+        namespace: ns,
+        cluster: cluster_name.clone(),
+        isolation: settings.isolation,
+        patterns,
+    })
+}
+
+/// Names every missing pattern, and what the cluster offers instead.
+fn pattern_not_found(cluster_name: &str, missing: &[&str], cluster: &PrismCluster) -> Problem {
+    let quoted: Vec<String> = missing.iter().map(|m| format!("{m:?}")).collect();
+    let offered: Vec<&str> = cluster.spec.patterns.iter().map(|p| p.name.as_str()).collect();
+    let offered = if offered.is_empty() { "none".to_string() } else { offered.join(", ") };
+    let noun = if missing.len() == 1 { "pattern" } else { "patterns" };
+    Problem {
+        reason: "PatternNotFound",
+        message: format!(
+            "spec.patterns: {noun} {} not defined in PrismCluster {cluster_name:?} (it defines: {offered}): \
+             add it to the cluster's spec.patterns or remove it here",
+            quoted.join(", ")
+        ),
+        transient: false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::namespace::fixtures::{cluster, namespace};
+
+    #[test]
+    fn a_missing_cluster_is_transient_and_named() {
+        let problem = validate(&namespace(&["keyvalue"], Isolation::None), None).unwrap_err();
+        assert_eq!(problem.reason, "ClusterNotFound");
+        assert!(problem.transient);
+        assert!(problem.message.contains("\"prod\""), "{}", problem.message);
+    }
+
+    #[test]
+    fn an_unknown_pattern_is_named_with_what_the_cluster_offers() {
+        let cluster = cluster(&["keyvalue", "consumer"]);
+        let problem = validate(&namespace(&["keyvalue", "mailbox"], Isolation::None), Some(&cluster)).unwrap_err();
+        assert_eq!(problem.reason, "PatternNotFound");
+        assert!(!problem.transient);
+        assert!(problem.message.contains("\"mailbox\""), "{}", problem.message);
+        assert!(problem.message.contains("keyvalue, consumer"), "{}", problem.message);
+    }
+
+    #[test]
+    fn isolation_decides_between_dedicated_and_shared_runners() {
+        let cluster = cluster(&["keyvalue", "consumer"]);
+        let own = validate(&namespace(&["keyvalue"], Isolation::Namespace), Some(&cluster)).expect("valid");
+        assert_eq!(own.patterns[0].runner, "orders-keyvalue");
+        assert!(own.patterns[0].dedicated);
+        for isolation in [Isolation::None, Isolation::Session] {
+            let shared = validate(&namespace(&["keyvalue", "consumer"], isolation), Some(&cluster)).expect("valid");
+            let runners: Vec<&str> = shared.patterns.iter().map(|p| p.runner.as_str()).collect();
+            assert_eq!(runners, ["prod-keyvalue", "prod-consumer"]);
+            assert_eq!(shared.dedicated().count(), 0);
+        }
+    }
+}
