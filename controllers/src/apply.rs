@@ -193,7 +193,7 @@ pub fn applied_field(
 }
 
 pub fn api_error(verb: &'static str, kind: &str, name: &str, source: kube::Error) -> Error {
-    Error::Api { verb, kind: kind.to_string(), name: name.to_string(), source }
+    Error::Api { verb, kind: kind.to_string(), name: name.to_string(), source: Box::new(source) }
 }
 
 /// Whether `live` already carries the desired state: the same applied hash, and every desired

@@ -9,7 +9,7 @@ pub enum Error {
         kind: String,
         name: String,
         #[source]
-        source: kube::Error,
+        source: Box<kube::Error>,
     },
     #[error("cannot serialize {kind} {name:?}: {source}")]
     Serialize {
@@ -32,15 +32,28 @@ impl Error {
     /// A short, bounded label for the `error` label of the errors metric.
     pub fn metric_label(&self) -> &'static str {
         match self {
-            Error::Api { source: kube::Error::Api(status), .. } if status.code == 409 => "conflict",
-            Error::Api { source: kube::Error::Api(status), .. } if status.code == 429 => "throttled",
-            Error::Api { source: kube::Error::Api(status), .. } if status.code >= 500 => "server",
-            Error::Api { source: kube::Error::Api(_), .. } => "api",
-            Error::Api { .. } => "transport",
+            Error::Api { source, .. } => match source.as_ref() {
+                kube::Error::Api(status) if status.code == 409 => "conflict",
+                kube::Error::Api(status) if status.code == 429 => "throttled",
+                kube::Error::Api(status) if status.code >= 500 => "server",
+                kube::Error::Api(_) => "api",
+                _ => "transport",
+            },
             Error::Serialize { .. } => "serialize",
             Error::Finalizer(_) => "finalizer",
             Error::MissingField(_) => "invalid-object",
             Error::Waiting(_) => "waiting",
+        }
+    }
+
+    /// The HTTP status of an API error, if the API answered with one.
+    pub fn api_status(&self) -> Option<u16> {
+        match self {
+            Error::Api { source, .. } => match source.as_ref() {
+                kube::Error::Api(status) => Some(status.code),
+                _ => None,
+            },
+            _ => None,
         }
     }
 }

@@ -166,7 +166,12 @@ async fn realise(cluster: &PrismCluster, valid: &ValidatedCluster, cc: &ClusterC
         let resource = build::service_monitor_resource();
         w.apply_with(&Api::namespaced_with(ctx.client.clone(), ns, &resource), monitor, &resource).await?;
     }
-    prune(valid, &w, &owner, &kept).await?;
+    // Children only become unwanted when the spec changes (a new generation): an unchanged spec
+    // skips the ten LISTs of a prune, which at a client's QPS limit is most of a reconcile.
+    let spec_changed = cluster.status.as_ref().and_then(|s| s.observed_generation) != cluster.metadata.generation;
+    if spec_changed {
+        prune(valid, &w, &owner, &kept).await?;
+    }
     let mut observed = observe_children(valid, cc);
     observed.admin = Some(WorkloadView::of_deployment(&admin));
     observed.proxy = Some(WorkloadView::of_deployment(&proxy));

@@ -220,7 +220,7 @@ async fn apply_scaled_object(
 ) -> Result<Option<(&'static str, String)>> {
     match writer.apply_with(api, object, &build::scaled_object_resource()).await {
         Ok(_) => Ok(None),
-        Err(Error::Api { source: kube::Error::Api(status), .. }) if status.code == 404 => Ok(Some((
+        Err(error) if error.api_status() == Some(404) => Ok(Some((
             "KedaNotInstalled",
             "spec.autoscaling.scaler is keda but KEDA's ScaledObject API (keda.sh/v1alpha1) is not installed: install KEDA or use scaler hpa".into(),
         ))),
@@ -231,7 +231,7 @@ async fn apply_scaled_object(
 async fn delete_scaled_object(writer: &Writer<'_>, api: &Api<DynamicObject>, name: &str) -> Result<()> {
     match writer.delete_with(api, name, &build::scaled_object_resource()).await {
         // Without KEDA there is nothing to delete.
-        Err(Error::Api { source: kube::Error::Api(status), .. }) if status.code == 404 => Ok(()),
+        Err(error) if error.api_status() == Some(404) => Ok(()),
         other => other.map(drop),
     }
 }
