@@ -35,5 +35,9 @@ pub const WAIT_POLL: Duration = Duration::from_secs(2);
 
 /// Runs every controller until `shutdown` completes; in-flight reconciles finish first.
 pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + Sync + Clone + 'static) {
-    futures::join!(pattern::run(ctx.clone(), shutdown.clone()), cluster::run(ctx, shutdown));
+    futures::join!(
+        pattern::run(ctx.clone(), shutdown.clone()),
+        cluster::run(ctx.clone(), shutdown.clone()),
+        namespace::run(ctx, shutdown),
+    );
 }
