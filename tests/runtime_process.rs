@@ -22,13 +22,19 @@ struct Operator {
     identity: String,
     child: Child,
     log: PathBuf,
+    metrics_port: u16,
+    health_port: u16,
 }
 
 impl Operator {
     fn start(kubeconfig: &std::path::Path, identity: &str) -> Operator {
         let log = scratch(&format!("{identity}.log"));
+        let (metrics_port, health_port) = (free_port(), free_port());
         let child = Command::new(env!("CARGO_BIN_EXE_prism-operator"))
-            .args(["run", "--metrics-addr=127.0.0.1:0", "--health-addr=127.0.0.1:0", "--lease-namespace=default"])
+            .arg("run")
+            .arg(format!("--metrics-addr=127.0.0.1:{metrics_port}"))
+            .arg(format!("--health-addr=127.0.0.1:{health_port}"))
+            .arg("--lease-namespace=default")
             .args(["--lease-duration=3s", "--renew-deadline=2s", "--retry-period=300ms"])
             .arg(format!("--identity={identity}"))
             .arg(format!("--kubeconfig={}", kubeconfig.display()))
@@ -37,7 +43,29 @@ impl Operator {
             .stderr(std::fs::File::create(&log).expect("log file"))
             .spawn()
             .expect("the operator starts");
-        Operator { identity: identity.to_string(), child, log }
+        Operator { identity: identity.to_string(), child, log, metrics_port, health_port }
+    }
+
+    /// The status line and body of GET `path` on the health or metrics port.
+    fn get(&self, port: u16, path: &str) -> (String, String) {
+        use std::io::{Read, Write};
+        let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+            return ("unreachable".into(), String::new());
+        };
+        let _ = write!(stream, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n");
+        let mut response = String::new();
+        let _ = stream.read_to_string(&mut response);
+        let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+        (head.lines().next().unwrap_or_default().to_string(), body.to_string())
+    }
+
+    fn ready(&self) -> bool {
+        self.get(self.health_port, "/readyz").0.contains(" 200 ")
+    }
+
+    fn leader_gauge(&self) -> Option<String> {
+        let (_, body) = self.get(self.metrics_port, "/metrics");
+        body.lines().find(|l| l.starts_with("prism_operator_leader ")).map(str::to_string)
     }
 
     fn signal(&self, signal: &str) {
@@ -65,18 +93,44 @@ impl Drop for Operator {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.log);
     }
 }
 
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    listener.local_addr().expect("addr").port()
+}
+
+async fn eventually(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if check() {
+            return true;
+        }
+        sleep(Duration::from_millis(50)).await;
+    }
+    check()
+}
+
+/// A file of this test run in the temporary directory: `prism-runtime-<pid>-<name>`. Only these
+/// exact files are ever removed (by `Operator` and `ScratchFile` on drop), never a directory.
 fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("prism-runtime-process-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("scratch dir");
-    dir.join(name)
+    std::env::temp_dir().join(format!("prism-runtime-{}-{name}", std::process::id()))
+}
+
+/// Removes one scratch file when the test ends.
+struct ScratchFile(PathBuf);
+
+impl Drop for ScratchFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }
 
 /// The emulator on a loopback port, with the CRDs installed (without them the controllers'
 /// stores never become ready and kube-runtime cannot drain them), and its kubeconfig.
-async fn emulator(test: &str) -> (Emulator, PathBuf, Api<Lease>) {
+async fn emulator(test: &str) -> (Emulator, ScratchFile, Api<Lease>) {
     let cluster = Cluster::new();
     let client = Client::new(kube_emulator::http::router(cluster.clone()), "default");
     let crds: Api<CustomResourceDefinition> = Api::all(client);
@@ -86,7 +140,7 @@ async fn emulator(test: &str) -> (Emulator, PathBuf, Api<Lease>) {
     let emulator = Emulator::start_with(cluster.clone(), "127.0.0.1:0").await.expect("emulator");
     let kubeconfig = scratch(&format!("{test}.kubeconfig"));
     emulator.write_kubeconfig(&kubeconfig).expect("kubeconfig");
-    (emulator, kubeconfig, leases(&cluster))
+    (emulator, ScratchFile(kubeconfig), leases(&cluster))
 }
 
 fn leases(cluster: &Arc<Cluster>) -> Api<Lease> {
@@ -113,12 +167,16 @@ async fn wait_for_holder(api: &Api<Lease>, candidates: &[&str], limit: Duration)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_standby_takes_over_after_kill_9_and_a_sigterm_hands_the_lease_over() {
     let (_emulator, kubeconfig, api) = emulator("failover").await;
-    let mut operators = vec![Operator::start(&kubeconfig, "op-a"), Operator::start(&kubeconfig, "op-b")];
+    let mut operators = vec![Operator::start(&kubeconfig.0, "op-a"), Operator::start(&kubeconfig.0, "op-b")];
     let first = wait_for_holder(&api, &["op-a", "op-b"], Duration::from_secs(20)).await;
     let first = first.unwrap_or_else(|| panic!("nobody leads; logs:\n{}\n{}", operators[0].log(), operators[1].log()));
     let leader = operators.iter().position(|o| o.identity == first).expect("a known identity");
     let mut dead = operators.remove(leader);
     let mut standby = operators.remove(0);
+    // Both are ready: one leads, the other is a healthy standby; only the leader says so.
+    assert!(eventually(SLACK, || dead.ready() && standby.ready()).await, "not ready");
+    assert_eq!(dead.leader_gauge().as_deref(), Some("prism_operator_leader 1"));
+    assert_eq!(standby.leader_gauge().as_deref(), Some("prism_operator_leader 0"));
 
     dead.signal("KILL");
     let killed = Instant::now();
@@ -128,6 +186,7 @@ async fn a_standby_takes_over_after_kill_9_and_a_sigterm_hands_the_lease_over() 
     let takeover = killed.elapsed();
     assert!(takeover <= LEASE_DURATION + RETRY_PERIOD + SLACK, "took {takeover:?}");
     println!("takeover after kill -9: {takeover:?} (lease duration {LEASE_DURATION:?})");
+    assert!(eventually(SLACK, || standby.leader_gauge().as_deref() == Some("prism_operator_leader 1")).await);
 
     // SIGTERM: the controllers stop, the lease is released (no holder), the process exits 0.
     // First let the controllers' caches fill: kube-runtime cannot drain a controller whose
@@ -140,13 +199,12 @@ async fn a_standby_takes_over_after_kill_9_and_a_sigterm_hands_the_lease_over() 
     assert!(status.success(), "{status:?}; log:\n{}", standby.log());
     assert_eq!(holder(&api).await, None, "the lease was not released; log:\n{}", standby.log());
     assert!(standby.log().contains("released the leader lease"), "{}", standby.log());
-    let _ = std::fs::remove_dir_all(scratch("").parent().unwrap_or(&std::env::temp_dir()));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_leader_that_loses_its_lease_exits_non_zero_at_once() {
     let (_emulator, kubeconfig, api) = emulator("lost").await;
-    let mut operator = Operator::start(&kubeconfig, "op-lost");
+    let mut operator = Operator::start(&kubeconfig.0, "op-lost");
     let leading = wait_for_holder(&api, &["op-lost"], Duration::from_secs(20)).await;
     assert!(leading.is_some(), "never led; log:\n{}", operator.log());
 
