@@ -48,4 +48,6 @@ fi
 echo "chart-check: building the emulator and the operator"
 cargo build --quiet --locked -p kube-emulator -p prism-operator
 export CHART_CHECK_BIN_DIR="$TARGET_DIR/debug"
+# Logs and the kubeconfig of this run (kept for a look after a failure).
+export CHART_CHECK_WORK_DIR="$TARGET_DIR/chart-check/runs"
 exec "$VENV/bin/python" scripts/chart_check.py "$@"

@@ -373,7 +373,10 @@ async def main() -> int:
             return 1
     print(f"helm-sdkpy {helm.__version__}, Helm library {helm.get_version()}")
     c = Checks()
-    workdir = Path(tempfile.mkdtemp(prefix="chart-check-"))
+    base = os.environ.get("CHART_CHECK_WORK_DIR")
+    if base:
+        Path(base).mkdir(parents=True, exist_ok=True)
+    workdir = Path(tempfile.mkdtemp(prefix="chart-check-", dir=base))
     emulator = Emulator(workdir)
     print(f"emulator at {emulator.server} (logs in {workdir})")
     try:

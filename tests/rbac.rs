@@ -121,7 +121,8 @@ struct Operator {
 impl Operator {
     fn start(emulator: &Emulator, watch_namespace: Option<&str>) -> Operator {
         let scope = watch_namespace.unwrap_or("all");
-        let kubeconfig = std::env::temp_dir().join(format!("rbac-{}-{scope}.kubeconfig", std::process::id()));
+        let kubeconfig =
+            PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("rbac-{}-{scope}.kubeconfig", std::process::id()));
         emulator.write_kubeconfig(&kubeconfig).expect("kubeconfig");
         let mut command = Command::new(env!("CARGO_BIN_EXE_prism-operator"));
         command.arg("run").arg("--kubeconfig").arg(&kubeconfig);
