@@ -7,6 +7,7 @@
 # Runs on a fresh machine: needs a Python >= 3.12 (pyenv's 3.12 on the project's machines), PyPI,
 # cargo and kubectl. Installs helm-sdkpy into a venv under the target directory (reused when
 # present). Usage: scripts/chart-check.sh [--keep] (--keep leaves the emulator running at the end).
+# Exit status: 0 all checks passed, 1 a check failed, 3 no Python >= 3.12 on this machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -37,7 +38,7 @@ if ! "$VENV/bin/python" -c "import helm_sdkpy, importlib.metadata as m; \
     assert m.version('helm-sdkpy') == '$HELM_SDKPY_VERSION'; import yaml" >/dev/null 2>&1; then
   if ! PYTHON=$(find_python); then
     echo "chart-check: helm-sdkpy needs Python >= 3.12; none found (try: pyenv install 3.12)" >&2
-    exit 1
+    exit 3
   fi
   echo "chart-check: installing helm-sdkpy $HELM_SDKPY_VERSION with $PYTHON into $VENV"
   rm -rf "$VENV"
@@ -45,8 +46,11 @@ if ! "$VENV/bin/python" -c "import helm_sdkpy, importlib.metadata as m; \
   "$VENV/bin/pip" install --quiet --disable-pip-version-check "helm-sdkpy==$HELM_SDKPY_VERSION" "PyYAML==$PYYAML_VERSION"
 fi
 
-echo "chart-check: building the emulator and the operator"
-cargo build --quiet --locked -p kube-emulator -p prism-operator
+# CHART_CHECK_SKIP_BUILD=1: the binaries are built already (CI builds them with the tests).
+if [ -z "${CHART_CHECK_SKIP_BUILD:-}" ]; then
+  echo "chart-check: building the emulator and the operator"
+  cargo build --quiet --locked -p kube-emulator -p prism-operator
+fi
 export CHART_CHECK_BIN_DIR="$TARGET_DIR/debug"
 # Logs and the kubeconfig of this run (kept for a look after a failure).
 export CHART_CHECK_WORK_DIR="$TARGET_DIR/chart-check/runs"
