@@ -3,8 +3,9 @@
 #
 #   docker build -t ghcr.io/prism/prism-operator:0.1.0 .
 #
-# The build command is the release build CI runs (cargo build --release --locked -p prism-operator):
-# the API emulator and the test code are dev-dependencies and never reach this binary.
+# The build command is the release build CI runs (cargo build --release --locked -p prism-operator).
+# Neither the sandbox (the prism-sandbox binary, behind the off-by-default `sandbox` feature) nor
+# the API emulator and the tests (dev-dependencies) are built into it.
 
 ARG RUST_VERSION=1.95
 
