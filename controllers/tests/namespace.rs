@@ -342,3 +342,63 @@ async fn deletion_does_not_wait_for_a_cluster_that_is_gone() {
     eventually("namespace gone", || async { namespace(&h, "orders").await.is_none().then_some(()) }).await;
     assert!(runner(&h, "orders-keyvalue").await.is_none());
 }
+
+fn sample(name: &str) -> String {
+    let path = format!("{}/../samples/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(path).expect("sample")
+}
+
+/// The proxy's routes of cluster `cluster` as the cluster controller rendered them.
+async fn proxy_routes(h: &Harness, cluster: &str) -> Option<prism_controllers::routes::Routes> {
+    let config = h.api::<ConfigMap>().get_opt(&format!("{cluster}-proxy-config")).await.ok().flatten();
+    prism_controllers::routes::Routes::from_config_map(config.as_ref())
+}
+
+/// All three controllers with simulated workloads: the sample's own namespace and an app team's
+/// become Ready on their dedicated runners, the proxy serves both, and deleting the app team's
+/// namespace takes it out of the routes before its runners go.
+#[tokio::test]
+async fn the_whole_hierarchy_serves_the_samples_namespaces_and_tears_one_down_in_order() {
+    let mut h = Harness::new().await;
+    h.simulate_workloads();
+    h.start(prism_controllers::pattern::run);
+    h.start(prism_controllers::cluster::run);
+    h.start(prism_controllers::namespace::run);
+    h.apply_yaml(&sample("prism-local.yaml")).await;
+    apply_namespace(&h, &sample("app-team-namespace.yaml")).await;
+    wait_phase(&h, "prism-local-orders", NamespacePhase::Ready).await;
+    wait_phase(&h, "payments", NamespacePhase::Ready).await;
+    let cluster = h.api::<prism_api::v1alpha1::PrismCluster>().get("prism-local").await.expect("cluster");
+    let payments = namespace(&h, "payments").await.expect("payments");
+    let tie = payments.owner_references().iter().find(|o| Some(&o.uid) == cluster.metadata.uid.as_ref()).cloned();
+    assert_ne!(tie.expect("owner reference to the cluster").controller, Some(true));
+    for runner_name in ["prism-local-orders-keyvalue", "payments-keyvalue", "payments-consumer"] {
+        let r = runner(&h, runner_name).await.expect(runner_name);
+        assert_eq!(r.owner_references()[0].kind, "PrismNamespace", "{runner_name}");
+    }
+    let routes = eventually("routes serve payments", || async {
+        proxy_routes(&h, "prism-local").await.filter(|r| r.serves_namespace("payments"))
+    })
+    .await;
+    assert!(routes.routes_to_runner("payments-keyvalue"), "{routes:?}");
+    settle(&h.writes, Duration::from_millis(500)).await;
+    let writes = h.writes.take();
+    let mine: Vec<&String> = writes.iter().filter(|w| w.ends_with("by prism-operator/namespace")).collect();
+    println!("the whole hierarchy: {} writes by the namespace controller: {mine:#?}", mine.len());
+
+    // Quiet once converged: nothing more from the namespace controller.
+    let touch = json!({"metadata": {"labels": {"touched": "yes"}}});
+    h.api::<PrismNamespace>().patch("payments", &PatchParams::default(), &Patch::Merge(&touch)).await.expect("touch");
+    settle(&h.writes, Duration::from_millis(500)).await;
+    let again: Vec<String> =
+        h.writes.take().into_iter().filter(|w| w.ends_with("by prism-operator/namespace")).collect();
+    assert_eq!(again, Vec::<String>::new());
+
+    h.api::<PrismNamespace>().delete("payments", &DeleteParams::default()).await.expect("delete");
+    eventually("payments gone", || async { namespace(&h, "payments").await.is_none().then_some(()) }).await;
+    wait_runner_gone(&h, "payments-keyvalue").await;
+    wait_runner_gone(&h, "payments-consumer").await;
+    let routes = proxy_routes(&h, "prism-local").await.expect("routes");
+    assert!(!routes.serves_namespace("payments") && !routes.routes_to_runner("payments-keyvalue"), "{routes:?}");
+    assert!(routes.serves_namespace("prism-local-orders"));
+}
