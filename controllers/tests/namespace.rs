@@ -402,3 +402,25 @@ async fn the_whole_hierarchy_serves_the_samples_namespaces_and_tears_one_down_in
     assert!(!routes.serves_namespace("payments") && !routes.routes_to_runner("payments-keyvalue"), "{routes:?}");
     assert!(routes.serves_namespace("prism-local-orders"));
 }
+
+#[tokio::test]
+async fn dedicated_runners_follow_their_cluster_entry_and_come_back_when_deleted() {
+    let h = with_cluster().await;
+    apply_namespace(&h, NAMESPACE).await;
+    wait_runner(&h, "orders-keyvalue").await;
+
+    let scale = json!({"apiVersion": "prism.io/v1alpha1", "kind": "PrismCluster", "metadata": {"name": "prod"},
+        "spec": {"patterns": [{"name": "keyvalue", "replicas": 3}, {"name": "consumer"}]}});
+    let clusters = h.api::<prism_api::v1alpha1::PrismCluster>();
+    clusters.patch("prod", &PatchParams::apply("test").force(), &Patch::Apply(&scale)).await.expect("scale");
+    eventually("replicas follow the cluster", || async {
+        (runner(&h, "orders-keyvalue").await?.spec.replicas == Some(3)).then_some(())
+    })
+    .await;
+
+    h.api::<PrismPattern>().delete("orders-consumer", &DeleteParams::default()).await.expect("delete runner");
+    eventually("runner recreated", || async {
+        runner(&h, "orders-consumer").await.filter(|r| r.metadata.deletion_timestamp.is_none())
+    })
+    .await;
+}

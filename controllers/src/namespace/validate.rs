@@ -6,7 +6,7 @@ use prism_api::v1alpha1::{ClusterPattern, PrismCluster};
 use prism_api::v1alpha2::{Isolation, PrismNamespace};
 
 pub use crate::pattern::validate::Problem;
-use crate::routes;
+use crate::{naming, routes};
 
 /// A PrismNamespace whose every pattern resolves to a runner of its cluster.
 #[derive(Clone, Debug)]
@@ -60,7 +60,7 @@ pub fn validate(namespace: &PrismNamespace, cluster: Option<&PrismCluster>) -> R
     if !missing.is_empty() {
         return Err(pattern_not_found(cluster_name, &missing, cluster));
     }
-    let patterns = settings
+    let patterns: Vec<ValidPattern> = settings
         .patterns
         .iter()
         .filter_map(|name| cluster.spec.patterns.iter().find(|entry| &entry.name == name))
@@ -70,12 +70,35 @@ pub fn validate(namespace: &PrismNamespace, cluster: Option<&PrismCluster>) -> R
             dedicated: settings.isolation == Isolation::Namespace,
         })
         .collect();
+    if let Some(problem) = runner_name_clash(&patterns, cluster) {
+        return Err(problem);
+    }
     Ok(ValidatedNamespace {
         name: namespace.name_any(),
         namespace: ns,
         cluster: cluster_name.clone(),
         isolation: settings.isolation,
         patterns,
+    })
+}
+
+/// A dedicated runner whose name is that of one of the cluster's shared runners (a namespace named
+/// like its cluster, or a cluster pattern named `<namespace>-<pattern>`): applying it would take
+/// the shared runner over, so it is refused with what to rename.
+fn runner_name_clash(patterns: &[ValidPattern], cluster: &PrismCluster) -> Option<Problem> {
+    let cluster_name = cluster.name_any();
+    let dedicated = patterns.iter().filter(|p| p.dedicated);
+    let (pattern, shared) = dedicated
+        .flat_map(|p| cluster.spec.patterns.iter().map(move |shared| (p, shared)))
+        .find(|(p, shared)| naming::cluster_pattern(&cluster_name, &shared.name) == p.runner)?;
+    Some(Problem {
+        reason: "RunnerNameClash",
+        message: format!(
+            "the dedicated runner {:?} of pattern {:?} would have the name of PrismCluster {cluster_name:?}'s shared \
+             runner of pattern {:?}: rename the PrismNamespace (or use isolation none or session)",
+            pattern.runner, pattern.entry.name, shared.name
+        ),
+        transient: false,
     })
 }
 
@@ -117,6 +140,17 @@ mod tests {
         assert!(!problem.transient);
         assert!(problem.message.contains("\"mailbox\""), "{}", problem.message);
         assert!(problem.message.contains("keyvalue, consumer"), "{}", problem.message);
+    }
+
+    #[test]
+    fn a_dedicated_runner_may_not_take_a_shared_runners_name() {
+        let mut ns = namespace(&["keyvalue"], Isolation::Namespace);
+        ns.metadata.name = Some("prod".into());
+        let problem = validate(&ns, Some(&cluster(&["keyvalue"]))).unwrap_err();
+        assert_eq!(problem.reason, "RunnerNameClash");
+        assert!(problem.message.contains("\"prod-keyvalue\""), "{}", problem.message);
+        ns.spec.settings.isolation = Isolation::None;
+        assert!(validate(&ns, Some(&cluster(&["keyvalue"]))).is_ok(), "shared runners are meant to be shared");
     }
 
     #[test]
