@@ -23,6 +23,13 @@ pub enum Command {
     ///
     /// Install them with: prism-operator crds | kubectl apply --server-side -f -
     Crds,
+    /// Print, offline, every object the operator would create for the custom resources in FILE
+    /// (PrismClusters, PrismNamespaces, PrismPatterns), in apply order. No cluster is needed.
+    Render {
+        /// A YAML file of Prism custom resources (several documents allowed).
+        #[arg(short = 'f', long = "filename", value_name = "FILE")]
+        file: std::path::PathBuf,
+    },
     /// Print the operator's version and the API versions it serves.
     Version,
 }
@@ -36,6 +43,12 @@ pub enum CliError {
     Yaml(#[from] serde_saphyr::ser::Error),
     #[error("cannot write to standard output")]
     Io(#[from] std::io::Error),
+    #[error("cannot read {path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("{path} is not valid YAML: {source}")]
+    Parse { path: String, source: Box<serde_saphyr::Error> },
+    #[error(transparent)]
+    Render(#[from] prism_controllers::render::RenderError),
 }
 
 impl Command {
@@ -43,6 +56,7 @@ impl Command {
         match self {
             Command::Run(args) => Ok(runtime::run_blocking(*args)?),
             Command::Crds => print_crds(&mut std::io::stdout().lock()),
+            Command::Render { file } => render(&file, &mut std::io::stdout().lock()),
             Command::Version => {
                 println!("prism-operator {}", env!("CARGO_PKG_VERSION"));
                 println!(
@@ -52,6 +66,22 @@ impl Command {
             }
         }
     }
+}
+
+/// Writes the objects the operator would create for the resources in `file`, as YAML documents.
+pub fn render(file: &std::path::Path, out: &mut impl Write) -> Result<(), CliError> {
+    let path = file.display().to_string();
+    let text = std::fs::read_to_string(file).map_err(|source| CliError::Read { path: path.clone(), source })?;
+    let documents: Vec<serde_json::Value> = serde_saphyr::from_multiple(&text)
+        .map_err(|source| CliError::Parse { path, source: Box::new(source) })?
+        .into_iter()
+        .filter(|d: &serde_json::Value| !d.is_null())
+        .collect();
+    for object in prism_controllers::render::render(&documents)? {
+        out.write_all(b"---\n")?;
+        out.write_all(serde_saphyr::to_string(&object)?.as_bytes())?;
+    }
+    Ok(())
 }
 
 /// Writes every CRD as a YAML document, separated by `---`.

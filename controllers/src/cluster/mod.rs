@@ -6,6 +6,7 @@
 
 pub mod build;
 mod reconcile;
+pub mod routes;
 pub mod status;
 pub mod validate;
 

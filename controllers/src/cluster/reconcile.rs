@@ -28,7 +28,7 @@ use super::validate::{self, ValidatedCluster};
 use crate::apply::{Writer, api_error};
 use crate::context::Context;
 use crate::error::{Error, Result};
-use crate::routes::{self, Routes};
+use crate::routes::Routes;
 use crate::workload::WorkloadView;
 use crate::{WAIT_POLL, naming};
 
@@ -279,65 +279,13 @@ async fn read_credentials(valid: &ValidatedCluster, ctx: &Context) -> Result<Cre
     Ok(credentials)
 }
 
-/// The proxy's routes. What the spec declares (the cluster's patterns and namespaces, and the
-/// dedicated runners of namespace-isolated namespaces) is derived, not observed, so the routes
-/// are final from the first reconcile and the proxy rolls once, not once per child appearing; what
-/// app teams created is observed.
 fn render_routes(valid: &ValidatedCluster, cc: &ClusterContext) -> Routes {
-    let ns = &valid.namespace;
-    let in_ns = |object_ns: Option<String>| object_ns.as_deref() == Some(ns.as_str());
-    let observed_patterns: Vec<PrismPattern> =
+    let in_ns = |object_ns: Option<String>| object_ns.as_deref() == Some(valid.namespace.as_str());
+    let patterns: Vec<PrismPattern> =
         cc.patterns.state().iter().filter(|p| in_ns(p.namespace())).map(|p| p.as_ref().clone()).collect();
-    let observed_namespaces: Vec<PrismNamespace> =
+    let namespaces: Vec<PrismNamespace> =
         cc.namespaces.state().iter().filter(|n| in_ns(n.namespace())).map(|n| n.as_ref().clone()).collect();
-    let deleting = |name: &str| {
-        observed_namespaces.iter().any(|n| n.name_any() == name && n.metadata.deletion_timestamp.is_some())
-    };
-    let mut namespaces: Vec<PrismNamespace> = valid
-        .spec
-        .namespaces
-        .iter()
-        .map(|entry| {
-            let name = naming::cluster_namespace(&valid.name, &entry.name);
-            let spec = prism_api::v1alpha2::PrismNamespaceSpec {
-                cluster: valid.name.clone(),
-                settings: entry.settings.clone(),
-            };
-            PrismNamespace::new(&name, spec)
-        })
-        .filter(|n| !deleting(&n.name_any()))
-        .collect();
-    namespaces.extend(observed_namespaces.iter().cloned());
-    let type_of = |pattern: &str| {
-        valid.spec.patterns.iter().find(|p| p.name == pattern).and_then(|p| p.pattern_type()).map(|t| t.as_str())
-    };
-    let mut runners: Vec<routes::PatternRoute> = valid
-        .spec
-        .patterns
-        .iter()
-        .filter_map(|entry| {
-            let runner = naming::cluster_pattern(&valid.name, &entry.name);
-            Some(routes::pattern_route(&runner, ns, entry.pattern_type()?.as_str(), None))
-        })
-        .collect();
-    for namespace in
-        namespaces.iter().filter(|n| n.spec.cluster == valid.name && n.metadata.deletion_timestamp.is_none())
-    {
-        if namespace.spec.settings.isolation == prism_api::v1alpha2::Isolation::Namespace {
-            for pattern in &namespace.spec.settings.patterns {
-                let runner = routes::runner_for(namespace, pattern);
-                runners.extend(type_of(pattern).map(|t| routes::pattern_route(&runner, ns, t, None)));
-            }
-        }
-    }
-    // A runner being deleted (by hand, or pruned) leaves the routes so that its finalizer can
-    // proceed; the cluster recreates it afterwards if the spec still wants it.
-    let pattern_deleting = |runner: &str| {
-        observed_patterns.iter().any(|p| p.name_any() == runner && p.metadata.deletion_timestamp.is_some())
-    };
-    runners.retain(|r| !pattern_deleting(&r.runner));
-    runners.extend(routes::observed_runners(&valid.name, &observed_patterns));
-    routes::render(&valid.name, runners, &namespaces)
+    super::routes::routes(valid, &patterns, &namespaces)
 }
 
 /// Child PrismPatterns' and PrismNamespaces' state, from the caches.

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::ConfigMap;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{OwnerReference, Time};
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
@@ -112,23 +112,36 @@ async fn get_cluster(namespace: &PrismNamespace, ctx: &Context) -> Result<Option
 /// already has its (controller) reference: nothing to do.
 async fn tie_to_cluster(namespace: &PrismNamespace, cluster: &PrismCluster, ctx: &Context) -> Result<()> {
     let Some(uid) = cluster.uid() else { return Ok(()) };
-    if namespace.owner_references().iter().any(|o| o.uid == uid) {
+    let tied = |owners: &[OwnerReference]| owners.iter().any(|o| o.uid == uid);
+    if tied(namespace.owner_references()) {
         return Ok(());
     }
     let name = namespace.name_any();
-    let body = json!({
-        "apiVersion": PrismNamespace::api_version(&()), "kind": PrismNamespace::kind(&()),
-        "metadata": {"name": name, "ownerReferences": [{
-            "apiVersion": PrismCluster::api_version(&()), "kind": PrismCluster::kind(&()),
-            "name": cluster.name_any(), "uid": uid,
-        }]},
-    });
     let api: Api<PrismNamespace> = Api::namespaced(ctx.client.clone(), &namespace.namespace().unwrap_or_default());
+    // The cached object may predate this controller's own write: look at the stored one first.
+    let stored = api.get_metadata(&name).await.map_err(|source| api_error("get", "PrismNamespace", &name, source))?;
+    if tied(stored.owner_references()) {
+        return Ok(());
+    }
+    let body = owner_reference_patch(&name, cluster, &uid);
     api.patch(&name, &PatchParams::apply(field_managers::NAMESPACE).force(), &Patch::Apply(&body))
         .await
         .map_err(|source| api_error("apply ownerReferences", "PrismNamespace", &name, source))?;
     ctx.metrics.object_written(CONTROLLER, "PrismNamespace", WriteAction::Updated);
     Ok(())
+}
+
+/// The server-side apply body holding only this controller's owner reference to `cluster`: the
+/// fields of the namespace that others own (its spec, the cluster's controller reference) are left
+/// alone.
+fn owner_reference_patch(name: &str, cluster: &PrismCluster, uid: &str) -> serde_json::Value {
+    json!({
+        "apiVersion": PrismNamespace::api_version(&()), "kind": PrismNamespace::kind(&()),
+        "metadata": {"name": name, "ownerReferences": [{
+            "apiVersion": PrismCluster::api_version(&()), "kind": PrismCluster::kind(&()),
+            "name": cluster.name_any(), "uid": uid,
+        }]},
+    })
 }
 
 /// Applies the dedicated runners, prunes those no longer wanted and observes every runner.
@@ -159,18 +172,30 @@ async fn prune(writer: &Writer<'_>, namespace: &PrismNamespace, keep: &[String])
     writer.prune(&api, &selector, &namespace.uid().unwrap_or_default(), keep).await
 }
 
+/// Writes the status computed from `observed` when it differs from the stored one. The object a
+/// reconcile gets may predate this controller's last status write (the cache lags behind): before
+/// writing, the stored status is read again, so that a lagging cache costs a read, not a write.
 async fn write_status(namespace: &PrismNamespace, ns: &str, ctx: &Context, observed: Observations) -> Result<()> {
     let now = Time(k8s_openapi::jiff::Timestamp::now());
-    let new = status::compute(namespace.status.as_ref(), namespace.metadata.generation, observed, &now);
+    let generation = namespace.metadata.generation;
     let name = namespace.name_any();
+    let mut new = status::compute(namespace.status.as_ref(), generation, observed.clone(), &now);
     if let Some(phase) = new.phase {
         ctx.metrics.set_phase("PrismNamespace", ns, &name, &format!("{phase:?}"));
     }
     if namespace.status.as_ref() == Some(&new) {
         return Ok(());
     }
-    announce_problem(namespace, ctx, &new).await;
     let api: Api<PrismNamespace> = Api::namespaced(ctx.client.clone(), ns);
+    let stored =
+        api.get_status(&name).await.map_err(|source| api_error("get status", "PrismNamespace", &name, source))?;
+    if stored.status != namespace.status {
+        new = status::compute(stored.status.as_ref(), generation, observed, &now);
+        if stored.status.as_ref() == Some(&new) {
+            return Ok(());
+        }
+    }
+    announce_problem(namespace, ctx, &new).await;
     let body =
         json!({"apiVersion": PrismNamespace::api_version(&()), "kind": PrismNamespace::kind(&()), "status": new});
     api.patch_status(&name, &PatchParams::apply(field_managers::NAMESPACE).force(), &Patch::Apply(&body))

@@ -65,6 +65,15 @@ pub fn scaled_object_resource() -> ApiResource {
     ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("keda.sh", "v1alpha1", "ScaledObject"), "scaledobjects")
 }
 
+/// The workload's replicas: the spec's when no autoscaler is in charge; with one, none at all
+/// (a new workload starts at one and the autoscaler raises it to its minimum).
+pub fn replicas(spec: &prism_api::v1beta1::PrismPatternSpec) -> Option<i32> {
+    match &spec.autoscaling {
+        Some(scaling) if scaling.enabled => None,
+        _ => Some(spec.replicas.unwrap_or(1)),
+    }
+}
+
 /// Builds the runner of `pattern`. `replicas` is the workload's replica count, or `None` to leave
 /// it to an autoscaler (the operator never sets replicas while one is in charge).
 pub fn build(pattern: &ValidatedPattern, owner: &OwnerReference, replicas: Option<i32>) -> PatternResources {

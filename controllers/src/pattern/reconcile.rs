@@ -91,7 +91,7 @@ async fn realise(pattern: &PrismPattern, valid: &ValidatedPattern, ctx: &Context
     if valid.spec.autoscaling.as_ref().is_some_and(|a| a.enabled) {
         live.hand_over_replicas(&writer, &valid.namespace).await?;
     }
-    let replicas = desired_replicas(valid);
+    let replicas = build::replicas(&valid.spec);
     let owner = pattern.controller_owner_ref(&()).ok_or(Error::MissingField("metadata.uid"))?;
     let resources = build::build(valid, &owner, replicas);
     let ns = &valid.namespace;
@@ -111,15 +111,6 @@ async fn realise(pattern: &PrismPattern, valid: &ValidatedPattern, ctx: &Context
     };
     let autoscaling_problem = reconcile_autoscaler(valid, &writer, resources.autoscaler).await?;
     Ok(Observations { waiting_for, workload: Some(workload), autoscaling_problem, ..Observations::default() })
-}
-
-/// The workload's replicas: the spec's when no autoscaler is in charge; with one, none at all
-/// (a new workload starts at one and the autoscaler raises it to its minimum).
-fn desired_replicas(valid: &ValidatedPattern) -> Option<i32> {
-    match &valid.spec.autoscaling {
-        Some(scaling) if scaling.enabled => None,
-        _ => Some(valid.spec.replicas.unwrap_or(1)),
-    }
 }
 
 /// Each backend service the runner uses that is not serving yet, with why.

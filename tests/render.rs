@@ -1,0 +1,30 @@
+//! `prism-operator render`: the objects for a file of custom resources, offline.
+
+use std::process::Command;
+
+fn render(file: &str) -> std::process::Output {
+    let path = format!("{}/samples/{file}", env!("CARGO_MANIFEST_DIR"));
+    Command::new(env!("CARGO_BIN_EXE_prism-operator")).args(["render", "-f", &path]).output().expect("runs")
+}
+
+#[test]
+fn renders_the_sample_offline_as_yaml_documents() {
+    let output = render("prism-local.yaml");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let text = String::from_utf8(output.stdout).expect("utf-8");
+    let documents: Vec<serde_json::Value> = serde_saphyr::from_multiple(&text).expect("YAML documents");
+    let named = |kind: &str, name: &str| documents.iter().any(|d| d["kind"] == kind && d["metadata"]["name"] == name);
+    assert!(named("StatefulSet", "prism-local-redis"));
+    assert!(named("Deployment", "prism-local-proxy"));
+    assert!(named("PrismPattern", "prism-local-mailbox"));
+    assert!(named("StatefulSet", "prism-local-mailbox"), "the runners of the child patterns too");
+    assert!(documents.len() > 30, "{} objects", documents.len());
+}
+
+#[test]
+fn a_pattern_without_its_cluster_is_a_clear_error() {
+    let output = render("pattern-tuning.yaml");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("spec.cluster names PrismCluster \"prism-local\""), "{stderr}");
+}
