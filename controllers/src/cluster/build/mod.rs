@@ -105,3 +105,146 @@ pub fn build(cluster: &ValidatedCluster, inputs: &Inputs<'_>) -> ClusterObjects 
         service_monitor: exposure::service_monitor(cluster, owner, inputs.service_monitor_api),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use kube::Resource;
+    use prism_api::v1alpha1::PrismCluster;
+    use serde_json::json;
+
+    use super::*;
+    use crate::cluster::validate::validate;
+
+    fn cluster(spec: serde_json::Value) -> ValidatedCluster {
+        let mut c: PrismCluster = serde_json::from_value(json!({
+            "apiVersion": "prism.io/v1alpha1", "kind": "PrismCluster",
+            "metadata": {"name": "c", "namespace": "ns", "uid": "u-1"}, "spec": spec
+        }))
+        .expect("cluster");
+        c.meta_mut().uid = Some("u-1".into());
+        validate(&c).expect("valid")
+    }
+
+    fn build_for(spec: serde_json::Value, service_monitor_api: bool) -> ClusterObjects {
+        let valid = cluster(spec);
+        let owner =
+            OwnerReference { uid: "u-1".into(), name: "c".into(), controller: Some(true), ..OwnerReference::default() };
+        let credentials = secrets::complete_credentials(&valid, Credentials::new());
+        let routes = crate::cluster::routes::routes(&valid, &[], &[]);
+        build(&valid, &Inputs { owner, credentials: &credentials, routes: &routes, service_monitor_api })
+    }
+
+    fn env_of(set: &StatefulSet) -> Vec<String> {
+        let pod = set.spec.as_ref().and_then(|s| s.template.spec.clone()).expect("pod");
+        pod.containers[0].env.iter().flatten().map(|e| e.name.clone()).collect()
+    }
+
+    #[test]
+    fn every_backend_alone_gets_its_services_statefulset_and_credentials() {
+        for (backend, secret_keys, env) in [
+            ("redis", 1, "REDIS_PASSWORD"),
+            ("nats", 0, ""),
+            ("postgres", 2, "POSTGRES_PASSWORD"),
+            ("minio", 2, "MINIO_ROOT_PASSWORD"),
+            ("kafka", 0, "KAFKA_CONTROLLER_QUORUM_VOTERS"),
+        ] {
+            let objects =
+                build_for(json!({"backends": {backend: {"enabled": true, "version": "1", "storage": "1Gi"}}}), false);
+            assert_eq!(objects.backends.len(), 1, "{backend}");
+            let b = &objects.backends[0];
+            assert_eq!(b.client.metadata.name.as_deref(), Some(format!("c-{backend}").as_str()));
+            assert_eq!(b.headless.spec.as_ref().and_then(|s| s.cluster_ip.as_deref()), Some("None"));
+            let set = b.stateful_set.spec.as_ref().expect("spec");
+            assert!(set.volume_claim_templates.is_some(), "{backend} keeps data on a volume");
+            assert!(set.template.spec.as_ref().expect("pod").containers[0].readiness_probe.is_some());
+            assert!(b.pdb.is_none(), "one replica needs no disruption budget");
+            assert_eq!(objects.secrets.len(), usize::from(secret_keys > 0), "{backend}");
+            if let Some(secret) = objects.secrets.first() {
+                assert_eq!(secret.data.as_ref().map(|d| d.len()), Some(secret_keys));
+            }
+            if !env.is_empty() {
+                assert!(env_of(&b.stateful_set).contains(&env.to_string()), "{backend}: {:?}", env_of(&b.stateful_set));
+            }
+        }
+    }
+
+    #[test]
+    fn all_backends_together_and_replicated_ones_get_a_disruption_budget() {
+        let spec = json!({"backends": {
+            "redis": {"enabled": true, "version": "7"}, "nats": {"enabled": true, "version": "2", "replicas": 3},
+            "postgres": {"enabled": true, "version": "16"}, "minio": {"enabled": true, "version": "x"},
+            "kafka": {"enabled": true, "version": "4", "replicas": 3}
+        }});
+        let objects = build_for(spec, false);
+        assert_eq!(objects.backends.len(), 5);
+        let with_pdb: Vec<&str> =
+            objects.backends.iter().filter(|b| b.pdb.is_some()).map(|b| b.kind.as_str()).collect();
+        assert_eq!(with_pdb, vec!["nats", "kafka"]);
+        let kafka = objects.backends.iter().find(|b| b.kind.as_str() == "kafka").expect("kafka");
+        let pod = kafka.stateful_set.spec.as_ref().and_then(|s| s.template.spec.clone()).expect("pod");
+        let voters = pod.containers[0]
+            .env
+            .iter()
+            .flatten()
+            .find(|e| e.name == "KAFKA_CONTROLLER_QUORUM_VOTERS")
+            .expect("voters");
+        assert_eq!(voters.value.as_deref().map(|v| v.split(',').count()), Some(3), "a KRaft quorum of three");
+    }
+
+    #[test]
+    fn an_autoscaled_proxy_leaves_replicas_to_its_hpa() {
+        let on = build_for(
+            json!({"proxy": {"replicas": 2, "autoscaling": {"enabled": true, "minReplicas": 2, "maxReplicas": 9, "targetCPU": 70}}}),
+            false,
+        );
+        assert_eq!(on.proxy.spec.as_ref().and_then(|s| s.replicas), None);
+        let hpa = on.proxy_hpa.expect("hpa").spec.expect("spec");
+        assert_eq!((hpa.min_replicas, hpa.max_replicas), (Some(2), 9));
+        assert!(on.proxy_pdb.is_some());
+        let off = build_for(json!({"proxy": {"replicas": 3}}), false);
+        assert_eq!(off.proxy.spec.as_ref().and_then(|s| s.replicas), Some(3));
+        assert!(off.proxy_hpa.is_none());
+    }
+
+    #[test]
+    fn ingress_with_tls_reaches_the_proxy_over_grpc() {
+        let objects = build_for(
+            json!({"ingress": {"enabled": true, "className": "nginx", "host": "prism.example.com",
+            "tls": [{"hosts": ["prism.example.com"], "secretName": "prism-tls"}]}}),
+            false,
+        );
+        let ingress = objects.ingress.expect("ingress");
+        let annotations = ingress.metadata.annotations.clone().expect("annotations");
+        assert_eq!(annotations["nginx.ingress.kubernetes.io/backend-protocol"], "GRPC");
+        let spec = ingress.spec.expect("spec");
+        assert_eq!(spec.tls.expect("tls")[0].secret_name.as_deref(), Some("prism-tls"));
+        let backend = spec.rules.expect("rules")[0].http.clone().expect("http").paths[0]
+            .backend
+            .service
+            .clone()
+            .expect("service");
+        assert_eq!(backend.name, "c-proxy");
+    }
+
+    #[test]
+    fn a_service_monitor_only_where_its_api_is_served() {
+        let spec = json!({"observability": {"prometheus": {"enabled": true, "scrapeInterval": "15s"}, "grafana": {"enabled": true}}});
+        let with = build_for(spec.clone(), true);
+        let monitor = with.service_monitor.expect("service monitor");
+        assert_eq!(monitor.data["spec"]["endpoints"][0]["interval"], "15s");
+        assert!(with.config_maps.iter().any(|c| c.metadata.name.as_deref() == Some("c-grafana-dashboard")));
+        assert!(build_for(spec, false).service_monitor.is_none());
+    }
+
+    #[test]
+    fn retained_data_carries_no_owner_and_deleted_data_does() {
+        let spec = json!({"backends": {"redis": {"enabled": true, "version": "7"}}});
+        let retained = build_for(spec.clone(), false);
+        assert!(retained.secrets[0].metadata.owner_references.is_none());
+        assert!(retained.admin_volume.as_ref().expect("sqlite volume").metadata.owner_references.is_none());
+        let mut deleted = spec;
+        deleted["deletionPolicy"] = json!("Delete");
+        let deleted = build_for(deleted, false);
+        assert!(deleted.secrets[0].metadata.owner_references.is_some());
+    }
+}
