@@ -6,3 +6,13 @@
 mod harness;
 #[path = "e2e/sample.rs"]
 mod sample;
+#[path = "e2e/clusters.rs"]
+mod clusters;
+#[path = "e2e/runtime_changes.rs"]
+mod runtime_changes;
+#[path = "e2e/self_healing.rs"]
+mod self_healing;
+#[path = "e2e/ordering.rs"]
+mod ordering;
+#[path = "e2e/deletion.rs"]
+mod deletion;
