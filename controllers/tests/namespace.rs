@@ -385,6 +385,10 @@ async fn the_whole_hierarchy_serves_the_samples_namespaces_and_tears_one_down_in
     let writes = h.writes.take();
     let mine: Vec<&String> = writes.iter().filter(|w| w.ends_with("by prism-operator/namespace")).collect();
     println!("the whole hierarchy: {} writes by the namespace controller: {mine:#?}", mine.len());
+    let payments_writes: Vec<&&String> = mine.iter().filter(|w| w.contains("payments")).collect();
+    let status_writes = payments_writes.iter().filter(|w| w.contains("/status ")).count();
+    assert_eq!(payments_writes.len() - status_writes, 3, "owner reference and 2 runners: {payments_writes:#?}");
+    assert!(status_writes <= 3, "status written once per readiness change: {payments_writes:#?}");
 
     // Quiet once converged: nothing more from the namespace controller.
     let touch = json!({"metadata": {"labels": {"touched": "yes"}}});
