@@ -48,7 +48,6 @@ pub struct Change {
 }
 
 type Objects = BTreeMap<(String, String), Arc<Value>>;
-type Entry<'a> = (&'a (String, String), &'a Arc<Value>);
 
 /// Everything guarded by the store's lock.
 #[derive(Debug)]
@@ -113,23 +112,34 @@ impl State {
     /// Objects of a type, sorted by namespace then name, optionally in one namespace and
     /// strictly after a `(namespace, name)` key (for continue tokens).
     pub fn list(&self, storage: &str, namespace: Option<&str>, after: Option<&(String, String)>) -> Vec<Arc<Value>> {
+        use std::ops::Bound::{Excluded, Included, Unbounded};
         let Some(map) = self.objects.get(storage) else {
             return Vec::new();
         };
-        let iter: Box<dyn Iterator<Item = Entry<'_>>> = match after {
-            Some(k) => Box::new(
-                map.range::<(String, String), _>((std::ops::Bound::Excluded(k.clone()), std::ops::Bound::Unbounded)),
-            ),
-            None => Box::new(map.iter()),
+        // Keys sort by namespace first, so one namespace is one contiguous range.
+        let start = match (after, namespace) {
+            (Some(k), _) => Excluded(k.clone()),
+            (None, Some(ns)) => Included((ns.to_string(), String::new())),
+            (None, None) => Unbounded,
         };
-        iter.filter(|((ns, _), _)| namespace.is_none_or(|n| n == ns)).map(|(_, v)| v.clone()).collect()
+        map.range::<(String, String), _>((start, Unbounded))
+            .take_while(|((ns, _), _)| namespace.is_none_or(|n| n == ns))
+            .filter(|((ns, _), _)| namespace.is_none_or(|n| n == ns))
+            .map(|(_, v)| v.clone())
+            .collect()
     }
 
     /// Number of objects in a namespace across all types (namespace deletion).
     pub fn count_in_namespace(&self, namespace: &str) -> usize {
-        self.objects.values().map(|m| m.keys().filter(|(ns, _)| ns == namespace).count()).sum()
+        self.objects
+            .values()
+            .map(|m| {
+                m.range::<(String, String), _>((namespace.to_string(), String::new())..)
+                    .take_while(|((ns, _), _)| ns == namespace)
+                    .count()
+            })
+            .sum()
     }
-
     /// Keys `(storage, name)` of all objects in a namespace.
     pub fn keys_in_namespace(&self, namespace: &str) -> Vec<(String, String)> {
         let mut out = Vec::new();
