@@ -428,3 +428,30 @@ async fn dedicated_runners_follow_their_cluster_entry_and_come_back_when_deleted
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_paused_cluster_stops_runner_writes_and_the_namespace_says_so() {
+    let h = with_cluster().await;
+    apply_namespace(&h, NAMESPACE).await;
+    wait_runner(&h, "orders-keyvalue").await;
+    wait_runner(&h, "orders-consumer").await;
+    let pause = json!({"spec": {"paused": true}});
+    let clusters = h.api::<prism_api::v1alpha1::PrismCluster>();
+    clusters.patch("prod", &PatchParams::default(), &Patch::Merge(&pause)).await.expect("pause");
+    eventually("Paused", || async { condition(&h, "orders", "Paused").await.filter(|c| c.0 == "True") }).await;
+    settle(&h.writes, Duration::from_millis(200)).await;
+    h.writes.take();
+
+    apply_namespace(&h, &NAMESPACE.replace("[keyvalue, consumer]", "[keyvalue]")).await;
+    h.api::<PrismPattern>().delete("orders-keyvalue", &DeleteParams::default()).await.expect("delete runner");
+    settle(&h.writes, Duration::from_millis(500)).await;
+    let writes = object_writes(h.writes.take());
+    assert_eq!(count(&writes, "/prismpatterns/orders-consumer") + count(&writes, "/prismpatterns/orders-keyvalue"), 0);
+    assert!(runner(&h, "orders-consumer").await.is_some(), "not pruned while paused");
+    assert!(runner(&h, "orders-keyvalue").await.is_none(), "not recreated while paused");
+
+    let resume = json!({"spec": {"paused": false}});
+    clusters.patch("prod", &PatchParams::default(), &Patch::Merge(&resume)).await.expect("resume");
+    wait_runner(&h, "orders-keyvalue").await;
+    wait_runner_gone(&h, "orders-consumer").await;
+}

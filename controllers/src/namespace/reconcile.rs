@@ -93,7 +93,7 @@ async fn apply(namespace: &PrismNamespace, ctx: &Context) -> Result<Action> {
     let observations = match validate::validate(namespace, cluster.as_ref()) {
         Ok(valid) => realise(namespace, &valid, ctx).await?,
         // Nothing is built or pruned for an invalid spec: a typo must not tear down runners.
-        Err(problem) => Observations { problem: Some(problem), patterns: Vec::new() },
+        Err(problem) => Observations { problem: Some(problem), ..Observations::default() },
     };
     write_status(namespace, &ns, ctx, observations).await?;
     Ok(Action::requeue(ctx.config.resync))
@@ -144,24 +144,27 @@ fn owner_reference_patch(name: &str, cluster: &PrismCluster, uid: &str) -> serde
     })
 }
 
-/// Applies the dedicated runners, prunes those no longer wanted and observes every runner.
+/// Applies the dedicated runners, prunes those no longer wanted and observes every runner. Under
+/// a paused cluster nothing is written: the runners are only observed.
 async fn realise(namespace: &PrismNamespace, valid: &ValidatedNamespace, ctx: &Context) -> Result<Observations> {
-    let owner = namespace.controller_owner_ref(&()).ok_or(Error::MissingField("metadata.uid"))?;
-    let writer = writer(namespace, ctx);
     let api = patterns_api(ctx, &valid.namespace);
     let mut observed = Vec::new();
-    for runner in build::dedicated_runners(valid, &owner) {
-        observed.push(writer.apply(&api, runner).await?.0);
+    if !valid.paused {
+        let owner = namespace.controller_owner_ref(&()).ok_or(Error::MissingField("metadata.uid"))?;
+        let writer = writer(namespace, ctx);
+        for runner in build::dedicated_runners(valid, &owner) {
+            observed.push(writer.apply(&api, runner).await?.0);
+        }
+        let keep: Vec<String> = valid.dedicated().map(|p| p.runner.clone()).collect();
+        prune(&writer, namespace, &keep).await?;
     }
-    let keep: Vec<String> = valid.dedicated().map(|p| p.runner.clone()).collect();
-    prune(&writer, namespace, &keep).await?;
-    for shared in valid.patterns.iter().filter(|p| !p.dedicated) {
+    for pattern in valid.patterns.iter().filter(|p| valid.paused || !p.dedicated) {
         let runner =
-            api.get_opt(&shared.runner).await.map_err(|e| api_error("get", "PrismPattern", &shared.runner, e))?;
+            api.get_opt(&pattern.runner).await.map_err(|e| api_error("get", "PrismPattern", &pattern.runner, e))?;
         observed.extend(runner);
     }
     let ready = |runner: &str| status::runner_ready(observed.iter().find(|r| r.name_any() == runner));
-    Ok(Observations { problem: None, patterns: status::resolve(valid, ready) })
+    Ok(Observations { problem: None, patterns: status::resolve(valid, ready), paused: valid.paused })
 }
 
 /// Deletes the runners dedicated to `namespace` that are not in `keep` (isolation changed, pattern

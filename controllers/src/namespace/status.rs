@@ -15,6 +15,8 @@ pub struct Observations {
     pub problem: Option<Problem>,
     /// Each pattern of the spec, with whether its runner was observed Running.
     pub patterns: Vec<ResolvedPattern>,
+    /// The cluster is paused: runners were observed, not written.
+    pub paused: bool,
 }
 
 /// Whether a runner serves: its own controller says Running.
@@ -49,12 +51,17 @@ pub fn compute(
         None => Observed::new(types::SPEC_VALID, true, "Valid", ""),
     };
     let ready = Observed::new(types::READY, phase == NamespacePhase::Ready, reason, message);
+    let paused = if observed.paused {
+        Observed::new(types::PAUSED, true, "ClusterPaused", "the PrismCluster is paused: runners are not written")
+    } else {
+        Observed::new(types::PAUSED, false, "NotPaused", "")
+    };
     let previous_conditions = previous.map(|s| s.conditions.as_slice()).unwrap_or_default();
     PrismNamespaceStatus {
         phase: Some(phase),
         observed_generation: generation,
         patterns: observed.patterns,
-        conditions: conditions::merge(previous_conditions, vec![ready, spec_valid], generation, now),
+        conditions: conditions::merge(previous_conditions, vec![ready, spec_valid, paused], generation, now),
     }
 }
 
@@ -98,7 +105,7 @@ mod tests {
     }
 
     fn observations(ready: &[bool]) -> Observations {
-        Observations { problem: None, patterns: patterns(ready) }
+        Observations { problem: None, patterns: patterns(ready), paused: false }
     }
 
     fn condition<'a>(status: &'a PrismNamespaceStatus, type_: &str) -> (&'a str, &'a str, &'a str) {
@@ -119,6 +126,18 @@ mod tests {
         let degraded = compute(Some(&ready), Some(1), observations(&[false, true]), &now());
         assert_eq!(degraded.phase, Some(NamespacePhase::Degraded));
         assert_eq!(condition(&degraded, "Ready").1, "RunnerUnavailable");
+    }
+
+    #[test]
+    fn a_paused_cluster_is_reported_and_readiness_still_observed() {
+        let mut observed = observations(&[true]);
+        observed.paused = true;
+        let status = compute(None, Some(1), observed, &now());
+        assert_eq!(
+            condition(&status, "Paused"),
+            ("True", "ClusterPaused", "the PrismCluster is paused: runners are not written")
+        );
+        assert_eq!(status.phase, Some(NamespacePhase::Ready));
     }
 
     #[test]

@@ -17,6 +17,9 @@ pub struct ValidatedNamespace {
     pub isolation: Isolation,
     /// The namespace's patterns in spec order, each resolved against the cluster.
     pub patterns: Vec<ValidPattern>,
+    /// The cluster is paused (for manual repair): its runners, dedicated ones included, are not
+    /// written.
+    pub paused: bool,
 }
 
 /// One pattern of a namespace and the runner that serves it.
@@ -79,6 +82,7 @@ pub fn validate(namespace: &PrismNamespace, cluster: Option<&PrismCluster>) -> R
         cluster: cluster_name.clone(),
         isolation: settings.isolation,
         patterns,
+        paused: cluster.spec.paused,
     })
 }
 
