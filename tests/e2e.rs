@@ -16,3 +16,7 @@ mod self_healing;
 mod ordering;
 #[path = "e2e/deletion.rs"]
 mod deletion;
+#[path = "e2e/pause.rs"]
+mod pause;
+#[path = "e2e/app_teams.rs"]
+mod app_teams;
