@@ -29,6 +29,20 @@ pub enum Error {
 }
 
 impl Error {
+    /// Why a teardown waits, if this is [`Error::Waiting`], also when `kube::runtime::finalizer`
+    /// wrapped it (as `reconcile` returns it): an error policy must not count it as a failure.
+    pub fn waiting(&self) -> Option<&str> {
+        use kube::runtime::finalizer::Error as Finalizer;
+        match self {
+            Error::Waiting(why) => Some(why),
+            Error::Finalizer(inner) => match inner.as_ref() {
+                Finalizer::ApplyFailed(error) | Finalizer::CleanupFailed(error) => error.waiting(),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
     /// A short, bounded label for the `error` label of the errors metric.
     pub fn metric_label(&self) -> &'static str {
         match self {
@@ -59,3 +73,16 @@ impl Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::Error;
+
+    #[test]
+    fn waiting_is_recognised_through_the_finalizer_wrapper() {
+        let wrapped =
+            Error::Finalizer(Box::new(kube::runtime::finalizer::Error::CleanupFailed(Error::Waiting("routes".into()))));
+        assert_eq!(wrapped.waiting(), Some("routes"));
+        assert_eq!(Error::MissingField("x").waiting(), None);
+    }
+}

@@ -44,7 +44,7 @@ pub async fn reconcile(namespace: Arc<PrismNamespace>, ctx: Arc<Context>) -> Res
 }
 
 pub fn error_policy(namespace: Arc<PrismNamespace>, error: &Error, ctx: Arc<Context>) -> Action {
-    if let Some(why) = waiting(error) {
+    if let Some(why) = error.waiting() {
         // Teardown waiting on another controller: poll gently, it is not a failure.
         tracing::debug!(namespace = %namespace.name_any(), why, "waiting");
         return Action::requeue(crate::WAIT_POLL);
@@ -57,19 +57,6 @@ pub fn error_policy(namespace: Arc<PrismNamespace>, error: &Error, ctx: Arc<Cont
         writer(&namespace, &ctx).announce(EventType::Warning, "ReconcileFailed", &note).await;
     });
     Action::requeue(delay)
-}
-
-/// The reason of an [`Error::Waiting`], also when the finalizer helper wrapped it.
-fn waiting(error: &Error) -> Option<&str> {
-    match error {
-        Error::Waiting(why) => Some(why),
-        Error::Finalizer(boxed) => match boxed.as_ref() {
-            kube::runtime::finalizer::Error::ApplyFailed(Error::Waiting(why))
-            | kube::runtime::finalizer::Error::CleanupFailed(Error::Waiting(why)) => Some(why),
-            _ => None,
-        },
-        _ => None,
-    }
 }
 
 fn backoff_key(namespace: &PrismNamespace) -> String {
