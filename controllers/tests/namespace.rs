@@ -455,3 +455,29 @@ async fn a_paused_cluster_stops_runner_writes_and_the_namespace_says_so() {
     wait_runner(&h, "orders-keyvalue").await;
     wait_runner_gone(&h, "orders-consumer").await;
 }
+
+/// Deleting the cluster takes every namespace with it: its own by its ordered teardown, an app
+/// team's by garbage collection through the owner reference this controller added; dedicated
+/// runners go with their namespaces.
+#[tokio::test]
+async fn deleting_the_cluster_takes_its_own_and_app_team_namespaces_with_their_runners() {
+    let mut h = Harness::new().await;
+    h.simulate_workloads();
+    h.start(prism_controllers::pattern::run);
+    h.start(prism_controllers::cluster::run);
+    h.start(prism_controllers::namespace::run);
+    h.apply_yaml(&sample("prism-local.yaml")).await;
+    apply_namespace(&h, &sample("app-team-namespace.yaml")).await;
+    wait_phase(&h, "prism-local-orders", NamespacePhase::Ready).await;
+    wait_phase(&h, "payments", NamespacePhase::Ready).await;
+
+    let clusters = h.api::<prism_api::v1alpha1::PrismCluster>();
+    clusters.delete("prism-local", &DeleteParams::default()).await.expect("delete cluster");
+    for name in ["prism-local-orders", "payments"] {
+        eventually(&format!("{name} gone"), || async { namespace(&h, name).await.is_none().then_some(()) }).await;
+    }
+    for name in ["prism-local-orders-keyvalue", "payments-keyvalue", "payments-consumer"] {
+        wait_runner_gone(&h, name).await;
+    }
+    eventually("cluster gone", || async { clusters.get_opt("prism-local").await.ok()?.is_none().then_some(()) }).await;
+}
