@@ -20,3 +20,9 @@ mod deletion;
 mod pause;
 #[path = "e2e/app_teams.rs"]
 mod app_teams;
+#[path = "e2e/bad_input.rs"]
+mod bad_input;
+#[path = "e2e/leader_election.rs"]
+mod leader_election;
+#[path = "e2e/crash_consistency.rs"]
+mod crash_consistency;

@@ -243,3 +243,40 @@ pub fn sample(name: &str, namespace: &str) -> String {
     let text = std::fs::read_to_string(path).expect("sample");
     text.replace("namespace: prism", &format!("namespace: {namespace}"))
 }
+
+/// Telling the operators apart in the emulator's request accounting and fault rules, which key
+/// clients by User-Agent: kube clients (the operator's included) send none.
+impl Env {
+    /// Serves the same emulator on another loopback port that stamps `User-Agent: {agent}/e2e`
+    /// on every request, and writes a kubeconfig for it. An operator started with
+    /// `--kubeconfig <that file>` is counted as `agent` (`snapshot().requests_by(agent)`) and can be
+    /// faulted alone (`FaultRule::user_agent(agent)`). The port serves until the scenario ends.
+    pub async fn tagged_kubeconfig(&self, agent: &str) -> PathBuf {
+        use axum::extract::Request;
+        use axum::http::{HeaderValue, header::USER_AGENT};
+        let value = HeaderValue::from_str(&format!("{agent}/e2e")).expect("a valid user agent");
+        let stamp = move |mut request: Request| {
+            let value = value.clone();
+            async move {
+                request.headers_mut().insert(USER_AGENT, value);
+                request
+            }
+        };
+        let app = kube_emulator::http::router(self.emulator().clone()).layer(axum::middleware::map_request(stamp));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("loopback port");
+        let addr = listener.local_addr().expect("address");
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        let path = self.home.path().join(format!("kubeconfig-{agent}"));
+        std::fs::write(&path, kube_emulator::server::kubeconfig_yaml(&format!("http://{addr}"))).expect("kubeconfig");
+        path
+    }
+}
+
+impl Operator {
+    /// Whether the process is still running (it has not exited or been killed).
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
