@@ -9,7 +9,9 @@ use k8s_openapi::api::core::v1::{Secret, Service};
 use kube::Resource;
 use prism_api::v1beta1::PrismPattern;
 
-use crate::clusters::{LIMIT, converged, kubectl_ok, kubectl_patch, patterns_converged, settle, wait_for};
+use crate::clusters::{
+    LIMIT, converged, kubectl_ok, kubectl_patch, log_tail, patterns_converged, read_until, settle, wait_for,
+};
 use crate::harness::Env;
 
 const CLUSTER: &str = r#"
@@ -106,11 +108,27 @@ async fn a_deleted_credentials_secret_comes_back_with_the_same_data() {
     );
 
     kubectl_ok(&env, &["delete", "secret/heal-redis-credentials", "--wait=false"]).await;
-    let after = wait_for(&env, "heal-redis-credentials back", LIMIT, || async {
-        let s = secrets.get_opt("heal-redis-credentials").await.ok().flatten()?;
-        (uid(&s) != uid(&before)).then_some(s)
-    })
+    // Back means a new object (a new uid), not the deleted one lingering.
+    let live = read_until(
+        LIMIT,
+        || async { secrets.get_opt("heal-redis-credentials").await.ok().flatten() },
+        |s| s.as_ref().is_some_and(|s| uid(s) != uid(&before)),
+    )
     .await;
+    let after = match live {
+        Some(s) if uid(&s) != uid(&before) => s,
+        other => panic!(
+            "heal-redis-credentials did not come back within {LIMIT:?}: {}\n{}",
+            match other {
+                None => "it is gone".to_string(),
+                Some(s) => format!(
+                    "the deleted one lingers (deletionTimestamp {:?}, finalizers {:?})",
+                    s.metadata.deletion_timestamp, s.metadata.finalizers
+                ),
+            },
+            log_tail(&env, 40)
+        ),
+    };
     assert!(
         after.data == before.data,
         "credentials are never regenerated: the recreated Secret must carry the same password (the backend's \
