@@ -46,6 +46,9 @@ pub mod finalizers {
     pub const NAMESPACE: &str = "prism.io/namespace-teardown";
     /// Held by a PrismPattern until the proxy stops routing to its runner.
     pub const PATTERN: &str = "prism.io/pattern-teardown";
+    /// Held by a generated credentials Secret: a deleted one lingers (Terminating, data intact)
+    /// until the operator has read its data back and recreated it with the same credentials.
+    pub const CREDENTIALS: &str = "prism.io/credentials-protection";
 }
 
 /// Server-side apply field managers, one per controller.

@@ -67,11 +67,13 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
         .owns_stream(metadata_changes::<Deployment>(&client, ns, children.clone()))
         .owns_stream(metadata_changes::<Service>(&client, ns, children.clone()))
         .owns_stream(metadata_changes::<ConfigMap>(&client, ns, children.clone()))
-        .owns_stream(metadata_changes::<Secret>(&client, ns, children.clone()))
         .owns_stream(metadata_changes::<PodDisruptionBudget>(&client, ns, children.clone()))
         .owns_stream(metadata_changes::<HorizontalPodAutoscaler>(&client, ns, children.clone()))
         .owns_stream(metadata_changes::<Ingress>(&client, ns, children.clone()))
-        .owns_stream(metadata_changes::<PersistentVolumeClaim>(&client, ns, children))
+        // Retained credentials and volumes carry no owner reference (so that garbage collection
+        // leaves them): their label says which cluster they belong to.
+        .watches_stream(metadata_changes::<Secret>(&client, ns, children.clone()), cluster_of_label)
+        .watches_stream(metadata_changes::<PersistentVolumeClaim>(&client, ns, children), cluster_of_label)
         .watches_stream(pattern_changes, |p: PrismPattern| cluster_named(&p.spec.cluster, p.namespace()))
         .watches_stream(namespace_changes, |n: PrismNamespace| cluster_named(&n.spec.cluster, n.namespace()))
         .with_config(controller::Config::default().concurrency(ctx.config.concurrency))
@@ -83,6 +85,11 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
             }
         })
         .await;
+}
+
+fn cluster_of_label<K: kube::Resource>(object: K) -> Option<ObjectRef<PrismCluster>> {
+    let name = object.labels().get(labels::CLUSTER)?.clone();
+    cluster_named(&name, object.namespace())
 }
 
 fn cluster_named(name: &str, namespace: Option<String>) -> Option<ObjectRef<PrismCluster>> {

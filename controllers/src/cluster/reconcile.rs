@@ -60,7 +60,7 @@ pub async fn reconcile(cluster: Arc<PrismCluster>, cc: Arc<ClusterContext>) -> R
 }
 
 pub fn error_policy(cluster: Arc<PrismCluster>, error: &Error, cc: Arc<ClusterContext>) -> Action {
-    if let Error::Waiting(why) = error {
+    if let Some(why) = error.waiting() {
         tracing::debug!(cluster = %cluster.name_any(), why, "waiting");
         return Action::requeue(WAIT_POLL);
     }
@@ -107,7 +107,7 @@ async fn realise(cluster: &PrismCluster, valid: &ValidatedCluster, cc: &ClusterC
     let ns = &valid.namespace;
     let w = writer(cluster, ctx);
     let owner = cluster.controller_owner_ref(&()).ok_or(Error::MissingField("metadata.uid"))?;
-    let credentials = build::complete_credentials(valid, read_credentials(valid, ctx).await?);
+    let credentials = build::complete_credentials(valid, read_credentials(valid, &w).await?);
     let routes = render_routes(valid, cc);
     let live_proxy = api::<Deployment>(ctx, ns).get_opt(&naming::proxy_service(&valid.name)).await;
     let live_proxy = live_proxy.map_err(|source| api_error("get", "Deployment", "proxy", source))?;
@@ -259,15 +259,22 @@ async fn delete_volumes_of_removed_backends(valid: &ValidatedCluster, w: &Writer
     Ok(())
 }
 
-/// The credentials already in the backends' Secrets (never regenerated).
-async fn read_credentials(valid: &ValidatedCluster, ctx: &Context) -> Result<Credentials> {
-    let secrets = api::<Secret>(ctx, &valid.namespace);
+/// The credentials already in the backends' Secrets (never regenerated). A Secret someone
+/// deleted lingers thanks to its protection finalizer: its data is read back here, then the
+/// finalizer released so that this reconcile recreates it with the same credentials.
+async fn read_credentials(valid: &ValidatedCluster, w: &Writer<'_>) -> Result<Credentials> {
+    let secrets = api::<Secret>(w.ctx, &valid.namespace);
     let mut credentials = Credentials::new();
     for (kind, _) in valid.spec.backends.enabled() {
         let name = naming::backend_secret(&valid.name, kind);
-        let secret = secrets.get_opt(&name).await.map_err(|source| api_error("get", "Secret", &name, source))?;
+        let Some(secret) = secrets.get_opt(&name).await.map_err(|source| api_error("get", "Secret", &name, source))?
+        else {
+            continue;
+        };
+        let deleting = secret.metadata.deletion_timestamp.is_some();
         let data: BTreeMap<String, String> = secret
-            .and_then(|s| s.data)
+            .data
+            .clone()
             .into_iter()
             .flatten()
             .filter_map(|(k, v)| String::from_utf8(v.0).ok().map(|v| (k, v)))
@@ -275,8 +282,35 @@ async fn read_credentials(valid: &ValidatedCluster, ctx: &Context) -> Result<Cre
         if !data.is_empty() {
             credentials.insert(kind, data);
         }
+        if deleting {
+            w.announce(
+                EventType::Warning,
+                "CredentialsRecreated",
+                &format!("Secret {name} was deleted: recreating it with the same credentials"),
+            )
+            .await;
+            release_credentials(&secrets, &secret).await?;
+        }
     }
     Ok(credentials)
+}
+
+/// Removes the credentials protection finalizer (and only it) from `secret`.
+async fn release_credentials(secrets: &Api<Secret>, secret: &Secret) -> Result<()> {
+    let ours = prism_api::names::finalizers::CREDENTIALS;
+    let finalizers = secret.metadata.finalizers.clone().unwrap_or_default();
+    if !finalizers.iter().any(|f| f == ours) {
+        return Ok(());
+    }
+    let kept: Vec<&String> = finalizers.iter().filter(|f| *f != ours).collect();
+    let name = secret.name_any();
+    // The resourceVersion makes it a compare-and-swap: another finalizer added meanwhile is kept.
+    let patch = json!({"metadata": {"finalizers": kept, "resourceVersion": secret.resource_version()}});
+    secrets
+        .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .map_err(|source| api_error("release", "Secret", &name, source))?;
+    Ok(())
 }
 
 fn render_routes(valid: &ValidatedCluster, cc: &ClusterContext) -> Routes {
@@ -390,7 +424,9 @@ async fn teardown(cluster: &PrismCluster, cc: &ClusterContext) -> Result<Action>
     empty_routes(cluster, &w).await?;
     let selector = format!("{}={}", labels::CLUSTER, name);
     let none: Vec<String> = Vec::new();
-    if w.prune(&api::<PrismNamespace>(ctx, &ns), &selector, &uid, &none).await? > 0 {
+    let namespaces = w.prune(&api::<PrismNamespace>(ctx, &ns), &selector, &uid, &none).await?
+        + delete_app_team_namespaces(cluster, cc, &w).await?;
+    if namespaces > 0 {
         return Err(Error::Waiting(format!("tearing down {name}: waiting for its PrismNamespaces to go")));
     }
     if w.prune(&api::<PrismPattern>(ctx, &ns), &selector, &uid, &none).await? > 0 {
@@ -404,10 +440,29 @@ async fn teardown(cluster: &PrismCluster, cc: &ClusterContext) -> Result<Action>
     if w.prune(&api::<StatefulSet>(ctx, &ns), &selector, &uid, &none).await? > 0 {
         return Err(Error::Waiting(format!("tearing down {name}: waiting for the backends to go")));
     }
-    if cluster.spec.deletion_policy == DeletionPolicy::Delete {
-        delete_all_volumes(cluster, &w).await?;
-    }
+    release_data(cluster, &w).await?;
     Ok(Action::await_change())
+}
+
+/// App teams' PrismNamespaces on this cluster (tied to it by a non-controller owner reference):
+/// they go before the runners and backends they use, not after by garbage collection. Returns
+/// how many remain.
+async fn delete_app_team_namespaces(cluster: &PrismCluster, cc: &ClusterContext, w: &Writer<'_>) -> Result<usize> {
+    let ns = cluster.namespace().unwrap_or_default();
+    let uid = cluster.uid().unwrap_or_default();
+    let api = api::<PrismNamespace>(w.ctx, &ns);
+    let mut remaining = 0;
+    for namespace in cc.namespaces.state().iter().filter(|n| n.namespace().as_deref() == Some(ns.as_str())) {
+        let tied = namespace.owner_references().iter().any(|o| o.uid == uid && o.controller != Some(true));
+        if !tied {
+            continue;
+        }
+        remaining += 1;
+        if namespace.metadata.deletion_timestamp.is_none() {
+            w.delete(&api, &namespace.name_any()).await?;
+        }
+    }
+    Ok(remaining)
 }
 
 /// The proxy routes to nothing any more: what lets the children's finalizers proceed.
@@ -433,23 +488,30 @@ async fn empty_routes(cluster: &PrismCluster, w: &Writer<'_>) -> Result<()> {
     w.apply(&configs, config).await.map(drop)
 }
 
-/// With the Delete policy, every data volume and credential of the cluster goes with it.
-async fn delete_all_volumes(cluster: &PrismCluster, w: &Writer<'_>) -> Result<()> {
+/// Credentials lose their protection when the cluster goes (retained ones stay, deletable by
+/// hand); with the Delete policy, every data volume and credential of the cluster goes too.
+async fn release_data(cluster: &PrismCluster, w: &Writer<'_>) -> Result<()> {
     let ns = cluster.namespace().unwrap_or_default();
     let selector = format!("{}={}", labels::CLUSTER, cluster.name_any());
     let params = kube::api::ListParams::default().labels(&selector);
-    let pvcs = api::<PersistentVolumeClaim>(w.ctx, &ns);
-    let list = pvcs
-        .list_metadata(&params)
-        .await
-        .map_err(|source| api_error("list", "PersistentVolumeClaim", &selector, source))?;
-    for pvc in list.items {
-        w.delete(&pvcs, &pvc.name_any()).await?;
-    }
+    let delete = cluster.spec.deletion_policy == DeletionPolicy::Delete;
     let secrets = api::<Secret>(w.ctx, &ns);
-    let list = secrets.list_metadata(&params).await.map_err(|source| api_error("list", "Secret", &selector, source))?;
+    let list = secrets.list(&params).await.map_err(|source| api_error("list", "Secret", &selector, source))?;
     for secret in list.items {
-        w.delete(&secrets, &secret.name_any()).await?;
+        release_credentials(&secrets, &secret).await?;
+        if delete {
+            w.delete(&secrets, &secret.name_any()).await?;
+        }
+    }
+    if delete {
+        let pvcs = api::<PersistentVolumeClaim>(w.ctx, &ns);
+        let list = pvcs
+            .list_metadata(&params)
+            .await
+            .map_err(|source| api_error("list", "PersistentVolumeClaim", &selector, source))?;
+        for pvc in list.items {
+            w.delete(&pvcs, &pvc.name_any()).await?;
+        }
     }
     Ok(())
 }

@@ -44,7 +44,7 @@ pub async fn reconcile(pattern: Arc<PrismPattern>, ctx: Arc<Context>) -> Result<
 }
 
 pub fn error_policy(pattern: Arc<PrismPattern>, error: &Error, ctx: Arc<Context>) -> Action {
-    if let Error::Waiting(why) = error {
+    if let Some(why) = error.waiting() {
         // Teardown waiting on another controller: poll gently, it is not a failure.
         tracing::debug!(pattern = %pattern.name_any(), why, "waiting");
         return Action::requeue(crate::WAIT_POLL);

@@ -43,8 +43,11 @@ pub fn build(cluster: &ValidatedCluster, credentials: &Credentials, owner: Optio
             let values = credentials.get(&kind)?;
             let mut labels = meta::component_labels(&cluster.name, kind.as_str());
             labels.insert(prism_api::names::labels::BACKEND.into(), kind.as_str().into());
+            let mut metadata =
+                meta::object(&naming::backend_secret(&cluster.name, kind), &cluster.namespace, labels, owner);
+            metadata.finalizers = Some(vec![prism_api::names::finalizers::CREDENTIALS.to_string()]);
             Some(Secret {
-                metadata: meta::object(&naming::backend_secret(&cluster.name, kind), &cluster.namespace, labels, owner),
+                metadata,
                 data: Some(
                     values
                         .iter()
