@@ -4,6 +4,24 @@
 //! The middleware wraps the API router (`http::router`), so the in-process client and the
 //! loopback server see the same faults and are counted alike. Paths under `/emulator/` are the
 //! admin endpoints (see `admin`) and are neither counted nor faulted.
+//!
+//! From a test (the cluster is `Emulator::cluster` or the one given to `http::router`):
+//!
+//! ```text
+//! // fail the next 2 creates of ConfigMaps with 503; 429 carries Retry-After
+//! cluster.instruments.faults.add(FaultRule::error(503).verb("create").resource("configmaps").times(2));
+//! cluster.instruments.faults.add(FaultRule::too_many_requests(1).verb("patch").field_manager("prism"));
+//! cluster.instruments.faults.add(FaultRule::new(FaultAction::WatchExpired { after_events: 3 }).verb("watch"));
+//! cluster.instruments.faults.server_down(Duration::from_secs(2), DownMode::Unavailable);
+//! faults::compact(&cluster);
+//! // what the client did
+//! let snap = cluster.instruments.requests.snapshot();
+//! assert_eq!(snap.writes_by("prism"), 3);
+//! let rbac = snap.permissions(Some("prism"));
+//! // workloads become ready 200 ms after each new generation
+//! cluster.instruments.simulation.enable(Duration::from_millis(200));
+//! controllers::settle(&cluster).await; // GC and simulation caught up
+//! ```
 
 use std::collections::VecDeque;
 use std::sync::{Arc, OnceLock};
