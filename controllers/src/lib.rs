@@ -20,6 +20,7 @@ pub mod naming;
 pub mod objects;
 pub mod pattern;
 pub mod pod;
+pub mod policy;
 pub mod render;
 pub mod routes;
 pub mod watches;

@@ -28,9 +28,9 @@ use super::validate::{self, ValidatedCluster};
 use crate::apply::{Writer, api_error};
 use crate::context::Context;
 use crate::error::{Error, Result};
+use crate::naming;
 use crate::routes::Routes;
 use crate::workload::WorkloadView;
-use crate::{WAIT_POLL, naming};
 
 /// The shared context plus the caches this controller reads from.
 pub struct ClusterContext {
@@ -46,7 +46,7 @@ pub async fn reconcile(cluster: Arc<PrismCluster>, cc: Arc<ClusterContext>) -> R
     let _timer = ctx.metrics.reconcile_started(CONTROLLER);
     let ns = cluster.namespace().ok_or(Error::MissingField("metadata.namespace"))?;
     let api: Api<PrismCluster> = Api::namespaced(ctx.client.clone(), &ns);
-    let key = backoff_key(&cluster);
+    let key = crate::policy::backoff_key(CONTROLLER, cluster.as_ref());
     let action = finalizer(&api, finalizers::CLUSTER, cluster, |event| async {
         match event {
             Finalizer::Apply(cluster) => apply(&cluster, &cc).await,
@@ -60,23 +60,7 @@ pub async fn reconcile(cluster: Arc<PrismCluster>, cc: Arc<ClusterContext>) -> R
 }
 
 pub fn error_policy(cluster: Arc<PrismCluster>, error: &Error, cc: Arc<ClusterContext>) -> Action {
-    if let Some(why) = error.waiting() {
-        tracing::debug!(cluster = %cluster.name_any(), why, "waiting");
-        return Action::requeue(WAIT_POLL);
-    }
-    let ctx = cc.ctx.clone();
-    ctx.metrics.reconcile_failed(CONTROLLER, error.metric_label());
-    let delay = ctx.backoffs.next_delay(backoff_key(&cluster));
-    tracing::warn!(cluster = %cluster.name_any(), %error, retry_in = ?delay, "reconcile failed");
-    let note = error.to_string();
-    tokio::spawn(async move {
-        writer(&cluster, &ctx).announce(EventType::Warning, "ReconcileFailed", &note).await;
-    });
-    Action::requeue(delay)
-}
-
-fn backoff_key(cluster: &PrismCluster) -> String {
-    format!("{CONTROLLER}/{}/{}", cluster.namespace().unwrap_or_default(), cluster.name_any())
+    crate::policy::on_error(cluster.as_ref(), error, &cc.ctx, CONTROLLER, field_managers::CLUSTER)
 }
 
 fn writer<'a>(cluster: &PrismCluster, ctx: &'a Context) -> Writer<'a> {

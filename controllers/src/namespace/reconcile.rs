@@ -30,7 +30,7 @@ pub async fn reconcile(namespace: Arc<PrismNamespace>, ctx: Arc<Context>) -> Res
     let _timer = ctx.metrics.reconcile_started(CONTROLLER);
     let ns = namespace.namespace().ok_or(Error::MissingField("metadata.namespace"))?;
     let api: Api<PrismNamespace> = Api::namespaced(ctx.client.clone(), &ns);
-    let key = backoff_key(&namespace);
+    let key = crate::policy::backoff_key(CONTROLLER, namespace.as_ref());
     let action = finalizer(&api, finalizers::NAMESPACE, namespace, |event| async {
         match event {
             Finalizer::Apply(namespace) => apply(&namespace, &ctx).await,
@@ -44,23 +44,7 @@ pub async fn reconcile(namespace: Arc<PrismNamespace>, ctx: Arc<Context>) -> Res
 }
 
 pub fn error_policy(namespace: Arc<PrismNamespace>, error: &Error, ctx: Arc<Context>) -> Action {
-    if let Some(why) = error.waiting() {
-        // Teardown waiting on another controller: poll gently, it is not a failure.
-        tracing::debug!(namespace = %namespace.name_any(), why, "waiting");
-        return Action::requeue(crate::WAIT_POLL);
-    }
-    ctx.metrics.reconcile_failed(CONTROLLER, error.metric_label());
-    let delay = ctx.backoffs.next_delay(backoff_key(&namespace));
-    tracing::warn!(namespace = %namespace.name_any(), %error, retry_in = ?delay, "reconcile failed");
-    let note = error.to_string();
-    tokio::spawn(async move {
-        writer(&namespace, &ctx).announce(EventType::Warning, "ReconcileFailed", &note).await;
-    });
-    Action::requeue(delay)
-}
-
-fn backoff_key(namespace: &PrismNamespace) -> String {
-    format!("{CONTROLLER}/{}/{}", namespace.namespace().unwrap_or_default(), namespace.name_any())
+    crate::policy::on_error(namespace.as_ref(), error, &ctx, CONTROLLER, field_managers::NAMESPACE)
 }
 
 fn writer<'a>(namespace: &PrismNamespace, ctx: &'a Context) -> Writer<'a> {

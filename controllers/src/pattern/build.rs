@@ -6,14 +6,11 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::apps::v1::{
     Deployment, DeploymentSpec, StatefulSet, StatefulSetPersistentVolumeClaimRetentionPolicy, StatefulSetSpec,
 };
-use k8s_openapi::api::autoscaling::v2::{
-    CrossVersionObjectReference, HorizontalPodAutoscaler, HorizontalPodAutoscalerSpec, MetricSpec, MetricTarget,
-    ResourceMetricSource,
-};
+use k8s_openapi::api::autoscaling::v2::{CrossVersionObjectReference, HorizontalPodAutoscaler};
 use k8s_openapi::api::core::v1::{
-    ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource, EnvVar, EnvVarSource,
-    HTTPGetAction, ObjectFieldSelector, PersistentVolumeClaim, PersistentVolumeClaimSpec, Probe, Service, ServicePort,
-    ServiceSpec, Volume, VolumeMount, VolumeResourceRequirements,
+    ConfigMap, ConfigMapVolumeSource, Container, EmptyDirVolumeSource, EnvVar, EnvVarSource, HTTPGetAction,
+    ObjectFieldSelector, PersistentVolumeClaim, PersistentVolumeClaimSpec, Probe, Service, ServicePort, ServiceSpec,
+    Volume, VolumeMount, VolumeResourceRequirements,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -24,7 +21,7 @@ use prism_api::v1beta1::{PatternAutoscaling, Scaler, ServiceType, WorkloadKind};
 use serde_json::json;
 
 use super::validate::ValidatedPattern;
-use crate::{backends, hash, images, naming, pod};
+use crate::{backends, hash, images, naming, objects, pod};
 
 /// The runner's gRPC port (the pattern launcher's).
 pub const GRPC_PORT: i32 = 8982;
@@ -235,11 +232,11 @@ fn pod_parts(pattern: &ValidatedPattern, config_hash: &str) -> pod::PodParts {
             image: Some(image.reference),
             image_pull_policy: image.pull_policy,
             env: Some(env(pattern)),
-            ports: Some(vec![
-                container_port("grpc", GRPC_PORT),
-                container_port("metrics", METRICS_PORT),
-                container_port("health", HEALTH_PORT),
-            ]),
+            ports: Some(objects::container_ports(&[
+                ("grpc", GRPC_PORT),
+                ("metrics", METRICS_PORT),
+                ("health", HEALTH_PORT),
+            ])),
             liveness_probe: Some(http_probe("/health", 10)),
             readiness_probe: Some(http_probe("/ready", 5)),
             resources: spec.resources.clone(),
@@ -255,15 +252,6 @@ fn pod_parts(pattern: &ValidatedPattern, config_hash: &str) -> pod::PodParts {
 
 fn mount(name: &str, path: &str) -> VolumeMount {
     VolumeMount { name: name.into(), mount_path: path.into(), ..VolumeMount::default() }
-}
-
-fn container_port(name: &str, port: i32) -> ContainerPort {
-    ContainerPort {
-        name: Some(name.into()),
-        container_port: port,
-        protocol: Some("TCP".into()),
-        ..ContainerPort::default()
-    }
 }
 
 fn http_probe(path: &str, period_seconds: i32) -> Probe {
@@ -325,37 +313,21 @@ fn target_ref(pattern: &ValidatedPattern) -> CrossVersionObjectReference {
 }
 
 fn hpa(pattern: &ValidatedPattern, owner: &OwnerReference, scaling: &PatternAutoscaling) -> HorizontalPodAutoscaler {
-    let mut metrics = Vec::new();
-    metrics.extend(scaling.target_cpu.map(|t| utilization("cpu", t)));
-    metrics.extend(scaling.target_memory.map(|t| utilization("memory", t)));
-    metrics.extend(scaling.metrics.iter().cloned());
-    HorizontalPodAutoscaler {
-        metadata: metadata(pattern, owner, pattern.name.clone()),
-        spec: Some(HorizontalPodAutoscalerSpec {
-            scale_target_ref: target_ref(pattern),
-            min_replicas: Some(scaling.min_replicas.unwrap_or(1)),
+    let target = target_ref(pattern);
+    objects::hpa(
+        metadata(pattern, owner, pattern.name.clone()),
+        objects::Scaling {
+            kind: if pattern.spec.workload == WorkloadKind::StatefulSet { "StatefulSet" } else { "Deployment" },
+            target: target.name,
+            min: scaling.min_replicas.unwrap_or(1),
             // The schema requires maxReplicas when autoscaling is enabled.
-            max_replicas: scaling.max_replicas.unwrap_or(1),
-            metrics: Some(metrics),
+            max: scaling.max_replicas.unwrap_or(1),
+            target_cpu: scaling.target_cpu,
+            target_memory: scaling.target_memory,
+            extra_metrics: scaling.metrics.clone(),
             behavior: scaling.behavior.clone(),
-        }),
-        ..HorizontalPodAutoscaler::default()
-    }
-}
-
-fn utilization(resource: &str, percent: i32) -> MetricSpec {
-    MetricSpec {
-        type_: "Resource".into(),
-        resource: Some(ResourceMetricSource {
-            name: resource.into(),
-            target: MetricTarget {
-                type_: "Utilization".into(),
-                average_utilization: Some(percent),
-                ..MetricTarget::default()
-            },
-        }),
-        ..MetricSpec::default()
-    }
+        },
+    )
 }
 
 fn scaled_object(pattern: &ValidatedPattern, owner: &OwnerReference, scaling: &PatternAutoscaling) -> DynamicObject {

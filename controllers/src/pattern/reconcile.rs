@@ -30,7 +30,7 @@ pub async fn reconcile(pattern: Arc<PrismPattern>, ctx: Arc<Context>) -> Result<
     let _timer = ctx.metrics.reconcile_started(CONTROLLER);
     let ns = pattern.namespace().ok_or(Error::MissingField("metadata.namespace"))?;
     let api: Api<PrismPattern> = Api::namespaced(ctx.client.clone(), &ns);
-    let key = backoff_key(&pattern);
+    let key = crate::policy::backoff_key(CONTROLLER, pattern.as_ref());
     let action = finalizer(&api, finalizers::PATTERN, pattern, |event| async {
         match event {
             Finalizer::Apply(pattern) => apply(&pattern, &ctx).await,
@@ -44,23 +44,7 @@ pub async fn reconcile(pattern: Arc<PrismPattern>, ctx: Arc<Context>) -> Result<
 }
 
 pub fn error_policy(pattern: Arc<PrismPattern>, error: &Error, ctx: Arc<Context>) -> Action {
-    if let Some(why) = error.waiting() {
-        // Teardown waiting on another controller: poll gently, it is not a failure.
-        tracing::debug!(pattern = %pattern.name_any(), why, "waiting");
-        return Action::requeue(crate::WAIT_POLL);
-    }
-    ctx.metrics.reconcile_failed(CONTROLLER, error.metric_label());
-    let delay = ctx.backoffs.next_delay(backoff_key(&pattern));
-    tracing::warn!(pattern = %pattern.name_any(), %error, retry_in = ?delay, "reconcile failed");
-    let note = error.to_string();
-    tokio::spawn(async move {
-        writer(&pattern, &ctx).announce(EventType::Warning, "ReconcileFailed", &note).await;
-    });
-    Action::requeue(delay)
-}
-
-fn backoff_key(pattern: &PrismPattern) -> String {
-    format!("{CONTROLLER}/{}/{}", pattern.namespace().unwrap_or_default(), pattern.name_any())
+    crate::policy::on_error(pattern.as_ref(), error, &ctx, CONTROLLER, field_managers::PATTERN)
 }
 
 fn writer<'a>(pattern: &PrismPattern, ctx: &'a Context) -> Writer<'a> {
