@@ -2,6 +2,8 @@
 //! API emulator (or a real cluster: set PRISM_E2E_KUBECONFIG; scenarios that need the emulator's
 //! fault injection or simulated readiness say so and are skipped there).
 
+#[path = "e2e/api_faults.rs"]
+mod api_faults;
 #[path = "e2e/app_teams.rs"]
 mod app_teams;
 #[path = "e2e/bad_input.rs"]
