@@ -161,8 +161,9 @@ fn test_client(emulator: &Emulator) -> Client {
     Client::new(router, "default")
 }
 
+/// Waits until `check` answers, up to 2 minutes (generous: CI runs many tests at once on 2 cores).
 async fn eventually<T, Fut: std::future::Future<Output = Option<T>>>(what: &str, mut check: impl FnMut() -> Fut) -> T {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
     loop {
         if let Some(value) = check().await {
             return value;
