@@ -54,4 +54,5 @@ fi
 export CHART_CHECK_BIN_DIR="$TARGET_DIR/debug"
 # Logs and the kubeconfig of this run (kept for a look after a failure).
 export CHART_CHECK_WORK_DIR="$TARGET_DIR/chart-check/runs"
+rm -rf "$CHART_CHECK_WORK_DIR"
 exec "$VENV/bin/python" scripts/chart_check.py "$@"
