@@ -21,7 +21,9 @@ where
         + Sync
         + 'static,
 {
-    watcher(scoped_api::<PartialObjectMeta<K>>(client, ns), config).touched_objects()
+    // Each watch backs off on its own: kube-runtime's controller would otherwise hold every
+    // trigger behind one shared backoff after any watch error (a dropped watch, a 410).
+    watcher(scoped_api::<PartialObjectMeta<K>>(client, ns), config).default_backoff().touched_objects()
 }
 
 /// Whether an API group version serves `plural`.

@@ -95,6 +95,10 @@ pub struct PrismPatternSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service: Option<RunnerService>,
 
+    /// The ports the runner's process listens on, for images that do not use the defaults.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ports: Option<RunnerPorts>,
+
     /// Pod template fields merged over what the operator builds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pod_overrides: Option<PodOverrides>,
@@ -347,6 +351,22 @@ pub struct RunnerService {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 65535))]
     pub port: Option<i32>,
+}
+
+/// Ports of a runner's container (defaults: gRPC 8982, metrics 9092, health 9093).
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct RunnerPorts {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 65535))]
+    pub grpc: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 65535))]
+    pub metrics: Option<i32>,
+    /// Serves /health (liveness) and /ready (readiness).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 65535))]
+    pub health: Option<i32>,
 }
 
 /// Kubernetes Service type.

@@ -46,12 +46,12 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
     let (namespaces, namespace_writer) = reflector::store();
     let pattern_changes = reflector(
         pattern_writer,
-        watcher(scoped_api::<PrismPattern>(&client, ns), watcher::Config::default().any_semantic()),
+        watcher(scoped_api::<PrismPattern>(&client, ns), watcher::Config::default().any_semantic()).default_backoff(),
     )
     .touched_objects();
     let namespace_changes = reflector(
         namespace_writer,
-        watcher(scoped_api::<PrismNamespace>(&client, ns), watcher::Config::default().any_semantic()),
+        watcher(scoped_api::<PrismNamespace>(&client, ns), watcher::Config::default().any_semantic()).default_backoff(),
     )
     .touched_objects();
     let children = watcher::Config::default().labels(&format!(

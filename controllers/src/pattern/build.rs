@@ -200,8 +200,25 @@ fn volume_claim_template(pattern: &ValidatedPattern) -> Option<PersistentVolumeC
     })
 }
 
+/// The container's ports: the spec's where set, the runner's defaults otherwise.
+struct Ports {
+    grpc: i32,
+    metrics: i32,
+    health: i32,
+}
+
+fn ports(pattern: &ValidatedPattern) -> Ports {
+    let spec = pattern.spec.ports.clone().unwrap_or_default();
+    Ports {
+        grpc: spec.grpc.unwrap_or(GRPC_PORT),
+        metrics: spec.metrics.unwrap_or(METRICS_PORT),
+        health: spec.health.unwrap_or(HEALTH_PORT),
+    }
+}
+
 fn pod_parts(pattern: &ValidatedPattern, config_hash: &str) -> pod::PodParts {
     let spec = &pattern.spec;
+    let ports = ports(pattern);
     let repository = format!("prism/{}-runner", spec.pattern_type.as_str());
     let image = images::resolve(images::PRISM_REGISTRY, &repository, images::PRISM_VERSION, spec.image.as_ref());
     let mut volumes = vec![Volume {
@@ -233,9 +250,9 @@ fn pod_parts(pattern: &ValidatedPattern, config_hash: &str) -> pod::PodParts {
             image_pull_policy: image.pull_policy,
             env: Some(env(pattern)),
             ports: Some(objects::container_ports(&[
-                ("grpc", GRPC_PORT),
-                ("metrics", METRICS_PORT),
-                ("health", HEALTH_PORT),
+                ("grpc", ports.grpc),
+                ("metrics", ports.metrics),
+                ("health", ports.health),
             ])),
             liveness_probe: Some(http_probe("/health", 10)),
             readiness_probe: Some(http_probe("/ready", 5)),
@@ -276,9 +293,9 @@ fn env(pattern: &ValidatedPattern) -> Vec<EnvVar> {
         value("PRISM_CLUSTER", spec.cluster.clone()),
         value("PRISM_ADMIN_ENDPOINT", admin),
         value("PATTERN_CONFIG", format!("{CONFIG_DIR}/{CONFIG_KEY}")),
-        value("GRPC_PORT", GRPC_PORT.to_string()),
-        value("HEALTH_PORT", HEALTH_PORT.to_string()),
-        value("METRICS_PORT", METRICS_PORT.to_string()),
+        value("GRPC_PORT", ports(pattern).grpc.to_string()),
+        value("HEALTH_PORT", ports(pattern).health.to_string()),
+        value("METRICS_PORT", ports(pattern).metrics.to_string()),
         EnvVar {
             name: "PROCESS_ID".into(),
             value: None,
@@ -354,4 +371,65 @@ fn scaled_object(pattern: &ValidatedPattern, owner: &OwnerReference, scaling: &P
     object.metadata = metadata(pattern, owner, pattern.name.clone());
     object.data = json!({ "spec": spec });
     object
+}
+
+#[cfg(test)]
+mod tests {
+    use prism_api::v1alpha1::DeletionPolicy;
+    use prism_api::v1beta1::{PrismPatternSpec, RunnerPorts};
+
+    use super::*;
+
+    fn valid(spec: PrismPatternSpec) -> ValidatedPattern {
+        ValidatedPattern {
+            name: "kv".into(),
+            namespace: "ns".into(),
+            spec,
+            service_backends: Vec::new(),
+            overrides: None,
+            deletion_policy: DeletionPolicy::Retain,
+        }
+    }
+
+    #[test]
+    fn every_port_is_overridable() {
+        let spec = PrismPatternSpec {
+            cluster: "c".into(),
+            ports: Some(RunnerPorts { grpc: Some(50051), metrics: Some(9100), health: Some(8086) }),
+            ..PrismPatternSpec::default()
+        };
+        let built = build(&valid(spec), &OwnerReference::default(), Some(1));
+        let Workload::Deployment(deployment) = built.workload else { panic!("a Deployment") };
+        let container = deployment.spec.expect("spec").template.spec.expect("pod").containers[0].clone();
+        let ports: Vec<i32> = container.ports.iter().flatten().map(|p| p.container_port).collect();
+        assert_eq!(ports, vec![50051, 9100, 8086]);
+        let grpc = container.env.iter().flatten().find(|e| e.name == "GRPC_PORT").and_then(|e| e.value.clone());
+        assert_eq!(grpc.as_deref(), Some("50051"));
+    }
+
+    #[test]
+    fn storage_makes_claim_templates_and_autoscaling_leaves_replicas() {
+        let spec = PrismPatternSpec {
+            cluster: "c".into(),
+            workload: WorkloadKind::StatefulSet,
+            storage: Some(prism_api::common::VolumeSpec {
+                size: k8s_openapi::apimachinery::pkg::api::resource::Quantity("1Gi".into()),
+                storage_class_name: None,
+            }),
+            autoscaling: Some(PatternAutoscaling {
+                enabled: true,
+                max_replicas: Some(4),
+                target_cpu: Some(60),
+                ..Default::default()
+            }),
+            ..PrismPatternSpec::default()
+        };
+        assert_eq!(replicas(&spec), None);
+        let built = build(&valid(spec), &OwnerReference::default(), None);
+        let Workload::StatefulSet(set) = built.workload else { panic!("a StatefulSet") };
+        let set = set.spec.expect("spec");
+        assert_eq!(set.replicas, None);
+        assert_eq!(set.volume_claim_templates.map(|t| t.len()), Some(1));
+        assert!(matches!(built.autoscaler, Some(Autoscaler::Hpa(_))));
+    }
 }

@@ -59,7 +59,7 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
             Some(ns) => Api::namespaced_with(client.clone(), ns, &resource),
             None => Api::all_with(client.clone(), &resource),
         };
-        controller = controller.owns_stream_with(watcher(api, runners).touched_objects(), resource);
+        controller = controller.owns_stream_with(watcher(api, runners).default_backoff().touched_objects(), resource);
     } else {
         tracing::info!("KEDA's ScaledObject API is not installed: patterns with scaler keda report Autoscaling=False");
     }
