@@ -195,7 +195,8 @@ fn print_hints(kubeconfig: &std::path::Path) {
         "\nThe API keeps serving; in another terminal:\n  \
          {k} get prism -n {NAMESPACE}\n  \
          {k} describe prismcluster prism-local -n {NAMESPACE}\n  \
-         {k} patch prismcluster prism-local -n {NAMESPACE} --type merge -p '{{\"spec\":{{\"proxy\":{{\"replicas\":3}}}}}}'\n\
-         (workloads are simulated: they turn ready after a delay, nothing runs). Ctrl-C stops the sandbox."
+         {k} patch prismcluster prism-local -n {NAMESPACE} --type merge -p '{{\"spec\":{{\"backends\":{{\"kafka\":{{\"enabled\":true,\"version\":\"4.0.0\"}}}}}}}}'\n\
+         (the patch adds a Kafka backend: watch its StatefulSet appear below; workloads are simulated,\n\
+         they turn ready after a delay and nothing runs). Ctrl-C stops the sandbox."
     );
 }
