@@ -155,7 +155,8 @@ impl Env {
             ])
             .args(extra)
             .env("KUBECONFIG", &self.kubeconfig)
-            .env("RUST_LOG", "info")
+            // PRISM_E2E_OPERATOR_LOG sets the operators' log filter when a scenario needs debugging.
+            .env("RUST_LOG", std::env::var("PRISM_E2E_OPERATOR_LOG").unwrap_or_else(|_| "info".to_string()))
             .stdout(Stdio::null())
             .stderr(log_file)
             .kill_on_drop(true)

@@ -19,17 +19,17 @@ use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Secret, Service};
 use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
-use kube::runtime::controller::{self, Controller};
-use kube::runtime::reflector::{self, ObjectRef, reflector};
-use kube::runtime::{WatchStreamExt, watcher};
-use kube::{Api, ResourceExt};
+use kube::ResourceExt;
+use kube::runtime::controller;
+use kube::runtime::reflector::{self, ObjectRef};
+use kube::runtime::watcher;
 use prism_api::names::labels;
 use prism_api::v1alpha1::PrismCluster;
 use prism_api::v1alpha2::PrismNamespace;
 use prism_api::v1beta1::PrismPattern;
 
-use crate::context::{Context, scoped_api};
-use crate::watches::{api_served, metadata_changes};
+use crate::context::Context;
+use crate::watches::{self, api_served, cached_changes, metadata_changes};
 pub use reconcile::ClusterContext;
 
 /// Name of this controller in metrics and logs.
@@ -39,21 +39,12 @@ pub const CONTROLLER: &str = "prismcluster";
 pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + Sync + 'static) {
     let client = ctx.client.clone();
     let ns = ctx.config.namespace.as_deref();
-    let clusters: Api<PrismCluster> = scoped_api(&client, ns);
     // Patterns and namespaces are read at every reconcile (routes, status): cache them, and let a
     // change of one wake the cluster it names.
     let (patterns, pattern_writer) = reflector::store();
     let (namespaces, namespace_writer) = reflector::store();
-    let pattern_changes = reflector(
-        pattern_writer,
-        watcher(scoped_api::<PrismPattern>(&client, ns), watcher::Config::default().any_semantic()).default_backoff(),
-    )
-    .touched_objects();
-    let namespace_changes = reflector(
-        namespace_writer,
-        watcher(scoped_api::<PrismNamespace>(&client, ns), watcher::Config::default().any_semantic()).default_backoff(),
-    )
-    .touched_objects();
+    let pattern_changes = cached_changes(&client, ns, pattern_writer);
+    let namespace_changes = cached_changes(&client, ns, namespace_writer);
     let children = watcher::Config::default().labels(&format!(
         "{},{}={}",
         labels::CLUSTER,
@@ -62,7 +53,7 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
     ));
     let service_monitor_api = api_served(&client, "monitoring.coreos.com/v1", "servicemonitors").await;
     let cc = Arc::new(ClusterContext { ctx: ctx.clone(), patterns, namespaces, service_monitor_api });
-    Controller::new(clusters, watcher::Config::default().any_semantic())
+    watches::controller::<PrismCluster>(&client, ns)
         .owns_stream(metadata_changes::<StatefulSet>(&client, ns, children.clone()))
         .owns_stream(metadata_changes::<Deployment>(&client, ns, children.clone()))
         .owns_stream(metadata_changes::<Service>(&client, ns, children.clone()))

@@ -19,18 +19,18 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
 
 use futures::StreamExt;
-use kube::runtime::controller::{self, Controller};
+use kube::runtime::controller;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{PredicateConfig, WatchStreamExt, watcher};
-use kube::{Api, Resource, ResourceExt};
+use kube::{Resource, ResourceExt};
 use prism_api::names::labels;
 use prism_api::v1alpha1::PrismCluster;
 use prism_api::v1alpha2::PrismNamespace;
 use prism_api::v1beta1::PrismPattern;
 
-use crate::context::{Context, scoped_api};
+use crate::context::Context;
 use crate::routes;
-use crate::watches::metadata_changes;
+use crate::watches::{self, metadata_changes};
 
 /// Name of this controller in metrics and logs.
 pub const CONTROLLER: &str = "prismnamespace";
@@ -39,8 +39,7 @@ pub const CONTROLLER: &str = "prismnamespace";
 pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + Sync + 'static) {
     let client = ctx.client.clone();
     let ns = ctx.config.namespace.as_deref();
-    let namespaces: Api<PrismNamespace> = scoped_api(&client, ns);
-    let controller = Controller::new(namespaces, watcher::Config::default().any_semantic());
+    let controller = watches::controller::<PrismNamespace>(&client, ns);
     let store = controller.store();
     // Clusters: metadata only, and only changes of spec or identity (not status writes, which are
     // frequent and cannot change a namespace's validity).

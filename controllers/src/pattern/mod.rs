@@ -17,7 +17,7 @@ use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{ConfigMap, Service};
 use kube::api::DynamicObject;
 use kube::core::PartialObjectMeta;
-use kube::runtime::controller::{self, Controller};
+use kube::runtime::controller;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, ResourceExt};
@@ -25,8 +25,8 @@ use prism_api::names::labels;
 use prism_api::v1alpha1::PrismCluster;
 use prism_api::v1beta1::PrismPattern;
 
-use crate::context::{Context, scoped_api};
-use crate::watches::{api_served, metadata_changes};
+use crate::context::Context;
+use crate::watches::{self, api_served, metadata_changes};
 
 /// Name of this controller in metrics and logs.
 pub const CONTROLLER: &str = "prismpattern";
@@ -35,8 +35,7 @@ pub const CONTROLLER: &str = "prismpattern";
 pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + Sync + 'static) {
     let client = ctx.client.clone();
     let ns = ctx.config.namespace.as_deref();
-    let patterns: Api<PrismPattern> = scoped_api(&client, ns);
-    let controller = Controller::new(patterns, watcher::Config::default().any_semantic());
+    let controller = watches::controller::<PrismPattern>(&client, ns);
     let store = controller.store();
     // Children are watched metadata-only and by label: a change wakes the owner, and reconcile
     // reads what it needs; nothing else of the cluster's objects is held in memory.
