@@ -77,7 +77,14 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
 
     // One identity for the Lease and for Events, so both name the same instance.
     let identity = args.leader.identity();
-    let ctx = Context::new(controller_client, metrics.clone(), controllers_config(&args, &identity));
+    // Events get their own client (and rate limit): best effort, never ahead of reconciles.
+    let event_client = client::build_client(config.clone(), args.qps, args.burst)?;
+    let ctx = Context::with_event_client(
+        controller_client,
+        event_client,
+        metrics.clone(),
+        controllers_config(&args, &identity),
+    );
     let result = if args.leader.enabled {
         // Renewals get their own client: never queued behind the controllers' rate limit.
         let lease_client = client::build_client(config, 0.0, 0)?;

@@ -3,6 +3,7 @@
 //! metrics and announced as an Event on the parent.
 
 use std::fmt::Debug;
+use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::ObjectReference;
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
@@ -16,6 +17,7 @@ use serde_json::Value;
 use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::metrics::WriteAction;
+use crate::watches::Watched;
 
 /// What applying one child did.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -37,17 +39,32 @@ pub struct Writer<'a> {
 impl Writer<'_> {
     /// Applies `desired` unless the live object already is what it would become, and returns the
     /// object as it now is with what happened. The desired state's hash rides in an annotation so
-    /// that a field dropped from the desired state is noticed (and removed by the apply).
+    /// that a field dropped from the desired state is noticed (and removed by the apply). The live
+    /// object is read from the controller's cache of its children when it has one for `K`.
     pub async fn apply<K>(&self, api: &Api<K>, desired: K) -> Result<(K, Outcome)>
     where
-        K: Resource + Clone + Debug + Serialize + DeserializeOwned,
-        K::DynamicType: Default,
+        K: Watched + Serialize,
     {
-        self.apply_with(api, desired, &K::DynamicType::default()).await
+        let cached = api.namespace().and_then(|ns| self.ctx.children.get::<K>(ns, &desired.name_any()));
+        self.apply_over(api, desired, &(), cached.map(Arc::unwrap_or_clone)).await
     }
 
-    /// [`Writer::apply`] for a kind known only at run time (e.g. KEDA's ScaledObject).
-    pub async fn apply_with<K>(&self, api: &Api<K>, mut desired: K, dt: &K::DynamicType) -> Result<(K, Outcome)>
+    /// [`Writer::apply`] for a kind known only at run time (e.g. KEDA's ScaledObject): never cached.
+    pub async fn apply_with<K>(&self, api: &Api<K>, desired: K, dt: &K::DynamicType) -> Result<(K, Outcome)>
+    where
+        K: Resource + Clone + Debug + Serialize + DeserializeOwned,
+    {
+        self.apply_over(api, desired, dt, None).await
+    }
+
+    /// Applies `desired` over the live object: `cached`, else read.
+    async fn apply_over<K>(
+        &self,
+        api: &Api<K>,
+        mut desired: K,
+        dt: &K::DynamicType,
+        cached: Option<K>,
+    ) -> Result<(K, Outcome)>
     where
         K: Resource + Clone + Debug + Serialize + DeserializeOwned,
     {
@@ -55,7 +72,10 @@ impl Writer<'_> {
         let name = desired.name_any();
         let desired_hash = crate::hash::of(&desired);
         desired.annotations_mut().insert(annotations::APPLIED_HASH.into(), desired_hash.clone());
-        let live = api.get_opt(&name).await.map_err(|source| api_error("get", &kind, &name, source))?;
+        let live = match cached {
+            Some(live) => Some(live),
+            None => api.get_opt(&name).await.map_err(|source| api_error("get", &kind, &name, source))?,
+        };
         if let Some(live) = &live
             && is_current(live, &desired, &desired_hash)?
         {
@@ -69,34 +89,43 @@ impl Writer<'_> {
         let outcome = if live.is_some() { Outcome::Updated } else { Outcome::Created };
         let action = if live.is_some() { WriteAction::Updated } else { WriteAction::Created };
         self.ctx.metrics.object_written(self.controller, &kind, action);
-        self.announce(EventType::Normal, &format!("{kind}{outcome:?}"), &format!("{outcome:?} {kind} {name}")).await;
+        self.announce(EventType::Normal, &format!("{kind}{outcome:?}"), &format!("{outcome:?} {kind} {name}"));
         Ok((applied, outcome))
     }
 
     /// Deletes a child if it exists. Returns whether a delete was sent.
     pub async fn delete<K>(&self, api: &Api<K>, name: &str) -> Result<bool>
     where
-        K: Resource + Clone + Debug + DeserializeOwned,
-        K::DynamicType: Default,
+        K: Watched,
     {
-        self.delete_with(api, name, &K::DynamicType::default()).await
+        let cached = api.namespace().is_some_and(|ns| self.ctx.children.get::<K>(ns, name).is_some());
+        self.delete_over(api, name, &(), cached).await
     }
 
-    /// [`Writer::delete`] for a kind known only at run time.
+    /// [`Writer::delete`] for a kind known only at run time: never cached.
     pub async fn delete_with<K>(&self, api: &Api<K>, name: &str, dt: &K::DynamicType) -> Result<bool>
+    where
+        K: Resource + Clone + Debug + DeserializeOwned,
+    {
+        self.delete_over(api, name, dt, false).await
+    }
+
+    /// Deletes `name` if it exists (`cached`: the cache has it, so it need not be looked up).
+    async fn delete_over<K>(&self, api: &Api<K>, name: &str, dt: &K::DynamicType, cached: bool) -> Result<bool>
     where
         K: Resource + Clone + Debug + DeserializeOwned,
     {
         let kind = K::kind(dt).to_string();
         // Look first: deleting what is not there would still be a write request, on every pass.
-        let exists = api.get_metadata_opt(name).await.map_err(|source| api_error("get", &kind, name, source))?;
-        if exists.is_none() {
+        let exists = cached
+            || api.get_metadata_opt(name).await.map_err(|source| api_error("get", &kind, name, source))?.is_some();
+        if !exists {
             return Ok(false);
         }
         match api.delete(name, &DeleteParams::background()).await {
             Ok(_) => {
                 self.ctx.metrics.object_written(self.controller, &kind, WriteAction::Deleted);
-                self.announce(EventType::Normal, &format!("{kind}Deleted"), &format!("Deleted {kind} {name}")).await;
+                self.announce(EventType::Normal, &format!("{kind}Deleted"), &format!("Deleted {kind} {name}"));
                 Ok(true)
             }
             Err(kube::Error::Api(status)) if status.code == 404 => Ok(false),
@@ -133,7 +162,7 @@ impl Writer<'_> {
     /// whose names are not in `keep`. Returns how many remain (deleted ones included until gone).
     pub async fn prune<K>(&self, api: &Api<K>, labels: &str, owner_uid: &str, keep: &[String]) -> Result<usize>
     where
-        K: Resource<DynamicType = ()> + Clone + Debug + DeserializeOwned,
+        K: Watched,
     {
         let kind = K::kind(&()).to_string();
         let params = kube::api::ListParams::default().labels(labels);
@@ -152,9 +181,9 @@ impl Writer<'_> {
         Ok(remaining)
     }
 
-    /// Publishes an Event on the parent. Events are best effort: failing to record one must not
-    /// fail the reconcile that caused it.
-    pub async fn announce(&self, type_: EventType, reason: &str, note: &str) {
+    /// Publishes an Event on the parent, in the background: a reconcile does not wait for its
+    /// Events, and failing to record one (they are best effort) must not fail it.
+    pub fn announce(&self, type_: EventType, reason: &str, note: &str) {
         let event = Event {
             type_,
             reason: reason.into(),
@@ -162,9 +191,12 @@ impl Writer<'_> {
             action: "Reconcile".into(),
             secondary: None,
         };
-        if let Err(error) = self.ctx.recorder.publish(&event, &self.parent).await {
-            tracing::debug!(%error, reason, "could not publish an event");
-        }
+        let (recorder, parent, reason) = (self.ctx.recorder.clone(), self.parent.clone(), reason.to_string());
+        tokio::spawn(async move {
+            if let Err(error) = recorder.publish(&event, &parent).await {
+                tracing::debug!(%error, reason, "could not publish an event");
+            }
+        });
     }
 }
 

@@ -5,8 +5,11 @@ use std::time::Duration;
 
 use kube::runtime::events::{Recorder, Reporter};
 
+use crate::apply::api_error;
 use crate::backoff::Backoffs;
+use crate::error::Result;
 use crate::metrics::Metrics;
+use crate::watches::{Children, Watched};
 
 /// Settings of the controllers, from the command line.
 #[derive(Clone, Debug)]
@@ -27,20 +30,57 @@ impl Default for Config {
     }
 }
 
-/// Shared by every reconcile of every controller.
+/// What the reconciles of a controller share: the client, metrics, the event recorder, the
+/// settings, and the controller's cache of its children.
 pub struct Context {
     pub client: kube::Client,
     pub metrics: Arc<Metrics>,
     pub recorder: Recorder,
     pub config: Config,
     pub backoffs: Backoffs,
+    /// The children this controller watches, as last seen (none cached until `for_controller`).
+    pub children: Children,
 }
 
 impl Context {
     pub fn new(client: kube::Client, metrics: Arc<Metrics>, config: Config) -> Arc<Self> {
+        Self::with_event_client(client.clone(), client, metrics, config)
+    }
+
+    /// A context whose Events go through `events`: a client with its own rate limit, so that
+    /// Events never take the reconciles' share of requests (client-go's recorders likewise).
+    pub fn with_event_client(
+        client: kube::Client,
+        events: kube::Client,
+        metrics: Arc<Metrics>,
+        config: Config,
+    ) -> Arc<Self> {
         let reporter = Reporter { controller: "prism-operator".into(), instance: Some(config.instance.clone()) };
-        let recorder = Recorder::new(client.clone(), reporter);
-        Arc::new(Context { client, metrics, recorder, config, backoffs: Backoffs::default() })
+        let recorder = Recorder::new(events, reporter);
+        let (backoffs, children) = Default::default();
+        Arc::new(Context { client, metrics, recorder, config, backoffs, children })
+    }
+
+    /// The context of one controller: the same client, metrics, recorder and settings, with its
+    /// own failure counts and the cache of its children.
+    pub fn for_controller(&self, children: Children) -> Arc<Self> {
+        Arc::new(Context {
+            client: self.client.clone(),
+            metrics: self.metrics.clone(),
+            recorder: self.recorder.clone(),
+            config: self.config.clone(),
+            backoffs: Backoffs::default(),
+            children,
+        })
+    }
+
+    /// The object `name` of `api`'s namespace as this controller last saw it (see [`Children`]),
+    /// else as read now.
+    pub async fn live<K: Watched>(&self, api: &kube::Api<K>, name: &str) -> Result<Option<K>> {
+        if let Some(cached) = api.namespace().and_then(|ns| self.children.get::<K>(ns, name)) {
+            return Ok(Some(Arc::unwrap_or_clone(cached)));
+        }
+        api.get_opt(name).await.map_err(|source| api_error("get", &K::kind(&()), name, source))
     }
 }
 

@@ -35,12 +35,7 @@ where
     ctx.metrics.reconcile_failed(controller, error.metric_label());
     let delay = ctx.backoffs.next_delay(backoff_key(controller, object));
     tracing::warn!(controller, object = %object.name_any(), %error, retry_in = ?delay, "reconcile failed");
-    let note = error.to_string();
-    let parent = object.object_ref(&());
-    let ctx = ctx.clone();
-    tokio::spawn(async move {
-        let writer = Writer { ctx: &ctx, controller, field_manager, parent };
-        writer.announce(EventType::Warning, "ReconcileFailed", &note).await;
-    });
+    let writer = Writer { ctx, controller, field_manager, parent: object.object_ref(&()) };
+    writer.announce(EventType::Warning, "ReconcileFailed", &error.to_string());
     Action::requeue(delay)
 }

@@ -7,12 +7,16 @@
 //! backoff doubles at each to 30 s and only resets after 120 s without error: a change waited
 //! minutes to be seen. client-go's informers, likewise, back off each on its own.
 
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
 use std::fmt::Debug;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::Arc;
 use std::time::Duration;
 
 use kube::Resource;
-use kube::core::{NamespaceResourceScope, PartialObjectMeta};
-use kube::runtime::reflector::{self, reflector};
+use kube::core::NamespaceResourceScope;
+use kube::runtime::reflector::{self, ObjectRef, Store, reflector};
 use kube::runtime::utils::Backoff;
 use kube::runtime::{Controller, WatchStreamExt, watcher};
 use serde::de::DeserializeOwned;
@@ -45,23 +49,67 @@ pub fn controller<K: Watched>(client: &kube::Client, ns: Option<&str>) -> Contro
     Controller::for_stream(reflector(writer, objects).applied_objects(), store).trigger_backoff(Unpaused)
 }
 
-/// Changes of `K` objects as metadata only: the smallest watch that can wake an owner.
-pub fn metadata_changes<K: Watched>(
-    client: &kube::Client,
-    ns: Option<&str>,
-    config: watcher::Config,
-) -> impl futures::Stream<Item = Result<PartialObjectMeta<K>, watcher::Error>> + Send + 'static {
-    watcher(scoped_api::<PartialObjectMeta<K>>(client, ns), config).default_backoff().touched_objects()
-}
-
-/// Changes of all `K` objects in `ns`, kept whole in `writer`'s store for reconciles to read.
+/// Changes of the `K` objects in `ns` selected by `config`, kept whole in `writer`'s store.
 pub fn cached_changes<K: Watched>(
     client: &kube::Client,
     ns: Option<&str>,
+    config: watcher::Config,
     writer: reflector::store::Writer<K>,
 ) -> impl futures::Stream<Item = Result<K, watcher::Error>> + Send + 'static {
-    let objects = watcher(scoped_api::<K>(client, ns), watcher::Config::default().any_semantic()).default_backoff();
+    let objects = watcher(scoped_api::<K>(client, ns), config.any_semantic()).default_backoff();
     reflector(writer, objects).touched_objects()
+}
+
+/// A controller's children as last seen by its label-scoped watches, one store per kind: a
+/// reconcile reads a child here instead of GETting it at every pass (a pass over a cluster
+/// once cost a GET per child: 20 and more, throttled by the client's rate limit). Only the
+/// operator's own children are cached (the watches select them by label), not every object of
+/// their kinds.
+///
+/// Only hits are trusted: an object missing from a store may be outside its watch's selector, or
+/// not seen yet, so a miss is read from the API server. A hit may be stale (a change not seen
+/// yet); the change's event then triggers another reconcile, which sees it.
+#[derive(Clone, Default)]
+pub struct Children {
+    stores: Arc<HashMap<TypeId, Box<dyn Any + Send + Sync>>>,
+}
+
+impl Children {
+    /// The cached child `name` in `ns`, if this controller caches `K` and has seen it.
+    pub fn get<K: Watched>(&self, ns: &str, name: &str) -> Option<Arc<K>> {
+        let store = self.stores.get(&TypeId::of::<K>())?.downcast_ref::<Store<K>>()?;
+        store.get(&ObjectRef::new(name).within(ns))
+    }
+}
+
+/// Collects a controller's child caches as its watches are set up.
+#[derive(Default)]
+pub struct ChildrenBuilder {
+    stores: HashMap<TypeId, Box<dyn Any + Send + Sync>>,
+}
+
+impl ChildrenBuilder {
+    /// Watches the `K` objects in `ns` selected by `config`, caching them whole; the changes wake
+    /// the controller (`owns_stream`, `watches_stream`).
+    pub fn watch<K: Watched>(
+        &mut self,
+        client: &kube::Client,
+        ns: Option<&str>,
+        config: watcher::Config,
+    ) -> impl futures::Stream<Item = Result<K, watcher::Error>> + Send + 'static {
+        let (store, writer) = reflector::store();
+        self.keep(store);
+        cached_changes(client, ns, config, writer)
+    }
+
+    /// Adds a store that another watch fills.
+    pub fn keep<K: Watched>(&mut self, store: Store<K>) {
+        self.stores.insert(TypeId::of::<K>(), Box::new(store));
+    }
+
+    pub fn build(self) -> Children {
+        Children { stores: Arc::new(self.stores) }
+    }
 }
 
 /// The controller's shared trigger backoff, made a no-op: each trigger backs off on its own.
@@ -85,4 +133,46 @@ pub async fn api_served(client: &kube::Client, group_version: &str, plural: &str
         .list_api_group_resources(group_version)
         .await
         .is_ok_and(|list| list.resources.iter().any(|r| r.name == plural))
+}
+
+/// What of a cluster can change its namespaces and patterns: its spec (generation), its identity
+/// (a cluster recreated under the same name has a new uid, so owner references must follow) and
+/// its deletion. Not its status, which changes often.
+pub fn spec_or_identity<K: Resource>(cluster: &K) -> Option<u64> {
+    let meta = cluster.meta();
+    let mut hasher = DefaultHasher::new();
+    (meta.generation, &meta.uid, meta.deletion_timestamp.is_some()).hash(&mut hasher);
+    Some(hasher.finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use k8s_openapi::api::apps::v1::Deployment;
+    use k8s_openapi::api::core::v1::Service;
+    use kube::api::ObjectMeta;
+
+    use super::*;
+
+    fn deployment(ns: &str, name: &str) -> Deployment {
+        Deployment {
+            metadata: ObjectMeta { name: Some(name.into()), namespace: Some(ns.into()), ..ObjectMeta::default() },
+            ..Deployment::default()
+        }
+    }
+
+    #[test]
+    fn children_answer_hits_of_cached_kinds_only() {
+        let (store, mut writer) = reflector::store::<Deployment>();
+        writer.apply_watcher_event(&watcher::Event::Apply(deployment("prism", "prod-proxy")));
+        let mut builder = ChildrenBuilder::default();
+        builder.keep(store);
+        let children = builder.build();
+
+        let hit = children.get::<Deployment>("prism", "prod-proxy");
+        assert_eq!(hit.map(|d| d.metadata.name.clone()), Some(Some("prod-proxy".into())));
+        assert!(children.get::<Deployment>("other", "prod-proxy").is_none(), "namespaces are told apart");
+        assert!(children.get::<Deployment>("prism", "prod-admin").is_none(), "a miss is no answer");
+        assert!(children.get::<Service>("prism", "prod-proxy").is_none(), "Services are not cached");
+        assert!(Children::default().get::<Deployment>("prism", "prod-proxy").is_none());
+    }
 }

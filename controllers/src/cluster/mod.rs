@@ -29,7 +29,7 @@ use prism_api::v1alpha2::PrismNamespace;
 use prism_api::v1beta1::PrismPattern;
 
 use crate::context::Context;
-use crate::watches::{self, api_served, cached_changes, metadata_changes};
+use crate::watches::{self, ChildrenBuilder, api_served, cached_changes};
 pub use reconcile::ClusterContext;
 
 /// Name of this controller in metrics and logs.
@@ -39,34 +39,42 @@ pub const CONTROLLER: &str = "prismcluster";
 pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + Sync + 'static) {
     let client = ctx.client.clone();
     let ns = ctx.config.namespace.as_deref();
+    let mut children = ChildrenBuilder::default();
     // Patterns and namespaces are read at every reconcile (routes, status): cache them, and let a
     // change of one wake the cluster it names.
     let (patterns, pattern_writer) = reflector::store();
     let (namespaces, namespace_writer) = reflector::store();
-    let pattern_changes = cached_changes(&client, ns, pattern_writer);
-    let namespace_changes = cached_changes(&client, ns, namespace_writer);
-    let children = watcher::Config::default().labels(&format!(
-        "{},{}={}",
+    children.keep(patterns.clone());
+    children.keep(namespaces.clone());
+    let pattern_changes = cached_changes(&client, ns, watcher::Config::default(), pattern_writer);
+    let namespace_changes = cached_changes(&client, ns, watcher::Config::default(), namespace_writer);
+    // The cluster's own children: the pattern controller has the runners.
+    let selector = format!(
+        "{},{}={},{}!=pattern-runner",
         labels::CLUSTER,
         labels::MANAGED_BY,
-        labels::MANAGED_BY_VALUE
-    ));
-    let service_monitor_api = api_served(&client, "monitoring.coreos.com/v1", "servicemonitors").await;
-    let cc = Arc::new(ClusterContext { ctx: ctx.clone(), patterns, namespaces, service_monitor_api });
-    watches::controller::<PrismCluster>(&client, ns)
-        .owns_stream(metadata_changes::<StatefulSet>(&client, ns, children.clone()))
-        .owns_stream(metadata_changes::<Deployment>(&client, ns, children.clone()))
-        .owns_stream(metadata_changes::<Service>(&client, ns, children.clone()))
-        .owns_stream(metadata_changes::<ConfigMap>(&client, ns, children.clone()))
-        .owns_stream(metadata_changes::<PodDisruptionBudget>(&client, ns, children.clone()))
-        .owns_stream(metadata_changes::<HorizontalPodAutoscaler>(&client, ns, children.clone()))
-        .owns_stream(metadata_changes::<Ingress>(&client, ns, children.clone()))
+        labels::MANAGED_BY_VALUE,
+        labels::COMPONENT
+    );
+    let own = || watcher::Config::default().labels(&selector);
+    let controller = watches::controller::<PrismCluster>(&client, ns)
+        .owns_stream(children.watch::<StatefulSet>(&client, ns, own()))
+        .owns_stream(children.watch::<Deployment>(&client, ns, own()))
+        .owns_stream(children.watch::<Service>(&client, ns, own()))
+        .owns_stream(children.watch::<ConfigMap>(&client, ns, own()))
+        .owns_stream(children.watch::<PodDisruptionBudget>(&client, ns, own()))
+        .owns_stream(children.watch::<HorizontalPodAutoscaler>(&client, ns, own()))
+        .owns_stream(children.watch::<Ingress>(&client, ns, own()))
         // Retained credentials and volumes carry no owner reference (so that garbage collection
         // leaves them): their label says which cluster they belong to.
-        .watches_stream(metadata_changes::<Secret>(&client, ns, children.clone()), cluster_of_label)
-        .watches_stream(metadata_changes::<PersistentVolumeClaim>(&client, ns, children), cluster_of_label)
+        .watches_stream(children.watch::<Secret>(&client, ns, own()), cluster_of_label)
+        .watches_stream(children.watch::<PersistentVolumeClaim>(&client, ns, own()), cluster_of_label)
         .watches_stream(pattern_changes, |p: PrismPattern| cluster_named(&p.spec.cluster, p.namespace()))
-        .watches_stream(namespace_changes, |n: PrismNamespace| cluster_named(&n.spec.cluster, n.namespace()))
+        .watches_stream(namespace_changes, |n: PrismNamespace| cluster_named(&n.spec.cluster, n.namespace()));
+    let service_monitor_api = api_served(&client, "monitoring.coreos.com/v1", "servicemonitors").await;
+    let ctx = ctx.for_controller(children.build());
+    let cc = Arc::new(ClusterContext { ctx: ctx.clone(), patterns, namespaces, service_monitor_api });
+    controller
         .with_config(controller::Config::default().concurrency(ctx.config.concurrency))
         .graceful_shutdown_on(shutdown)
         .run(reconcile::reconcile, reconcile::error_policy, cc)

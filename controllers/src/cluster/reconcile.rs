@@ -93,8 +93,7 @@ async fn realise(cluster: &PrismCluster, valid: &ValidatedCluster, cc: &ClusterC
     let owner = cluster.controller_owner_ref(&()).ok_or(Error::MissingField("metadata.uid"))?;
     let credentials = build::complete_credentials(valid, read_credentials(valid, &w).await?);
     let routes = render_routes(valid, cc);
-    let live_proxy = api::<Deployment>(ctx, ns).get_opt(&naming::proxy_service(&valid.name)).await;
-    let live_proxy = live_proxy.map_err(|source| api_error("get", "Deployment", "proxy", source))?;
+    let live_proxy = ctx.live(&api::<Deployment>(ctx, ns), &naming::proxy_service(&valid.name)).await?;
     let objects = build::build(
         valid,
         &Inputs {
@@ -251,10 +250,7 @@ async fn read_credentials(valid: &ValidatedCluster, w: &Writer<'_>) -> Result<Cr
     let mut credentials = Credentials::new();
     for (kind, _) in valid.spec.backends.enabled() {
         let name = naming::backend_secret(&valid.name, kind);
-        let Some(secret) = secrets.get_opt(&name).await.map_err(|source| api_error("get", "Secret", &name, source))?
-        else {
-            continue;
-        };
+        let Some(secret) = w.ctx.live(&secrets, &name).await? else { continue };
         let deleting = secret.metadata.deletion_timestamp.is_some();
         let data: BTreeMap<String, String> = secret
             .data
@@ -271,8 +267,7 @@ async fn read_credentials(valid: &ValidatedCluster, w: &Writer<'_>) -> Result<Cr
                 EventType::Warning,
                 "CredentialsRecreated",
                 &format!("Secret {name} was deleted: recreating it with the same credentials"),
-            )
-            .await;
+            );
             release_credentials(&secrets, &secret).await?;
         }
     }
@@ -336,18 +331,13 @@ fn observe_children(valid: &ValidatedCluster, cc: &ClusterContext) -> Observatio
 async fn observe(valid: &ValidatedCluster, cc: &ClusterContext) -> Result<Observations> {
     let ctx = &cc.ctx;
     let ns = &valid.namespace;
-    let deployment = |name: String| async move {
-        api::<Deployment>(ctx, ns).get_opt(&name).await.map_err(|source| api_error("get", "Deployment", &name, source))
-    };
+    let deployment = |name: String| async move { ctx.live(&api::<Deployment>(ctx, ns), &name).await };
     let mut observed = observe_children(valid, cc);
     observed.admin = deployment(naming::admin_service(&valid.name)).await?.as_ref().map(WorkloadView::of_deployment);
     observed.proxy = deployment(naming::proxy_service(&valid.name)).await?.as_ref().map(WorkloadView::of_deployment);
     for (kind, _) in valid.spec.backends.enabled() {
         let name = naming::backend_service(&valid.name, kind);
-        let set = api::<StatefulSet>(ctx, ns)
-            .get_opt(&name)
-            .await
-            .map_err(|source| api_error("get", "StatefulSet", &name, source))?;
+        let set = ctx.live(&api::<StatefulSet>(ctx, ns), &name).await?;
         observed.backends.push((kind.as_str().to_string(), set.as_ref().map(WorkloadView::of_stateful_set)));
     }
     Ok(observed)
@@ -385,7 +375,7 @@ async fn write_status(cluster: &PrismCluster, ctx: &Context, observed: Observati
     if let Some(invalid) =
         new.conditions.iter().find(|c| c.type_ == prism_api::names::conditions::SPEC_VALID && c.status == "False")
     {
-        writer(cluster, ctx).announce(EventType::Warning, &invalid.reason, &invalid.message).await;
+        writer(cluster, ctx).announce(EventType::Warning, &invalid.reason, &invalid.message);
     }
     let api: Api<PrismCluster> = Api::namespaced(ctx.client.clone(), &ns);
     let body = json!({"apiVersion": "prism.io/v1alpha1", "kind": "PrismCluster", "status": new});
@@ -454,7 +444,7 @@ async fn empty_routes(cluster: &PrismCluster, w: &Writer<'_>) -> Result<()> {
     let ns = cluster.namespace().unwrap_or_default();
     let configs = api::<ConfigMap>(w.ctx, &ns);
     let name = naming::proxy_config(&cluster.name_any());
-    let live = configs.get_opt(&name).await.map_err(|source| api_error("get", "ConfigMap", &name, source))?;
+    let live = w.ctx.live(&configs, &name).await?;
     let empty = Routes { cluster: cluster.name_any(), ..Routes::default() };
     if live.is_none() || Routes::from_config_map(live.as_ref()).as_ref() == Some(&empty) {
         return Ok(());

@@ -15,7 +15,6 @@ pub mod status;
 pub mod validate;
 
 use std::future::Future;
-use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
 
 use futures::StreamExt;
@@ -30,7 +29,7 @@ use prism_api::v1beta1::PrismPattern;
 
 use crate::context::Context;
 use crate::routes;
-use crate::watches::{self, metadata_changes};
+use crate::watches::{self, ChildrenBuilder};
 
 /// Name of this controller in metrics and logs.
 pub const CONTROLLER: &str = "prismnamespace";
@@ -41,14 +40,17 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
     let ns = ctx.config.namespace.as_deref();
     let controller = watches::controller::<PrismNamespace>(&client, ns);
     let store = controller.store();
-    // Clusters: metadata only, and only changes of spec or identity (not status writes, which are
+    let mut children = ChildrenBuilder::default();
+    // Clusters: only changes of spec or identity wake namespaces (not status writes, which are
     // frequent and cannot change a namespace's validity).
-    let clusters = metadata_changes::<PrismCluster>(&client, ns, watcher::Config::default())
-        .predicate_filter(spec_or_identity, PredicateConfig::default());
+    let clusters = children
+        .watch::<PrismCluster>(&client, ns, watcher::Config::default())
+        .predicate_filter(watches::spec_or_identity, PredicateConfig::default());
     // Runners (the cluster's shared ones and this controller's dedicated ones carry the cluster
-    // label): metadata only; a change, status included, wakes the namespaces they serve, whose
-    // reconcile reads the runner.
-    let runners = metadata_changes::<PrismPattern>(&client, ns, watcher::Config::default().labels(labels::CLUSTER));
+    // label): a change, status included, wakes the namespaces they serve, whose reconcile reads
+    // the runner.
+    let runners = children.watch::<PrismPattern>(&client, ns, watcher::Config::default().labels(labels::CLUSTER));
+    let ctx = ctx.for_controller(children.build());
     controller
         .watches_stream(clusters, namespaces_of_cluster(store.clone()))
         .watches_stream(runners, namespaces_of_runner(store))
@@ -61,16 +63,6 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
             }
         })
         .await;
-}
-
-/// What of a cluster can change its namespaces: its spec (generation), its identity (a cluster
-/// recreated under the same name has a new uid, so owner references must follow) and its
-/// deletion.
-fn spec_or_identity<K: Resource>(cluster: &K) -> Option<u64> {
-    let meta = cluster.meta();
-    let mut hasher = DefaultHasher::new();
-    (meta.generation, &meta.uid, meta.deletion_timestamp.is_some()).hash(&mut hasher);
-    Some(hasher.finish())
 }
 
 /// A PrismCluster change wakes the namespaces that name it.

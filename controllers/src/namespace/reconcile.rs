@@ -74,7 +74,7 @@ async fn get_cluster(namespace: &PrismNamespace, ctx: &Context) -> Result<Option
     let ns = namespace.namespace().unwrap_or_default();
     let name = &namespace.spec.cluster;
     let api: Api<PrismCluster> = Api::namespaced(ctx.client.clone(), &ns);
-    api.get_opt(name).await.map_err(|source| api_error("get", "PrismCluster", name, source))
+    ctx.live(&api, name).await
 }
 
 /// Gives the namespace an owner reference to its cluster, so that it is garbage-collected with
@@ -130,8 +130,7 @@ async fn realise(namespace: &PrismNamespace, valid: &ValidatedNamespace, ctx: &C
         prune(&writer, namespace, &keep).await?;
     }
     for pattern in valid.patterns.iter().filter(|p| valid.paused || !p.dedicated) {
-        let runner =
-            api.get_opt(&pattern.runner).await.map_err(|e| api_error("get", "PrismPattern", &pattern.runner, e))?;
+        let runner = ctx.live(&api, &pattern.runner).await?;
         observed.extend(runner);
     }
     let ready = |runner: &str| status::runner_ready(observed.iter().find(|r| r.name_any() == runner));
@@ -182,7 +181,7 @@ async fn write_status(namespace: &PrismNamespace, ns: &str, ctx: &Context, obser
 async fn announce_problem(namespace: &PrismNamespace, ctx: &Context, new: &PrismNamespaceStatus) {
     let invalid = new.conditions.iter().find(|c| c.type_ == conditions::SPEC_VALID && c.status == "False");
     if let Some(condition) = invalid {
-        writer(namespace, ctx).announce(EventType::Warning, &condition.reason, &condition.message).await;
+        writer(namespace, ctx).announce(EventType::Warning, &condition.reason, &condition.message);
     }
 }
 

@@ -19,14 +19,14 @@ use kube::api::DynamicObject;
 use kube::core::PartialObjectMeta;
 use kube::runtime::controller;
 use kube::runtime::reflector::{ObjectRef, Store};
-use kube::runtime::{WatchStreamExt, watcher};
-use kube::{Api, ResourceExt};
+use kube::runtime::{PredicateConfig, WatchStreamExt, watcher};
+use kube::{Api, Resource, ResourceExt};
 use prism_api::names::labels;
 use prism_api::v1alpha1::PrismCluster;
 use prism_api::v1beta1::PrismPattern;
 
 use crate::context::Context;
-use crate::watches::{self, api_served, metadata_changes};
+use crate::watches::{self, ChildrenBuilder, api_served};
 
 /// Name of this controller in metrics and logs.
 pub const CONTROLLER: &str = "prismpattern";
@@ -37,28 +37,31 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
     let ns = ctx.config.namespace.as_deref();
     let controller = watches::controller::<PrismPattern>(&client, ns);
     let store = controller.store();
-    // Children are watched metadata-only and by label: a change wakes the owner, and reconcile
-    // reads what it needs; nothing else of the cluster's objects is held in memory.
-    let runners = watcher::Config::default().labels(&format!("{}=pattern-runner", labels::COMPONENT));
-    let backends = watcher::Config::default().labels(labels::BACKEND);
+    let mut children = ChildrenBuilder::default();
+    let runners = || watcher::Config::default().labels(&format!("{}=pattern-runner", labels::COMPONENT));
+    // StatefulSets: the runners' own, and the backends they wait for (one watch, one cache).
+    let stateful_sets = watcher::Config::default().labels(labels::CLUSTER);
     let mut controller = controller
-        .owns_stream(metadata_changes::<Deployment>(&client, ns, runners.clone()))
-        .owns_stream(metadata_changes::<StatefulSet>(&client, ns, runners.clone()))
-        .owns_stream(metadata_changes::<Service>(&client, ns, runners.clone()))
-        .owns_stream(metadata_changes::<ConfigMap>(&client, ns, runners.clone()))
-        .owns_stream(metadata_changes::<HorizontalPodAutoscaler>(&client, ns, runners.clone()))
+        .owns_stream(children.watch::<Deployment>(&client, ns, runners()))
+        .owns_stream(children.watch::<Service>(&client, ns, runners()))
+        .owns_stream(children.watch::<ConfigMap>(&client, ns, runners()))
+        .owns_stream(children.watch::<HorizontalPodAutoscaler>(&client, ns, runners()))
+        .watches_stream(children.watch::<StatefulSet>(&client, ns, stateful_sets), owner_or_dependents(store.clone()))
+        // Only a change of the cluster's spec or identity matters to its patterns, not its status.
         .watches_stream(
-            metadata_changes::<PrismCluster>(&client, ns, watcher::Config::default()),
+            children
+                .watch::<PrismCluster>(&client, ns, watcher::Config::default())
+                .predicate_filter(watches::spec_or_identity, PredicateConfig::default()),
             patterns_of_cluster(store.clone()),
-        )
-        .watches_stream(metadata_changes::<StatefulSet>(&client, ns, backends), patterns_of_backend(store.clone()));
+        );
+    let ctx = ctx.for_controller(children.build());
     if keda_installed(&client).await {
         let resource = build::scaled_object_resource();
         let api: Api<PartialObjectMeta<DynamicObject>> = match ns {
             Some(ns) => Api::namespaced_with(client.clone(), ns, &resource),
             None => Api::all_with(client.clone(), &resource),
         };
-        controller = controller.owns_stream_with(watcher(api, runners).default_backoff().touched_objects(), resource);
+        controller = controller.owns_stream_with(watcher(api, runners()).default_backoff().touched_objects(), resource);
     } else {
         tracing::info!("KEDA's ScaledObject API is not installed: patterns with scaler keda report Autoscaling=False");
     }
@@ -91,6 +94,25 @@ fn patterns_of_cluster<M: kube::Resource>(
             .filter(|p| p.spec.cluster == name && p.namespace() == ns)
             .map(|p| ObjectRef::from_obj(p.as_ref()))
             .collect()
+    }
+}
+
+/// A StatefulSet changing wakes the pattern that owns it (a runner's), or the patterns that use it
+/// (a backend's, e.g. becoming ready).
+fn owner_or_dependents(
+    store: Store<PrismPattern>,
+) -> impl Fn(StatefulSet) -> Vec<ObjectRef<PrismPattern>> + Send + Sync + 'static {
+    let dependents = patterns_of_backend(store);
+    move |set| {
+        let (kind, group) = (<PrismPattern as Resource>::kind(&()), <PrismPattern as Resource>::group(&()));
+        let owner =
+            set.metadata.owner_references.iter().flatten().find(|o| {
+                o.controller == Some(true) && o.kind == kind && o.api_version.split('/').next() == Some(&group)
+            });
+        match (owner, set.namespace()) {
+            (Some(owner), Some(ns)) => vec![ObjectRef::new(&owner.name).within(&ns)],
+            _ => dependents(set),
+        }
     }
 }
 

@@ -54,10 +54,7 @@ fn writer<'a>(pattern: &PrismPattern, ctx: &'a Context) -> Writer<'a> {
 async fn apply(pattern: &PrismPattern, ctx: &Context) -> Result<Action> {
     let ns = pattern.namespace().unwrap_or_default();
     let clusters: Api<PrismCluster> = Api::namespaced(ctx.client.clone(), &ns);
-    let cluster = clusters
-        .get_opt(&pattern.spec.cluster)
-        .await
-        .map_err(|source| api_error("get", "PrismCluster", &pattern.spec.cluster, source))?;
+    let cluster = ctx.live(&clusters, &pattern.spec.cluster).await?;
     let selector = naming::selector_string(&naming::runner_selector(&pattern.spec.cluster, &pattern.name_any()));
     let observations = match validate::validate(pattern, cluster.as_ref()) {
         Ok(valid) => realise(pattern, &valid, ctx).await?,
@@ -103,7 +100,7 @@ async fn backends_not_ready(valid: &ValidatedPattern, ctx: &Context) -> Result<V
     let mut waiting = Vec::new();
     for backend in &valid.service_backends {
         let name = naming::backend_service(&valid.spec.cluster, *backend);
-        let set = api.get_opt(&name).await.map_err(|source| api_error("get", "StatefulSet", &name, source))?;
+        let set = ctx.live(&api, &name).await?;
         let view = set.as_ref().map(WorkloadView::of_stateful_set);
         match view {
             None => waiting.push(format!("backend {} is not deployed yet (StatefulSet {name})", backend.as_str())),
@@ -133,12 +130,12 @@ impl LiveWorkload {
         Ok(match valid.spec.workload {
             WorkloadKind::Deployment => {
                 let api: Api<Deployment> = Api::namespaced(client, &valid.namespace);
-                let live = api.get_opt(name).await.map_err(|source| api_error("get", "Deployment", name, source))?;
+                let live = ctx.live(&api, name).await?;
                 live.map_or(LiveWorkload::Absent, |d| LiveWorkload::Deployment(Box::new(d)))
             }
             WorkloadKind::StatefulSet => {
                 let api: Api<StatefulSet> = Api::namespaced(client, &valid.namespace);
-                let live = api.get_opt(name).await.map_err(|source| api_error("get", "StatefulSet", name, source))?;
+                let live = ctx.live(&api, name).await?;
                 live.map_or(LiveWorkload::Absent, |s| LiveWorkload::StatefulSet(Box::new(s)))
             }
         })
@@ -236,7 +233,7 @@ async fn announce_problem(pattern: &PrismPattern, ctx: &Context, new: &PrismPatt
     let invalid =
         new.conditions.iter().find(|c| c.type_ == prism_api::names::conditions::SPEC_VALID && c.status == "False");
     if let Some(condition) = invalid {
-        writer(pattern, ctx).announce(EventType::Warning, &condition.reason, &condition.message).await;
+        writer(pattern, ctx).announce(EventType::Warning, &condition.reason, &condition.message);
     }
 }
 
