@@ -135,7 +135,7 @@ fn reads_by_resource(before: &RequestSnapshot, after: &RequestSnapshot) -> Strin
         }
     }
     let mut reads: Vec<(String, i64)> = reads.into_iter().filter(|(_, n)| *n > 0).collect();
-    reads.sort_by(|a, b| b.1.cmp(&a.1));
+    reads.sort_by_key(|(_, n)| std::cmp::Reverse(*n));
     reads.iter().map(|(what, n)| format!("{what} {n}")).collect::<Vec<_>>().join(", ")
 }
 
