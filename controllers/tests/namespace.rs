@@ -481,3 +481,40 @@ async fn deleting_the_cluster_takes_its_own_and_app_team_namespaces_with_their_r
     }
     eventually("cluster gone", || async { clusters.get_opt("prism-local").await.ok()?.is_none().then_some(()) }).await;
 }
+
+#[tokio::test]
+async fn a_dedicated_runner_name_another_namespace_has_is_refused_and_not_taken_over() {
+    let mut h = Harness::new().await;
+    h.apply_yaml(
+        r#"
+apiVersion: prism.io/v1alpha1
+kind: PrismCluster
+metadata: {name: prod, namespace: prism}
+spec:
+  patterns:
+    - {name: keyvalue}
+    - {name: eu-keyvalue, pattern: keyvalue}
+"#,
+    )
+    .await;
+    h.start(prism_controllers::namespace::run);
+    let dedicated = |name: &str, pattern: &str| {
+        format!(
+            "{{apiVersion: prism.io/v1alpha2, kind: PrismNamespace, metadata: {{name: {name}, namespace: prism}}, \
+             spec: {{cluster: prod, patterns: [{pattern}], isolation: namespace}}}}"
+        )
+    };
+    // "orders" + "eu-keyvalue" and "orders-eu" + "keyvalue" both make the runner "orders-eu-keyvalue".
+    apply_namespace(&h, &dedicated("orders", "eu-keyvalue")).await;
+    let first = wait_runner(&h, "orders-eu-keyvalue").await;
+    apply_namespace(&h, &dedicated("orders-eu", "keyvalue")).await;
+
+    wait_phase(&h, "orders-eu", NamespacePhase::Failed).await;
+    let (status, reason, message) = eventually("Ready", || condition(&h, "orders-eu", "Ready")).await;
+    assert_eq!((status.as_str(), reason.as_str()), ("False", "RunnerNameClash"));
+    assert!(message.contains("\"orders-eu-keyvalue\"") && message.contains("PrismNamespace \"orders\""), "{message}");
+    settle(&h.writes, Duration::from_millis(300)).await;
+    let kept = runner(&h, "orders-eu-keyvalue").await.expect("the first namespace's runner stays");
+    assert_eq!(kept.owner_references(), first.owner_references(), "not taken over");
+    assert_eq!(kept.metadata.resource_version, first.metadata.resource_version, "not written");
+}

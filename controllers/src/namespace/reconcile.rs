@@ -124,6 +124,10 @@ async fn realise(namespace: &PrismNamespace, valid: &ValidatedNamespace, ctx: &C
         let owner = namespace.controller_owner_ref(&()).ok_or(Error::MissingField("metadata.uid"))?;
         let writer = writer(namespace, ctx);
         for runner in build::dedicated_runners(valid, &owner) {
+            let existing = ctx.live(&api, &runner.name_any()).await?;
+            if let Some(problem) = validate::runner_taken(&runner, existing.as_ref(), &owner.uid) {
+                return Ok(Observations { problem: Some(problem), ..Observations::default() });
+            }
             observed.push(writer.apply(&api, runner).await?.0);
         }
         let keep: Vec<String> = valid.dedicated().map(|p| p.runner.clone()).collect();

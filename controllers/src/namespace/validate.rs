@@ -4,6 +4,7 @@
 use kube::ResourceExt;
 use prism_api::v1alpha1::{ClusterPattern, PrismCluster};
 use prism_api::v1alpha2::{Isolation, PrismNamespace};
+use prism_api::v1beta1::PrismPattern;
 
 pub use crate::pattern::validate::Problem;
 use crate::{naming, routes};
@@ -101,6 +102,28 @@ fn runner_name_clash(patterns: &[ValidPattern], cluster: &PrismCluster) -> Optio
             "the dedicated runner {:?} of pattern {:?} would have the name of PrismCluster {cluster_name:?}'s shared \
              runner of pattern {:?}: rename the PrismNamespace (or use isolation none or session)",
             pattern.runner, pattern.entry.name, shared.name
+        ),
+        transient: false,
+    })
+}
+
+/// A dedicated runner whose name another PrismNamespace's runner already has (`orders-eu` with
+/// pattern `kv` and `orders` with pattern `eu-kv` both make `orders-eu-kv`): applying it would take
+/// that runner over, and the two namespaces would fight over it. Refused, naming the owner.
+pub fn runner_taken(runner: &PrismPattern, existing: Option<&PrismPattern>, owner_uid: &str) -> Option<Problem> {
+    let existing = existing?;
+    let owner = existing.owner_references().iter().find(|o| o.controller == Some(true))?;
+    if owner.uid == owner_uid {
+        return None;
+    }
+    Some(Problem {
+        reason: "RunnerNameClash",
+        message: format!(
+            "the dedicated runner {:?} would have the name of a PrismPattern that {} {:?} controls: rename this \
+             PrismNamespace or that one's pattern (or use isolation none or session)",
+            runner.name_any(),
+            owner.kind,
+            owner.name
         ),
         transient: false,
     })
