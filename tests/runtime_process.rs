@@ -128,8 +128,7 @@ impl Drop for ScratchFile {
     }
 }
 
-/// The emulator on a loopback port, with the CRDs installed (without them the controllers'
-/// stores never become ready and kube-runtime cannot drain them), and its kubeconfig.
+/// The emulator on a loopback port, with the CRDs installed, and its kubeconfig.
 async fn emulator(test: &str) -> (Emulator, ScratchFile, Api<Lease>) {
     let cluster = Cluster::new();
     let client = Client::new(kube_emulator::http::router(cluster.clone()), "default");
@@ -137,6 +136,11 @@ async fn emulator(test: &str) -> (Emulator, ScratchFile, Api<Lease>) {
     for crd in prism_api::crds() {
         crds.create(&PostParams::default(), &crd).await.expect("CRD created");
     }
+    serve(cluster, test).await
+}
+
+/// The emulator on a loopback port as it is, and its kubeconfig.
+async fn serve(cluster: Arc<Cluster>, test: &str) -> (Emulator, ScratchFile, Api<Lease>) {
     let emulator = Emulator::start_with(cluster.clone(), "127.0.0.1:0").await.expect("emulator");
     let kubeconfig = scratch(&format!("{test}.kubeconfig"));
     emulator.write_kubeconfig(&kubeconfig).expect("kubeconfig");
@@ -221,6 +225,22 @@ async fn a_leader_that_loses_its_lease_exits_non_zero_at_once() {
     let log = operator.log();
     assert!(log.contains("lost the leader lease"), "{log}");
     assert!(log.contains("intruder"), "{log}");
+}
+
+/// Without the CRDs the controllers never list their objects; a SIGTERM must still stop the
+/// operator at once (kube-runtime would wait for that first list until the drain timeout, 20 s).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sigterm_stops_at_once_even_before_the_first_list() {
+    let (_emulator, kubeconfig, api) = serve(Cluster::new(), "no-crds").await;
+    let mut operator = Operator::start(&kubeconfig.0, "op-no-crds");
+    let leading = wait_for_holder(&api, &["op-no-crds"], Duration::from_secs(20)).await;
+    assert!(leading.is_some(), "never led; log:\n{}", operator.log());
+    sleep(Duration::from_millis(500)).await;
+    let asked = Instant::now();
+    operator.signal("TERM");
+    let status = operator.exit_within(Duration::from_secs(5)).await;
+    println!("exited {:?} after SIGTERM", asked.elapsed());
+    assert!(status.success(), "{status:?}; log:\n{}", operator.log());
 }
 
 #[test]

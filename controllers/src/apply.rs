@@ -6,6 +6,7 @@ use std::fmt::Debug;
 use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::ObjectReference;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use kube::runtime::events::{Event, EventType};
 use kube::{Resource, ResourceExt};
@@ -72,9 +73,11 @@ impl Writer<'_> {
         let name = desired.name_any();
         let desired_hash = crate::hash::of(&desired);
         desired.annotations_mut().insert(annotations::APPLIED_HASH.into(), desired_hash.clone());
+        // A terminating object may be gone by now (its finalizer released by this very reconcile,
+        // as with credentials): only the API server can tell whether to create it afresh.
         let live = match cached {
-            Some(live) => Some(live),
-            None => api.get_opt(&name).await.map_err(|source| api_error("get", &kind, &name, source))?,
+            Some(live) if live.meta().deletion_timestamp.is_none() => Some(live),
+            _ => api.get_opt(&name).await.map_err(|source| api_error("get", &kind, &name, source))?,
         };
         if let Some(live) = &live
             && is_current(live, &desired, &desired_hash)?
@@ -93,13 +96,18 @@ impl Writer<'_> {
         Ok((applied, outcome))
     }
 
-    /// Deletes a child if it exists. Returns whether a delete was sent.
+    /// Deletes a child, if it exists. Returns whether a delete was sent. The child must be one
+    /// this controller's watches select (see [`crate::watches::Children`]): once they have listed
+    /// their objects, a child they have not seen is taken as absent.
     pub async fn delete<K>(&self, api: &Api<K>, name: &str) -> Result<bool>
     where
         K: Watched,
     {
-        let cached = api.namespace().is_some_and(|ns| self.ctx.children.get::<K>(ns, name).is_some());
-        self.delete_over(api, name, &(), cached).await
+        let cached = api.namespace().and_then(|ns| self.ctx.children.holds::<K>(ns, name));
+        if cached == Some(false) {
+            return Ok(false);
+        }
+        self.delete_over(api, name, &(), cached == Some(true)).await
     }
 
     /// [`Writer::delete`] for a kind known only at run time: never cached.
@@ -160,21 +168,34 @@ impl Writer<'_> {
 
     /// Deletes this parent's children of one kind (found by `labels`, controlled by `owner_uid`)
     /// whose names are not in `keep`. Returns how many remain (deleted ones included until gone).
+    /// They are found in the controller's cache once it has listed them, else listed.
     pub async fn prune<K>(&self, api: &Api<K>, labels: &str, owner_uid: &str, keep: &[String]) -> Result<usize>
     where
         K: Watched,
     {
-        let kind = K::kind(&()).to_string();
-        let params = kube::api::ListParams::default().labels(labels);
-        let list = api.list_metadata(&params).await.map_err(|source| api_error("list", &kind, labels, source))?;
+        let children: Vec<ObjectMeta> = match self.ctx.children.all::<K>() {
+            Some(cached) => cached
+                .iter()
+                .filter(|c| c.meta().namespace.as_deref() == api.namespace())
+                .map(|c| c.meta().clone())
+                .collect(),
+            None => {
+                let params = kube::api::ListParams::default().labels(labels);
+                let list = api
+                    .list_metadata(&params)
+                    .await
+                    .map_err(|source| api_error("list", &K::kind(&()), labels, source))?;
+                list.items.into_iter().map(|i| i.metadata).collect()
+            }
+        };
         let mut remaining = 0;
-        for item in list.items.iter().filter(|i| controlled_by(i.metadata.owner_references.as_deref(), owner_uid)) {
-            let name = item.name_any();
+        for child in children.iter().filter(|c| controlled_by(c.owner_references.as_deref(), owner_uid)) {
+            let name = child.name.clone().unwrap_or_default();
             if keep.contains(&name) {
                 continue;
             }
             remaining += 1;
-            if item.metadata.deletion_timestamp.is_none() {
+            if child.deletion_timestamp.is_none() {
                 self.delete(api, &name).await?;
             }
         }

@@ -40,6 +40,8 @@ pub struct Context {
     pub backoffs: Backoffs,
     /// The children this controller watches, as last seen (none cached until `for_controller`).
     pub children: Children,
+    /// Whether KEDA's ScaledObject API is served (looked up once, at start).
+    pub keda: bool,
 }
 
 impl Context {
@@ -58,20 +60,21 @@ impl Context {
         let reporter = Reporter { controller: "prism-operator".into(), instance: Some(config.instance.clone()) };
         let recorder = Recorder::new(events, reporter);
         let (backoffs, children) = Default::default();
-        Arc::new(Context { client, metrics, recorder, config, backoffs, children })
+        Arc::new(Context { client, metrics, recorder, config, backoffs, children, keda: false })
     }
 
     /// The context of one controller: the same client, metrics, recorder and settings, with its
     /// own failure counts and the cache of its children.
-    pub fn for_controller(&self, children: Children) -> Arc<Self> {
-        Arc::new(Context {
+    pub fn for_controller(&self, children: Children) -> Self {
+        Context {
             client: self.client.clone(),
             metrics: self.metrics.clone(),
             recorder: self.recorder.clone(),
             config: self.config.clone(),
             backoffs: Backoffs::default(),
             children,
-        })
+            keda: self.keda,
+        }
     }
 
     /// The object `name` of `api`'s namespace as this controller last saw it (see [`Children`]),

@@ -10,18 +10,22 @@
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::fmt::Debug;
+use std::future::Future;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::{FutureExt, StreamExt};
 use kube::Resource;
 use kube::core::NamespaceResourceScope;
+use kube::runtime::controller::{self, Action};
 use kube::runtime::reflector::{self, ObjectRef, Store, reflector};
 use kube::runtime::utils::Backoff;
 use kube::runtime::{Controller, WatchStreamExt, watcher};
 use serde::de::DeserializeOwned;
 
 use crate::context::scoped_api;
+use crate::error::Error;
 
 /// What the controllers watch: namespaced, static kinds.
 pub trait Watched:
@@ -49,6 +53,46 @@ pub fn controller<K: Watched>(client: &kube::Client, ns: Option<&str>) -> Contro
     Controller::for_stream(reflector(writer, objects).applied_objects(), store).trigger_backoff(Unpaused)
 }
 
+/// Runs `controller` with `concurrency` reconciles at once until `shutdown`, letting in-flight
+/// reconciles finish. If by then its objects were never listed (no CRDs installed, no
+/// permission to list), it stops at once: kube-runtime's runner would wait for that first list
+/// even after the shutdown, and the operator would hang until its drain timeout.
+pub async fn run<K, Ctx, Fut>(
+    controller: Controller<K>,
+    reconcile: fn(Arc<K>, Arc<Ctx>) -> Fut,
+    error_policy: fn(Arc<K>, &Error, Arc<Ctx>) -> Action,
+    ctx: Arc<Ctx>,
+    concurrency: u16,
+    shutdown: impl Future<Output = ()> + Send + Sync + Clone + 'static,
+) where
+    K: Watched,
+    Ctx: Send + Sync + 'static,
+    Fut: Future<Output = Result<Action, Error>> + Send + 'static,
+{
+    let store = controller.store();
+    let running = controller
+        .with_config(controller::Config::default().concurrency(concurrency))
+        .graceful_shutdown_on(shutdown.clone())
+        .run(reconcile, error_policy, ctx)
+        .for_each(|result| async move {
+            if let Err(error) = result {
+                tracing::debug!(%error, "reconcile did not complete");
+            }
+        });
+    let never_listed = async {
+        shutdown.await;
+        if store.wait_until_ready().now_or_never().is_none() {
+            tracing::info!(kind = %K::kind(&()), "stopping before the first list completed");
+            return;
+        }
+        std::future::pending::<()>().await
+    };
+    tokio::select! {
+        () = running => {}
+        () = never_listed => {}
+    }
+}
+
 /// Changes of the `K` objects in `ns` selected by `config`, kept whole in `writer`'s store.
 pub fn cached_changes<K: Watched>(
     client: &kube::Client,
@@ -66,19 +110,40 @@ pub fn cached_changes<K: Watched>(
 /// operator's own children are cached (the watches select them by label), not every object of
 /// their kinds.
 ///
-/// Only hits are trusted: an object missing from a store may be outside its watch's selector, or
-/// not seen yet, so a miss is read from the API server. A hit may be stale (a change not seen
-/// yet); the change's event then triggers another reconcile, which sees it.
+/// A hit may be stale (a change not seen yet); the change's event then triggers another
+/// reconcile, which sees it. A miss means "absent" only for the objects the controller itself
+/// controls (its watches select every one of them) and once the first list is in: any other
+/// miss is read from the API server ([`Children::get`] versus [`Children::holds`]).
 #[derive(Clone, Default)]
 pub struct Children {
     stores: Arc<HashMap<TypeId, Box<dyn Any + Send + Sync>>>,
 }
 
 impl Children {
-    /// The cached child `name` in `ns`, if this controller caches `K` and has seen it.
+    /// The cached object `name` in `ns`, if this controller caches `K` and has seen it.
     pub fn get<K: Watched>(&self, ns: &str, name: &str) -> Option<Arc<K>> {
-        let store = self.stores.get(&TypeId::of::<K>())?.downcast_ref::<Store<K>>()?;
-        store.get(&ObjectRef::new(name).within(ns))
+        self.any_store::<K>()?.get(&ObjectRef::new(name).within(ns))
+    }
+
+    /// Whether a child this controller controls exists, as far as its cache knows: `None` when
+    /// `K` is not cached or its first list is not in yet.
+    pub fn holds<K: Watched>(&self, ns: &str, name: &str) -> Option<bool> {
+        Some(self.listed::<K>()?.get(&ObjectRef::new(name).within(ns)).is_some())
+    }
+
+    /// Every cached `K` object, once the first list is in.
+    pub fn all<K: Watched>(&self) -> Option<Vec<Arc<K>>> {
+        Some(self.listed::<K>()?.state())
+    }
+
+    fn listed<K: Watched>(&self) -> Option<&Store<K>> {
+        let store = self.any_store::<K>()?;
+        store.wait_until_ready().now_or_never()?.ok()?;
+        Some(store)
+    }
+
+    fn any_store<K: Watched>(&self) -> Option<&Store<K>> {
+        self.stores.get(&TypeId::of::<K>())?.downcast_ref::<Store<K>>()
     }
 }
 
@@ -174,5 +239,22 @@ mod tests {
         assert!(children.get::<Deployment>("prism", "prod-admin").is_none(), "a miss is no answer");
         assert!(children.get::<Service>("prism", "prod-proxy").is_none(), "Services are not cached");
         assert!(Children::default().get::<Deployment>("prism", "prod-proxy").is_none());
+    }
+
+    #[test]
+    fn a_miss_says_absent_only_once_the_first_list_is_in() {
+        let (store, mut writer) = reflector::store::<Deployment>();
+        writer.apply_watcher_event(&watcher::Event::InitApply(deployment("prism", "prod-proxy")));
+        let mut builder = ChildrenBuilder::default();
+        builder.keep(store);
+        let children = builder.build();
+        assert_eq!(children.holds::<Deployment>("prism", "prod-admin"), None, "still listing");
+        assert!(children.all::<Deployment>().is_none());
+
+        writer.apply_watcher_event(&watcher::Event::InitDone);
+        assert_eq!(children.holds::<Deployment>("prism", "prod-admin"), Some(false));
+        assert_eq!(children.holds::<Deployment>("prism", "prod-proxy"), Some(true));
+        assert_eq!(children.all::<Deployment>().map(|all| all.len()), Some(1));
+        assert_eq!(children.holds::<Service>("prism", "prod-proxy"), None, "Services are not cached");
     }
 }

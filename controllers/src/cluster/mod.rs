@@ -13,14 +13,12 @@ pub mod validate;
 use std::future::Future;
 use std::sync::Arc;
 
-use futures::StreamExt;
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Secret, Service};
 use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::ResourceExt;
-use kube::runtime::controller;
 use kube::runtime::reflector::{self, ObjectRef};
 use kube::runtime::watcher;
 use prism_api::names::labels;
@@ -36,7 +34,7 @@ pub use reconcile::ClusterContext;
 pub const CONTROLLER: &str = "prismcluster";
 
 /// Runs the PrismCluster controller until `shutdown` completes.
-pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + Sync + 'static) {
+pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + Sync + Clone + 'static) {
     let client = ctx.client.clone();
     let ns = ctx.config.namespace.as_deref();
     let mut children = ChildrenBuilder::default();
@@ -72,18 +70,10 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
         .watches_stream(pattern_changes, |p: PrismPattern| cluster_named(&p.spec.cluster, p.namespace()))
         .watches_stream(namespace_changes, |n: PrismNamespace| cluster_named(&n.spec.cluster, n.namespace()));
     let service_monitor_api = api_served(&client, "monitoring.coreos.com/v1", "servicemonitors").await;
-    let ctx = ctx.for_controller(children.build());
+    let ctx = Arc::new(ctx.for_controller(children.build()));
     let cc = Arc::new(ClusterContext { ctx: ctx.clone(), patterns, namespaces, service_monitor_api });
-    controller
-        .with_config(controller::Config::default().concurrency(ctx.config.concurrency))
-        .graceful_shutdown_on(shutdown)
-        .run(reconcile::reconcile, reconcile::error_policy, cc)
-        .for_each(|result| async move {
-            if let Err(error) = result {
-                tracing::debug!(%error, "reconcile did not complete");
-            }
-        })
-        .await;
+    let concurrency = ctx.config.concurrency;
+    watches::run(controller, reconcile::reconcile, reconcile::error_policy, cc, concurrency, shutdown).await;
 }
 
 fn cluster_of_label<K: kube::Resource>(object: K) -> Option<ObjectRef<PrismCluster>> {

@@ -248,7 +248,13 @@ async fn delete_volumes_of_removed_backends(valid: &ValidatedCluster, w: &Writer
 async fn read_credentials(valid: &ValidatedCluster, w: &Writer<'_>) -> Result<Credentials> {
     let secrets = api::<Secret>(w.ctx, &valid.namespace);
     let mut credentials = Credentials::new();
-    for (kind, _) in valid.spec.backends.enabled() {
+    // Only backends with credentials have a Secret (NATS has none: no need to look for it).
+    let with_secrets = valid
+        .spec
+        .backends
+        .enabled()
+        .filter(|(kind, _)| crate::backends::facts(*kind).is_some_and(|facts| !facts.secret_keys.is_empty()));
+    for (kind, _) in with_secrets {
         let name = naming::backend_secret(&valid.name, kind);
         let Some(secret) = w.ctx.live(&secrets, &name).await? else { continue };
         let deleting = secret.metadata.deletion_timestamp.is_some();

@@ -17,8 +17,6 @@ pub mod validate;
 use std::future::Future;
 use std::sync::Arc;
 
-use futures::StreamExt;
-use kube::runtime::controller;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{PredicateConfig, WatchStreamExt, watcher};
 use kube::{Resource, ResourceExt};
@@ -35,7 +33,7 @@ use crate::watches::{self, ChildrenBuilder};
 pub const CONTROLLER: &str = "prismnamespace";
 
 /// Runs the PrismNamespace controller until `shutdown` completes.
-pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + Sync + 'static) {
+pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + Sync + Clone + 'static) {
     let client = ctx.client.clone();
     let ns = ctx.config.namespace.as_deref();
     let controller = watches::controller::<PrismNamespace>(&client, ns);
@@ -50,19 +48,12 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
     // label): a change, status included, wakes the namespaces they serve, whose reconcile reads
     // the runner.
     let runners = children.watch::<PrismPattern>(&client, ns, watcher::Config::default().labels(labels::CLUSTER));
-    let ctx = ctx.for_controller(children.build());
-    controller
+    let ctx = Arc::new(ctx.for_controller(children.build()));
+    let controller = controller
         .watches_stream(clusters, namespaces_of_cluster(store.clone()))
-        .watches_stream(runners, namespaces_of_runner(store))
-        .with_config(controller::Config::default().concurrency(ctx.config.concurrency))
-        .graceful_shutdown_on(shutdown)
-        .run(reconcile::reconcile, reconcile::error_policy, ctx)
-        .for_each(|result| async move {
-            if let Err(error) = result {
-                tracing::debug!(%error, "reconcile did not complete");
-            }
-        })
-        .await;
+        .watches_stream(runners, namespaces_of_runner(store));
+    let concurrency = ctx.config.concurrency;
+    watches::run(controller, reconcile::reconcile, reconcile::error_policy, ctx, concurrency, shutdown).await;
 }
 
 /// A PrismCluster change wakes the namespaces that name it.

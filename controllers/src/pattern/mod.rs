@@ -11,13 +11,11 @@ pub mod validate;
 use std::future::Future;
 use std::sync::Arc;
 
-use futures::StreamExt;
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{ConfigMap, Service};
 use kube::api::DynamicObject;
 use kube::core::PartialObjectMeta;
-use kube::runtime::controller;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{PredicateConfig, WatchStreamExt, watcher};
 use kube::{Api, Resource, ResourceExt};
@@ -32,7 +30,7 @@ use crate::watches::{self, ChildrenBuilder, api_served};
 pub const CONTROLLER: &str = "prismpattern";
 
 /// Runs the PrismPattern controller until `shutdown` completes.
-pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + Sync + 'static) {
+pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + Sync + Clone + 'static) {
     let client = ctx.client.clone();
     let ns = ctx.config.namespace.as_deref();
     let controller = watches::controller::<PrismPattern>(&client, ns);
@@ -54,8 +52,10 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
                 .predicate_filter(watches::spec_or_identity, PredicateConfig::default()),
             patterns_of_cluster(store.clone()),
         );
-    let ctx = ctx.for_controller(children.build());
-    if keda_installed(&client).await {
+    let mut ctx = ctx.for_controller(children.build());
+    ctx.keda = keda_installed(&client).await;
+    let ctx = Arc::new(ctx);
+    if ctx.keda {
         let resource = build::scaled_object_resource();
         let api: Api<PartialObjectMeta<DynamicObject>> = match ns {
             Some(ns) => Api::namespaced_with(client.clone(), ns, &resource),
@@ -65,16 +65,8 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
     } else {
         tracing::info!("KEDA's ScaledObject API is not installed: patterns with scaler keda report Autoscaling=False");
     }
-    controller
-        .with_config(controller::Config::default().concurrency(ctx.config.concurrency))
-        .graceful_shutdown_on(shutdown)
-        .run(reconcile::reconcile, reconcile::error_policy, ctx)
-        .for_each(|result| async move {
-            if let Err(error) = result {
-                tracing::debug!(%error, "reconcile did not complete");
-            }
-        })
-        .await;
+    let concurrency = ctx.config.concurrency;
+    watches::run(controller, reconcile::reconcile, reconcile::error_policy, ctx, concurrency, shutdown).await;
 }
 
 /// Whether KEDA's ScaledObject API is served, so that it can be watched.

@@ -179,7 +179,8 @@ async fn reconcile_autoscaler(
     if !wants_hpa {
         writer.delete(&hpas, &valid.name).await?;
     }
-    if !wants_keda {
+    // Without KEDA there is no ScaledObject to delete.
+    if !wants_keda && writer.ctx.keda {
         delete_scaled_object(writer, &scaled_objects, &valid.name).await?;
     }
     Ok(problem)
