@@ -45,3 +45,15 @@ async fn an_https_client_has_a_crypto_provider() {
     let chain = format!("{:?}", err);
     assert!(!chain.to_lowercase().contains("cryptoprovider"), "{chain}");
 }
+
+#[tokio::test]
+async fn every_request_names_the_operator_and_its_version() {
+    let emulator = kube_emulator::Emulator::start_with(Cluster::new(), "127.0.0.1:0").await.expect("emulator");
+    let config = kube::Config::new(emulator.url().parse().expect("uri"));
+    let client = build_client(config, 0.0, 1).expect("client");
+    wait_for_api(&client, "emulator", quick_backoff(0)).await.expect("reached");
+    let snapshot = emulator.cluster.instruments.requests.snapshot();
+    let agents: Vec<&str> = snapshot.log.iter().map(|r| r.info.user_agent.as_str()).collect();
+    let expected = format!("prism-operator/{} (", env!("CARGO_PKG_VERSION"));
+    assert!(!agents.is_empty() && agents.iter().all(|a| a.starts_with(&expected)), "{agents:?}");
+}

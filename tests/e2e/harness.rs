@@ -246,7 +246,7 @@ pub fn sample(name: &str, namespace: &str) -> String {
 }
 
 /// Telling the operators apart in the emulator's request accounting and fault rules, which key
-/// clients by User-Agent: kube clients (the operator's included) send none.
+/// clients by User-Agent: every operator process sends the same `prism-operator/<version>`.
 impl Env {
     /// Serves the same emulator on another loopback port that stamps `User-Agent: {agent}/e2e`
     /// on every request, and writes a kubeconfig for it. An operator started with
