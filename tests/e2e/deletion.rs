@@ -257,3 +257,28 @@ async fn with_the_delete_policy_nothing_of_the_cluster_remains() {
     assert!(remaining.is_empty(), "nothing of the cluster remains: {remaining:?}\n{}", log_tail(&env, 60));
     println!("deletion with Delete: {:?}", started.elapsed());
 }
+
+/// `kubectl delete namespace` with a running cluster inside: the namespace controller deletes
+/// everything at once and forbids new objects there, and the operator's finalizers must still
+/// complete (nothing they wait for may need creating), or the namespace stays Terminating.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_the_namespace_of_a_running_cluster_completes() {
+    let started = Instant::now();
+    let mut env = Env::new("deletion-ns").await;
+    // The lease lives in the scenario's namespace: without election nothing else needs it.
+    env.start_operator("a", &["--leader-elect=false"]);
+    env.apply(&cluster("doomed", "Retain")).await;
+    running_with_volumes(&env, "doomed").await;
+    kubectl_ok(&env, &["delete", "namespace", &env.namespace, "--wait=false"]).await;
+    let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(env.client.clone());
+    let gone =
+        read_until(LIMIT, || async { namespaces.get_opt(&env.namespace).await.ok().flatten() }, Option::is_none).await;
+    assert!(
+        gone.is_none(),
+        "the namespace is still there: {:?}; left in it: {:?}\n{}",
+        gone.and_then(|n| n.status).and_then(|s| s.conditions),
+        leftovers(&env).await,
+        log_tail(&env, 60)
+    );
+    println!("namespace deletion: {:?}", started.elapsed());
+}
