@@ -274,12 +274,17 @@ async fn operator_requests(watch_namespace: Option<&str>) -> Vec<Request> {
     spec["backends"]["minio"]["enabled"] = json!(false);
     spec["ingress"]["enabled"] = json!(false);
     spec["observability"]["grafana"]["enabled"] = json!(false);
+    spec["observability"]["prometheus"]["enabled"] = json!(false);
     spec["proxy"]["replicas"] = json!(1);
     spec["proxy"]["autoscaling"]["enabled"] = json!(false);
     clusters.patch(CLUSTER_NAME, &apply_params(), &Patch::Apply(&cluster)).await.expect("shrink the cluster");
     let ingresses: Api<Ingress> = Api::namespaced(client.clone(), WATCHED);
     eventually("the ingress pruned", || async {
         ingresses.list(&ListParams::default()).await.ok()?.items.is_empty().then_some(())
+    })
+    .await;
+    eventually("the ServiceMonitor pruned", || async {
+        monitors.list(&ListParams::default()).await.ok()?.items.is_empty().then_some(())
     })
     .await;
     let prism_namespaces: Api<PrismNamespace> = Api::namespaced(client.clone(), WATCHED);

@@ -173,31 +173,36 @@ impl Writer<'_> {
     where
         K: Watched,
     {
-        let children: Vec<ObjectMeta> = match self.ctx.children.all::<K>() {
+        let children = match self.ctx.children.all::<K>() {
             Some(cached) => cached
                 .iter()
                 .filter(|c| c.meta().namespace.as_deref() == api.namespace())
                 .map(|c| c.meta().clone())
                 .collect(),
-            None => {
-                let params = kube::api::ListParams::default().labels(labels);
-                let list = api
-                    .list_metadata(&params)
-                    .await
-                    .map_err(|source| api_error("list", &K::kind(&()), labels, source))?;
-                list.items.into_iter().map(|i| i.metadata).collect()
-            }
+            None => list_children(api, &(), labels).await?,
         };
-        let mut remaining = 0;
-        for child in children.iter().filter(|c| controlled_by(c.owner_references.as_deref(), owner_uid)) {
-            let name = child.name.clone().unwrap_or_default();
-            if keep.contains(&name) {
-                continue;
-            }
-            remaining += 1;
-            if child.deletion_timestamp.is_none() {
-                self.delete(api, &name).await?;
-            }
+        let (doomed, remaining) = unwanted(&children, owner_uid, keep);
+        for name in doomed {
+            self.delete(api, &name).await?;
+        }
+        Ok(remaining)
+    }
+
+    /// [`Writer::prune`] for a kind known only at run time (e.g. ServiceMonitors): always listed.
+    pub async fn prune_with<K>(
+        &self,
+        api: &Api<K>,
+        dt: &K::DynamicType,
+        labels: &str,
+        owner_uid: &str,
+        keep: &[String],
+    ) -> Result<usize>
+    where
+        K: Resource + Clone + Debug + DeserializeOwned,
+    {
+        let (doomed, remaining) = unwanted(&list_children(api, dt, labels).await?, owner_uid, keep);
+        for name in doomed {
+            self.delete_with(api, &name, dt).await?;
         }
         Ok(remaining)
     }
@@ -219,6 +224,28 @@ impl Writer<'_> {
             }
         });
     }
+}
+
+/// The metadata of the objects `labels` selects in `api`'s scope.
+async fn list_children<K>(api: &Api<K>, dt: &K::DynamicType, labels: &str) -> Result<Vec<ObjectMeta>>
+where
+    K: Resource + Clone + Debug + DeserializeOwned,
+{
+    let params = kube::api::ListParams::default().labels(labels);
+    let list = api.list_metadata(&params).await.map_err(|source| api_error("list", &K::kind(dt), labels, source))?;
+    Ok(list.items.into_iter().map(|i| i.metadata).collect())
+}
+
+/// Of `children`, those controlled by `owner_uid` and not in `keep` that are not already going
+/// (to delete), and how many of them there are, going ones included.
+fn unwanted(children: &[ObjectMeta], owner_uid: &str, keep: &[String]) -> (Vec<String>, usize) {
+    let unwanted: Vec<&ObjectMeta> = children
+        .iter()
+        .filter(|c| controlled_by(c.owner_references.as_deref(), owner_uid))
+        .filter(|c| c.name.as_ref().is_some_and(|name| !keep.contains(name)))
+        .collect();
+    let doomed = unwanted.iter().filter(|c| c.deletion_timestamp.is_none()).filter_map(|c| c.name.clone()).collect();
+    (doomed, unwanted.len())
 }
 
 /// Whether an owner reference list names `uid` as the controller.
@@ -283,7 +310,31 @@ pub fn contains(actual: &Value, wanted: &Value) -> bool {
 mod tests {
     use serde_json::json;
 
-    use super::contains;
+    use super::{ObjectMeta, contains, unwanted};
+
+    #[test]
+    fn only_children_of_the_owner_not_kept_are_unwanted_and_going_ones_are_not_deleted_twice() {
+        use k8s_openapi::apimachinery::pkg::apis::meta::v1::{OwnerReference, Time};
+        let child = |name: &str, owner: &str, going: bool| ObjectMeta {
+            name: Some(name.into()),
+            owner_references: Some(vec![OwnerReference {
+                uid: owner.into(),
+                controller: Some(true),
+                ..OwnerReference::default()
+            }]),
+            deletion_timestamp: going.then(|| Time(k8s_openapi::jiff::Timestamp::UNIX_EPOCH)),
+            ..ObjectMeta::default()
+        };
+        let children = [
+            child("kept", "me", false),
+            child("old", "me", false),
+            child("older", "me", true),
+            child("theirs", "them", false),
+        ];
+        let (doomed, remaining) = unwanted(&children, "me", &["kept".to_string()]);
+        assert_eq!(doomed, vec!["old".to_string()]);
+        assert_eq!(remaining, 2, "the one already going still counts until it is gone");
+    }
 
     #[test]
     fn server_defaults_do_not_count_as_drift_but_edits_do() {

@@ -9,7 +9,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Secret, Servi
 use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{OwnerReference, Time};
-use kube::api::{Api, Patch, PatchParams};
+use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::runtime::finalizer::{Event as Finalizer, finalizer};
@@ -149,11 +149,14 @@ async fn realise(cluster: &PrismCluster, valid: &ValidatedCluster, cc: &ClusterC
         let resource = build::service_monitor_resource();
         w.apply_with(&Api::namespaced_with(ctx.client.clone(), ns, &resource), monitor, &resource).await?;
     }
-    // Children only become unwanted when the spec changes (a new generation): an unchanged spec
-    // skips the ten LISTs of a prune, which at a client's QPS limit is most of a reconcile.
+    // Pruning reads the cache: every pass. ServiceMonitors are not cached (their API is optional):
+    // they are listed only when the spec changed, the only way one becomes unwanted.
+    prune(valid, &w, &owner, &kept).await?;
     let spec_changed = cluster.status.as_ref().and_then(|s| s.observed_generation) != cluster.metadata.generation;
-    if spec_changed {
-        prune(valid, &w, &owner, &kept).await?;
+    if spec_changed && cc.service_monitor_api {
+        let resource = build::service_monitor_resource();
+        let api: Api<DynamicObject> = Api::namespaced_with(ctx.client.clone(), ns, &resource);
+        w.prune_with(&api, &resource, &children_selector(valid), &owner.uid, &kept.service_monitors).await?;
     }
     let mut observed = observe_children(valid, cc);
     observed.admin = Some(WorkloadView::of_deployment(&admin));
@@ -175,6 +178,7 @@ struct Kept {
     patterns: Vec<String>,
     namespaces: Vec<String>,
     ingresses: Vec<String>,
+    service_monitors: Vec<String>,
 }
 
 fn names_of(objects: &ClusterObjects) -> Kept {
@@ -197,7 +201,13 @@ fn names_of(objects: &ClusterObjects) -> Kept {
         patterns: names(objects.patterns.clone()),
         namespaces: names(objects.namespaces.clone()),
         ingresses: names(objects.ingress.clone()),
+        service_monitors: names(objects.service_monitor.clone()),
     }
+}
+
+/// Selects the cluster's children.
+fn children_selector(valid: &ValidatedCluster) -> String {
+    format!("{}={},{}={}", labels::CLUSTER, valid.name, labels::MANAGED_BY, labels::MANAGED_BY_VALUE)
 }
 
 /// Deletes the cluster's children that are no longer desired (a pattern, namespace or backend
@@ -205,7 +215,7 @@ fn names_of(objects: &ClusterObjects) -> Kept {
 async fn prune(valid: &ValidatedCluster, w: &Writer<'_>, owner: &OwnerReference, kept: &Kept) -> Result<()> {
     let ctx = w.ctx;
     let ns = &valid.namespace;
-    let selector = format!("{}={},{}={}", labels::CLUSTER, valid.name, labels::MANAGED_BY, labels::MANAGED_BY_VALUE);
+    let selector = children_selector(valid);
     let uid = owner.uid.as_str();
     w.prune(&api::<PrismNamespace>(ctx, ns), &selector, uid, &kept.namespaces).await?;
     w.prune(&api::<PrismPattern>(ctx, ns), &selector, uid, &kept.patterns).await?;
