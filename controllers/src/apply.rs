@@ -322,7 +322,7 @@ mod tests {
                 controller: Some(true),
                 ..OwnerReference::default()
             }]),
-            deletion_timestamp: going.then(|| Time(k8s_openapi::jiff::Timestamp::UNIX_EPOCH)),
+            deletion_timestamp: going.then_some(Time(k8s_openapi::jiff::Timestamp::UNIX_EPOCH)),
             ..ObjectMeta::default()
         };
         let children = [
