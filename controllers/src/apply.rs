@@ -15,6 +15,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use crate::cache::Lookup;
 use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::metrics::WriteAction;
@@ -46,8 +47,18 @@ impl Writer<'_> {
     where
         K: Watched + Serialize,
     {
-        let cached = api.namespace().and_then(|ns| self.ctx.children.get::<K>(ns, &desired.name_any()));
-        self.apply_over(api, desired, &(), cached.map(Arc::unwrap_or_clone)).await
+        let Some(ns) = api.namespace() else { return self.apply_over(api, desired, &(), None).await };
+        let name = desired.name_any();
+        let known = match self.ctx.children.lookup::<K>(ns, &name, desired.labels()) {
+            Lookup::Seen(live) => Some(Some(Arc::unwrap_or_clone(live))),
+            Lookup::Absent => Some(None),
+            Lookup::Unknown => None,
+        };
+        let (object, outcome) = self.apply_over(api, desired, &(), known).await?;
+        if outcome != Outcome::Unchanged {
+            self.ctx.children.wrote::<K>(ns, &name);
+        }
+        Ok((object, outcome))
     }
 
     /// [`Writer::apply`] for a kind known only at run time (e.g. KEDA's ScaledObject): never cached.
@@ -58,13 +69,13 @@ impl Writer<'_> {
         self.apply_over(api, desired, dt, None).await
     }
 
-    /// Applies `desired` over the live object: `cached`, else read.
+    /// Applies `desired` over the live object: `known` (`Some(None)`: known to be absent), else read.
     async fn apply_over<K>(
         &self,
         api: &Api<K>,
         mut desired: K,
         dt: &K::DynamicType,
-        cached: Option<K>,
+        known: Option<Option<K>>,
     ) -> Result<(K, Outcome)>
     where
         K: Resource + Clone + Debug + Serialize + DeserializeOwned,
@@ -75,8 +86,9 @@ impl Writer<'_> {
         desired.annotations_mut().insert(annotations::APPLIED_HASH.into(), desired_hash.clone());
         // A terminating object may be gone by now (its finalizer released by this very reconcile,
         // as with credentials): only the API server can tell whether to create it afresh.
-        let live = match cached {
-            Some(live) if live.meta().deletion_timestamp.is_none() => Some(live),
+        let live = match known {
+            Some(Some(live)) if live.meta().deletion_timestamp.is_none() => Some(live),
+            Some(None) => None,
             _ => api.get_opt(&name).await.map_err(|source| api_error("get", &kind, &name, source))?,
         };
         if let Some(live) = &live
@@ -97,7 +109,7 @@ impl Writer<'_> {
     }
 
     /// Deletes a child, if it exists. Returns whether a delete was sent. The child must be one
-    /// this controller's watches select (see [`crate::watches::Children`]): once they have listed
+    /// this controller's watches select (see [`crate::cache::Children`]): once they have listed
     /// their objects, a child they have not seen is taken as absent.
     pub async fn delete<K>(&self, api: &Api<K>, name: &str) -> Result<bool>
     where

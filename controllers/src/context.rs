@@ -7,9 +7,10 @@ use kube::runtime::events::{Recorder, Reporter};
 
 use crate::apply::api_error;
 use crate::backoff::Backoffs;
+use crate::cache::Children;
 use crate::error::Result;
 use crate::metrics::Metrics;
-use crate::watches::{Children, Watched};
+use crate::watches::Watched;
 
 /// Settings of the controllers, from the command line.
 #[derive(Clone, Debug)]

@@ -6,6 +6,7 @@
 pub mod apply;
 pub mod backends;
 pub mod backoff;
+pub mod cache;
 pub mod children;
 pub mod cluster;
 pub mod conditions;

@@ -7,8 +7,6 @@
 //! backoff doubles at each to 30 s and only resets after 120 s without error: a change waited
 //! minutes to be seen. client-go's informers, likewise, back off each on its own.
 
-use std::any::{Any, TypeId};
-use std::collections::HashMap;
 use std::fmt::Debug;
 use std::future::Future;
 use std::hash::{DefaultHasher, Hash, Hasher};
@@ -19,7 +17,7 @@ use futures::{FutureExt, StreamExt};
 use kube::Resource;
 use kube::core::NamespaceResourceScope;
 use kube::runtime::controller::{self, Action};
-use kube::runtime::reflector::{self, ObjectRef, Store, reflector};
+use kube::runtime::reflector::{self, reflector};
 use kube::runtime::utils::Backoff;
 use kube::runtime::{Controller, WatchStreamExt, watcher};
 use serde::de::DeserializeOwned;
@@ -104,79 +102,6 @@ pub fn cached_changes<K: Watched>(
     reflector(writer, objects).touched_objects()
 }
 
-/// A controller's children as last seen by its label-scoped watches, one store per kind: a
-/// reconcile reads a child here instead of GETting it at every pass (a pass over a cluster
-/// once cost a GET per child: 20 and more, throttled by the client's rate limit). Only the
-/// operator's own children are cached (the watches select them by label), not every object of
-/// their kinds.
-///
-/// A hit may be stale (a change not seen yet); the change's event then triggers another
-/// reconcile, which sees it. A miss means "absent" only for the objects the controller itself
-/// controls (its watches select every one of them) and once the first list is in: any other
-/// miss is read from the API server ([`Children::get`] versus [`Children::holds`]).
-#[derive(Clone, Default)]
-pub struct Children {
-    stores: Arc<HashMap<TypeId, Box<dyn Any + Send + Sync>>>,
-}
-
-impl Children {
-    /// The cached object `name` in `ns`, if this controller caches `K` and has seen it.
-    pub fn get<K: Watched>(&self, ns: &str, name: &str) -> Option<Arc<K>> {
-        self.any_store::<K>()?.get(&ObjectRef::new(name).within(ns))
-    }
-
-    /// Whether a child this controller controls exists, as far as its cache knows: `None` when
-    /// `K` is not cached or its first list is not in yet.
-    pub fn holds<K: Watched>(&self, ns: &str, name: &str) -> Option<bool> {
-        Some(self.listed::<K>()?.get(&ObjectRef::new(name).within(ns)).is_some())
-    }
-
-    /// Every cached `K` object, once the first list is in.
-    pub fn all<K: Watched>(&self) -> Option<Vec<Arc<K>>> {
-        Some(self.listed::<K>()?.state())
-    }
-
-    fn listed<K: Watched>(&self) -> Option<&Store<K>> {
-        let store = self.any_store::<K>()?;
-        store.wait_until_ready().now_or_never()?.ok()?;
-        Some(store)
-    }
-
-    fn any_store<K: Watched>(&self) -> Option<&Store<K>> {
-        self.stores.get(&TypeId::of::<K>())?.downcast_ref::<Store<K>>()
-    }
-}
-
-/// Collects a controller's child caches as its watches are set up.
-#[derive(Default)]
-pub struct ChildrenBuilder {
-    stores: HashMap<TypeId, Box<dyn Any + Send + Sync>>,
-}
-
-impl ChildrenBuilder {
-    /// Watches the `K` objects in `ns` selected by `config`, caching them whole; the changes wake
-    /// the controller (`owns_stream`, `watches_stream`).
-    pub fn watch<K: Watched>(
-        &mut self,
-        client: &kube::Client,
-        ns: Option<&str>,
-        config: watcher::Config,
-    ) -> impl futures::Stream<Item = Result<K, watcher::Error>> + Send + 'static {
-        let (store, writer) = reflector::store();
-        self.keep(store);
-        cached_changes(client, ns, config, writer)
-    }
-
-    /// Adds a store that another watch fills.
-    pub fn keep<K: Watched>(&mut self, store: Store<K>) {
-        self.stores.insert(TypeId::of::<K>(), Box::new(store));
-    }
-
-    pub fn build(self) -> Children {
-        Children { stores: Arc::new(self.stores) }
-    }
-}
-
 /// The controller's shared trigger backoff, made a no-op: each trigger backs off on its own.
 struct Unpaused;
 
@@ -208,53 +133,4 @@ pub fn spec_or_identity<K: Resource>(cluster: &K) -> Option<u64> {
     let mut hasher = DefaultHasher::new();
     (meta.generation, &meta.uid, meta.deletion_timestamp.is_some()).hash(&mut hasher);
     Some(hasher.finish())
-}
-
-#[cfg(test)]
-mod tests {
-    use k8s_openapi::api::apps::v1::Deployment;
-    use k8s_openapi::api::core::v1::Service;
-    use kube::api::ObjectMeta;
-
-    use super::*;
-
-    fn deployment(ns: &str, name: &str) -> Deployment {
-        Deployment {
-            metadata: ObjectMeta { name: Some(name.into()), namespace: Some(ns.into()), ..ObjectMeta::default() },
-            ..Deployment::default()
-        }
-    }
-
-    #[test]
-    fn children_answer_hits_of_cached_kinds_only() {
-        let (store, mut writer) = reflector::store::<Deployment>();
-        writer.apply_watcher_event(&watcher::Event::Apply(deployment("prism", "prod-proxy")));
-        let mut builder = ChildrenBuilder::default();
-        builder.keep(store);
-        let children = builder.build();
-
-        let hit = children.get::<Deployment>("prism", "prod-proxy");
-        assert_eq!(hit.map(|d| d.metadata.name.clone()), Some(Some("prod-proxy".into())));
-        assert!(children.get::<Deployment>("other", "prod-proxy").is_none(), "namespaces are told apart");
-        assert!(children.get::<Deployment>("prism", "prod-admin").is_none(), "a miss is no answer");
-        assert!(children.get::<Service>("prism", "prod-proxy").is_none(), "Services are not cached");
-        assert!(Children::default().get::<Deployment>("prism", "prod-proxy").is_none());
-    }
-
-    #[test]
-    fn a_miss_says_absent_only_once_the_first_list_is_in() {
-        let (store, mut writer) = reflector::store::<Deployment>();
-        writer.apply_watcher_event(&watcher::Event::InitApply(deployment("prism", "prod-proxy")));
-        let mut builder = ChildrenBuilder::default();
-        builder.keep(store);
-        let children = builder.build();
-        assert_eq!(children.holds::<Deployment>("prism", "prod-admin"), None, "still listing");
-        assert!(children.all::<Deployment>().is_none());
-
-        writer.apply_watcher_event(&watcher::Event::InitDone);
-        assert_eq!(children.holds::<Deployment>("prism", "prod-admin"), Some(false));
-        assert_eq!(children.holds::<Deployment>("prism", "prod-proxy"), Some(true));
-        assert_eq!(children.all::<Deployment>().map(|all| all.len()), Some(1));
-        assert_eq!(children.holds::<Service>("prism", "prod-proxy"), None, "Services are not cached");
-    }
 }

@@ -19,6 +19,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Secret, Servi
 use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::ResourceExt;
+use kube::core::{Expression, Selector};
 use kube::runtime::reflector::{self, ObjectRef};
 use kube::runtime::watcher;
 use prism_api::names::labels;
@@ -26,8 +27,9 @@ use prism_api::v1alpha1::PrismCluster;
 use prism_api::v1alpha2::PrismNamespace;
 use prism_api::v1beta1::PrismPattern;
 
+use crate::cache::ChildrenBuilder;
 use crate::context::Context;
-use crate::watches::{self, ChildrenBuilder, api_served, cached_changes};
+use crate::watches::{self, api_served, cached_changes};
 pub use reconcile::ClusterContext;
 
 /// Name of this controller in metrics and logs.
@@ -42,19 +44,18 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
     // change of one wake the cluster it names.
     let (patterns, pattern_writer) = reflector::store();
     let (namespaces, namespace_writer) = reflector::store();
-    children.keep(patterns.clone());
-    children.keep(namespaces.clone());
+    children.keep(patterns.clone(), Selector::default());
+    children.keep(namespaces.clone(), Selector::default());
     let pattern_changes = cached_changes(&client, ns, watcher::Config::default(), pattern_writer);
     let namespace_changes = cached_changes(&client, ns, watcher::Config::default(), namespace_writer);
     // The cluster's own children: the pattern controller has the runners.
-    let selector = format!(
-        "{},{}={},{}!=pattern-runner",
-        labels::CLUSTER,
-        labels::MANAGED_BY,
-        labels::MANAGED_BY_VALUE,
-        labels::COMPONENT
-    );
-    let own = || watcher::Config::default().labels(&selector);
+    let own = || {
+        Selector::from_iter([
+            Expression::Exists(labels::CLUSTER.into()),
+            Expression::Equal(labels::MANAGED_BY.into(), labels::MANAGED_BY_VALUE.into()),
+            Expression::NotEqual(labels::COMPONENT.into(), "pattern-runner".into()),
+        ])
+    };
     let controller = watches::controller::<PrismCluster>(&client, ns)
         .owns_stream(children.watch::<StatefulSet>(&client, ns, own()))
         .owns_stream(children.watch::<Deployment>(&client, ns, own()))

@@ -17,17 +17,19 @@ pub mod validate;
 use std::future::Future;
 use std::sync::Arc;
 
+use kube::core::{Expression, Selector};
 use kube::runtime::reflector::{ObjectRef, Store};
-use kube::runtime::{PredicateConfig, WatchStreamExt, watcher};
+use kube::runtime::{PredicateConfig, WatchStreamExt};
 use kube::{Resource, ResourceExt};
 use prism_api::names::labels;
 use prism_api::v1alpha1::PrismCluster;
 use prism_api::v1alpha2::PrismNamespace;
 use prism_api::v1beta1::PrismPattern;
 
+use crate::cache::ChildrenBuilder;
 use crate::context::Context;
 use crate::routes;
-use crate::watches::{self, ChildrenBuilder};
+use crate::watches;
 
 /// Name of this controller in metrics and logs.
 pub const CONTROLLER: &str = "prismnamespace";
@@ -42,12 +44,13 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
     // Clusters: only changes of spec or identity wake namespaces (not status writes, which are
     // frequent and cannot change a namespace's validity).
     let clusters = children
-        .watch::<PrismCluster>(&client, ns, watcher::Config::default())
+        .watch::<PrismCluster>(&client, ns, Selector::default())
         .predicate_filter(watches::spec_or_identity, PredicateConfig::default());
     // Runners (the cluster's shared ones and this controller's dedicated ones carry the cluster
     // label): a change, status included, wakes the namespaces they serve, whose reconcile reads
     // the runner.
-    let runners = children.watch::<PrismPattern>(&client, ns, watcher::Config::default().labels(labels::CLUSTER));
+    let runners =
+        children.watch::<PrismPattern>(&client, ns, Selector::from(Expression::Exists(labels::CLUSTER.into())));
     let ctx = Arc::new(ctx.for_controller(children.build()));
     let controller = controller
         .watches_stream(clusters, namespaces_of_cluster(store.clone()))

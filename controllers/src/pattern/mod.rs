@@ -15,7 +15,7 @@ use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{ConfigMap, Service};
 use kube::api::DynamicObject;
-use kube::core::PartialObjectMeta;
+use kube::core::{Expression, PartialObjectMeta, Selector};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{PredicateConfig, WatchStreamExt, watcher};
 use kube::{Api, Resource, ResourceExt};
@@ -23,8 +23,9 @@ use prism_api::names::labels;
 use prism_api::v1alpha1::PrismCluster;
 use prism_api::v1beta1::PrismPattern;
 
+use crate::cache::ChildrenBuilder;
 use crate::context::Context;
-use crate::watches::{self, ChildrenBuilder, api_served};
+use crate::watches::{self, api_served};
 
 /// Name of this controller in metrics and logs.
 pub const CONTROLLER: &str = "prismpattern";
@@ -36,9 +37,9 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
     let controller = watches::controller::<PrismPattern>(&client, ns);
     let store = controller.store();
     let mut children = ChildrenBuilder::default();
-    let runners = || watcher::Config::default().labels(&format!("{}=pattern-runner", labels::COMPONENT));
+    let runners = || Selector::from(Expression::Equal(labels::COMPONENT.into(), "pattern-runner".into()));
     // StatefulSets: the runners' own, and the backends they wait for (one watch, one cache).
-    let stateful_sets = watcher::Config::default().labels(labels::CLUSTER);
+    let stateful_sets = Selector::from(Expression::Exists(labels::CLUSTER.into()));
     let mut controller = controller
         .owns_stream(children.watch::<Deployment>(&client, ns, runners()))
         .owns_stream(children.watch::<Service>(&client, ns, runners()))
@@ -48,7 +49,7 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
         // Only a change of the cluster's spec or identity matters to its patterns, not its status.
         .watches_stream(
             children
-                .watch::<PrismCluster>(&client, ns, watcher::Config::default())
+                .watch::<PrismCluster>(&client, ns, Selector::default())
                 .predicate_filter(watches::spec_or_identity, PredicateConfig::default()),
             patterns_of_cluster(store.clone()),
         );
@@ -61,7 +62,8 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
             Some(ns) => Api::namespaced_with(client.clone(), ns, &resource),
             None => Api::all_with(client.clone(), &resource),
         };
-        controller = controller.owns_stream_with(watcher(api, runners()).default_backoff().touched_objects(), resource);
+        let config = watcher::Config::default().labels_from(&runners());
+        controller = controller.owns_stream_with(watcher(api, config).default_backoff().touched_objects(), resource);
     } else {
         tracing::info!("KEDA's ScaledObject API is not installed: patterns with scaler keda report Autoscaling=False");
     }
