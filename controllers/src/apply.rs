@@ -115,11 +115,14 @@ impl Writer<'_> {
     where
         K: Watched,
     {
-        let cached = api.namespace().and_then(|ns| self.ctx.children.holds::<K>(ns, name));
+        let Some(ns) = api.namespace() else { return self.delete_over(api, name, &(), false).await };
+        let cached = self.ctx.children.holds::<K>(ns, name);
         if cached == Some(false) {
             return Ok(false);
         }
-        self.delete_over(api, name, &(), cached == Some(true)).await
+        let sent = self.delete_over(api, name, &(), cached == Some(true)).await?;
+        self.ctx.children.deleted::<K>(ns, name);
+        Ok(sent)
     }
 
     /// [`Writer::delete`] for a kind known only at run time: never cached.

@@ -69,6 +69,11 @@ impl Children {
         }
     }
 
+    /// Notes that this controller deleted the object: no write of ours is in flight any more.
+    pub fn deleted<K: Watched>(&self, ns: &str, name: &str) {
+        self.written.remove(&key::<K>(ns, name));
+    }
+
     /// Whether a child this controller controls exists, as far as its cache knows: `None` when
     /// `K` is not cached or its first list is not in yet. (Its watches select every child it
     /// controls.)
@@ -195,6 +200,9 @@ mod tests {
 
         children.wrote::<Deployment>("prism", "prod-admin");
         assert!(matches!(children.lookup::<Deployment>("prism", "prod-admin", &ours), Lookup::Unknown));
+        children.deleted::<Deployment>("prism", "prod-admin");
+        assert!(matches!(children.lookup::<Deployment>("prism", "prod-admin", &ours), Lookup::Absent), "deleted");
+        children.wrote::<Deployment>("prism", "prod-admin");
         writer.apply_watcher_event(&watcher::Event::Apply(deployment("prism", "prod-admin")));
         assert!(matches!(children.lookup::<Deployment>("prism", "prod-admin", &ours), Lookup::Seen(_)));
         writer.apply_watcher_event(&watcher::Event::Delete(deployment("prism", "prod-admin")));
