@@ -326,7 +326,7 @@ fn write_options(r: &Req) -> ApiResult<WriteOptions> {
 
 /// DeleteOptions from the body and the query; `dryRun` may come in either.
 fn delete_options(r: &Req) -> ApiResult<(Value, WriteOptions)> {
-    let mut opts = if r.body.iter().all(u8::is_ascii_whitespace) { json!({}) } else { decode_json(&r.body)? };
+    let mut opts = if r.body.iter().all(u8::is_ascii_whitespace) { json!({}) } else { decode_body(r)? };
     if let Some(p) = r.q("propagationPolicy") {
         opts["propagationPolicy"] = json!(p);
     }

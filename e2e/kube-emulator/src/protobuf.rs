@@ -1,6 +1,7 @@
 //! Just enough of the Kubernetes protobuf encoding to accept the bodies kubectl's generators
 //! send (`kubectl create namespace|configmap|secret|serviceaccount|deployment|role|...`): they
-//! post `application/vnd.kubernetes.protobuf` whatever the server prefers. Fields outside the
+//! post `application/vnd.kubernetes.protobuf` whatever the server prefers; and the DeleteOptions
+//! of client-go clients configured for protobuf (Helm's release storage). Fields outside the
 //! tables below are skipped; answers stay JSON (kubectl accepts either).
 
 use base64::Engine;
@@ -87,9 +88,21 @@ const DEPLOYMENT_SPEC: &[Field] = &[
 ];
 const DEPLOYMENT: &[Field] = &[META, (2, "spec", F::Msg(DEPLOYMENT_SPEC)), (3, "status", F::Msg(EMPTY))];
 
+const PRECONDITIONS: &[Field] = &[(1, "uid", F::Str), (2, "resourceVersion", F::Str)];
+/// The body of a DELETE from client-go clients that speak protobuf (Helm's release storage).
+const DELETE_OPTIONS: &[Field] = &[
+    (1, "gracePeriodSeconds", F::Int),
+    (2, "preconditions", F::Msg(PRECONDITIONS)),
+    (3, "orphanDependents", F::Bool),
+    (4, "propagationPolicy", F::Str),
+    (5, "dryRun", F::RepStr),
+];
+
 /// The message table of a kind, if generators send it.
 fn table(api_version: &str, kind: &str) -> Option<&'static [Field]> {
     Some(match (api_version, kind) {
+        // client-go stamps the options with the group version of the resource being deleted.
+        (_, "DeleteOptions") => DELETE_OPTIONS,
         ("v1", "Namespace") => NAMESPACE,
         ("v1", "ConfigMap") => CONFIG_MAP,
         ("v1", "Secret") => SECRET,
@@ -239,5 +252,29 @@ fn push(out: &mut Map<String, Value>, name: String, v: Value) {
     let list = out.entry(name).or_insert_with(|| json!([]));
     if let Some(a) = list.as_array_mut() {
         a.push(v);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn len_field(num: u8, bytes: &[u8]) -> Vec<u8> {
+        let mut out = vec![(num << 3) | 2, u8::try_from(bytes.len()).expect("short")];
+        out.extend_from_slice(bytes);
+        out
+    }
+
+    #[test]
+    fn delete_options_from_a_protobuf_client_are_decoded() {
+        let type_meta = [len_field(1, b"v1"), len_field(2, b"DeleteOptions")].concat();
+        let grace = [1 << 3, 5];
+        let options = [&grace[..], &len_field(4, b"Background"), &len_field(5, b"All")].concat();
+        let body = [&b"k8s\x00"[..], &len_field(1, &type_meta), &len_field(2, &options)].concat();
+        let decoded = decode(&body).expect("decoded");
+        assert_eq!(decoded["kind"], "DeleteOptions");
+        assert_eq!(decoded["gracePeriodSeconds"], 5);
+        assert_eq!(decoded["propagationPolicy"], "Background");
+        assert_eq!(decoded["dryRun"], json!(["All"]));
     }
 }
