@@ -354,11 +354,9 @@ async fn proxy_routes(h: &Harness, cluster: &str) -> Option<prism_controllers::r
     prism_controllers::routes::Routes::from_config_map(config.as_ref())
 }
 
-/// All three controllers with simulated workloads: the sample's own namespace and an app team's
-/// become Ready on their dedicated runners, the proxy serves both, and deleting the app team's
-/// namespace takes it out of the routes before its runners go.
-#[tokio::test]
-async fn the_whole_hierarchy_serves_the_samples_namespaces_and_tears_one_down_in_order() {
+/// All three controllers with simulated workloads, the sample cluster and the app team's
+/// namespace, both of its namespaces Ready.
+async fn samples_ready() -> Harness {
     let mut h = Harness::new().await;
     h.simulate_workloads();
     h.start(prism_controllers::pattern::run);
@@ -368,6 +366,15 @@ async fn the_whole_hierarchy_serves_the_samples_namespaces_and_tears_one_down_in
     apply_namespace(&h, &sample("app-team-namespace.yaml")).await;
     wait_phase(&h, "prism-local-orders", NamespacePhase::Ready).await;
     wait_phase(&h, "payments", NamespacePhase::Ready).await;
+    h
+}
+
+/// All three controllers with simulated workloads: the sample's own namespace and an app team's
+/// become Ready on their dedicated runners, the proxy serves both, and deleting the app team's
+/// namespace takes it out of the routes before its runners go.
+#[tokio::test]
+async fn the_whole_hierarchy_serves_the_samples_namespaces_and_tears_one_down_in_order() {
+    let h = samples_ready().await;
     let cluster = h.api::<prism_api::v1alpha1::PrismCluster>().get("prism-local").await.expect("cluster");
     let payments = namespace(&h, "payments").await.expect("payments");
     let tie = payments.owner_references().iter().find(|o| Some(&o.uid) == cluster.metadata.uid.as_ref()).cloned();
@@ -461,15 +468,7 @@ async fn a_paused_cluster_stops_runner_writes_and_the_namespace_says_so() {
 /// runners go with their namespaces.
 #[tokio::test]
 async fn deleting_the_cluster_takes_its_own_and_app_team_namespaces_with_their_runners() {
-    let mut h = Harness::new().await;
-    h.simulate_workloads();
-    h.start(prism_controllers::pattern::run);
-    h.start(prism_controllers::cluster::run);
-    h.start(prism_controllers::namespace::run);
-    h.apply_yaml(&sample("prism-local.yaml")).await;
-    apply_namespace(&h, &sample("app-team-namespace.yaml")).await;
-    wait_phase(&h, "prism-local-orders", NamespacePhase::Ready).await;
-    wait_phase(&h, "payments", NamespacePhase::Ready).await;
+    let h = samples_ready().await;
 
     let clusters = h.api::<prism_api::v1alpha1::PrismCluster>();
     clusters.delete("prism-local", &DeleteParams::default()).await.expect("delete cluster");
