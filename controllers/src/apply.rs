@@ -188,15 +188,15 @@ impl Writer<'_> {
     where
         K: Watched,
     {
-        let children = match self.ctx.children.all::<K>() {
-            Some(cached) => cached
-                .iter()
-                .filter(|c| c.meta().namespace.as_deref() == api.namespace())
-                .map(|c| c.meta().clone())
-                .collect(),
-            None => list_children(api, &(), labels).await?,
+        // Read in place: the cache holds every child of the namespace, not only this owner's.
+        let (doomed, remaining) = match self.ctx.children.all::<K>() {
+            Some(cached) => unwanted(
+                cached.iter().map(|c| c.meta()).filter(|m| m.namespace.as_deref() == api.namespace()),
+                owner_uid,
+                keep,
+            ),
+            None => unwanted(&list_children(api, &(), labels).await?, owner_uid, keep),
         };
-        let (doomed, remaining) = unwanted(&children, owner_uid, keep);
         for name in doomed {
             self.delete(api, &name).await?;
         }
@@ -253,9 +253,13 @@ where
 
 /// Of `children`, those controlled by `owner_uid` and not in `keep` that are not already going
 /// (to delete), and how many of them there are, going ones included.
-fn unwanted(children: &[ObjectMeta], owner_uid: &str, keep: &[String]) -> (Vec<String>, usize) {
+fn unwanted<'a>(
+    children: impl IntoIterator<Item = &'a ObjectMeta>,
+    owner_uid: &str,
+    keep: &[String],
+) -> (Vec<String>, usize) {
     let unwanted: Vec<&ObjectMeta> = children
-        .iter()
+        .into_iter()
         .filter(|c| controlled_by(c.owner_references.as_deref(), owner_uid))
         .filter(|c| c.name.as_ref().is_some_and(|name| !keep.contains(name)))
         .collect();

@@ -54,7 +54,10 @@ impl Children {
     pub fn lookup<K: Watched>(&self, ns: &str, name: &str, labels: &BTreeMap<String, String>) -> Lookup<K> {
         let Some(cached) = self.cached::<K>() else { return Lookup::Unknown };
         if let Some(seen) = cached.store.get(&ObjectRef::new(name).within(ns)) {
-            self.written.remove(&key::<K>(ns, name));
+            // Every apply passes here: build the key only when there is a note to clear.
+            if !self.written.is_empty() {
+                self.written.remove(&key::<K>(ns, name));
+            }
             return Lookup::Seen(seen);
         }
         let trusted = listed(&cached.store) && cached.selector.matches(labels);
