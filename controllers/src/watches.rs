@@ -43,11 +43,11 @@ impl<K> Watched for K where
 }
 
 /// A controller of `K` objects in `ns` (all namespaces if `None`), with no shared trigger backoff.
-/// Its other triggers must back off on their own: add them from `metadata_changes` or
-/// `cached_changes`.
+/// Its other triggers must back off on their own: add them from `cached_changes` (or
+/// `cache::ChildrenBuilder::watch`).
 pub fn controller<K: Watched>(client: &kube::Client, ns: Option<&str>) -> Controller<K> {
     let (store, writer) = reflector::store();
-    let objects = watcher(scoped_api::<K>(client, ns), watcher::Config::default().any_semantic()).default_backoff();
+    let objects = backed_off_watch(client, ns, watcher::Config::default());
     Controller::for_stream(reflector(writer, objects).applied_objects(), store).trigger_backoff(Unpaused)
 }
 
@@ -98,8 +98,16 @@ pub fn cached_changes<K: Watched>(
     config: watcher::Config,
     writer: reflector::store::Writer<K>,
 ) -> impl futures::Stream<Item = Result<K, watcher::Error>> + Send + 'static {
-    let objects = watcher(scoped_api::<K>(client, ns), config.any_semantic()).default_backoff();
-    reflector(writer, objects).touched_objects()
+    reflector(writer, backed_off_watch(client, ns, config)).touched_objects()
+}
+
+/// Watch events of the `K` objects in `ns` that `config` selects, backing off on their own.
+fn backed_off_watch<K: Watched>(
+    client: &kube::Client,
+    ns: Option<&str>,
+    config: watcher::Config,
+) -> impl futures::Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send + 'static {
+    watcher(scoped_api::<K>(client, ns), config.any_semantic()).default_backoff()
 }
 
 /// The controller's shared trigger backoff, made a no-op: each trigger backs off on its own.
