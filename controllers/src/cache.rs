@@ -1,7 +1,10 @@
-//! A controller's children as last seen by its label-scoped watches, one store per kind: a
-//! reconcile reads a child here instead of GETting it at every pass (a pass over a cluster once
-//! cost a GET per child: 20 and more, throttled by the client's rate limit). Only the operator's
-//! own children are cached (the watches select them by label), not every object of their kinds.
+//! A controller's children, as its watches last saw them: its reconciles read them here instead
+//! of asking the API server, and its sweep finds here the children no pass wants any more.
+//!
+//! Each controller watches its own children by label (never every object of a kind) and keeps
+//! them whole, because the no-op check of an apply compares the live object with the desired one.
+//! Kinds known only at run time (KEDA's ScaledObject, the Prometheus Operator's ServiceMonitor)
+//! are kept as metadata: the sweep needs no more.
 //!
 //! A hit may be stale (a change not seen yet); the change's event then triggers another
 //! reconcile, which sees it. A miss means "absent" only once the store has listed its objects,
@@ -10,15 +13,21 @@
 
 use std::any::{Any, TypeId};
 use std::collections::{BTreeMap, HashMap};
+use std::hash::Hash;
 use std::sync::Arc;
 
 use dashmap::DashSet;
 use futures::FutureExt;
-use kube::core::{Selector, SelectorExt};
-use kube::runtime::reflector::{self, ObjectRef, Store};
-use kube::runtime::watcher;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use kube::Resource;
+use kube::api::{Api, ApiResource, DynamicObject};
+use kube::core::{PartialObjectMeta, Selector, SelectorExt};
+use kube::runtime::reflector::{self, ObjectRef, Store, reflector};
+use kube::runtime::{WatchStreamExt, watcher};
 
-use crate::watches::{Watched, cached_changes};
+use crate::error::{Error, Result};
+use crate::kinds::Watched;
+use crate::watches::cached_changes;
 
 /// What the cache knows of one object.
 pub enum Lookup<K> {
@@ -30,15 +39,83 @@ pub enum Lookup<K> {
     Unknown,
 }
 
-/// One kind's store and the selector of the watch that fills it.
-struct Cached<K: Watched> {
-    store: Store<K>,
-    selector: Selector,
+/// A child of a parent, as the sweep sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Child {
+    pub name: String,
+    /// Already being deleted.
+    pub going: bool,
 }
 
+/// One cached kind, seen without its type: what the sweep reads.
+pub trait CachedKind: Send + Sync {
+    /// The kind's API resource (group, version, kind, plural).
+    fn resource(&self) -> &ApiResource;
+    /// The type of the cached objects.
+    fn stored_type(&self) -> TypeId;
+    /// Whether the first list is in, so that the cache holds every object its watch selects.
+    fn listed(&self) -> bool;
+    /// The cached objects in `ns` whose controller is `owner_uid`.
+    fn controlled_by(&self, ns: &str, owner_uid: &str) -> Vec<Child>;
+}
+
+/// One kind's store, the selector of the watch that fills it, and whether its objects are the
+/// controller's children (swept) or only read (e.g. a pattern's PrismCluster).
+struct Cached<K: Resource + 'static>
+where
+    K::DynamicType: Eq + Hash + Clone,
+{
+    store: Store<K>,
+    selector: Selector,
+    resource: ApiResource,
+}
+
+impl<K> CachedKind for Cached<K>
+where
+    K: Resource + Clone + Send + Sync + 'static,
+    K::DynamicType: Eq + Hash + Clone + Send + Sync,
+{
+    fn resource(&self) -> &ApiResource {
+        &self.resource
+    }
+
+    fn stored_type(&self) -> TypeId {
+        TypeId::of::<K>()
+    }
+
+    fn listed(&self) -> bool {
+        listed(&self.store)
+    }
+
+    fn controlled_by(&self, ns: &str, owner_uid: &str) -> Vec<Child> {
+        // Filtered in place: the store holds the children of every parent.
+        let mine = |k: &K| k.meta().namespace.as_deref() == Some(ns) && is_controlled_by(k.meta(), owner_uid);
+        self.store.state_filter(mine).iter().map(|k| child(k.meta())).collect()
+    }
+}
+
+/// The sweep's view of a child's metadata.
+pub fn child(meta: &ObjectMeta) -> Child {
+    Child { name: meta.name.clone().unwrap_or_default(), going: meta.deletion_timestamp.is_some() }
+}
+
+/// Whether `owner_uid` is the controller of the object.
+pub fn is_controlled_by(meta: &ObjectMeta, owner_uid: &str) -> bool {
+    controller_uid(meta.owner_references.as_deref()) == Some(owner_uid)
+}
+
+fn controller_uid(owners: Option<&[OwnerReference]>) -> Option<&str> {
+    owners.into_iter().flatten().find(|o| o.controller == Some(true)).map(|o| o.uid.as_str())
+}
+
+/// The caches of one controller: the children it owns (in apply order, which the sweep reverses)
+/// and the other objects it reads.
 #[derive(Clone, Default)]
 pub struct Children {
-    stores: Arc<HashMap<TypeId, Box<dyn Any + Send + Sync>>>,
+    /// Static kinds by type, for typed reads.
+    typed: Arc<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
+    /// The kinds whose objects are this controller's children.
+    owned: Arc<Vec<Arc<dyn CachedKind>>>,
     /// Objects this controller wrote whose watch event has not been seen yet (kind, namespace,
     /// name): a miss of one of them is a store lagging behind, not an absence.
     written: Arc<DashSet<(TypeId, String, String)>>,
@@ -48,6 +125,14 @@ impl Children {
     /// The cached object `name` in `ns`, if this controller caches `K` and has seen it.
     pub fn get<K: Watched>(&self, ns: &str, name: &str) -> Option<Arc<K>> {
         self.cached::<K>()?.store.get(&ObjectRef::new(name).within(ns))
+    }
+
+    /// The object `name` of `api`'s namespace as this controller last saw it, else as read now.
+    pub async fn live<K: Watched>(&self, api: &Api<K>, name: &str) -> Result<Option<K>> {
+        if let Some(cached) = api.namespace().and_then(|ns| self.get::<K>(ns, name)) {
+            return Ok(Some(Arc::unwrap_or_clone(cached)));
+        }
+        api.get_opt(name).await.map_err(|source| Error::api("get", &K::kind(&()), name, source))
     }
 
     /// What the cache knows of the object `name` in `ns` that would carry `labels`.
@@ -72,27 +157,32 @@ impl Children {
         }
     }
 
-    /// Notes that this controller deleted the object: no write of ours is in flight any more.
-    pub fn deleted<K: Watched>(&self, ns: &str, name: &str) {
-        self.written.remove(&key::<K>(ns, name));
+    /// Notes that this controller deleted an object of the kind `type_id`: no write of ours is in
+    /// flight any more.
+    pub fn deleted(&self, type_id: TypeId, ns: &str, name: &str) {
+        if !self.written.is_empty() {
+            self.written.remove(&(type_id, ns.to_string(), name.to_string()));
+        }
     }
 
-    /// Whether a child this controller controls exists, as far as its cache knows: `None` when
-    /// `K` is not cached or its first list is not in yet. (Its watches select every child it
-    /// controls.)
-    pub fn holds<K: Watched>(&self, ns: &str, name: &str) -> Option<bool> {
+    /// Every cached `K` object in `ns`, once the first list is in.
+    pub fn all_in<K: Watched>(&self, ns: &str) -> Option<Vec<Arc<K>>> {
         let cached = self.cached::<K>().filter(|c| listed(&c.store))?;
-        Some(cached.store.get(&ObjectRef::new(name).within(ns)).is_some())
+        Some(cached.store.state_filter(|k| k.meta().namespace.as_deref() == Some(ns)))
     }
 
-    /// Every cached `K` object, once the first list is in.
-    pub fn all<K: Watched>(&self) -> Option<Vec<Arc<K>>> {
-        let cached = self.cached::<K>().filter(|c| listed(&c.store))?;
-        Some(cached.store.state())
+    /// The kinds of this controller's children, in apply order.
+    pub fn owned(&self) -> impl DoubleEndedIterator<Item = &dyn CachedKind> {
+        self.owned.iter().map(AsRef::as_ref)
+    }
+
+    /// The cache of the static kind `K`, if it is one of this controller's children.
+    pub fn owned_kind<K: Watched>(&self) -> Option<&dyn CachedKind> {
+        self.owned().find(|kind| kind.stored_type() == TypeId::of::<K>())
     }
 
     fn cached<K: Watched>(&self) -> Option<&Cached<K>> {
-        self.stores.get(&TypeId::of::<K>())?.downcast_ref::<Cached<K>>()
+        self.typed.get(&TypeId::of::<K>())?.downcast_ref::<Cached<K>>()
     }
 }
 
@@ -100,39 +190,87 @@ fn key<K: Watched>(ns: &str, name: &str) -> (TypeId, String, String) {
     (TypeId::of::<K>(), ns.to_string(), name.to_string())
 }
 
-fn listed<K: Watched>(store: &Store<K>) -> bool {
+fn listed<K>(store: &Store<K>) -> bool
+where
+    K: Resource + Clone + 'static,
+    K::DynamicType: Eq + Hash + Clone,
+{
     store.wait_until_ready().now_or_never().is_some_and(|ready| ready.is_ok())
 }
 
-/// Collects a controller's child caches as its watches are set up.
+/// Collects a controller's caches as its watches are set up.
 #[derive(Default)]
 pub struct ChildrenBuilder {
-    stores: HashMap<TypeId, Box<dyn Any + Send + Sync>>,
+    typed: HashMap<TypeId, Arc<dyn Any + Send + Sync>>,
+    owned: Vec<Arc<dyn CachedKind>>,
 }
 
 impl ChildrenBuilder {
-    /// Watches the `K` objects in `ns` that `selector` selects, caching them whole; the changes
-    /// wake the controller (`owns_stream`, `watches_stream`).
-    pub fn watch<K: Watched>(
+    /// Watches this controller's children of kind `K` in `ns` that `selector` selects, caching them
+    /// whole; the changes wake the controller. Call in apply order: the sweep deletes in reverse.
+    pub fn owned<K: Watched>(
         &mut self,
         client: &kube::Client,
         ns: Option<&str>,
         selector: Selector,
     ) -> impl futures::Stream<Item = Result<K, watcher::Error>> + Send + 'static {
         let (store, writer) = reflector::store();
-        let config = watcher::Config::default().labels_from(&selector);
-        self.keep(store, selector);
-        cached_changes(client, ns, config, writer)
+        self.keep_owned(store, selector.clone());
+        cached_changes(client, ns, watcher::Config::default().labels_from(&selector), writer)
     }
 
-    /// Adds a store that another watch fills, with that watch's selector.
-    pub fn keep<K: Watched>(&mut self, store: Store<K>, selector: Selector) {
-        self.stores.insert(TypeId::of::<K>(), Box::new(Cached { store, selector }));
+    /// Watches objects of kind `K` that this controller reads but does not own (e.g. the
+    /// PrismCluster a pattern names), caching them whole.
+    pub fn referenced<K: Watched>(
+        &mut self,
+        client: &kube::Client,
+        ns: Option<&str>,
+        selector: Selector,
+    ) -> impl futures::Stream<Item = Result<K, watcher::Error>> + Send + 'static {
+        let (store, writer) = reflector::store();
+        self.typed.insert(TypeId::of::<K>(), Arc::new(cached(store, selector.clone())));
+        cached_changes(client, ns, watcher::Config::default().labels_from(&selector), writer)
+    }
+
+    /// Adds the store of this controller's children of kind `K` that another watch fills, with
+    /// that watch's selector.
+    pub fn keep_owned<K: Watched>(&mut self, store: Store<K>, selector: Selector) {
+        let cached = Arc::new(cached(store, selector));
+        self.typed.insert(TypeId::of::<K>(), cached.clone());
+        self.owned.push(cached);
+    }
+
+    /// Watches the metadata of this controller's children of a kind known only at run time.
+    pub fn owned_dynamic(
+        &mut self,
+        client: &kube::Client,
+        ns: Option<&str>,
+        resource: &ApiResource,
+        selector: Selector,
+    ) -> impl futures::Stream<Item = Result<PartialObjectMeta<DynamicObject>, watcher::Error>> + Send + 'static {
+        let writer = reflector::store::Writer::new(resource.clone());
+        let store = writer.as_reader();
+        let api: Api<PartialObjectMeta<DynamicObject>> = match ns {
+            Some(ns) => Api::namespaced_with(client.clone(), ns, resource),
+            None => Api::all_with(client.clone(), resource),
+        };
+        let config = watcher::Config::default().labels_from(&selector).any_semantic();
+        self.owned.push(Arc::new(Cached { store, selector, resource: resource.clone() }));
+        reflector(writer, watcher(api, config).default_backoff()).touched_objects()
+    }
+
+    /// Whether `K` is cached already (e.g. watched whole for another purpose).
+    pub fn has<K: Watched>(&self) -> bool {
+        self.typed.contains_key(&TypeId::of::<K>())
     }
 
     pub fn build(self) -> Children {
-        Children { stores: Arc::new(self.stores), written: Arc::default() }
+        Children { typed: Arc::new(self.typed), owned: Arc::new(self.owned), written: Arc::default() }
     }
+}
+
+fn cached<K: Watched>(store: Store<K>, selector: Selector) -> Cached<K> {
+    Cached { store, selector, resource: ApiResource::erase::<K>(&()) }
 }
 
 #[cfg(test)]
@@ -151,6 +289,12 @@ mod tests {
         }
     }
 
+    fn owned_by(mut d: Deployment, uid: &str, controller: bool) -> Deployment {
+        d.metadata.owner_references =
+            Some(vec![OwnerReference { uid: uid.into(), controller: Some(controller), ..OwnerReference::default() }]);
+        d
+    }
+
     fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
@@ -159,7 +303,7 @@ mod tests {
     fn children() -> (Children, reflector::store::Writer<Deployment>) {
         let (store, writer) = reflector::store::<Deployment>();
         let mut builder = ChildrenBuilder::default();
-        builder.keep(store, Selector::from(Expression::Equal("owner".into(), "prism".into())));
+        builder.keep_owned(store, Selector::from(Expression::Equal("owner".into(), "prism".into())));
         (builder.build(), writer)
     }
 
@@ -173,8 +317,8 @@ mod tests {
         assert!(children.get::<Deployment>("prism", "prod-proxy").is_some());
         assert!(children.get::<Deployment>("other", "prod-proxy").is_none(), "namespaces are told apart");
         assert!(matches!(children.lookup::<Deployment>("prism", "prod-admin", &ours), Lookup::Unknown), "listing");
-        assert_eq!(children.holds::<Deployment>("prism", "prod-admin"), None);
-        assert!(children.all::<Deployment>().is_none());
+        assert!(children.all_in::<Deployment>("prism").is_none());
+        assert!(!children.owned().all(|kind| kind.listed()));
         assert!(matches!(children.lookup::<Service>("prism", "prod-proxy", &ours), Lookup::Unknown), "not cached");
         assert!(Children::default().get::<Deployment>("prism", "prod-proxy").is_none());
     }
@@ -189,10 +333,27 @@ mod tests {
         assert!(matches!(children.lookup::<Deployment>("prism", "prod-admin", &ours), Lookup::Absent));
         let theirs = labels(&[("owner", "someone")]);
         assert!(matches!(children.lookup::<Deployment>("prism", "prod-admin", &theirs), Lookup::Unknown));
-        assert_eq!(children.holds::<Deployment>("prism", "prod-admin"), Some(false));
-        assert_eq!(children.holds::<Deployment>("prism", "prod-proxy"), Some(true));
-        assert_eq!(children.all::<Deployment>().map(|all| all.len()), Some(1));
-        assert_eq!(children.holds::<Service>("prism", "prod-proxy"), None, "Services are not cached");
+        assert_eq!(children.all_in::<Deployment>("prism").map(|all| all.len()), Some(1));
+        assert_eq!(children.all_in::<Deployment>("other").map(|all| all.len()), Some(0));
+        assert!(children.owned_kind::<Service>().is_none(), "Services are not cached");
+    }
+
+    #[test]
+    fn the_sweep_sees_only_the_children_a_parent_controls_in_its_namespace() {
+        let (children, mut writer) = children();
+        for d in [
+            owned_by(deployment("prism", "mine"), "me", true),
+            owned_by(deployment("prism", "referenced-only"), "me", false),
+            owned_by(deployment("prism", "theirs"), "them", true),
+            owned_by(deployment("other", "mine-elsewhere"), "me", true),
+        ] {
+            writer.apply_watcher_event(&watcher::Event::InitApply(d));
+        }
+        writer.apply_watcher_event(&watcher::Event::InitDone);
+        let kind = children.owned_kind::<Deployment>().expect("owned");
+        assert!(kind.listed());
+        assert_eq!(kind.resource().kind, "Deployment");
+        assert_eq!(kind.controlled_by("prism", "me"), vec![Child { name: "mine".into(), going: false }]);
     }
 
     #[test]
@@ -203,7 +364,7 @@ mod tests {
 
         children.wrote::<Deployment>("prism", "prod-admin");
         assert!(matches!(children.lookup::<Deployment>("prism", "prod-admin", &ours), Lookup::Unknown));
-        children.deleted::<Deployment>("prism", "prod-admin");
+        children.deleted(TypeId::of::<Deployment>(), "prism", "prod-admin");
         assert!(matches!(children.lookup::<Deployment>("prism", "prod-admin", &ours), Lookup::Absent), "deleted");
         children.wrote::<Deployment>("prism", "prod-admin");
         writer.apply_watcher_event(&watcher::Event::Apply(deployment("prism", "prod-admin")));

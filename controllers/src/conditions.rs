@@ -3,6 +3,24 @@
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
+/// Why a custom resource cannot be realised, with what to fix: its SpecValid condition.
+/// `reason` is the condition's reason.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    pub reason: &'static str,
+    pub message: String,
+    /// Whether the problem may resolve by itself (a cluster not created yet) rather than needing a
+    /// change of spec: decides Pending versus Failed.
+    pub transient: bool,
+}
+
+impl Problem {
+    /// A problem only a change of spec can solve.
+    pub fn spec(reason: &'static str, message: String) -> Self {
+        Problem { reason, message, transient: false }
+    }
+}
+
 /// A condition as a reconcile computes it, before timestamps.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Observed {

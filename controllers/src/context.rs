@@ -1,16 +1,13 @@
-//! What every controller shares: the client, metrics, the event recorder and the settings.
+//! What every controller shares, built once by the binary: the client, metrics, the event
+//! recorder and the settings; and who each controller is.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use kube::runtime::events::{Recorder, Reporter};
+use k8s_openapi::api::core::v1::ObjectReference;
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 
-use crate::apply::api_error;
-use crate::backoff::Backoffs;
-use crate::cache::Children;
-use crate::error::Result;
 use crate::metrics::Metrics;
-use crate::watches::Watched;
 
 /// Settings of the controllers, from the command line.
 #[derive(Clone, Debug)]
@@ -31,18 +28,23 @@ impl Default for Config {
     }
 }
 
-/// What the reconciles of a controller share: the client, metrics, the event recorder, the
-/// settings, and the controller's cache of its children.
+/// Who a controller is, in metrics, logs, Events and the objects it writes.
+#[derive(Clone, Copy, Debug)]
+pub struct Identity {
+    /// Name in metrics and logs.
+    pub controller: &'static str,
+    /// Server-side apply field manager of every write.
+    pub field_manager: &'static str,
+    /// Finalizer held on each object it reconciles.
+    pub finalizer: &'static str,
+}
+
+/// What the controllers share: the client, metrics, the event recorder and the settings.
 pub struct Context {
     pub client: kube::Client,
     pub metrics: Arc<Metrics>,
     pub recorder: Recorder,
     pub config: Config,
-    pub backoffs: Backoffs,
-    /// The children this controller watches, as last seen (none cached until `for_controller`).
-    pub children: Children,
-    /// Whether KEDA's ScaledObject API is served (looked up once, at start).
-    pub keda: bool,
 }
 
 impl Context {
@@ -60,42 +62,24 @@ impl Context {
     ) -> Arc<Self> {
         let reporter = Reporter { controller: "prism-operator".into(), instance: Some(config.instance.clone()) };
         let recorder = Recorder::new(events, reporter);
-        let (backoffs, children) = Default::default();
-        Arc::new(Context { client, metrics, recorder, config, backoffs, children, keda: false })
+        Arc::new(Context { client, metrics, recorder, config })
     }
 
-    /// The context of one controller: the same client, metrics, recorder and settings, with its
-    /// own failure counts and the cache of its children.
-    pub fn for_controller(&self, children: Children) -> Self {
-        Context {
-            client: self.client.clone(),
-            metrics: self.metrics.clone(),
-            recorder: self.recorder.clone(),
-            config: self.config.clone(),
-            backoffs: Backoffs::default(),
-            children,
-            keda: self.keda,
-        }
-    }
-
-    /// The object `name` of `api`'s namespace as this controller last saw it (see [`Children`]),
-    /// else as read now.
-    pub async fn live<K: Watched>(&self, api: &kube::Api<K>, name: &str) -> Result<Option<K>> {
-        if let Some(cached) = api.namespace().and_then(|ns| self.children.get::<K>(ns, name)) {
-            return Ok(Some(Arc::unwrap_or_clone(cached)));
-        }
-        api.get_opt(name).await.map_err(|source| api_error("get", &K::kind(&()), name, source))
-    }
-}
-
-/// An Api for `K` in the watch scope: one namespace, or all.
-pub fn scoped_api<K>(client: &kube::Client, namespace: Option<&str>) -> kube::Api<K>
-where
-    K: kube::Resource<Scope = kube::core::NamespaceResourceScope>,
-    K::DynamicType: Default,
-{
-    match namespace {
-        Some(ns) => kube::Api::namespaced(client.clone(), ns),
-        None => kube::Api::all(client.clone()),
+    /// Publishes an Event on `object`, in the background: a reconcile does not wait for its
+    /// Events, and failing to record one (they are best effort) must not fail it.
+    pub fn announce(&self, object: &ObjectReference, type_: EventType, reason: &str, note: &str) {
+        let event = Event {
+            type_,
+            reason: reason.into(),
+            note: Some(note.into()),
+            action: "Reconcile".into(),
+            secondary: None,
+        };
+        let (recorder, object, reason) = (self.recorder.clone(), object.clone(), reason.to_string());
+        tokio::spawn(async move {
+            if let Err(error) = recorder.publish(&event, &object).await {
+                tracing::debug!(%error, reason, "could not publish an event");
+            }
+        });
     }
 }

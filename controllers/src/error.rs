@@ -29,6 +29,16 @@ pub enum Error {
 }
 
 impl Error {
+    /// A request to the API server that failed: what was asked (`verb`) of which object.
+    pub fn api(verb: &'static str, kind: &str, name: &str, source: kube::Error) -> Self {
+        Error::Api { verb, kind: kind.to_string(), name: name.to_string(), source: Box::new(source) }
+    }
+
+    /// An object that could not be turned into JSON.
+    pub fn serialize(kind: &str, name: &str, source: serde_json::Error) -> Self {
+        Error::Serialize { kind: kind.to_string(), name: name.to_string(), source }
+    }
+
     /// Why a teardown waits, if this is [`Error::Waiting`], also when `kube::runtime::finalizer`
     /// wrapped it (as `reconcile` returns it): an error policy must not count it as a failure.
     pub fn waiting(&self) -> Option<&str> {

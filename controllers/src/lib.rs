@@ -1,9 +1,19 @@
 //! The controllers of the Prism operator, one module per kind, and the pure builders they share.
 //!
-//! Each reconcile is the same pipeline: read -> validate -> build (pure) -> apply -> prune ->
-//! status.
+//! Each reconcile is the same pipeline: read -> validate -> build (pure) -> apply -> sweep ->
+//! status. One driver runs it for every kind; a controller supplies its identity, its apply and
+//! its cleanup.
+//!
+//! Layers, each importing only from the layers below it:
+//! 1. Foundations, no I/O: `error`, `kinds`, `hash`, `ports`, `naming`, `meta`, `conditions`,
+//!    `workload`, `metrics`, `backoff`, and the shared builders `images`, `objects`, `pod`,
+//!    `backends`, `children`, `routes`.
+//! 2. The runtime of a controller: `watches` (backed-off watches, the run loop), `cache` (the
+//!    children as last seen), `context` (what all controllers share), `writer` (apply, the
+//!    ledger, the sweep), `driver` (finalizer, status, errors, Events).
+//! 3. The controllers: `pattern`, `namespace`, `cluster` (each: validate, build, status, reconcile).
+//! 4. What uses them all: `render` (offline), and [`run`].
 
-pub mod apply;
 pub mod backends;
 pub mod backoff;
 pub mod cache;
@@ -11,9 +21,11 @@ pub mod children;
 pub mod cluster;
 pub mod conditions;
 pub mod context;
+pub mod driver;
 pub mod error;
 pub mod hash;
 pub mod images;
+pub mod kinds;
 pub mod meta;
 pub mod metrics;
 pub mod namespace;
@@ -21,20 +33,17 @@ pub mod naming;
 pub mod objects;
 pub mod pattern;
 pub mod pod;
-pub mod policy;
+pub mod ports;
 pub mod render;
 pub mod routes;
 pub mod watches;
 pub mod workload;
+pub mod writer;
 
 pub use context::{Config, Context};
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
-
-/// How often a teardown that waits on another controller looks again.
-pub const WAIT_POLL: Duration = Duration::from_secs(2);
 
 /// Runs every controller until `shutdown` completes; in-flight reconciles finish first.
 pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + Sync + Clone + 'static) {

@@ -1,7 +1,10 @@
 //! Offline rendering: every object the operator would create for some custom resources, in apply
 //! order, with no cluster. The same pure validate and build steps the controllers run.
 
+use std::future::{Future, ready};
+
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+use kube::api::{ApiResource, DynamicObject};
 use kube::{Resource, ResourceExt};
 use prism_api::v1alpha1::PrismCluster;
 use prism_api::v1alpha2::PrismNamespace;
@@ -9,7 +12,8 @@ use prism_api::v1beta1::PrismPattern;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::cluster::build::{self as cluster_build, ClusterObjects, Credentials, Inputs};
+use crate::cluster::build::{self as cluster_build, Credentials, Inputs, Role, Visit};
+use crate::kinds::Watched;
 use crate::pattern::build::{self as pattern_build, Autoscaler, Workload};
 use crate::{backends, cluster, namespace, pattern};
 
@@ -20,6 +24,13 @@ pub enum RenderError {
     Document { index: usize, message: String },
     #[error("{kind} {name:?}: {message}")]
     Invalid { kind: &'static str, name: String, message: String },
+    #[error("cannot serialize {kind} {name:?}: {source}")]
+    Serialize {
+        kind: String,
+        name: String,
+        #[source]
+        source: serde_json::Error,
+    },
 }
 
 /// Placeholder for credentials the operator generates at its first reconcile.
@@ -88,9 +99,37 @@ fn owner<K: Resource<DynamicType = ()>>(object: &K) -> OwnerReference {
     object.controller_owner_ref(&()).unwrap_or_default()
 }
 
-fn push<T: Serialize>(out: &mut Vec<Value>, object: &T) {
-    if let Ok(value) = serde_json::to_value(object) {
-        out.push(value);
+/// Adds `object` to the output; an object that cannot be serialized is an error, not a gap.
+fn push<K: Resource + Serialize>(out: &mut Vec<Value>, object: &K, dt: &K::DynamicType) -> Result<(), RenderError> {
+    let value = serde_json::to_value(object).map_err(|source| RenderError::Serialize {
+        kind: K::kind(dt).to_string(),
+        name: object.meta().name.clone().unwrap_or_default(),
+        source,
+    })?;
+    out.push(value);
+    Ok(())
+}
+
+/// Prints a cluster's objects as [`cluster_build::ClusterObjects::visit`] hands them out.
+struct Printer<'a>(&'a mut Vec<Value>);
+
+impl Visit for Printer<'_> {
+    type Error = RenderError;
+
+    fn object<K: Watched + Serialize>(
+        &mut self,
+        _: Role,
+        object: K,
+    ) -> impl Future<Output = Result<(), RenderError>> + Send {
+        ready(push(self.0, &object, &()))
+    }
+
+    fn dynamic(
+        &mut self,
+        object: DynamicObject,
+        resource: ApiResource,
+    ) -> impl Future<Output = Result<(), RenderError>> + Send {
+        ready(push(self.0, &object, &resource))
     }
 }
 
@@ -106,12 +145,14 @@ fn render_cluster(
     let credentials = placeholder_credentials(c);
     let inputs = Inputs { owner: owner(c), credentials: &credentials, routes: &routes, service_monitor_api: true };
     let objects = cluster_build::build(&valid, &inputs);
-    push_cluster_objects(&objects, out);
-    for child in &objects.patterns {
-        render_runner(&with_identity(child.clone()), c, out)?;
+    let (child_patterns, child_namespaces) = (objects.patterns.clone(), objects.namespaces.clone());
+    // Nothing in the printer waits: the visit completes at its first poll.
+    futures::executor::block_on(objects.visit(&mut Printer(out)))?;
+    for child in child_patterns {
+        render_runner(&with_identity(child), c, out)?;
     }
-    for child in &objects.namespaces {
-        render_namespace(&with_identity(child.clone()), c, out)?;
+    for child in child_namespaces {
+        render_namespace(&with_identity(child), c, out)?;
     }
     Ok(())
 }
@@ -127,28 +168,6 @@ fn placeholder_credentials(c: &PrismCluster) -> Credentials {
         .collect()
 }
 
-fn push_cluster_objects(o: &ClusterObjects, out: &mut Vec<Value>) {
-    o.secrets.iter().for_each(|x| push(out, x));
-    o.config_maps.iter().for_each(|x| push(out, x));
-    for b in &o.backends {
-        push(out, &b.headless);
-        push(out, &b.client);
-        push(out, &b.stateful_set);
-        b.pdb.iter().for_each(|x| push(out, x));
-    }
-    o.admin_volume.iter().for_each(|x| push(out, x));
-    push(out, &o.admin_service);
-    push(out, &o.admin);
-    push(out, &o.proxy_service);
-    push(out, &o.proxy);
-    o.proxy_hpa.iter().for_each(|x| push(out, x));
-    o.proxy_pdb.iter().for_each(|x| push(out, x));
-    o.patterns.iter().for_each(|x| push(out, x));
-    o.namespaces.iter().for_each(|x| push(out, x));
-    o.ingress.iter().for_each(|x| push(out, x));
-    o.service_monitor.iter().for_each(|x| push(out, x));
-}
-
 fn render_namespace(n: &PrismNamespace, c: &PrismCluster, out: &mut Vec<Value>) -> Result<(), RenderError> {
     let valid = namespace::validate::validate(n, Some(c)).map_err(|e| RenderError::Invalid {
         kind: "PrismNamespace",
@@ -156,7 +175,7 @@ fn render_namespace(n: &PrismNamespace, c: &PrismCluster, out: &mut Vec<Value>) 
         message: e.message,
     })?;
     for runner in namespace::build::dedicated_runners(&valid, &owner(n)) {
-        push(out, &runner);
+        push(out, &runner, &())?;
         render_runner(&with_identity(runner), c, out)?;
     }
     Ok(())
@@ -169,18 +188,17 @@ fn render_runner(p: &PrismPattern, c: &PrismCluster, out: &mut Vec<Value>) -> Re
         message: e.message,
     })?;
     let objects = pattern_build::build(&valid, &owner(p), pattern_build::replicas(&valid.spec));
-    push(out, &objects.config_map);
-    push(out, &objects.service);
+    push(out, &objects.config_map, &())?;
+    push(out, &objects.service, &())?;
     match &objects.workload {
-        Workload::Deployment(d) => push(out, d),
-        Workload::StatefulSet(s) => push(out, s),
+        Workload::Deployment(d) => push(out, d, &())?,
+        Workload::StatefulSet(s) => push(out, s, &())?,
     }
     match &objects.autoscaler {
-        Some(Autoscaler::Hpa(h)) => push(out, h),
-        Some(Autoscaler::Keda(k)) => push(out, k),
-        None => {}
+        Some(Autoscaler::Hpa(h)) => push(out, h.as_ref(), &()),
+        Some(Autoscaler::Keda(k)) => push(out, k.as_ref(), &pattern_build::scaled_object_resource()),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -101,7 +101,7 @@ pub fn pattern_route(runner: &str, namespace: &str, pattern_type: &str, port: Op
     PatternRoute {
         runner: runner.to_string(),
         pattern_type: pattern_type.to_string(),
-        address: format!("{runner}.{namespace}.svc:{}", port.unwrap_or(crate::pattern::build::GRPC_PORT)),
+        address: format!("{runner}.{namespace}.svc:{}", port.unwrap_or(crate::ports::RUNNER_GRPC)),
     }
 }
 

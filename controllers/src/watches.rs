@@ -7,7 +7,6 @@
 //! backoff doubles at each to 30 s and only resets after 120 s without error: a change waited
 //! minutes to be seen. client-go's informers, likewise, back off each on its own.
 
-use std::fmt::Debug;
 use std::future::Future;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
@@ -15,32 +14,13 @@ use std::time::Duration;
 
 use futures::{FutureExt, StreamExt};
 use kube::Resource;
-use kube::core::NamespaceResourceScope;
 use kube::runtime::controller::{self, Action};
 use kube::runtime::reflector::{self, reflector};
 use kube::runtime::utils::Backoff;
 use kube::runtime::{Controller, WatchStreamExt, watcher};
-use serde::de::DeserializeOwned;
 
-use crate::context::scoped_api;
 use crate::error::Error;
-
-/// What the controllers watch: namespaced, static kinds.
-pub trait Watched:
-    Resource<Scope = NamespaceResourceScope, DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static
-{
-}
-
-impl<K> Watched for K where
-    K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
-        + Clone
-        + DeserializeOwned
-        + Debug
-        + Send
-        + Sync
-        + 'static
-{
-}
+use crate::kinds::{Watched, scoped_api};
 
 /// A controller of `K` objects in `ns` (all namespaces if `None`), with no shared trigger backoff.
 /// Its other triggers must back off on their own: add them from `cached_changes` (or
@@ -123,14 +103,6 @@ impl Iterator for Unpaused {
 
 impl Backoff for Unpaused {
     fn reset(&mut self) {}
-}
-
-/// Whether an API group version serves `plural`.
-pub async fn api_served(client: &kube::Client, group_version: &str, plural: &str) -> bool {
-    client
-        .list_api_group_resources(group_version)
-        .await
-        .is_ok_and(|list| list.resources.iter().any(|r| r.name == plural))
 }
 
 /// What of a cluster can change its namespaces and patterns: its spec (generation), its identity

@@ -46,6 +46,14 @@ impl WorkloadView {
         }
     }
 
+    /// The view of `object` if it is a workload (a Deployment or a StatefulSet).
+    pub fn of_any(object: &dyn std::any::Any) -> Option<Self> {
+        if let Some(deployment) = object.downcast_ref::<Deployment>() {
+            return Some(Self::of_deployment(deployment));
+        }
+        object.downcast_ref::<StatefulSet>().map(Self::of_stateful_set)
+    }
+
     pub fn rolled_out(&self) -> bool {
         self.observed_current && self.updated >= self.desired && self.available >= self.desired
     }

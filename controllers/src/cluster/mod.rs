@@ -1,24 +1,24 @@
 //! The PrismCluster controller: a whole Prism deployment (backends, admin, proxy, child
 //! PrismPatterns and PrismNamespaces, ingress, observability).
 //!
-//! Pipeline: validate -> build (pure) -> apply in dependency order (skipping writes that change
-//! nothing) -> prune -> status from observed children. A finalizer tears down in order.
+//! Pipeline: validate -> read -> build (pure) -> apply in dependency order (skipping writes that
+//! change nothing) -> sweep -> status from observed children. A finalizer tears down in order.
 
 pub mod build;
+pub mod credentials;
+mod read;
 mod reconcile;
 pub mod routes;
 pub mod status;
+mod teardown;
 pub mod validate;
 
 use std::future::Future;
 use std::sync::Arc;
 
-use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
-use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
-use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Secret, Service};
-use k8s_openapi::api::networking::v1::Ingress;
-use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use futures::stream::{self, BoxStream, StreamExt};
 use kube::ResourceExt;
+use kube::api::ApiResource;
 use kube::core::{Expression, Selector};
 use kube::runtime::reflector::{self, ObjectRef};
 use kube::runtime::watcher;
@@ -29,8 +29,11 @@ use prism_api::v1beta1::PrismPattern;
 
 use crate::cache::ChildrenBuilder;
 use crate::context::Context;
-use crate::watches::{self, api_served, cached_changes};
-pub use reconcile::ClusterContext;
+use crate::driver::Driver;
+use crate::kinds::{Watched, api_served};
+use crate::watches::{self, cached_changes};
+use build::VisitKinds;
+pub use reconcile::ClusterReconciler;
 
 /// Name of this controller in metrics and logs.
 pub const CONTROLLER: &str = "prismcluster";
@@ -40,41 +43,84 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
     let client = ctx.client.clone();
     let ns = ctx.config.namespace.as_deref();
     let mut children = ChildrenBuilder::default();
-    // Patterns and namespaces are read at every reconcile (routes, status): cache them, and let a
-    // change of one wake the cluster it names.
+    // Patterns and namespaces are read at every pass (routes, status), app teams' ones too: cache
+    // them all, and let a change of one wake the cluster it names.
     let (patterns, pattern_writer) = reflector::store();
     let (namespaces, namespace_writer) = reflector::store();
-    children.keep(patterns.clone(), Selector::default());
-    children.keep(namespaces.clone(), Selector::default());
+    children.keep_owned(patterns.clone(), Selector::default());
+    children.keep_owned(namespaces.clone(), Selector::default());
     let pattern_changes = cached_changes(&client, ns, watcher::Config::default(), pattern_writer);
     let namespace_changes = cached_changes(&client, ns, watcher::Config::default(), namespace_writer);
-    // The cluster's own children: the pattern controller has the runners.
-    let own = || {
-        Selector::from_iter([
-            Expression::Exists(labels::CLUSTER.into()),
-            Expression::Equal(labels::MANAGED_BY.into(), labels::MANAGED_BY_VALUE.into()),
-            Expression::NotEqual(labels::COMPONENT.into(), "pattern-runner".into()),
-        ])
-    };
+    let served = served_optional_kinds(&client).await;
+    let mut watch =
+        WatchChildren { client: &client, ns, children: &mut children, served: &served, triggers: Vec::new() };
+    build::visit_kinds(&mut watch);
     let controller = watches::controller::<PrismCluster>(&client, ns)
-        .owns_stream(children.watch::<StatefulSet>(&client, ns, own()))
-        .owns_stream(children.watch::<Deployment>(&client, ns, own()))
-        .owns_stream(children.watch::<Service>(&client, ns, own()))
-        .owns_stream(children.watch::<ConfigMap>(&client, ns, own()))
-        .owns_stream(children.watch::<PodDisruptionBudget>(&client, ns, own()))
-        .owns_stream(children.watch::<HorizontalPodAutoscaler>(&client, ns, own()))
-        .owns_stream(children.watch::<Ingress>(&client, ns, own()))
-        // Retained credentials and volumes carry no owner reference (so that garbage collection
-        // leaves them): their label says which cluster they belong to.
-        .watches_stream(children.watch::<Secret>(&client, ns, own()), cluster_of_label)
-        .watches_stream(children.watch::<PersistentVolumeClaim>(&client, ns, own()), cluster_of_label)
+        .reconcile_on(stream::select_all(watch.triggers))
         .watches_stream(pattern_changes, |p: PrismPattern| cluster_named(&p.spec.cluster, p.namespace()))
         .watches_stream(namespace_changes, |n: PrismNamespace| cluster_named(&n.spec.cluster, n.namespace()));
-    let service_monitor_api = api_served(&client, "monitoring.coreos.com/v1", "servicemonitors").await;
-    let ctx = Arc::new(ctx.for_controller(children.build()));
-    let cc = Arc::new(ClusterContext { ctx: ctx.clone(), patterns, namespaces, service_monitor_api });
-    let concurrency = ctx.config.concurrency;
-    watches::run(controller, reconcile::reconcile, reconcile::error_policy, cc, concurrency, shutdown).await;
+    let service_monitor_api = served.contains(&build::service_monitor_resource());
+    let reconciler = ClusterReconciler { patterns, namespaces, service_monitor_api };
+    Driver::new(ctx, children.build(), reconciler).run(controller, shutdown).await;
+}
+
+/// The cluster's own children: every child kind, selected by label (the pattern controller has
+/// the runners).
+fn own() -> Selector {
+    Selector::from_iter([
+        Expression::Exists(labels::CLUSTER.into()),
+        Expression::Equal(labels::MANAGED_BY.into(), labels::MANAGED_BY_VALUE.into()),
+        Expression::NotEqual(labels::COMPONENT.into(), "pattern-runner".into()),
+    ])
+}
+
+/// Watches every kind of the cluster's object set; a change of a child wakes the cluster its
+/// label names (retained credentials and volumes carry no owner reference, so that garbage
+/// collection leaves them: the label is what they all have).
+struct WatchChildren<'a> {
+    client: &'a kube::Client,
+    ns: Option<&'a str>,
+    children: &'a mut ChildrenBuilder,
+    /// The optional kinds whose API is served.
+    served: &'a [ApiResource],
+    triggers: Vec<BoxStream<'static, ObjectRef<PrismCluster>>>,
+}
+
+impl VisitKinds for WatchChildren<'_> {
+    fn kind<K: Watched>(&mut self) {
+        // Patterns and namespaces are watched whole already.
+        if !self.children.has::<K>() {
+            let changes = self.children.owned::<K>(self.client, self.ns, own());
+            self.triggers.push(changes.filter_map(|change| async move { cluster_of_label(change.ok()?) }).boxed());
+        }
+    }
+
+    fn dynamic(&mut self, resource: ApiResource) {
+        if self.served.contains(&resource) {
+            let changes = self.children.owned_dynamic(self.client, self.ns, &resource, own());
+            self.triggers.push(changes.filter_map(|change| async move { cluster_of_label(change.ok()?) }).boxed());
+        }
+    }
+}
+
+/// The optional kinds of the object set (e.g. ServiceMonitors) whose API is served.
+async fn served_optional_kinds(client: &kube::Client) -> Vec<ApiResource> {
+    struct Optional(Vec<ApiResource>);
+    impl VisitKinds for Optional {
+        fn kind<K: Watched>(&mut self) {}
+        fn dynamic(&mut self, resource: ApiResource) {
+            self.0.push(resource);
+        }
+    }
+    let mut optional = Optional(Vec::new());
+    build::visit_kinds(&mut optional);
+    let mut served = Vec::new();
+    for resource in optional.0 {
+        if api_served(client, &resource.api_version, &resource.plural).await {
+            served.push(resource);
+        }
+    }
+    served
 }
 
 fn cluster_of_label<K: kube::Resource>(object: K) -> Option<ObjectRef<PrismCluster>> {

@@ -3,7 +3,7 @@
 //! `namespace`, and reports whether the runners serving it are ready.
 //!
 //! Pipeline: read the namespace and its cluster -> validate -> build the dedicated runners (pure)
-//! -> apply (skipping writes that change nothing) -> prune runners no longer wanted -> status.
+//! -> apply (skipping writes that change nothing) -> sweep runners no longer wanted -> status.
 //! The proxy's routes are the cluster controller's: it renders them from observed namespaces, and
 //! this controller's finalizer waits until they no longer list a deleting namespace.
 
@@ -28,8 +28,10 @@ use prism_api::v1beta1::PrismPattern;
 
 use crate::cache::ChildrenBuilder;
 use crate::context::Context;
+use crate::driver::Driver;
 use crate::routes;
 use crate::watches;
+pub use reconcile::NamespaceReconciler;
 
 /// Name of this controller in metrics and logs.
 pub const CONTROLLER: &str = "prismnamespace";
@@ -44,19 +46,17 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
     // Clusters: only changes of spec or identity wake namespaces (not status writes, which are
     // frequent and cannot change a namespace's validity).
     let clusters = children
-        .watch::<PrismCluster>(&client, ns, Selector::default())
+        .referenced::<PrismCluster>(&client, ns, Selector::default())
         .predicate_filter(watches::spec_or_identity, PredicateConfig::default());
     // Runners (the cluster's shared ones and this controller's dedicated ones carry the cluster
     // label): a change, status included, wakes the namespaces they serve, whose reconcile reads
     // the runner.
     let runners =
-        children.watch::<PrismPattern>(&client, ns, Selector::from(Expression::Exists(labels::CLUSTER.into())));
-    let ctx = Arc::new(ctx.for_controller(children.build()));
+        children.owned::<PrismPattern>(&client, ns, Selector::from(Expression::Exists(labels::CLUSTER.into())));
     let controller = controller
         .watches_stream(clusters, namespaces_of_cluster(store.clone()))
         .watches_stream(runners, namespaces_of_runner(store));
-    let concurrency = ctx.config.concurrency;
-    watches::run(controller, reconcile::reconcile, reconcile::error_policy, ctx, concurrency, shutdown).await;
+    Driver::new(ctx, children.build(), NamespaceReconciler).run(controller, shutdown).await;
 }
 
 /// A PrismCluster change wakes the namespaces that name it.

@@ -5,8 +5,8 @@ use prism_api::names::conditions as types;
 use prism_api::v1alpha2::{NamespacePhase, PrismNamespaceStatus, ResolvedPattern};
 use prism_api::v1beta1::{PatternPhase, PrismPattern};
 
-use super::validate::{Problem, ValidatedNamespace};
-use crate::conditions::{self, Observed};
+use super::validate::ValidatedNamespace;
+use crate::conditions::{self, Observed, Problem};
 
 /// Everything a status is computed from.
 #[derive(Clone, Debug, Default)]

@@ -6,7 +6,7 @@ use prism_api::v1alpha1::{ClusterPattern, PrismCluster};
 use prism_api::v1alpha2::{Isolation, PrismNamespace};
 use prism_api::v1beta1::PrismPattern;
 
-pub use crate::pattern::validate::Problem;
+use crate::conditions::Problem;
 use crate::{naming, routes};
 
 /// A PrismNamespace whose every pattern resolves to a runner of its cluster.

@@ -21,14 +21,9 @@ use prism_api::v1beta1::{PatternAutoscaling, Scaler, ServiceType, WorkloadKind};
 use serde_json::json;
 
 use super::validate::ValidatedPattern;
+use crate::ports::{RUNNER_GRPC, RUNNER_HEALTH, RUNNER_METRICS};
 use crate::{backends, hash, images, naming, objects, pod};
 
-/// The runner's gRPC port (the pattern launcher's).
-pub const GRPC_PORT: i32 = 8982;
-/// The runner's Prometheus metrics port.
-pub const METRICS_PORT: i32 = 9092;
-/// The runner's health port: /health (liveness) and /ready (readiness).
-pub const HEALTH_PORT: i32 = 9093;
 /// Key of the runner's configuration in its ConfigMap.
 pub const CONFIG_KEY: &str = "pattern.json";
 const CONFIG_DIR: &str = "/etc/prism";
@@ -123,8 +118,8 @@ fn service(pattern: &ValidatedPattern, owner: &OwnerReference) -> Service {
             type_: Some(service_type.into()),
             selector: Some(naming::runner_selector(&pattern.spec.cluster, &pattern.name)),
             ports: Some(vec![
-                service_port("grpc", options.port.unwrap_or(GRPC_PORT)),
-                service_port("metrics", METRICS_PORT),
+                service_port("grpc", options.port.unwrap_or(RUNNER_GRPC)),
+                service_port("metrics", RUNNER_METRICS),
             ]),
             ..ServiceSpec::default()
         }),
@@ -210,9 +205,9 @@ struct Ports {
 fn ports(pattern: &ValidatedPattern) -> Ports {
     let spec = pattern.spec.ports.clone().unwrap_or_default();
     Ports {
-        grpc: spec.grpc.unwrap_or(GRPC_PORT),
-        metrics: spec.metrics.unwrap_or(METRICS_PORT),
-        health: spec.health.unwrap_or(HEALTH_PORT),
+        grpc: spec.grpc.unwrap_or(RUNNER_GRPC),
+        metrics: spec.metrics.unwrap_or(RUNNER_METRICS),
+        health: spec.health.unwrap_or(RUNNER_HEALTH),
     }
 }
 

@@ -14,18 +14,20 @@ use std::sync::Arc;
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{ConfigMap, Service};
-use kube::api::DynamicObject;
-use kube::core::{Expression, PartialObjectMeta, Selector};
+use kube::core::{Expression, Selector};
 use kube::runtime::reflector::{ObjectRef, Store};
-use kube::runtime::{PredicateConfig, WatchStreamExt, watcher};
-use kube::{Api, Resource, ResourceExt};
+use kube::runtime::{PredicateConfig, WatchStreamExt};
+use kube::{Resource, ResourceExt};
 use prism_api::names::labels;
 use prism_api::v1alpha1::PrismCluster;
 use prism_api::v1beta1::PrismPattern;
 
 use crate::cache::ChildrenBuilder;
 use crate::context::Context;
-use crate::watches::{self, api_served};
+use crate::driver::Driver;
+use crate::kinds::api_served;
+use crate::watches;
+pub use reconcile::PatternReconciler;
 
 /// Name of this controller in metrics and logs.
 pub const CONTROLLER: &str = "prismpattern";
@@ -40,35 +42,27 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
     let runners = || Selector::from(Expression::Equal(labels::COMPONENT.into(), "pattern-runner".into()));
     // StatefulSets: the runners' own, and the backends they wait for (one watch, one cache).
     let stateful_sets = Selector::from(Expression::Exists(labels::CLUSTER.into()));
+    // Children in apply order (the sweep deletes in reverse).
     let mut controller = controller
-        .owns_stream(children.watch::<Deployment>(&client, ns, runners()))
-        .owns_stream(children.watch::<Service>(&client, ns, runners()))
-        .owns_stream(children.watch::<ConfigMap>(&client, ns, runners()))
-        .owns_stream(children.watch::<HorizontalPodAutoscaler>(&client, ns, runners()))
-        .watches_stream(children.watch::<StatefulSet>(&client, ns, stateful_sets), owner_or_dependents(store.clone()))
+        .owns_stream(children.owned::<ConfigMap>(&client, ns, runners()))
+        .owns_stream(children.owned::<Service>(&client, ns, runners()))
+        .owns_stream(children.owned::<Deployment>(&client, ns, runners()))
+        .watches_stream(children.owned::<StatefulSet>(&client, ns, stateful_sets), owner_or_dependents(store.clone()))
+        .owns_stream(children.owned::<HorizontalPodAutoscaler>(&client, ns, runners()))
         // Only a change of the cluster's spec or identity matters to its patterns, not its status.
         .watches_stream(
             children
-                .watch::<PrismCluster>(&client, ns, Selector::default())
+                .referenced::<PrismCluster>(&client, ns, Selector::default())
                 .predicate_filter(watches::spec_or_identity, PredicateConfig::default()),
             patterns_of_cluster(store.clone()),
         );
-    let mut ctx = ctx.for_controller(children.build());
-    ctx.keda = keda_installed(&client).await;
-    let ctx = Arc::new(ctx);
-    if ctx.keda {
+    if keda_installed(&client).await {
         let resource = build::scaled_object_resource();
-        let api: Api<PartialObjectMeta<DynamicObject>> = match ns {
-            Some(ns) => Api::namespaced_with(client.clone(), ns, &resource),
-            None => Api::all_with(client.clone(), &resource),
-        };
-        let config = watcher::Config::default().labels_from(&runners());
-        controller = controller.owns_stream_with(watcher(api, config).default_backoff().touched_objects(), resource);
+        controller = controller.owns_stream_with(children.owned_dynamic(&client, ns, &resource, runners()), resource);
     } else {
         tracing::info!("KEDA's ScaledObject API is not installed: patterns with scaler keda report Autoscaling=False");
     }
-    let concurrency = ctx.config.concurrency;
-    watches::run(controller, reconcile::reconcile, reconcile::error_policy, ctx, concurrency, shutdown).await;
+    Driver::new(ctx, children.build(), PatternReconciler).run(controller, shutdown).await;
 }
 
 /// Whether KEDA's ScaledObject API is served, so that it can be watched.

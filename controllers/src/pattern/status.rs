@@ -4,8 +4,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use prism_api::names::conditions as types;
 use prism_api::v1beta1::{PatternPhase, PrismPatternStatus};
 
-use super::validate::Problem;
-use crate::conditions::{self, Observed};
+use crate::conditions::{self, Observed, Problem};
 pub use crate::workload::WorkloadView;
 
 /// Everything a status is computed from.

@@ -5,6 +5,8 @@ use k8s_openapi::api::core::v1::PodTemplateSpec;
 use prism_api::v1alpha1::{DeletionPolicy, PrismCluster};
 use prism_api::v1beta1::{BackendKind, PrismPattern, PrismPatternSpec};
 
+use crate::conditions::Problem;
+
 /// A PrismPattern that can be built: its cluster exists and has every backend it needs.
 #[derive(Clone, Debug)]
 pub struct ValidatedPattern {
@@ -16,22 +18,6 @@ pub struct ValidatedPattern {
     pub overrides: Option<PodTemplateSpec>,
     /// The owning cluster's data policy, for the runner's volumes.
     pub deletion_policy: DeletionPolicy,
-}
-
-/// Why a PrismPattern cannot be built, with what to fix. `reason` is a condition reason.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Problem {
-    pub reason: &'static str,
-    pub message: String,
-    /// Whether the problem may resolve by itself (a cluster not created yet) rather than needing a
-    /// change of spec: decides Pending versus Failed.
-    pub transient: bool,
-}
-
-impl Problem {
-    fn spec(reason: &'static str, message: String) -> Self {
-        Problem { reason, message, transient: false }
-    }
 }
 
 /// Checks `pattern` against its cluster (`None` when the named PrismCluster does not exist).

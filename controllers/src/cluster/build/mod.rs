@@ -1,4 +1,6 @@
-//! The desired objects of a PrismCluster: pure, deterministic, in apply order.
+//! The desired objects of a PrismCluster: pure, deterministic, in apply order. The object set
+//! is the one place that lists a cluster's child kinds: the reconcile applies them and render
+//! prints them by visiting it, and the controller watches the kinds it names.
 
 mod backends;
 mod children;
@@ -7,6 +9,7 @@ mod exposure;
 mod secrets;
 
 use std::collections::BTreeMap;
+use std::future::Future;
 
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
@@ -14,15 +17,16 @@ use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Secret, Servi
 use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
-use kube::api::DynamicObject;
+use kube::api::{ApiResource, DynamicObject};
 use prism_api::v1alpha1::DeletionPolicy;
 use prism_api::v1alpha2::PrismNamespace;
 use prism_api::v1beta1::{BackendKind, PrismPattern};
 
 pub use exposure::service_monitor_resource;
-pub use secrets::complete_credentials;
+use serde::Serialize;
 
 use super::validate::ValidatedCluster;
+use crate::kinds::Watched;
 use crate::routes::Routes;
 
 /// Generated credentials per backend (secret key -> value).
@@ -68,6 +72,120 @@ pub struct ClusterObjects {
     pub namespaces: Vec<PrismNamespace>,
     pub ingress: Option<Ingress>,
     pub service_monitor: Option<DynamicObject>,
+}
+
+/// What an object is to the pass that applies it: most are applied and done with; the workloads'
+/// readiness makes the status, and an autoscaled proxy first hands its replicas to its autoscaler.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    Plain,
+    Backend(BackendKind),
+    Admin,
+    Proxy { autoscaled: bool },
+}
+
+/// Visits a cluster's objects in apply order: the reconcile applies them, render prints them.
+pub trait Visit {
+    type Error;
+
+    fn object<K: Watched + Serialize>(
+        &mut self,
+        role: Role,
+        object: K,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
+
+    /// An object of a kind known only at run time.
+    fn dynamic(
+        &mut self,
+        object: DynamicObject,
+        resource: ApiResource,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
+}
+
+/// Visits the kinds of a cluster's objects, in apply order: what the controller watches.
+pub trait VisitKinds {
+    fn kind<K: Watched>(&mut self);
+    fn dynamic(&mut self, resource: ApiResource);
+}
+
+impl ClusterObjects {
+    /// Hands every object to `visitor`, in apply order: credentials and configuration, backends,
+    /// admin, proxy, child custom resources, then ingress and observability.
+    pub async fn visit<V: Visit + Send>(self, v: &mut V) -> Result<(), V::Error> {
+        // Every field, no `..`: a new one does not compile until it is visited here.
+        let ClusterObjects {
+            secrets,
+            config_maps,
+            backends,
+            admin_volume,
+            admin_service,
+            admin,
+            proxy_service,
+            proxy,
+            proxy_hpa,
+            proxy_pdb,
+            patterns,
+            namespaces,
+            ingress,
+            service_monitor,
+        } = self;
+        for secret in secrets {
+            v.object(Role::Plain, secret).await?;
+        }
+        for config_map in config_maps {
+            v.object(Role::Plain, config_map).await?;
+        }
+        for BackendObjects { kind, headless, client, stateful_set, pdb } in backends {
+            v.object(Role::Plain, headless).await?;
+            v.object(Role::Plain, client).await?;
+            v.object(Role::Backend(kind), stateful_set).await?;
+            if let Some(pdb) = pdb {
+                v.object(Role::Plain, pdb).await?;
+            }
+        }
+        if let Some(volume) = admin_volume {
+            v.object(Role::Plain, volume).await?;
+        }
+        v.object(Role::Plain, admin_service).await?;
+        v.object(Role::Admin, admin).await?;
+        v.object(Role::Plain, proxy_service).await?;
+        v.object(Role::Proxy { autoscaled: proxy_hpa.is_some() }, proxy).await?;
+        if let Some(hpa) = proxy_hpa {
+            v.object(Role::Plain, hpa).await?;
+        }
+        if let Some(pdb) = proxy_pdb {
+            v.object(Role::Plain, pdb).await?;
+        }
+        for pattern in patterns {
+            v.object(Role::Plain, pattern).await?;
+        }
+        for namespace in namespaces {
+            v.object(Role::Plain, namespace).await?;
+        }
+        if let Some(ingress) = ingress {
+            v.object(Role::Plain, ingress).await?;
+        }
+        if let Some(monitor) = service_monitor {
+            v.dynamic(monitor, service_monitor_resource()).await?;
+        }
+        Ok(())
+    }
+}
+
+/// The kinds [`ClusterObjects::visit`] hands out, in the order of their first appearance.
+pub fn visit_kinds(v: &mut impl VisitKinds) {
+    v.kind::<Secret>();
+    v.kind::<ConfigMap>();
+    v.kind::<Service>();
+    v.kind::<StatefulSet>();
+    v.kind::<PodDisruptionBudget>();
+    v.kind::<PersistentVolumeClaim>();
+    v.kind::<Deployment>();
+    v.kind::<HorizontalPodAutoscaler>();
+    v.kind::<PrismPattern>();
+    v.kind::<PrismNamespace>();
+    v.kind::<Ingress>();
+    v.dynamic(service_monitor_resource());
 }
 
 /// Builds every object of `cluster`.
@@ -129,7 +247,7 @@ mod tests {
         let valid = cluster(spec);
         let owner =
             OwnerReference { uid: "u-1".into(), name: "c".into(), controller: Some(true), ..OwnerReference::default() };
-        let credentials = secrets::complete_credentials(&valid, Credentials::new());
+        let credentials = crate::cluster::credentials::complete(&valid, Credentials::new());
         let routes = crate::cluster::routes::routes(&valid, &[], &[]);
         build(&valid, &Inputs { owner, credentials: &credentials, routes: &routes, service_monitor_api })
     }

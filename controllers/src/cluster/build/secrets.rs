@@ -1,39 +1,18 @@
-//! Generated credentials of the backends. Generated once and then only ever read back: a
-//! regenerated password would cut the runners off from their data.
+//! The backends' credentials Secrets, from credentials read back or generated at the edge (see
+//! `cluster::credentials`).
 
 use std::collections::BTreeMap;
 
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
-use rand::distr::{Alphanumeric, SampleString};
 
 use super::Credentials;
 use crate::cluster::validate::ValidatedCluster;
-use crate::{backends, meta, naming};
+use crate::{meta, naming};
 
-/// Fixed user names: predictable, and nothing secret about them.
-const USERNAME: &str = "prism";
-
-/// `existing` with every missing key of a backend's secret generated: 32 random alphanumerics
-/// from the operating system's generator.
-pub fn complete_credentials(cluster: &ValidatedCluster, mut existing: Credentials) -> Credentials {
-    for (kind, _) in cluster.spec.backends.enabled() {
-        let Some(facts) = backends::facts(kind) else { continue };
-        if facts.secret_keys.is_empty() {
-            continue;
-        }
-        let values = existing.entry(kind).or_default();
-        for key in facts.secret_keys {
-            values.entry((*key).to_string()).or_insert_with(|| match *key {
-                "username" => USERNAME.to_string(),
-                _ => Alphanumeric.sample_string(&mut rand::rng(), 32),
-            });
-        }
-    }
-    existing
-}
-
+/// The credentials Secrets, one per backend that has credentials, each with its protection
+/// finalizer.
 pub fn build(cluster: &ValidatedCluster, credentials: &Credentials, owner: Option<&OwnerReference>) -> Vec<Secret> {
     cluster
         .spec

@@ -1,0 +1,98 @@
+//! The dereference step of a cluster pass: everything the pass reads, read before anything is
+//! decided or written. Nothing here writes, releases a finalizer or sends an Event.
+
+use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+use k8s_openapi::api::core::v1::Secret;
+use kube::ResourceExt;
+use kube::runtime::reflector::Store;
+use prism_api::v1alpha1::NamespaceSummary;
+use prism_api::v1alpha2::PrismNamespace;
+use prism_api::v1beta1::PrismPattern;
+
+use super::build::Credentials;
+use super::credentials;
+use super::status::Observations;
+use super::validate::ValidatedCluster;
+use crate::error::Result;
+use crate::naming;
+use crate::workload::WorkloadView;
+use crate::writer::Writer;
+
+/// What one pass read.
+pub struct Read {
+    /// The credentials already in the backends' Secrets.
+    pub credentials: Credentials,
+    /// Credentials Secrets someone deleted, lingering on their protection finalizer.
+    pub lingering_credentials: Vec<Secret>,
+    pub admin: Option<Deployment>,
+    pub proxy: Option<Deployment>,
+    /// Each enabled backend by name, with its StatefulSet if it exists.
+    pub backends: Vec<(String, Option<StatefulSet>)>,
+    /// Every PrismPattern and PrismNamespace of the cluster's namespace (for the routes and the
+    /// status), as cached.
+    pub patterns: Vec<PrismPattern>,
+    pub namespaces: Vec<PrismNamespace>,
+}
+
+/// Reads what a pass over `valid` needs: its children through `w`, and the PrismPatterns and
+/// PrismNamespaces of its namespace from their stores.
+pub async fn read(
+    valid: &ValidatedCluster,
+    patterns: &Store<PrismPattern>,
+    namespaces: &Store<PrismNamespace>,
+    w: &Writer<'_>,
+) -> Result<Read> {
+    let (credentials, lingering_credentials) = credentials::read(valid, w).await?;
+    let mut backends = Vec::new();
+    for (kind, _) in valid.spec.backends.enabled() {
+        let set = w.live::<StatefulSet>(&naming::backend_service(&valid.name, kind)).await?;
+        backends.push((kind.as_str().to_string(), set));
+    }
+    let in_ns = |object_ns: Option<String>| object_ns.as_deref() == Some(valid.namespace.as_str());
+    Ok(Read {
+        credentials,
+        lingering_credentials,
+        admin: w.live(&naming::admin_service(&valid.name)).await?,
+        proxy: w.live(&naming::proxy_service(&valid.name)).await?,
+        backends,
+        patterns: patterns.state_filter(|p| in_ns(p.namespace())).iter().map(|p| p.as_ref().clone()).collect(),
+        namespaces: namespaces.state_filter(|n| in_ns(n.namespace())).iter().map(|n| n.as_ref().clone()).collect(),
+    })
+}
+
+impl Read {
+    /// The cluster as read, written nothing (a paused cluster).
+    pub fn observed(&self, valid: &ValidatedCluster) -> Observations {
+        Observations {
+            admin: self.admin.as_ref().map(WorkloadView::of_deployment),
+            proxy: self.proxy.as_ref().map(WorkloadView::of_deployment),
+            backends: self
+                .backends
+                .iter()
+                .map(|(kind, set)| (kind.clone(), set.as_ref().map(WorkloadView::of_stateful_set)))
+                .collect(),
+            ..self.observed_children(valid)
+        }
+    }
+
+    /// The child PrismPatterns' and PrismNamespaces' state.
+    pub fn observed_children(&self, valid: &ValidatedCluster) -> Observations {
+        let patterns = valid
+            .spec
+            .patterns
+            .iter()
+            .map(|entry| {
+                let name = naming::cluster_pattern(&valid.name, &entry.name);
+                let found = self.patterns.iter().find(|p| p.name_any() == name);
+                (entry.name.clone(), found.and_then(|p| p.status.clone()))
+            })
+            .collect();
+        let namespaces = self
+            .namespaces
+            .iter()
+            .filter(|n| n.spec.cluster == valid.name)
+            .map(|n| NamespaceSummary { name: n.name_any(), phase: n.status.as_ref().and_then(|s| s.phase) })
+            .collect();
+        Observations { patterns, namespaces, ..Observations::default() }
+    }
+}

@@ -1,0 +1,121 @@
+//! The ordered teardown of a deleted PrismCluster: namespaces, then patterns (their finalizers
+//! wait for the proxy to stop routing to them, so the routes are emptied first), then proxy and
+//! admin, then backends; data volumes and credentials stay unless the deletion policy is Delete.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Secret};
+use kube::api::ListParams;
+use kube::runtime::reflector::Store;
+use kube::{Resource, ResourceExt};
+use prism_api::names::labels;
+use prism_api::v1alpha1::{DeletionPolicy, PrismCluster};
+use prism_api::v1alpha2::PrismNamespace;
+use prism_api::v1beta1::PrismPattern;
+
+use super::credentials;
+use crate::error::{Error, Result};
+use crate::naming;
+use crate::routes::Routes;
+use crate::writer::Writer;
+
+/// Tears `cluster` down one layer at a time: [`Error::Waiting`] until the current layer is gone.
+/// `namespaces` holds every PrismNamespace in the watch scope (app teams' ones must go first too).
+pub async fn teardown(cluster: &PrismCluster, namespaces: &Store<PrismNamespace>, w: &Writer<'_>) -> Result<()> {
+    let name = cluster.name_any();
+    empty_routes(cluster, w).await?;
+    let selector = format!("{}={}", labels::CLUSTER, name);
+    let waiting = |what: &str| Err(Error::Waiting(format!("tearing down {name}: waiting for {what} to go")));
+    let namespaces =
+        w.sweep_one::<PrismNamespace>(&selector).await? + delete_app_team_namespaces(cluster, namespaces, w).await?;
+    if namespaces > 0 {
+        return waiting("its PrismNamespaces");
+    }
+    if w.sweep_one::<PrismPattern>(&selector).await? > 0 {
+        return waiting("its PrismPatterns");
+    }
+    let deployments = w.sweep_one::<Deployment>(&selector).await?;
+    w.sweep_one::<HorizontalPodAutoscaler>(&selector).await?;
+    if deployments > 0 {
+        return waiting("the proxy and admin");
+    }
+    if w.sweep_one::<StatefulSet>(&selector).await? > 0 {
+        return waiting("the backends");
+    }
+    release_data(cluster, w).await
+}
+
+/// App teams' PrismNamespaces on this cluster (tied to it by a non-controller owner reference):
+/// they go before the runners and backends they use, not after by garbage collection. Returns
+/// how many remain.
+async fn delete_app_team_namespaces(
+    cluster: &PrismCluster,
+    namespaces: &Store<PrismNamespace>,
+    w: &Writer<'_>,
+) -> Result<usize> {
+    let ns = cluster.namespace().unwrap_or_default();
+    let uid = cluster.uid().unwrap_or_default();
+    let mut remaining = 0;
+    for namespace in namespaces.state_filter(|n| n.namespace().as_deref() == Some(ns.as_str())) {
+        let tied = namespace.owner_references().iter().any(|o| o.uid == uid && o.controller != Some(true));
+        if !tied {
+            continue;
+        }
+        remaining += 1;
+        if namespace.metadata.deletion_timestamp.is_none() {
+            w.delete::<PrismNamespace>(&namespace.name_any()).await?;
+        }
+    }
+    Ok(remaining)
+}
+
+/// The proxy routes to nothing any more: what lets the children's finalizers proceed.
+async fn empty_routes(cluster: &PrismCluster, w: &Writer<'_>) -> Result<()> {
+    let ns = cluster.namespace().unwrap_or_default();
+    let name = naming::proxy_config(&cluster.name_any());
+    let live = w.live::<ConfigMap>(&name).await?;
+    let empty = Routes { cluster: cluster.name_any(), ..Routes::default() };
+    if live.is_none() || Routes::from_config_map(live.as_ref()).as_ref() == Some(&empty) {
+        return Ok(());
+    }
+    let owner = cluster.controller_owner_ref(&()).ok_or(Error::MissingField("metadata.uid"))?;
+    let labels = crate::meta::component_labels(&cluster.name_any(), "proxy");
+    let config = ConfigMap {
+        metadata: crate::meta::object(&name, &ns, labels, Some(&owner)),
+        data: Some(BTreeMap::from([(
+            naming::PROXY_ROUTES_KEY.to_string(),
+            serde_json::to_string(&empty).unwrap_or_default(),
+        )])),
+        ..ConfigMap::default()
+    };
+    w.apply(config).await.map(drop)
+}
+
+/// Credentials lose their protection when the cluster goes (retained ones stay, deletable by
+/// hand); with the Delete policy, every data volume and credential of the cluster goes too.
+async fn release_data(cluster: &PrismCluster, w: &Writer<'_>) -> Result<()> {
+    let selector = format!("{}={}", labels::CLUSTER, cluster.name_any());
+    let params = ListParams::default().labels(&selector);
+    let delete = cluster.spec.deletion_policy == DeletionPolicy::Delete;
+    let list =
+        w.api::<Secret>().list(&params).await.map_err(|source| Error::api("list", "Secret", &selector, source))?;
+    for secret in list.items {
+        credentials::release(w, &secret).await?;
+        if delete {
+            w.delete::<Secret>(&secret.name_any()).await?;
+        }
+    }
+    if delete {
+        let list = w
+            .api::<PersistentVolumeClaim>()
+            .list_metadata(&params)
+            .await
+            .map_err(|source| Error::api("list", "PersistentVolumeClaim", &selector, source))?;
+        for pvc in list.items {
+            w.delete::<PersistentVolumeClaim>(&pvc.name_any()).await?;
+        }
+    }
+    Ok(())
+}

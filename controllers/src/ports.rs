@@ -1,0 +1,9 @@
+//! The default ports of a pattern runner (the pattern launcher's), in one place: the runner's
+//! builder opens them and the proxy's routes address them. Each is overridable in the spec.
+
+/// The runner's gRPC port.
+pub const RUNNER_GRPC: i32 = 8982;
+/// The runner's Prometheus metrics port.
+pub const RUNNER_METRICS: i32 = 9092;
+/// The runner's health port: /health (liveness) and /ready (readiness).
+pub const RUNNER_HEALTH: i32 = 9093;
