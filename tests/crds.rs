@@ -48,13 +48,16 @@ fn every_served_version_has_a_structural_schema_with_compiling_cel_rules() {
 
 #[test]
 fn kinds_share_the_prism_category_and_none_is_named_like_it() {
+    use prism_api::names::{CATEGORY, GROUP};
     for crd in prism_api::crds() {
         let names = &crd.spec.names;
-        assert_eq!(names.categories.as_deref(), Some(&["prism".to_string()][..]));
+        // The derive attributes need literals: here they are held to the names module.
+        assert_eq!(crd.spec.group, GROUP, "{}", names.kind);
+        assert_eq!(names.categories.as_deref(), Some(&[CATEGORY.to_string()][..]));
         let mut all = vec![names.plural.clone(), names.kind.to_lowercase()];
         all.extend(names.singular.clone());
         all.extend(names.short_names.clone().unwrap_or_default());
-        assert!(!all.iter().any(|n| n == "prism"), "a name equal to the category confuses kubectl: {all:?}");
+        assert!(!all.iter().any(|n| n == CATEGORY), "a name equal to the category confuses kubectl: {all:?}");
         let version = &crd.spec.versions[0];
         let subresources = version.subresources.as_ref().expect("subresources");
         assert!(subresources.status.is_some(), "{} has a status subresource", names.kind);

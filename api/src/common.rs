@@ -1,4 +1,10 @@
-//! Shapes shared by several kinds: images, storage, pod overrides, conditions.
+//! What every API version shares: Prism's vocabulary (pattern types, backends, namespace
+//! settings) and Kubernetes shapes (images, storage, pod overrides, conditions). Version modules
+//! import from here and from nowhere else in the crate, so that each version stands alone.
+
+mod prism;
+
+pub use prism::*;
 
 use std::borrow::Cow;
 

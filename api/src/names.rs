@@ -1,7 +1,8 @@
 //! Strings that Kubernetes reads: the API group, label and annotation keys, finalizers, field
 //! managers, condition types and reasons. One module, so that a typo cannot split a name in two.
 
-/// The API group of every Prism custom resource.
+/// The API group of every Prism custom resource. (kube's derive attributes take literals only;
+/// tests/crds.rs holds them to this constant and to [`CATEGORY`].)
 pub const GROUP: &str = "prism.io";
 
 /// The `kubectl get prism` category shared by all three kinds.

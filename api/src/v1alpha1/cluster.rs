@@ -8,9 +8,10 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::common::{Condition, ImageSpec, PodOverrides, VolumeSpec, conditions_schema};
-use crate::v1alpha2::{NamespacePhase, NamespaceSettings};
-use crate::v1beta1::{BackendKind, PatternType, WorkloadKind};
+use crate::common::{
+    BackendKind, Condition, ImageSpec, NamespacePhase, NamespaceSettings, PatternType, PodOverrides, VolumeSpec,
+    WorkloadKind, conditions_schema,
+};
 
 /// A whole Prism deployment: backends, admin, proxy, pattern runners, namespaces, ingress and
 /// observability. The operator creates and keeps every part of it; children are owned by the

@@ -1,8 +1,8 @@
 use kube::{CustomResource, KubeSchema};
-use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::common::{Condition, conditions_schema};
+pub use crate::common::{Isolation, NamespacePhase, NamespaceSettings, Quota};
 
 /// An app team's Prism namespace: the logical dataset its clients address through the proxy, the
 /// patterns it uses on a PrismCluster, its isolation and its quota.
@@ -40,68 +40,6 @@ pub struct PrismNamespaceSpec {
     pub settings: NamespaceSettings,
 }
 
-/// What a Prism namespace uses and how it is isolated: shared by PrismNamespace and the inline
-/// `spec.namespaces` of a PrismCluster.
-#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct NamespaceSettings {
-    /// Names of the cluster's patterns this namespace uses.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(length(max = 32), extend("x-kubernetes-list-type" = "set", "items" = {"type": "string", "maxLength": 63, "pattern": "^[a-z]([-a-z0-9]*[a-z0-9])?$"}))]
-    pub patterns: Vec<String>,
-
-    /// How the namespace's data and sessions are isolated from other namespaces.
-    #[serde(default)]
-    pub isolation: Isolation,
-
-    /// Limits the proxy enforces for this namespace.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub quota: Option<Quota>,
-}
-
-/// Isolation levels of Prism namespaces.
-#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum Isolation {
-    /// Share the cluster's pattern runners with other namespaces.
-    None,
-    /// Dedicated pattern runners for this namespace.
-    #[default]
-    Namespace,
-    /// Shared runners, with a separate backend session per client session.
-    Session,
-}
-
-impl Isolation {
-    /// The name used in manifests and configuration.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Isolation::None => "none",
-            Isolation::Namespace => "namespace",
-            Isolation::Session => "session",
-        }
-    }
-}
-
-/// Limits of a namespace. Every value must be positive; an absent value means no limit.
-#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
-#[serde(rename_all = "camelCase")]
-#[x_kube(validation = kube::core::Rule::new("!has(self.burst) || has(self.maxRequestsPerSecond)").message("spec.quota.burst requires spec.quota.maxRequestsPerSecond").field_path(".burst"))]
-pub struct Quota {
-    /// Concurrent client sessions.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1))]
-    pub max_sessions: Option<i64>,
-    /// Sustained requests per second.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1))]
-    pub max_requests_per_second: Option<i64>,
-    /// Requests allowed above the sustained rate in a burst.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1))]
-    pub burst: Option<i64>,
-}
-
 /// Observed state of a PrismNamespace.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
@@ -135,13 +73,4 @@ pub struct ResolvedPattern {
     /// Whether the runner is ready.
     #[serde(default)]
     pub ready: bool,
-}
-
-/// Lifecycle phase of a namespace.
-#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum NamespacePhase {
-    Pending,
-    Ready,
-    Degraded,
-    Failed,
 }

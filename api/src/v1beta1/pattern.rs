@@ -6,6 +6,7 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+pub use crate::common::{BackendKind, PatternType, WorkloadKind};
 use crate::common::{Condition, ImageSpec, PodOverrides, VolumeSpec, conditions_schema};
 
 /// One Prism pattern runner: the workload that runs a pattern (keyvalue, consumer, ...) against
@@ -102,113 +103,6 @@ pub struct PrismPatternSpec {
     /// Pod template fields merged over what the operator builds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pod_overrides: Option<PodOverrides>,
-}
-
-/// Pattern types Prism's runners implement.
-#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum PatternType {
-    #[default]
-    #[serde(rename = "keyvalue")]
-    KeyValue,
-    #[serde(rename = "consumer")]
-    Consumer,
-    #[serde(rename = "producer")]
-    Producer,
-    #[serde(rename = "mailbox")]
-    Mailbox,
-    #[serde(rename = "multicast-registry")]
-    MulticastRegistry,
-    #[serde(rename = "claimcheck")]
-    ClaimCheck,
-}
-
-impl PatternType {
-    /// Every pattern type, in a stable order.
-    pub const ALL: [PatternType; 6] = [
-        PatternType::KeyValue,
-        PatternType::Consumer,
-        PatternType::Producer,
-        PatternType::Mailbox,
-        PatternType::MulticastRegistry,
-        PatternType::ClaimCheck,
-    ];
-
-    /// The name used in manifests and configuration.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PatternType::KeyValue => "keyvalue",
-            PatternType::Consumer => "consumer",
-            PatternType::Producer => "producer",
-            PatternType::Mailbox => "mailbox",
-            PatternType::MulticastRegistry => "multicast-registry",
-            PatternType::ClaimCheck => "claimcheck",
-        }
-    }
-
-    /// Backends the pattern's runner code supports (upstream runners: keyvalue on memstore or
-    /// redis; consumer on memstore or nats; producer on memstore, nats or redis; mailbox reads
-    /// from nats, kafka or redis and stores in sqlite or postgres, payloads in minio;
-    /// multicast-registry on redis, nats, kafka or postgres; claim-check moves payloads to minio
-    /// and messages through nats, redis or kafka).
-    pub fn supported_backends(self) -> &'static [BackendKind] {
-        use BackendKind::*;
-        match self {
-            PatternType::KeyValue => &[Memstore, Redis],
-            PatternType::Consumer => &[Memstore, Nats],
-            PatternType::Producer => &[Memstore, Nats, Redis],
-            PatternType::Mailbox => &[Nats, Kafka, Redis, Sqlite, Postgres, Minio],
-            PatternType::MulticastRegistry => &[Redis, Nats, Kafka, Postgres],
-            PatternType::ClaimCheck => &[Minio, Nats, Redis, Kafka, Memstore],
-        }
-    }
-
-    /// The pattern type of that name, if there is one.
-    pub fn from_name(name: &str) -> Option<PatternType> {
-        PatternType::ALL.into_iter().find(|t| t.as_str() == name)
-    }
-}
-
-/// Workload kind of a runner.
-#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum WorkloadKind {
-    #[default]
-    Deployment,
-    StatefulSet,
-}
-
-/// A backend a runner uses: one of the cluster's backing services, or an embedded driver.
-#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[serde(rename_all = "lowercase")]
-pub enum BackendKind {
-    Redis,
-    Nats,
-    Postgres,
-    Minio,
-    Kafka,
-    /// Embedded: a SQLite file on the runner's volume.
-    Sqlite,
-    /// Embedded: in-memory, lost on restart.
-    Memstore,
-}
-
-impl BackendKind {
-    /// The name used in manifests, Service names and configuration.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            BackendKind::Redis => "redis",
-            BackendKind::Nats => "nats",
-            BackendKind::Postgres => "postgres",
-            BackendKind::Minio => "minio",
-            BackendKind::Kafka => "kafka",
-            BackendKind::Sqlite => "sqlite",
-            BackendKind::Memstore => "memstore",
-        }
-    }
-
-    /// Whether the backend is a service the PrismCluster runs (as opposed to an embedded driver).
-    pub fn is_service(self) -> bool {
-        !matches!(self, BackendKind::Sqlite | BackendKind::Memstore)
-    }
 }
 
 /// One backend of a runner and its driver settings.
