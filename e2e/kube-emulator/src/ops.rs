@@ -1068,7 +1068,7 @@ fn apply_schema(
     let Some(schema) = rt.version_info.get(version).and_then(|v| v.compiled.as_ref()) else {
         return Ok(Vec::new());
     };
-    let unknown: Vec<String> = schema.prune(obj).iter().map(|u| format!("unknown field \"{u}\"")).collect();
+    let unknown: Vec<String> = adapters::prune(schema, obj).iter().map(|u| format!("unknown field \"{u}\"")).collect();
     let mut warnings = Vec::new();
     match o.field_validation.unwrap_or(FieldValidation::Warn) {
         FieldValidation::Strict if !unknown.is_empty() => {
@@ -1084,7 +1084,7 @@ fn apply_schema(
     schema.apply_defaults(obj);
     let name = meta_str(obj, "name").to_string();
     let kg = rt.kind_group();
-    if let Some((message, causes)) = schema.validate(&kg, &name, obj, old) {
+    if let Some((message, causes)) = adapters::validate(schema, &kg, &name, obj, old) {
         return Err(ApiError::invalid_with_message(&kg, &name, message, causes));
     }
     Ok(warnings)
