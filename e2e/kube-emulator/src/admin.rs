@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::Request;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use http::{Method, StatusCode, header};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -45,13 +45,13 @@ pub async fn handle(cluster: &Arc<Cluster>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let body = match axum::body::to_bytes(body, MAX_BODY).await {
         Ok(b) => b,
-        Err(e) => return crate::http::error_response(&ApiError::bad_request(e.to_string())),
+        Err(e) => return ApiError::bad_request(e.to_string()).into_response(),
     };
     let segments: Vec<&str> = parts.uri.path().split('/').filter(|s| !s.is_empty()).skip(1).collect();
     let log = crate::request_info::query_param(parts.uri.query().unwrap_or(""), "log").as_deref() == Some("true");
     match route(cluster, &parts.method, &segments, &body, log) {
         Ok((code, v)) => json_response(code, &v),
-        Err(e) => crate::http::error_response(&e),
+        Err(e) => e.into_response(),
     }
 }
 

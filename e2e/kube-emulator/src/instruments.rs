@@ -30,7 +30,7 @@ use axum::Router;
 use axum::body::{Body, BodyDataStream};
 use axum::extract::{Request, State};
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures::StreamExt;
 use serde_json::json;
@@ -88,7 +88,7 @@ async fn serve(cluster: &Arc<Cluster>, info: &RequestInfo, d: &Decision, req: Re
         touch(cluster, info);
     }
     match &d.answer {
-        Some(Answer::Status(e)) => crate::http::error_response(e),
+        Some(Answer::Status(e)) => e.clone().into_response(),
         Some(Answer::Reset) => reset_response(),
         None if info.verb == "watch" => {
             let expired = expired_line(cluster, &req);
