@@ -19,7 +19,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tokio::sync::{broadcast, watch};
 
-use super::{ObjKey, live, patch_metadata, snapshot_all, target};
+use super::objects::{ObjKey, live, patch_metadata, snapshot_all, target};
 use crate::errors::ApiResult;
 use crate::meta::{finalizers, is_deleting, meta_str};
 use crate::ops::{Cluster, WriteOptions};

@@ -15,7 +15,7 @@ use serde_json::{Map, Value, json};
 use tokio::sync::{broadcast, watch};
 use tokio::time::Instant;
 
-use super::{ObjKey, live, snapshot_all, target};
+use super::objects::{ObjKey, live, snapshot_all, target};
 use crate::errors::ApiResult;
 use crate::meta::{is_deleting, meta_str, now_rfc3339};
 use crate::ops::{Cluster, PatchKind, Sub, WriteOptions};
