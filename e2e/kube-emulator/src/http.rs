@@ -1,4 +1,5 @@
-//! HTTP routing of /api and /apis paths, content negotiation and response encoding.
+//! The Kubernetes API over HTTP: routing of /api, /apis, discovery and OpenAPI paths to the
+//! cluster, content negotiation and response encoding.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,11 +19,10 @@ use crate::request_info::percent_decode;
 use crate::table::{IncludeObject, partial_metadata, table};
 use crate::watch::{self, Shape, WatchParams};
 
-/// The emulator's HTTP API as an axum router; also usable in-process as a `tower::Service`
-/// (e.g. `kube::Client::new(router, "default")`).
+/// The Kubernetes API of `cluster` as an axum router, without instruments (the `Emulator`'s
+/// router layers them over this one).
 pub fn router(cluster: Arc<Cluster>) -> Router {
-    let api = Router::new().fallback(handle).with_state(cluster.clone());
-    crate::instruments::wrap(api, &cluster)
+    Router::new().fallback(handle).with_state(cluster)
 }
 
 /// Largest request body accepted.

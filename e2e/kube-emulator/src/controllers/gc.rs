@@ -62,7 +62,7 @@ struct Gc {
 }
 
 /// The collector's task: runs until the cluster is dropped.
-pub(crate) async fn run(cluster: Weak<Cluster>, progress: watch::Sender<u64>) {
+pub(super) async fn run(cluster: Weak<Cluster>, progress: watch::Sender<u64>) {
     let mut gc = Gc::default();
     let Some(mut rx) = gc.scan(&cluster) else { return };
     loop {
