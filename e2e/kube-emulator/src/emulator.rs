@@ -42,7 +42,11 @@ pub struct Emulator {
 
 impl Emulator {
     /// A fresh cluster (the boot namespaces only), no fault rules, simulation off, and the
-    /// control plane running. Must be called within a tokio runtime.
+    /// control plane running.
+    ///
+    /// # Panics
+    ///
+    /// Outside a tokio runtime (the control plane's tasks are spawned on the current one).
     pub fn start() -> Self {
         let cluster = Cluster::new();
         let instruments = Arc::new(Instruments::default());

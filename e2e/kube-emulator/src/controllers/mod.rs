@@ -33,7 +33,7 @@ pub struct ControlPlane {
 
 impl ControlPlane {
     /// Starts the garbage collector and the workload simulation (which acts while `simulation`
-    /// is enabled). Must be called within a tokio runtime.
+    /// is enabled) on the current tokio runtime; panics outside one.
     pub fn start(cluster: &Arc<Cluster>, simulation: Arc<Simulation>) -> Self {
         let (gc_tx, gc_rx) = watch::channel(0);
         let (wl_tx, wl_rx) = watch::channel(0);
