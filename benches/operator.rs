@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use harness::{Env, sample};
 use kube::api::{ListParams, Patch, PatchParams};
-use kube_emulator::accounting::RequestSnapshot;
+use kube_emulator::instruments::accounting::RequestSnapshot;
 use prism_api::v1alpha1::{ClusterPhase, PrismCluster};
 
 /// The operator's User-Agent on its tagged port.

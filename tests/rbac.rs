@@ -25,7 +25,7 @@ use kube::api::{
     Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams, PostParams,
 };
 use kube::{Client, Resource};
-use kube_emulator::Emulator;
+use kube_emulator::{Emulator, Server};
 use prism_api::v1alpha1::{ClusterPhase, PrismCluster};
 use prism_api::v1alpha2::PrismNamespace;
 use prism_api::v1beta1::{PatternPhase, PrismPattern};
@@ -113,11 +113,11 @@ struct Operator {
 }
 
 impl Operator {
-    fn start(emulator: &Emulator, watch_namespace: Option<&str>) -> Operator {
+    fn start(server: &Server, watch_namespace: Option<&str>) -> Operator {
         let scope = watch_namespace.unwrap_or("all");
         let kubeconfig =
             PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("rbac-{}-{scope}.kubeconfig", std::process::id()));
-        emulator.write_kubeconfig(&kubeconfig).expect("kubeconfig");
+        server.write_kubeconfig(&kubeconfig).expect("kubeconfig");
         let mut command = Command::new(env!("CARGO_BIN_EXE_prism-operator"));
         command.arg("run").arg("--kubeconfig").arg(&kubeconfig);
         if let Some(ns) = watch_namespace {
@@ -170,12 +170,10 @@ impl Drop for Operator {
 
 /// The test's client: in-process over the emulator's router, tagged with TEST_AGENT.
 fn test_client(emulator: &Emulator) -> Client {
-    let router = kube_emulator::http::router(emulator.cluster.clone()).map_request(
-        |mut request: HttpRequest<kube::client::Body>| {
-            request.headers_mut().insert(header::USER_AGENT, HeaderValue::from_static(TEST_AGENT));
-            request
-        },
-    );
+    let router = emulator.router().map_request(|mut request: HttpRequest<kube::client::Body>| {
+        request.headers_mut().insert(header::USER_AGENT, HeaderValue::from_static(TEST_AGENT));
+        request
+    });
     Client::new(router, "default")
 }
 
@@ -204,9 +202,9 @@ where
 
 /// Runs the scenario and returns every request the operator sent.
 async fn operator_requests(watch_namespace: Option<&str>) -> Vec<Request> {
-    let emulator = Emulator::start("127.0.0.1:0").await.expect("emulator");
-    emulator.cluster.instruments.simulation.enable(Duration::from_millis(50));
-    let client = test_client(&emulator);
+    let server = Emulator::start().serve("127.0.0.1:0").await.expect("emulator");
+    server.emulator.instruments.simulation.enable(Duration::from_millis(50));
+    let client = test_client(&server.emulator);
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
     for crd in prism_api::crds().into_iter().chain([keda_crd(), service_monitor_crd()]) {
         crds.create(&PostParams::default(), &crd).await.expect("CRD");
@@ -217,7 +215,7 @@ async fn operator_requests(watch_namespace: Option<&str>) -> Vec<Request> {
         namespaces.create(&PostParams::default(), &namespace).await.expect("namespace");
     }
 
-    let mut operator = Operator::start(&emulator, watch_namespace);
+    let mut operator = Operator::start(&server, watch_namespace);
     let leases: Api<Lease> = Api::namespaced(client.clone(), RELEASE_NS);
     let lease = lease_name();
     eventually("the operator to lead", || async {
@@ -322,7 +320,7 @@ async fn operator_requests(watch_namespace: Option<&str>) -> Vec<Request> {
     .expect("join");
     assert!(status.success(), "the operator exits cleanly on SIGTERM: {status}");
 
-    let snapshot = emulator.cluster.instruments.requests.snapshot();
+    let snapshot = server.emulator.instruments.requests.snapshot();
     snapshot.log.iter().filter(|r| r.info.user_agent != TEST_AGENT).map(|r| Request::from_info(&r.info)).collect()
 }
 

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use backon::ExponentialBuilder;
 use kube::Client;
-use kube_emulator::Cluster;
-use kube_emulator::faults::DownMode;
+use kube_emulator::Emulator;
+use kube_emulator::instruments::faults::DownMode;
 use prism_operator::client::{ClientError, build_client, wait_for_api};
 
 fn quick_backoff(times: usize) -> ExponentialBuilder {
@@ -28,9 +28,9 @@ async fn an_unreachable_api_is_reported_with_its_address() {
 
 #[tokio::test]
 async fn the_first_contact_is_retried_while_the_api_server_is_down() {
-    let cluster = Cluster::new();
-    cluster.instruments.faults.server_down(Duration::from_millis(500), DownMode::Unavailable);
-    let client = Client::new(kube_emulator::http::router(cluster.clone()), "default");
+    let emulator = Emulator::start();
+    emulator.instruments.faults.server_down(Duration::from_millis(500), DownMode::Unavailable);
+    let client = Client::new(emulator.router(), "default");
     let info = wait_for_api(&client, "emulator", quick_backoff(6)).await.expect("reached after the outage");
     assert!(!info.git_version.is_empty());
 }
@@ -48,11 +48,11 @@ async fn an_https_client_has_a_crypto_provider() {
 
 #[tokio::test]
 async fn every_request_names_the_operator_and_its_version() {
-    let emulator = kube_emulator::Emulator::start_with(Cluster::new(), "127.0.0.1:0").await.expect("emulator");
-    let config = kube::Config::new(emulator.url().parse().expect("uri"));
+    let server = Emulator::start().serve("127.0.0.1:0").await.expect("emulator");
+    let config = kube::Config::new(server.url().parse().expect("uri"));
     let client = build_client(config, 0.0, 1).expect("client");
     wait_for_api(&client, "emulator", quick_backoff(0)).await.expect("reached");
-    let snapshot = emulator.cluster.instruments.requests.snapshot();
+    let snapshot = server.emulator.instruments.requests.snapshot();
     let agents: Vec<&str> = snapshot.log.iter().map(|r| r.info.user_agent.as_str()).collect();
     let expected = format!("prism-operator/{} (", env!("CARGO_PKG_VERSION"));
     assert!(!agents.is_empty() && agents.iter().all(|a| a.starts_with(&expected)), "{agents:?}");

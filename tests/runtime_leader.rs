@@ -8,8 +8,8 @@ use std::time::Duration;
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::api::PostParams;
 use kube::{Api, Client};
-use kube_emulator::Cluster;
-use kube_emulator::faults::FaultRule;
+use kube_emulator::Emulator;
+use kube_emulator::instruments::faults::FaultRule;
 use prism_operator::leader::{LeaderElector, LostLease, Timings};
 use tokio::sync::oneshot;
 use tokio::time::{Instant, timeout};
@@ -23,8 +23,8 @@ const TIMINGS: Timings = Timings {
 /// Scheduling slack on a loaded 2-core machine.
 const SLACK: Duration = Duration::from_millis(800);
 
-fn leases(cluster: &std::sync::Arc<Cluster>) -> Api<Lease> {
-    Api::namespaced(Client::new(kube_emulator::http::router(cluster.clone()), "default"), "default")
+fn leases(emulator: &Emulator) -> Api<Lease> {
+    Api::namespaced(Client::new(emulator.router(), "default"), "default")
 }
 
 fn elector(api: &Api<Lease>, identity: &str) -> LeaderElector {
@@ -53,8 +53,8 @@ fn renew_until_stopped(
 
 #[tokio::test]
 async fn one_leads_and_the_standby_takes_over_within_a_lease_duration_after_it_stops_renewing() {
-    let cluster = Cluster::new();
-    let api = leases(&cluster);
+    let emulator = Emulator::start();
+    let api = leases(&emulator);
     let mut a = elector(&api, "a");
     timeout(SLACK, a.acquire()).await.expect("a takes the missing lease at once");
     assert_eq!(holder(&api).await.as_deref(), Some("a"));
@@ -95,8 +95,8 @@ async fn one_leads_and_the_standby_takes_over_within_a_lease_duration_after_it_s
 
 #[tokio::test]
 async fn a_leader_whose_lease_is_taken_stops_within_a_retry_period() {
-    let cluster = Cluster::new();
-    let api = leases(&cluster);
+    let emulator = Emulator::start();
+    let api = leases(&emulator);
     let mut a = elector(&api, "a");
     a.acquire().await;
     let (_stop_a, a_task) = renew_until_stopped(a);
@@ -117,13 +117,13 @@ async fn a_leader_whose_lease_is_taken_stops_within_a_retry_period() {
 
 #[tokio::test]
 async fn a_leader_that_cannot_renew_gives_up_at_the_renew_deadline_before_the_lease_expires() {
-    let cluster = Cluster::new();
-    let api = leases(&cluster);
+    let emulator = Emulator::start();
+    let api = leases(&emulator);
     let mut a = elector(&api, "a");
     a.acquire().await;
     let last_renewal = Instant::now();
     // The API server fails every lease read from now on.
-    cluster.instruments.faults.add(FaultRule::error(503).resource("leases"));
+    emulator.instruments.faults.add(FaultRule::error(503).resource("leases"));
     let (_stop_a, a_task) = renew_until_stopped(a);
 
     let (_, lost) = timeout(TIMINGS.lease_duration, a_task).await.expect("a gives up in time").expect("a's task");
@@ -135,8 +135,8 @@ async fn a_leader_that_cannot_renew_gives_up_at_the_renew_deadline_before_the_le
 
 #[tokio::test]
 async fn a_released_lease_is_taken_by_the_standby_at_once() {
-    let cluster = Cluster::new();
-    let api = leases(&cluster);
+    let emulator = Emulator::start();
+    let api = leases(&emulator);
     let mut a = elector(&api, "a");
     a.acquire().await;
     let mut b = elector(&api, "b");
@@ -159,8 +159,8 @@ async fn a_released_lease_is_taken_by_the_standby_at_once() {
 
 #[tokio::test]
 async fn two_electors_starting_together_elect_exactly_one() {
-    let cluster = Cluster::new();
-    let api = leases(&cluster);
+    let emulator = Emulator::start();
+    let api = leases(&emulator);
     let (mut a, mut b) = (elector(&api, "a"), elector(&api, "b"));
     let winner = tokio::select! {
         () = a.acquire() => "a",

@@ -3,14 +3,13 @@
 
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::PostParams;
 use kube::{Api, Client};
-use kube_emulator::{Cluster, Emulator};
+use kube_emulator::{Emulator, Server};
 use tokio::time::{Instant, sleep};
 
 const LEASE_DURATION: Duration = Duration::from_secs(3);
@@ -129,26 +128,23 @@ impl Drop for ScratchFile {
 }
 
 /// The emulator on a loopback port, with the CRDs installed, and its kubeconfig.
-async fn emulator(test: &str) -> (Emulator, ScratchFile, Api<Lease>) {
-    let cluster = Cluster::new();
-    let client = Client::new(kube_emulator::http::router(cluster.clone()), "default");
+async fn emulator(test: &str) -> (Server, ScratchFile, Api<Lease>) {
+    let emulator = Emulator::start();
+    let client = Client::new(emulator.router(), "default");
     let crds: Api<CustomResourceDefinition> = Api::all(client);
     for crd in prism_api::crds() {
         crds.create(&PostParams::default(), &crd).await.expect("CRD created");
     }
-    serve(cluster, test).await
+    serve(emulator, test).await
 }
 
 /// The emulator on a loopback port as it is, and its kubeconfig.
-async fn serve(cluster: Arc<Cluster>, test: &str) -> (Emulator, ScratchFile, Api<Lease>) {
-    let emulator = Emulator::start_with(cluster.clone(), "127.0.0.1:0").await.expect("emulator");
+async fn serve(emulator: Emulator, test: &str) -> (Server, ScratchFile, Api<Lease>) {
+    let server = emulator.serve("127.0.0.1:0").await.expect("emulator");
     let kubeconfig = scratch(&format!("{test}.kubeconfig"));
-    emulator.write_kubeconfig(&kubeconfig).expect("kubeconfig");
-    (emulator, ScratchFile(kubeconfig), leases(&cluster))
-}
-
-fn leases(cluster: &Arc<Cluster>) -> Api<Lease> {
-    Api::namespaced(Client::new(kube_emulator::http::router(cluster.clone()), "default"), "default")
+    server.write_kubeconfig(&kubeconfig).expect("kubeconfig");
+    let leases = Api::namespaced(Client::new(server.emulator.router(), "default"), "default");
+    (server, ScratchFile(kubeconfig), leases)
 }
 
 async fn holder(api: &Api<Lease>) -> Option<String> {
@@ -231,7 +227,7 @@ async fn a_leader_that_loses_its_lease_exits_non_zero_at_once() {
 /// operator at once (kube-runtime would wait for that first list until the drain timeout, 20 s).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sigterm_stops_at_once_even_before_the_first_list() {
-    let (_emulator, kubeconfig, api) = serve(Cluster::new(), "no-crds").await;
+    let (_emulator, kubeconfig, api) = serve(Emulator::start(), "no-crds").await;
     let mut operator = Operator::start(&kubeconfig.0, "op-no-crds");
     let leading = wait_for_holder(&api, &["op-no-crds"], Duration::from_secs(20)).await;
     assert!(leading.is_some(), "never led; log:\n{}", operator.log());

@@ -6,8 +6,8 @@
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::apps::v1::Deployment;
-use kube_emulator::accounting::RequestSnapshot;
-use kube_emulator::faults::{DownMode, FaultAction, FaultRule};
+use kube_emulator::instruments::accounting::RequestSnapshot;
+use kube_emulator::instruments::faults::{DownMode, FaultAction, FaultRule};
 use prism_api::v1alpha1::{ClusterPhase, PrismCluster};
 
 use crate::harness::{Env, eventually, sample};

@@ -5,7 +5,6 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
@@ -13,7 +12,7 @@ use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::{Client, Config};
-use kube_emulator::{Cluster, Emulator};
+use kube_emulator::{Emulator, Server};
 use serde_json::json;
 use tempfile::TempDir;
 use tokio::process::{Child, Command};
@@ -28,8 +27,8 @@ pub struct Env {
     /// The scenario's own namespace.
     pub namespace: String,
     pub kubeconfig: PathBuf,
-    /// The in-process emulator, unless running against a real cluster.
-    pub emulator: Option<Emulator>,
+    /// The in-process emulator's server, unless running against a real cluster.
+    pub server: Option<Server>,
     pub client: Client,
     home: TempDir,
     operators: Vec<Operator>,
@@ -47,19 +46,19 @@ impl Env {
     pub async fn new(name: &str) -> Env {
         let home = TempDir::new().expect("temp HOME");
         let namespace = format!("e2e-{name}-{}-{}", std::process::id(), SEQUENCE.fetch_add(1, Ordering::Relaxed));
-        let (emulator, kubeconfig) = match std::env::var_os(REAL_CLUSTER_ENV) {
+        let (server, kubeconfig) = match std::env::var_os(REAL_CLUSTER_ENV) {
             Some(path) => (None, PathBuf::from(path)),
             None => {
-                let cluster = Cluster::new();
-                cluster.instruments.simulation.enable(Duration::from_millis(100));
-                let emulator = Emulator::start_with(cluster, "127.0.0.1:0").await.expect("emulator");
+                let emulator = Emulator::start();
+                emulator.instruments.simulation.enable(Duration::from_millis(100));
+                let server = emulator.serve("127.0.0.1:0").await.expect("emulator");
                 let path = home.path().join("kubeconfig");
-                emulator.write_kubeconfig(&path).expect("kubeconfig");
-                (Some(emulator), path)
+                server.write_kubeconfig(&path).expect("kubeconfig");
+                (Some(server), path)
             }
         };
         let client = client_for(&kubeconfig).await;
-        let env = Env { namespace, kubeconfig, emulator, client, home, operators: Vec::new() };
+        let env = Env { namespace, kubeconfig, server, client, home, operators: Vec::new() };
         env.install_crds().await;
         env.create_namespace().await;
         env
@@ -67,12 +66,12 @@ impl Env {
 
     /// Whether the scenario runs against the emulator (fault injection and simulated readiness).
     pub fn emulated(&self) -> bool {
-        self.emulator.is_some()
+        self.server.is_some()
     }
 
-    /// The emulator's state, for fault injection and request accounting.
-    pub fn emulator(&self) -> &Arc<Cluster> {
-        &self.emulator.as_ref().expect("this scenario needs the emulator").cluster
+    /// The emulator, for fault injection and request accounting.
+    pub fn emulator(&self) -> &Emulator {
+        &self.server.as_ref().expect("this scenario needs the emulator").emulator
     }
 
     async fn install_crds(&self) {
@@ -184,7 +183,7 @@ impl Drop for Env {
         for operator in &mut self.operators {
             let _ = operator.child.start_kill();
         }
-        if self.emulator.is_none() {
+        if self.server.is_none() {
             // On a real cluster, leave nothing behind: the namespace takes everything with it.
             let client = self.client.clone();
             let namespace = self.namespace.clone();
@@ -263,14 +262,14 @@ impl Env {
                 request
             }
         };
-        let app = kube_emulator::http::router(self.emulator().clone()).layer(axum::middleware::map_request(stamp));
+        let app = self.emulator().router().layer(axum::middleware::map_request(stamp));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("loopback port");
         let addr = listener.local_addr().expect("address");
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
         let path = self.home.path().join(format!("kubeconfig-{agent}"));
-        std::fs::write(&path, kube_emulator::server::kubeconfig_yaml(&format!("http://{addr}"))).expect("kubeconfig");
+        std::fs::write(&path, kube_emulator::emulator::kubeconfig_yaml(&format!("http://{addr}"))).expect("kubeconfig");
         path
     }
 }

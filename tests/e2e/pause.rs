@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Service;
-use kube_emulator::accounting::RequestRecord;
+use kube_emulator::instruments::accounting::RequestRecord;
 use prism_api::v1alpha1::{ClusterPhase, PrismCluster};
 use prism_api::v1beta1::PrismPattern;
 

@@ -10,7 +10,7 @@ use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::{Client, Resource};
-use kube_emulator::{Cluster, http as emulator_http};
+use kube_emulator::Emulator;
 use prism_controllers::{Config, Context, metrics::Metrics};
 use serde_json::json;
 use tower::ServiceExt;
@@ -31,7 +31,7 @@ impl Writes {
 }
 
 pub struct Harness {
-    pub cluster: Arc<Cluster>,
+    pub emulator: Emulator,
     /// The test's own client (its writes are not counted).
     pub client: Client,
     pub ctx: Arc<Context>,
@@ -48,20 +48,19 @@ impl Drop for Harness {
 impl Harness {
     /// A fresh emulator with the Prism CRDs and the `prism` namespace.
     pub async fn new() -> Self {
-        let cluster = Cluster::new();
-        let client = Client::new(emulator_http::router(cluster.clone()), "default");
+        let emulator = Emulator::start();
+        let client = Client::new(emulator.router(), "default");
         let writes = Writes::default();
         let recorded = writes.clone();
-        let counted =
-            emulator_http::router(cluster.clone()).map_request(move |req: http::Request<kube::client::Body>| {
-                if req.method() != http::Method::GET {
-                    let query = req.uri().query().unwrap_or_default();
-                    let manager = query.split('&').find_map(|kv| kv.strip_prefix("fieldManager="));
-                    let by = manager.map(|m| format!(" by {}", m.replace("%2F", "/"))).unwrap_or_default();
-                    recorded.0.lock().expect("lock").push(format!("{} {}{by}", req.method(), req.uri().path()));
-                }
-                req
-            });
+        let counted = emulator.router().map_request(move |req: http::Request<kube::client::Body>| {
+            if req.method() != http::Method::GET {
+                let query = req.uri().query().unwrap_or_default();
+                let manager = query.split('&').find_map(|kv| kv.strip_prefix("fieldManager="));
+                let by = manager.map(|m| format!(" by {}", m.replace("%2F", "/"))).unwrap_or_default();
+                recorded.0.lock().expect("lock").push(format!("{} {}{by}", req.method(), req.uri().path()));
+            }
+            req
+        });
         let operator_client = Client::new(counted, "default");
         let crds: Api<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> =
             Api::all(client.clone());
@@ -73,7 +72,7 @@ impl Harness {
         namespaces.create(&PostParams::default(), &ns).await.expect("namespace created");
         let config = Config { namespace: Some(NS.into()), ..Config::default() };
         let ctx = Context::new(operator_client, Arc::new(Metrics::new()), config);
-        Harness { cluster, client, ctx, writes, tasks: Vec::new() }
+        Harness { emulator, client, ctx, writes, tasks: Vec::new() }
     }
 
     /// Starts a controller (e.g. `prism_controllers::pattern::run`).
@@ -139,7 +138,7 @@ impl Harness {
 impl Harness {
     /// Deployments and StatefulSets become ready by themselves, as kubelets would make them.
     pub fn simulate_workloads(&self) {
-        self.cluster.instruments.simulation.enable(Duration::from_millis(50));
+        self.emulator.instruments.simulation.enable(Duration::from_millis(50));
     }
 }
 

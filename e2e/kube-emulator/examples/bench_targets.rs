@@ -15,7 +15,7 @@ use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, ListParams, PostParams, WatchEvent, WatchParams};
 use kube::{Client, Config};
-use kube_emulator::{Cluster, Emulator};
+use kube_emulator::{Cluster, Emulator, Server};
 use serde_json::json;
 
 const WRITERS: usize = 16;
@@ -32,14 +32,14 @@ type BenchResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
 #[tokio::main]
 async fn main() -> BenchResult<()> {
-    let em = Emulator::start("127.0.0.1:0").await?;
+    let em = Emulator::start().serve("127.0.0.1:0").await?;
     for ns in ["writes", "lists", "watches", "rss"] {
-        create_namespace(&em.cluster, ns)?;
+        create_namespace(&em.emulator.cluster, ns)?;
     }
     let writes = writes_per_second(&em).await?;
     let (list_p50, list_p99, page_p50) = list_latency(&em).await?;
     let (watch_p50, watch_p99) = watch_latency(&em).await?;
-    let rss = rss_at(&em.cluster)?;
+    let rss = rss_at(&em.emulator.cluster)?;
 
     println!("{:<44} {:>14} {:>14}", "measure", "result", "target");
     println!("{:<44} {:>14.0} {:>14}", "writes/s over HTTP (16 clients)", writes, ">= 2000");
@@ -54,7 +54,7 @@ async fn main() -> BenchResult<()> {
     Ok(())
 }
 
-fn client_for(em: &Emulator) -> BenchResult<Client> {
+fn client_for(em: &Server) -> BenchResult<Client> {
     let mut config = Config::new(em.url().parse()?);
     config.default_namespace = "default".into();
     Ok(Client::try_from(config)?)
@@ -70,7 +70,7 @@ fn small_cm(name: &str) -> serde_json::Value {
 }
 
 /// 16 clients (own connection pools) creating ConfigMaps as fast as they can.
-async fn writes_per_second(em: &Emulator) -> BenchResult<f64> {
+async fn writes_per_second(em: &Server) -> BenchResult<f64> {
     let mut apis = Vec::new();
     for _ in 0..WRITERS {
         apis.push(Api::<ConfigMap>::namespaced(client_for(em)?, "writes"));
@@ -96,10 +96,10 @@ async fn writes_per_second(em: &Emulator) -> BenchResult<f64> {
 }
 
 /// Full lists and first pages (kube-runtime's limit=500) of 10,000 ConfigMaps, in ms.
-async fn list_latency(em: &Emulator) -> BenchResult<(f64, f64, f64)> {
-    let t = em.cluster.target("", "v1", "configmaps", "lists", "")?;
+async fn list_latency(em: &Server) -> BenchResult<(f64, f64, f64)> {
+    let t = em.emulator.cluster.target("", "v1", "configmaps", "lists", "")?;
     for i in 0..LIST_OBJECTS {
-        em.cluster.create(&t, small_cm(&format!("l{i}")), &kube_emulator::WriteOptions::default())?;
+        em.emulator.cluster.create(&t, small_cm(&format!("l{i}")), &kube_emulator::WriteOptions::default())?;
     }
     let api: Api<ConfigMap> = Api::namespaced(client_for(em)?, "lists");
     let mut full = Vec::new();
@@ -120,8 +120,8 @@ async fn list_latency(em: &Emulator) -> BenchResult<(f64, f64, f64)> {
 
 /// 20 watchers; a writer creates ConfigMaps stamped with their send time; each watcher measures
 /// the time to receive each ADDED event. Returns p50 and p99 in ms.
-async fn watch_latency(em: &Emulator) -> BenchResult<(f64, f64)> {
-    let rv = em.cluster.store.lock().rv.to_string();
+async fn watch_latency(em: &Server) -> BenchResult<(f64, f64)> {
+    let rv = em.emulator.cluster.store.lock().rv.to_string();
     let mut watchers = Vec::new();
     for _ in 0..WATCHERS {
         let api: Api<ConfigMap> = Api::namespaced(client_for(em)?, "watches");

@@ -1,18 +1,17 @@
-//! Thin wrappers around the patch, server-side-apply and schema engines.
-//!
-//! The engines live in `patch.rs`, `ssa.rs` and `schema.rs` (owned by other engineers); the write
-//! pipeline calls them only through these functions, so wiring or replacing one is a one-line
-//! change here. Until an engine lands, the fallback here is deliberately simple.
+//! The write pipeline's adapters to the engines it runs (JSON/merge/strategic patches in `patch`,
+//! server-side apply in `ssa`, CRD schemas in `schema`): each engine speaks its own error type,
+//! and these functions turn it into the `Status` the real server answers (reason, message,
+//! causes), so that `ops` deals only in `ApiError`.
 
 use std::sync::Arc;
 
 use serde_json::Value;
 
+use crate::errors::{ApiError, ApiResult, Cause};
 use crate::meta::now_rfc3339;
 use crate::registry::ResourceType;
+use crate::schema::CompiledSchema;
 use crate::ssa::Structure;
-
-use crate::errors::{ApiError, ApiResult, Cause};
 
 /// RFC 7386 JSON merge patch.
 pub fn merge_patch(doc: &Value, patch: &Value) -> Value {
@@ -55,11 +54,6 @@ fn structure(rt: &ResourceType, version: &str) -> Arc<Structure> {
     Arc::new(Structure::built_in(&rt.group, &rt.kind))
 }
 
-/// The CRD version's structure, computed once when the CRD is registered.
-pub fn crd_structure(schema: &Value, status_subresource: bool) -> Arc<Structure> {
-    Arc::new(Structure::from_crd_schema(schema, status_subresource))
-}
-
 /// Server-side apply of `applied` onto `live` by `manager` (409 with FieldManagerConflict causes).
 pub fn server_side_apply(
     live: Option<&Value>,
@@ -93,39 +87,25 @@ pub fn record_update(
     crate::ssa::record_update(old, &new, manager, sub, &structure(rt, version), &now_rfc3339())
 }
 
-/// A compiled CRD version schema (compiled once, at CRD registration).
-#[derive(Debug, Clone)]
-pub struct Schema(Arc<crate::schema::CompiledSchema>);
-
-/// Compiles a version's `openAPIV3Schema`; errors say why the server refuses the CRD.
-pub fn compile_schema(schema: &Value) -> Result<Schema, Vec<String>> {
-    crate::schema::CompiledSchema::new(schema).map(|s| Schema(Arc::new(s)))
+/// Drops the fields `schema` does not declare; returns their paths like `spec.foo` (for
+/// fieldValidation).
+pub fn prune(schema: &CompiledSchema, obj: &mut Value) -> Vec<String> {
+    schema.prune(obj).into_iter().map(|p| p.trim_start_matches('.').to_string()).collect()
 }
 
-impl Schema {
-    /// Drops unknown fields; returns their paths like `spec.foo` (for fieldValidation).
-    pub fn prune(&self, obj: &mut Value) -> Vec<String> {
-        self.0.prune(obj).into_iter().map(|p| p.trim_start_matches('.').to_string()).collect()
+/// Validation causes and the Status message; None when valid.
+pub fn validate(
+    schema: &CompiledSchema,
+    kind_group: &str,
+    name: &str,
+    obj: &Value,
+    old: Option<&Value>,
+) -> Option<(String, Vec<Cause>)> {
+    let errs = schema.validate(obj, old);
+    if errs.is_empty() {
+        return None;
     }
-
-    pub fn apply_defaults(&self, obj: &mut Value) {
-        self.0.apply_defaults(obj);
-    }
-
-    /// Validation causes and the Status message; None when valid.
-    pub fn validate(
-        &self,
-        kind_group: &str,
-        name: &str,
-        obj: &Value,
-        old: Option<&Value>,
-    ) -> Option<(String, Vec<Cause>)> {
-        let errs = self.0.validate(obj, old);
-        if errs.is_empty() {
-            return None;
-        }
-        let message = crate::schema::invalid_message(kind_group, name, &errs);
-        let causes = errs.iter().map(|e| Cause::new(e.reason(), &e.field, e.body())).collect();
-        Some((message, causes))
-    }
+    let message = crate::schema::invalid_message(kind_group, name, &errs);
+    let causes = errs.iter().map(|e| Cause::new(e.reason(), &e.field, e.body())).collect();
+    Some((message, causes))
 }

@@ -2,10 +2,10 @@
 
 use serde_json::{Value, json};
 
-use crate::adapters;
 use crate::errors::{ApiError, ApiResult, Cause};
 use crate::meta::{meta_str, now_rfc3339};
 use crate::registry;
+use crate::schema::CompiledSchema;
 use crate::store::State;
 
 /// The finalizer the real server puts on every CRD: its objects are deleted before it goes.
@@ -62,7 +62,7 @@ pub fn prepare(crd: &mut Value) -> ApiResult<()> {
     }
     for (i, v) in versions.iter().enumerate() {
         if let Some(schema) = v.pointer("/schema/openAPIV3Schema")
-            && let Err(errs) = adapters::compile_schema(schema)
+            && let Err(errs) = CompiledSchema::new(schema)
         {
             let causes = errs
                 .into_iter()

@@ -3,6 +3,9 @@
 //! Every non-2xx answer carries a `kind: Status` body: kube-client fails with "Failed to parse
 //! error data" otherwise, and kubectl prints `message` verbatim.
 
+use axum::Json;
+use axum::response::{IntoResponse, Response};
+use http::{HeaderValue, StatusCode, header};
 use serde_json::{Value, json};
 
 /// A failed API call, rendered as a `metav1.Status`.
@@ -167,6 +170,19 @@ impl ApiError {
             status["details"] = d.clone();
         }
         status
+    }
+}
+
+/// A Status answer (429 and 503 with `retryAfterSeconds` also carry Retry-After).
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let code = StatusCode::from_u16(self.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let retry_after = self.details.as_ref().and_then(|d| d.get("retryAfterSeconds")).and_then(Value::as_u64);
+        let mut resp = (code, Json(self.to_status())).into_response();
+        if let Some(h) = retry_after.and_then(|secs| HeaderValue::from_str(&secs.to_string()).ok()) {
+            resp.headers_mut().insert(header::RETRY_AFTER, h);
+        }
+        resp
     }
 }
 

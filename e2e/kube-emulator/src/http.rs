@@ -1,4 +1,5 @@
-//! HTTP routing of /api and /apis paths, content negotiation and response encoding.
+//! The Kubernetes API over HTTP: routing of /api, /apis, discovery and OpenAPI paths to the
+//! cluster, content negotiation and response encoding.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -6,7 +7,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http::{HeaderValue, Method, StatusCode, header};
 use serde_json::{Value, json};
@@ -14,14 +15,14 @@ use serde_json::{Value, json};
 use crate::discovery;
 use crate::errors::{ApiError, ApiResult};
 use crate::ops::{Cluster, FieldValidation, Filter, ListQuery, PatchKind, Sub, Target, WriteOptions, Written};
+use crate::request_info::percent_decode;
 use crate::table::{IncludeObject, partial_metadata, table};
 use crate::watch::{self, Shape, WatchParams};
 
-/// The emulator's HTTP API as an axum router; also usable in-process as a `tower::Service`
-/// (e.g. `kube::Client::new(router, "default")`).
+/// The Kubernetes API of `cluster` as an axum router, without instruments (the `Emulator`'s
+/// router layers them over this one).
 pub fn router(cluster: Arc<Cluster>) -> Router {
-    let api = Router::new().fallback(handle).with_state(cluster.clone());
-    crate::instruments::wrap(api, &cluster)
+    Router::new().fallback(handle).with_state(cluster)
 }
 
 /// Largest request body accepted.
@@ -51,7 +52,7 @@ async fn handle(State(cluster): State<Arc<Cluster>>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let body = match axum::body::to_bytes(body, MAX_BODY).await {
         Ok(b) => b,
-        Err(e) => return error_response(&ApiError::bad_request(e.to_string())),
+        Err(e) => return ApiError::bad_request(e.to_string()).into_response(),
     };
     let header_str =
         |h: header::HeaderName| parts.headers.get(h).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
@@ -65,7 +66,7 @@ async fn handle(State(cluster): State<Arc<Cluster>>, req: Request) -> Response {
     };
     match dispatch(&cluster, &r) {
         Ok(resp) => resp,
-        Err(e) => error_response(&e),
+        Err(e) => e.into_response(),
     }
 }
 
@@ -383,18 +384,6 @@ fn text_response(code: StatusCode, body: &'static str) -> Response {
     resp
 }
 
-/// A Status answer for an error (429 also carries Retry-After).
-pub fn error_response(e: &ApiError) -> Response {
-    let code = StatusCode::from_u16(e.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut resp = json_response(code, &e.to_status());
-    if let Some(secs) = e.details.as_ref().and_then(|d| d.get("retryAfterSeconds")).and_then(Value::as_u64)
-        && let Ok(h) = HeaderValue::from_str(&secs.to_string())
-    {
-        resp.headers_mut().insert(header::RETRY_AFTER, h);
-    }
-    resp
-}
-
 /// `a=b&&c=d` (kube writes `?&a=b`): empty pairs are skipped.
 fn parse_query(q: &str) -> Vec<(String, String)> {
     q.split('&')
@@ -404,29 +393,4 @@ fn parse_query(q: &str) -> Vec<(String, String)> {
             (percent_decode(k), percent_decode(v))
         })
         .collect()
-}
-
-pub(crate) fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                (Some(h), Some(l)) => {
-                    out.push(h * 16 + l);
-                    i += 2;
-                }
-                _ => out.push(b'%'),
-            },
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn hex(b: u8) -> Option<u8> {
-    (b as char).to_digit(16).map(|d| d as u8)
 }

@@ -3,8 +3,9 @@
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
-use kube_emulator::Cluster;
-use kube_emulator::server::{Emulator, ServeError, load_manifests};
+use kube_emulator::Emulator;
+use kube_emulator::emulator::ServeError;
+use kube_emulator::instruments::simulation::DEFAULT_READY_DELAY;
 
 #[derive(Parser)]
 #[command(name = "kube-emulator", about = "A loopback emulator of the Kubernetes API")]
@@ -51,23 +52,22 @@ async fn main() -> Result<(), MainError> {
 }
 
 async fn serve(listen: String, kubeconfig: PathBuf, crds: Vec<PathBuf>, simulate: bool) -> Result<(), MainError> {
-    let cluster = Cluster::new();
+    let emulator = Emulator::start();
     for path in &crds {
-        load_manifests(&cluster, path)?;
+        emulator.load_manifests(path)?;
     }
     if simulate {
         // The delay can be changed at runtime: PUT /emulator/simulation {"enabled":true,"readyDelayMs":N}.
-        cluster.instruments.simulation.enable(kube_emulator::controllers::DEFAULT_READY_DELAY);
+        emulator.instruments.simulation.enable(DEFAULT_READY_DELAY);
     }
-    kube_emulator::controllers::start(&cluster);
-    let emulator = Emulator::start_with(cluster, &listen).await?;
-    emulator.write_kubeconfig(&kubeconfig)?;
+    let server = emulator.serve(&listen).await?;
+    server.write_kubeconfig(&kubeconfig)?;
     // Written by hand to keep the key order of the documented line.
-    let server = serde_json::Value::String(emulator.url());
+    let url = serde_json::Value::String(server.url());
     let path = serde_json::Value::String(kubeconfig.display().to_string());
-    println!("{{\"server\": {server}, \"kubeconfig\": {path}}}");
+    println!("{{\"server\": {url}, \"kubeconfig\": {path}}}");
     wait_for_shutdown().await?;
-    emulator.stop().await;
+    server.stop().await;
     Ok(())
 }
 

@@ -15,14 +15,14 @@ use crate::selectors::{FieldSelector, LabelSelector};
 use crate::store::{State, Store};
 use crate::validation;
 
-/// The cluster: store + registry; shared by the HTTP layer and in-process controllers.
+/// The cluster's API semantics: store + registry, the write pipeline and reads; shared by the
+/// HTTP layer and in-process controllers. Test instruments and the control plane are the
+/// `Emulator`'s, not the cluster's.
 #[derive(Debug, Default)]
 pub struct Cluster {
     pub store: Store,
     /// Milliseconds between watch bookmarks (0 = the default of 15 s).
     bookmark_ms: std::sync::atomic::AtomicU64,
-    /// Fault rules, request accounting, workload simulation and the controllers (see `instruments`).
-    pub instruments: crate::instruments::Instruments,
 }
 
 /// Whether a write still has to be recorded in managedFields (applies record themselves).
@@ -196,11 +196,7 @@ impl Cluster {
     }
 
     pub fn with_history(history: usize) -> Arc<Self> {
-        let cluster = Arc::new(Self {
-            store: Store::new(history),
-            bookmark_ms: Default::default(),
-            instruments: Default::default(),
-        });
+        let cluster = Arc::new(Self { store: Store::new(history), bookmark_ms: Default::default() });
         for ns in BOOT_NAMESPACES {
             // Cannot fail on an empty store.
             let _ = cluster.create_builtin("", "v1", "namespaces", "", json!({"metadata": {"name": ns}}));
@@ -1068,7 +1064,7 @@ fn apply_schema(
     let Some(schema) = rt.version_info.get(version).and_then(|v| v.compiled.as_ref()) else {
         return Ok(Vec::new());
     };
-    let unknown: Vec<String> = schema.prune(obj).iter().map(|u| format!("unknown field \"{u}\"")).collect();
+    let unknown: Vec<String> = adapters::prune(schema, obj).iter().map(|u| format!("unknown field \"{u}\"")).collect();
     let mut warnings = Vec::new();
     match o.field_validation.unwrap_or(FieldValidation::Warn) {
         FieldValidation::Strict if !unknown.is_empty() => {
@@ -1084,7 +1080,7 @@ fn apply_schema(
     schema.apply_defaults(obj);
     let name = meta_str(obj, "name").to_string();
     let kg = rt.kind_group();
-    if let Some((message, causes)) = schema.validate(&kg, &name, obj, old) {
+    if let Some((message, causes)) = adapters::validate(schema, &kg, &name, obj, old) {
         return Err(ApiError::invalid_with_message(&kg, &name, message, causes));
     }
     Ok(warnings)

@@ -5,6 +5,9 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
+use crate::schema::CompiledSchema;
+use crate::ssa::Structure;
+
 /// When `metadata.generation` moves, per kind (see the spec, item 7).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GenerationRule {
@@ -44,9 +47,9 @@ pub struct VersionInfo {
     /// The raw `openAPIV3Schema` (served in OpenAPI, compiled by the schema module).
     pub schema: Option<Value>,
     /// Compiled at registration; None when the version has no schema.
-    pub compiled: Option<crate::adapters::Schema>,
+    pub compiled: Option<Arc<CompiledSchema>>,
     /// How server-side apply merges this version's objects.
-    pub structure: Option<Arc<crate::ssa::Structure>>,
+    pub structure: Option<Arc<Structure>>,
     /// Field selector names, e.g. `spec.color` (from `.spec.color`).
     pub selectable_fields: Vec<String>,
     pub status: bool,
@@ -413,10 +416,10 @@ fn crd_version_info(v: &Value) -> VersionInfo {
         .unwrap_or_default();
     let status = subresources.and_then(|s| s.get("status")).is_some();
     VersionInfo {
-        structure: v.pointer("/schema/openAPIV3Schema").map(|s| crate::adapters::crd_structure(s, status)),
+        structure: v.pointer("/schema/openAPIV3Schema").map(|s| Arc::new(Structure::from_crd_schema(s, status))),
         printer_columns,
         schema: v.pointer("/schema/openAPIV3Schema").cloned(),
-        compiled: v.pointer("/schema/openAPIV3Schema").and_then(|s| crate::adapters::compile_schema(s).ok()),
+        compiled: v.pointer("/schema/openAPIV3Schema").and_then(|s| CompiledSchema::new(s).ok()).map(Arc::new),
         selectable_fields,
         status,
         scale,

@@ -9,7 +9,7 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, WatchParams};
 use kube::{Client, Config};
 use kube_emulator::Emulator;
-use kube_emulator::accounting::Permission;
+use kube_emulator::instruments::accounting::Permission;
 use serde_json::json;
 
 fn cm(name: &str) -> ConfigMap {
@@ -18,7 +18,7 @@ fn cm(name: &str) -> ConfigMap {
 
 #[tokio::test]
 async fn counts_every_verb_once() {
-    let (cluster, client) = common::in_process();
+    let (emulator, client) = common::in_process();
     let api: Api<ConfigMap> = Api::default_namespaced(client);
     let pp = PostParams { field_manager: Some("op".into()), ..PostParams::default() };
     api.create(&pp, &cm("a")).await.expect("create");
@@ -37,7 +37,7 @@ async fn counts_every_verb_once() {
     api.delete("a", &DeleteParams::default()).await.expect("delete");
     api.delete_collection(&DeleteParams::default(), &ListParams::default()).await.expect("deletecollection");
 
-    let snap = cluster.instruments.requests.snapshot();
+    let snap = emulator.instruments.requests.snapshot();
     let by_verb = snap.by_verb();
     for (verb, n) in [
         ("create", 2),
@@ -56,13 +56,13 @@ async fn counts_every_verb_once() {
     assert_eq!(snap.verb_on("create", "configmaps"), 2);
     assert_eq!(snap.by_resource().get("configmaps").copied(), Some(9));
 
-    cluster.instruments.requests.reset();
-    assert_eq!(cluster.instruments.requests.snapshot().total(), 0);
+    emulator.instruments.requests.reset();
+    assert_eq!(emulator.instruments.requests.snapshot().total(), 0);
 }
 
 #[tokio::test]
 async fn records_group_subresource_and_namespace_for_rbac() {
-    let (cluster, client) = common::in_process();
+    let (emulator, client) = common::in_process();
     let ns: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
     ns.create(&PostParams::default(), &serde_json::from_value(json!({"metadata": {"name": "team"}})).expect("ns"))
         .await
@@ -78,7 +78,7 @@ async fn records_group_subresource_and_namespace_for_rbac() {
     let all: Api<ConfigMap> = Api::all(client);
     all.list(&ListParams::default()).await.expect("cluster-wide list");
 
-    let perms = cluster.instruments.requests.snapshot().permissions(None);
+    let perms = emulator.instruments.requests.snapshot().permissions(None);
     let p = |verb: &str, group: &str, resource: &str, namespace: &str| Permission {
         verb: verb.into(),
         group: group.into(),
@@ -98,7 +98,7 @@ async fn records_group_subresource_and_namespace_for_rbac() {
 
 #[tokio::test]
 async fn user_agent_and_discovery_are_counted_over_http() {
-    let em = Emulator::start("127.0.0.1:0").await.expect("serve");
+    let em = Emulator::start().serve("127.0.0.1:0").await.expect("serve");
     let mut config = Config::new(em.url().parse().expect("url"));
     config.default_namespace = "default".into();
     config.headers.push((USER_AGENT, "prism-operator/0.1.0 (linux)".parse().expect("header")));
@@ -107,7 +107,7 @@ async fn user_agent_and_discovery_are_counted_over_http() {
     let api: Api<ConfigMap> = Api::default_namespaced(client.clone());
     api.create(&PostParams::default(), &cm("a")).await.expect("create");
 
-    let snap = em.cluster.instruments.requests.snapshot();
+    let snap = em.emulator.instruments.requests.snapshot();
     assert_eq!(snap.writes_by("prism-operator"), 1);
     assert_eq!(snap.requests_by("prism-operator"), 2);
     assert_eq!(snap.count_where(|k| !k.is_resource && k.resource == "/version"), 1);

@@ -134,11 +134,11 @@ async fn watch_rv_zero_starts_with_synthetic_added_then_live() {
 
 #[tokio::test]
 async fn watch_with_too_old_rv_gets_in_stream_410() {
-    let (cluster, client) = common::in_process();
+    let (emulator, client) = common::in_process();
     let api: Api<ConfigMap> = Api::default_namespaced(client);
     let o = api.create(&PostParams::default(), &cm("a")).await.expect("create");
     api.create(&PostParams::default(), &cm("b")).await.expect("create");
-    cluster.store.lock().compact();
+    emulator.cluster.store.lock().compact();
     let mut stream = api.watch(&WatchParams::default(), &rv(&o)).await.expect("200 answer").boxed();
     match stream.next().await.expect("event").expect("ok") {
         WatchEvent::Error(e) => {
@@ -167,7 +167,7 @@ async fn label_selector_transitions_become_added_and_deleted() {
 
 #[tokio::test]
 async fn kube_runtime_watcher_relists_after_410() {
-    let (cluster, client) = common::in_process();
+    let (emulator, client) = common::in_process();
     let cms: Api<ConfigMap> = Api::default_namespaced(client.clone());
     let secrets: Api<Secret> = Api::default_namespaced(client);
     cms.create(&PostParams::default(), &cm("a")).await.expect("create");
@@ -185,7 +185,7 @@ async fn kube_runtime_watcher_relists_after_410() {
                 // Move the RV on in another type, then forget history: the watcher's RV is too old.
                 let s: Secret = serde_json::from_value(json!({"metadata": {"name": "s"}})).expect("secret");
                 secrets.create(&PostParams::default(), &s).await.expect("secret");
-                cluster.store.lock().compact();
+                emulator.cluster.store.lock().compact();
                 compacted = true;
             }
         }
@@ -420,7 +420,7 @@ async fn metadata_only_watcher_works() {
 
 #[tokio::test]
 async fn serves_over_tcp_with_a_kubeconfig() {
-    let em = kube_emulator::Emulator::start("127.0.0.1:0").await.expect("start");
+    let em = kube_emulator::Emulator::start().serve("127.0.0.1:0").await.expect("start");
     let dir = tempfile::tempdir().expect("tmp");
     let path = dir.path().join("kubeconfig");
     em.write_kubeconfig(&path).expect("write");
@@ -515,8 +515,8 @@ async fn recorder_events_are_listed_as_core_events_of_the_object() {
 
 #[tokio::test]
 async fn watch_sends_periodic_bookmarks_and_ends_at_timeout() {
-    let (cluster, client) = common::in_process();
-    cluster.set_bookmark_interval(Duration::from_millis(100));
+    let (emulator, client) = common::in_process();
+    emulator.cluster.set_bookmark_interval(Duration::from_millis(100));
     let api: Api<ConfigMap> = Api::default_namespaced(client);
     let o = api.create(&PostParams::default(), &cm("b")).await.expect("create");
     let wp = WatchParams::default().timeout(2);
@@ -957,7 +957,7 @@ async fn creating_an_object_that_carries_a_resource_version_fails_like_the_real_
 
 #[tokio::test]
 async fn expired_continue_token_is_410_and_bad_token_is_400() {
-    let (cluster, client) = common::in_process();
+    let (emulator, client) = common::in_process();
     let api: Api<ConfigMap> = Api::default_namespaced(client);
     for n in ["a", "b"] {
         api.create(&PostParams::default(), &cm(n)).await.expect("create");
@@ -965,7 +965,7 @@ async fn expired_continue_token_is_410_and_bad_token_is_400() {
     let first = api.list(&ListParams::default().limit(1)).await.expect("page");
     let token = first.metadata.continue_.expect("token");
     api.create(&PostParams::default(), &cm("c")).await.expect("create");
-    cluster.store.lock().compact();
+    emulator.cluster.store.lock().compact();
     let err = api.list(&ListParams::default().limit(1).continue_token(&token)).await.expect_err("expired");
     assert!(matches!(err, kube::Error::Api(ref s) if s.code == 410 && s.reason == "Expired"), "{err:?}");
     let err = api.list(&ListParams::default().limit(1).continue_token("garbage!")).await.expect_err("bad");

@@ -11,8 +11,8 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams};
 use kube::client::retry::RetryPolicy;
 use kube::{Client, Config};
-use kube_emulator::faults::{DownMode, FaultAction, FaultRule};
-use kube_emulator::{Cluster, Emulator};
+use kube_emulator::instruments::faults::{DownMode, FaultAction, FaultRule};
+use kube_emulator::{Emulator, Server};
 use serde_json::json;
 
 fn cm(name: &str) -> ConfigMap {
@@ -28,8 +28,8 @@ fn api_error(e: kube::Error) -> kube::core::Status {
 
 /// A loopback emulator and a client built from a kubeconfig-like Config, as the operator builds
 /// it (kube's default retry layer included).
-async fn loopback() -> (Emulator, Client) {
-    let em = Emulator::start("127.0.0.1:0").await.expect("serve");
+async fn loopback() -> (Server, Client) {
+    let em = Emulator::start().serve("127.0.0.1:0").await.expect("serve");
     let mut config = Config::new(em.url().parse().expect("url"));
     config.default_namespace = "default".into();
     config.headers.push((USER_AGENT, "fault-test/1.0".parse().expect("header")));
@@ -45,7 +45,7 @@ async fn seed(api: &Api<ConfigMap>, names: &[&str]) {
 
 #[tokio::test]
 async fn canned_errors_carry_the_real_status() {
-    let (cluster, client) = common::in_process();
+    let (emulator, client) = common::in_process();
     let api: Api<ConfigMap> = Api::default_namespaced(client);
     seed(&api, &["a"]).await;
     let cases = [
@@ -60,7 +60,7 @@ async fn canned_errors_carry_the_real_status() {
         (504, "Timeout", "Timeout: request did not complete within requested timeout - context deadline exceeded"),
     ];
     for (code, reason, message) in cases {
-        cluster.instruments.faults.add(FaultRule::error(code).verb("get").name("a").times(1));
+        emulator.instruments.faults.add(FaultRule::error(code).verb("get").name("a").times(1));
         let s = api_error(api.get("a").await.expect_err("injected"));
         assert_eq!((s.code, s.reason.as_str(), s.message.as_str()), (code, reason, message));
     }
@@ -69,8 +69,8 @@ async fn canned_errors_carry_the_real_status() {
 
 #[tokio::test]
 async fn too_many_requests_sends_retry_after() {
-    let (cluster, client) = common::in_process();
-    cluster.instruments.faults.add(FaultRule::too_many_requests(7).verb("list"));
+    let (emulator, client) = common::in_process();
+    emulator.instruments.faults.add(FaultRule::too_many_requests(7).verb("list"));
     let req =
         http::Request::get("/api/v1/namespaces/default/configmaps").body(kube::client::Body::empty()).expect("req");
     let resp = client.send(req).await.expect("response");
@@ -83,13 +83,13 @@ async fn default_kube_client_retries_transient_errors() {
     let (em, client) = loopback().await;
     let api: Api<ConfigMap> = Api::default_namespaced(client);
     seed(&api, &["a"]).await;
-    let faults = &em.cluster.instruments.faults;
+    let faults = &em.emulator.instruments.faults;
     faults.add(FaultRule::too_many_requests(0).verb("get").times(2));
     faults.add(FaultRule::error(503).verb("get").times(1));
     faults.add(FaultRule::error(504).verb("get").times(1));
     api.get("a").await.expect("kube's default client retries 429/503/504");
     let codes: Vec<u16> = em
-        .cluster
+        .emulator
         .instruments
         .requests
         .snapshot()
@@ -105,7 +105,7 @@ async fn default_kube_client_retries_transient_errors() {
 async fn default_kube_client_waits_for_retry_after() {
     let (em, client) = loopback().await;
     let api: Api<ConfigMap> = Api::default_namespaced(client);
-    em.cluster.instruments.faults.add(FaultRule::too_many_requests(1).verb("list").times(1));
+    em.emulator.instruments.faults.add(FaultRule::too_many_requests(1).verb("list").times(1));
     let started = Instant::now();
     api.list(&ListParams::default()).await.expect("retried");
     assert!(started.elapsed() >= Duration::from_secs(1), "{:?}", started.elapsed());
@@ -115,27 +115,27 @@ async fn default_kube_client_waits_for_retry_after() {
 /// in-process router: four failures in a row get through to the caller, three do not.
 #[tokio::test]
 async fn three_retries_give_up_on_the_fourth_failure() {
-    let cluster = Cluster::new();
+    let emulator = Emulator::start();
     let policy = RetryPolicy::new(Duration::from_millis(5), Duration::from_millis(50), 3, false).expect("policy");
     let service = tower::ServiceBuilder::new()
         .layer(tower::retry::RetryLayer::new(policy))
         .map_err(tower::BoxError::from)
-        .service(kube_emulator::http::router(cluster.clone()));
+        .service(emulator.router());
     let api: Api<ConfigMap> = Api::default_namespaced(Client::new(service, "default"));
     seed(&api, &["a"]).await;
-    cluster.instruments.faults.add(FaultRule::error(503).verb("get").times(3));
+    emulator.instruments.faults.add(FaultRule::error(503).verb("get").times(3));
     api.get("a").await.expect("three failures are retried");
-    cluster.instruments.faults.add(FaultRule::error(503).verb("get").times(4));
+    emulator.instruments.faults.add(FaultRule::error(503).verb("get").times(4));
     let s = api_error(api.get("a").await.expect_err("the fourth failure is returned"));
     assert_eq!(s.code, 503);
-    assert_eq!(cluster.instruments.requests.snapshot().verb("get"), 4 + 4);
+    assert_eq!(emulator.instruments.requests.snapshot().verb("get"), 4 + 4);
 }
 
 #[tokio::test]
 async fn latency_delays_matching_requests() {
-    let (cluster, client) = common::in_process();
+    let (emulator, client) = common::in_process();
     let api: Api<ConfigMap> = Api::default_namespaced(client);
-    cluster.instruments.faults.add(FaultRule::new(FaultAction::Latency { ms: 300 }).verb("list").times(1));
+    emulator.instruments.faults.add(FaultRule::new(FaultAction::Latency { ms: 300 }).verb("list").times(1));
     let started = Instant::now();
     api.list(&ListParams::default()).await.expect("list");
     assert!(started.elapsed() >= Duration::from_millis(300));
@@ -149,19 +149,20 @@ async fn connection_reset_fails_the_request_without_a_status() {
     let (em, client) = loopback().await;
     let api: Api<ConfigMap> = Api::default_namespaced(client);
     seed(&api, &["a"]).await;
-    em.cluster.instruments.faults.add(FaultRule::new(FaultAction::Reset).verb("get").times(1));
+    em.emulator.instruments.faults.add(FaultRule::new(FaultAction::Reset).verb("get").times(1));
     let err = api.get("a").await.expect_err("reset");
     assert!(!matches!(err, kube::Error::Api(_)), "a transport error, not a Status: {err:?}");
     api.get("a").await.expect("the next request is served");
-    let last_get = em.cluster.instruments.requests.snapshot().log.iter().find(|r| r.info.verb == "get").map(|r| r.code);
+    let last_get =
+        em.emulator.instruments.requests.snapshot().log.iter().find(|r| r.info.verb == "get").map(|r| r.code);
     assert_eq!(last_get, Some(0), "logged as dropped");
 }
 
 #[tokio::test]
 async fn server_down_refuses_then_recovers() {
-    let (cluster, client) = common::in_process();
+    let (emulator, client) = common::in_process();
     let api: Api<ConfigMap> = Api::default_namespaced(client);
-    cluster.instruments.faults.server_down(Duration::from_millis(300), DownMode::Unavailable);
+    emulator.instruments.faults.server_down(Duration::from_millis(300), DownMode::Unavailable);
     let s = api_error(api.list(&ListParams::default()).await.expect_err("down"));
     assert_eq!((s.code, s.reason.as_str()), (503, "ServiceUnavailable"));
     tokio::time::sleep(Duration::from_millis(350)).await;
@@ -172,30 +173,30 @@ async fn server_down_refuses_then_recovers() {
 async fn server_down_dropping_connections_fails_requests() {
     let (em, client) = loopback().await;
     let api: Api<ConfigMap> = Api::default_namespaced(client);
-    em.cluster.instruments.faults.server_down(Duration::from_secs(30), DownMode::Drop);
+    em.emulator.instruments.faults.server_down(Duration::from_secs(30), DownMode::Drop);
     let err = api.list(&ListParams::default()).await.expect_err("dropped");
     assert!(!matches!(err, kube::Error::Api(_)), "{err:?}");
-    em.cluster.instruments.faults.server_up();
+    em.emulator.instruments.faults.server_up();
     api.list(&ListParams::default()).await.expect("up again");
 }
 
 #[tokio::test]
 async fn server_down_ends_open_watches() {
-    let (cluster, client) = common::in_process();
+    let (emulator, client) = common::in_process();
     let api: Api<ConfigMap> = Api::default_namespaced(client);
     let stream = api.watch(&WatchParams::default(), "0").await.expect("watch");
     let mut stream = stream.boxed();
-    cluster.instruments.faults.server_down(Duration::from_millis(100), DownMode::Unavailable);
+    emulator.instruments.faults.server_down(Duration::from_millis(100), DownMode::Unavailable);
     let end = tokio::time::timeout(Duration::from_secs(2), stream.next()).await.expect("the watch ends");
     assert!(end.is_none(), "{end:?}");
 }
 
 #[tokio::test]
 async fn watch_ends_after_n_events() {
-    let (cluster, client) = common::in_process();
+    let (emulator, client) = common::in_process();
     let api: Api<ConfigMap> = Api::default_namespaced(client);
     seed(&api, &["a", "b", "c"]).await;
-    cluster.instruments.faults.add(FaultRule::new(FaultAction::WatchEnd { after_events: 2 }).verb("watch").times(1));
+    emulator.instruments.faults.add(FaultRule::new(FaultAction::WatchEnd { after_events: 2 }).verb("watch").times(1));
     let events: Vec<_> =
         api.watch(&WatchParams::default(), "0").await.expect("watch").try_collect().await.expect("events");
     assert_eq!(events.len(), 2);
@@ -204,10 +205,10 @@ async fn watch_ends_after_n_events() {
 
 #[tokio::test]
 async fn watch_gets_an_in_stream_410() {
-    let (cluster, client) = common::in_process();
+    let (emulator, client) = common::in_process();
     let api: Api<ConfigMap> = Api::default_namespaced(client);
     seed(&api, &["a", "b"]).await;
-    cluster.instruments.faults.add(FaultRule::new(FaultAction::WatchExpired { after_events: 1 }).verb("watch"));
+    emulator.instruments.faults.add(FaultRule::new(FaultAction::WatchExpired { after_events: 1 }).verb("watch"));
     let events: Vec<_> =
         api.watch(&WatchParams::default(), "0").await.expect("watch").try_collect().await.expect("events");
     assert_eq!(events.len(), 2);
@@ -222,17 +223,17 @@ async fn watch_gets_an_in_stream_410() {
 
 #[tokio::test]
 async fn kube_runtime_watcher_relists_after_an_in_stream_410() {
-    let (cluster, client) = common::in_process();
+    let (emulator, client) = common::in_process();
     let api: Api<ConfigMap> = Api::default_namespaced(client);
     seed(&api, &["a"]).await;
-    cluster
+    emulator
         .instruments
         .faults
         .add(FaultRule::new(FaultAction::WatchExpired { after_events: 0 }).verb("watch").times(1));
     let w = kube::runtime::watcher(api.clone(), kube::runtime::watcher::Config::default());
     let task = tokio::spawn(w.for_each(|_| async {}));
     let deadline = Instant::now() + Duration::from_secs(5);
-    while cluster.instruments.requests.snapshot().verb("list") < 2 {
+    while emulator.instruments.requests.snapshot().verb("list") < 2 {
         assert!(Instant::now() < deadline, "the watcher should relist after 410");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -241,12 +242,12 @@ async fn kube_runtime_watcher_relists_after_an_in_stream_410() {
 
 #[tokio::test]
 async fn compaction_makes_resumes_expire() {
-    let (cluster, client) = common::in_process();
+    let (emulator, client) = common::in_process();
     let api: Api<ConfigMap> = Api::default_namespaced(client);
     let created = api.create(&PostParams::default(), &cm("a")).await.expect("create");
     let old_rv = created.metadata.resource_version.expect("rv");
     api.patch("a", &PatchParams::default(), &Patch::Merge(json!({"data": {"k": "2"}}))).await.expect("patch");
-    kube_emulator::faults::compact(&cluster);
+    kube_emulator::instruments::faults::compact(&emulator.cluster);
     let mut stream = api.watch(&WatchParams::default(), &old_rv).await.expect("watch").boxed();
     match stream.try_next().await.expect("event") {
         Some(WatchEvent::Error(e)) => assert_eq!(e.code, 410),
@@ -256,23 +257,23 @@ async fn compaction_makes_resumes_expire() {
 
 #[tokio::test]
 async fn compaction_rule_applies_before_the_matching_watch() {
-    let (cluster, client) = common::in_process();
+    let (emulator, client) = common::in_process();
     let api: Api<ConfigMap> = Api::default_namespaced(client);
     let created = api.create(&PostParams::default(), &cm("a")).await.expect("create");
     let old_rv = created.metadata.resource_version.expect("rv");
     api.patch("a", &PatchParams::default(), &Patch::Merge(json!({"data": {"k": "2"}}))).await.expect("patch");
-    cluster.instruments.faults.add(FaultRule::new(FaultAction::Compact).verb("watch").times(1));
+    emulator.instruments.faults.add(FaultRule::new(FaultAction::Compact).verb("watch").times(1));
     let mut stream = api.watch(&WatchParams::default(), &old_rv).await.expect("watch").boxed();
     assert!(matches!(stream.try_next().await.expect("event"), Some(WatchEvent::Error(e)) if e.code == 410));
 }
 
 #[tokio::test]
 async fn touch_makes_a_stale_update_conflict_for_real() {
-    let (cluster, client) = common::in_process();
+    let (emulator, client) = common::in_process();
     let api: Api<ConfigMap> = Api::default_namespaced(client);
     seed(&api, &["a"]).await;
     let read = api.get("a").await.expect("get");
-    cluster.instruments.faults.add(FaultRule::new(FaultAction::Touch).verb("update").name("a").times(1));
+    emulator.instruments.faults.add(FaultRule::new(FaultAction::Touch).verb("update").name("a").times(1));
     let s = api_error(api.replace("a", &PostParams::default(), &read).await.expect_err("conflict"));
     assert_eq!((s.code, s.reason.as_str()), (409, "Conflict"));
     let fresh = api.get("a").await.expect("get");
@@ -284,7 +285,7 @@ async fn rules_match_field_manager_user_agent_and_probability() {
     let (em, client) = loopback().await;
     let api: Api<ConfigMap> = Api::default_namespaced(client);
     seed(&api, &["a"]).await;
-    let faults = &em.cluster.instruments.faults;
+    let faults = &em.emulator.instruments.faults;
     let never = faults.add(FaultRule::error(500).verb("get").probability(0.0));
     api.get("a").await.expect("probability 0 never fires");
     assert_eq!(faults.fired(never), 0);
@@ -315,9 +316,9 @@ async fn admin_endpoint_adds_lists_and_clears_rules() {
     let down = json!({"ms": 60_000, "mode": "unavailable"});
     let req = http::Request::post("/emulator/server-down").body(serde_json::to_vec(&down).expect("json")).expect("req");
     let _: serde_json::Value = client.request(req).await.expect("down");
-    assert!(em.cluster.instruments.faults.down_mode().is_some());
+    assert!(em.emulator.instruments.faults.down_mode().is_some());
     let _: serde_json::Value =
         client.request(http::Request::delete("/emulator/faults").body(vec![]).expect("req")).await.expect("clear");
-    assert!(em.cluster.instruments.faults.rules().is_empty());
+    assert!(em.emulator.instruments.faults.rules().is_empty());
     api.create(&PostParams::default(), &cm("a")).await.expect("cleared and up");
 }

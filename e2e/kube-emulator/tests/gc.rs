@@ -9,7 +9,6 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::api::rbac::v1::ClusterRole;
 use kube::Api;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
-use kube_emulator::controllers::settle;
 use serde_json::{Value, json};
 
 fn owner_ref(kind: &str, api_version: &str, name: &str, uid: &str, block: bool) -> Value {
@@ -36,7 +35,7 @@ async fn create_dependent(api: &Api<ConfigMap>, name: &str, owner: &str, uid: &s
 
 #[tokio::test]
 async fn background_deletion_removes_dependents_and_their_dependents() {
-    let (cluster, client) = common::in_process();
+    let (emulator, client) = common::in_process();
     let api: Api<ConfigMap> = Api::default_namespaced(client);
     let uid = create_owner(&api, "owner").await;
     create_dependent(&api, "child", "owner", &uid, false, &[]).await;
@@ -44,7 +43,7 @@ async fn background_deletion_removes_dependents_and_their_dependents() {
     create_dependent(&api, "grandchild", "child", &child_uid, false, &[]).await;
 
     api.delete("owner", &DeleteParams::background()).await.expect("delete owner");
-    settle(&cluster).await;
+    emulator.settle().await;
 
     for name in ["owner", "child", "grandchild"] {
         assert!(api.get_opt(name).await.expect("get").is_none(), "{name} should be collected");
@@ -53,14 +52,14 @@ async fn background_deletion_removes_dependents_and_their_dependents() {
 
 #[tokio::test]
 async fn foreground_deletion_waits_for_blocking_dependents_and_their_finalizers() {
-    let (cluster, client) = common::in_process();
+    let (emulator, client) = common::in_process();
     let api: Api<ConfigMap> = Api::default_namespaced(client);
     let uid = create_owner(&api, "owner").await;
     create_dependent(&api, "blocker", "owner", &uid, true, &["example.com/hold"]).await;
     create_dependent(&api, "free", "owner", &uid, false, &[]).await;
 
     api.delete("owner", &DeleteParams::foreground()).await.expect("delete owner");
-    settle(&cluster).await;
+    emulator.settle().await;
 
     let owner = api.get("owner").await.expect("owner waits for its blocking dependent");
     assert!(owner.metadata.deletion_timestamp.is_some());
@@ -71,24 +70,24 @@ async fn foreground_deletion_waits_for_blocking_dependents_and_their_finalizers(
 
     let release = json!({"metadata": {"finalizers": null}});
     api.patch("blocker", &PatchParams::default(), &Patch::Merge(&release)).await.expect("release");
-    settle(&cluster).await;
+    emulator.settle().await;
     assert!(api.get_opt("blocker").await.expect("get").is_none());
     assert!(api.get_opt("owner").await.expect("get").is_none(), "the owner goes after its dependents");
 }
 
 #[tokio::test]
 async fn foreground_deletion_without_dependents_completes() {
-    let (cluster, client) = common::in_process();
+    let (emulator, client) = common::in_process();
     let api: Api<ConfigMap> = Api::default_namespaced(client);
     create_owner(&api, "lonely").await;
     api.delete("lonely", &DeleteParams::foreground()).await.expect("delete");
-    settle(&cluster).await;
+    emulator.settle().await;
     assert!(api.get_opt("lonely").await.expect("get").is_none());
 }
 
 #[tokio::test]
 async fn orphan_deletion_keeps_dependents_without_the_reference() {
-    let (cluster, client) = common::in_process();
+    let (emulator, client) = common::in_process();
     let api: Api<ConfigMap> = Api::default_namespaced(client);
     let uid = create_owner(&api, "owner").await;
     create_dependent(&api, "child", "owner", &uid, true, &[]).await;
@@ -96,7 +95,7 @@ async fn orphan_deletion_keeps_dependents_without_the_reference() {
     let answer = api.delete("owner", &DeleteParams::orphan()).await.expect("delete owner");
     let pending = answer.left().expect("the owner is answered while the orphan finalizer runs");
     assert_eq!(pending.metadata.finalizers.as_deref(), Some(&["orphan".to_string()][..]));
-    settle(&cluster).await;
+    emulator.settle().await;
 
     assert!(api.get_opt("owner").await.expect("get").is_none());
     let child = api.get("child").await.expect("the dependent stays");
@@ -105,28 +104,28 @@ async fn orphan_deletion_keeps_dependents_without_the_reference() {
 
 #[tokio::test]
 async fn dangling_owner_reference_gets_the_dependent_deleted() {
-    let (cluster, client) = common::in_process();
+    let (emulator, client) = common::in_process();
     let api: Api<ConfigMap> = Api::default_namespaced(client);
     create_dependent(&api, "stray", "ghost", "00000000-0000-0000-0000-000000000000", false, &[]).await;
-    settle(&cluster).await;
+    emulator.settle().await;
     assert!(api.get_opt("stray").await.expect("get").is_none());
 }
 
 #[tokio::test]
 async fn owner_recreated_with_the_same_name_is_not_the_owner() {
-    let (cluster, client) = common::in_process();
+    let (emulator, client) = common::in_process();
     let api: Api<ConfigMap> = Api::default_namespaced(client);
     let uid = create_owner(&api, "owner").await;
     api.delete("owner", &DeleteParams::default()).await.expect("delete");
     create_owner(&api, "owner").await;
     create_dependent(&api, "child", "owner", &uid, false, &[]).await;
-    settle(&cluster).await;
+    emulator.settle().await;
     assert!(api.get_opt("child").await.expect("get").is_none(), "owners are matched by uid");
 }
 
 #[tokio::test]
 async fn dependent_with_a_live_owner_only_loses_the_absent_one() {
-    let (cluster, client) = common::in_process();
+    let (emulator, client) = common::in_process();
     let api: Api<ConfigMap> = Api::default_namespaced(client);
     let a = create_owner(&api, "a").await;
     let b = create_owner(&api, "b").await;
@@ -134,7 +133,7 @@ async fn dependent_with_a_live_owner_only_loses_the_absent_one() {
     api.create(&PostParams::default(), &cm("shared", refs, &[])).await.expect("create");
 
     api.delete("a", &DeleteParams::default()).await.expect("delete a");
-    settle(&cluster).await;
+    emulator.settle().await;
 
     let shared = api.get("shared").await.expect("still owned by b");
     let owners: Vec<String> = shared.metadata.owner_references.unwrap_or_default().into_iter().map(|r| r.uid).collect();
@@ -143,28 +142,28 @@ async fn dependent_with_a_live_owner_only_loses_the_absent_one() {
 
 #[tokio::test]
 async fn cluster_scoped_owner_collects_namespaced_dependents() {
-    let (cluster, client) = common::in_process();
+    let (emulator, client) = common::in_process();
     let roles: Api<ClusterRole> = Api::all(client.clone());
     let role: ClusterRole = serde_json::from_value(json!({"metadata": {"name": "owner-role"}})).expect("role");
     let uid = roles.create(&PostParams::default(), &role).await.expect("role").metadata.uid.expect("uid");
     let api: Api<ConfigMap> = Api::default_namespaced(client);
     let refs = vec![owner_ref("ClusterRole", "rbac.authorization.k8s.io/v1", "owner-role", &uid, false)];
     api.create(&PostParams::default(), &cm("dep", refs, &[])).await.expect("create");
-    settle(&cluster).await;
+    emulator.settle().await;
     assert!(api.get_opt("dep").await.expect("get").is_some(), "a live owner keeps it");
 
     roles.delete("owner-role", &DeleteParams::default()).await.expect("delete role");
-    settle(&cluster).await;
+    emulator.settle().await;
     assert!(api.get_opt("dep").await.expect("get").is_none());
 }
 
 #[tokio::test]
 async fn collection_is_asynchronous_and_visible_to_watchers() {
-    let (cluster, client) = common::in_process();
+    let (emulator, client) = common::in_process();
     let api: Api<ConfigMap> = Api::default_namespaced(client);
     let uid = create_owner(&api, "owner").await;
     create_dependent(&api, "child", "owner", &uid, false, &[]).await;
-    let mut rx = cluster.store.subscribe();
+    let mut rx = emulator.cluster.store.subscribe();
     api.delete("owner", &DeleteParams::default()).await.expect("delete");
     let mut deleted = Vec::new();
     while deleted.len() < 2 {

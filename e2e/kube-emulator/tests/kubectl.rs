@@ -6,12 +6,12 @@ mod common;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
-use kube_emulator::Emulator;
+use kube_emulator::{Emulator, Server};
 
 const KUBECTL: &str = "/usr/bin/kubectl";
 
 struct Env {
-    em: Emulator,
+    em: Server,
     home: tempfile::TempDir,
     kubeconfig: PathBuf,
 }
@@ -24,7 +24,7 @@ struct Out {
 
 impl Env {
     async fn start() -> Self {
-        let em = Emulator::start("127.0.0.1:0").await.expect("start emulator");
+        let em = Emulator::start().serve("127.0.0.1:0").await.expect("start emulator");
         let home = tempfile::tempdir().expect("home");
         let kubeconfig = home.path().join("kubeconfig");
         em.write_kubeconfig(&kubeconfig).expect("kubeconfig");
@@ -173,6 +173,7 @@ async fn kubectl_describe_shows_events_of_the_object() {
     let env = Env::start().await;
     let cm = env
         .em
+        .emulator
         .cluster
         .create_builtin("", "v1", "configmaps", "default", serde_json::json!({"metadata": {"name": "c"}}))
         .expect("create");
@@ -184,7 +185,7 @@ async fn kubectl_describe_shows_events_of_the_object() {
         "source": {"component": "tester"}, "count": 1,
         "firstTimestamp": kube_emulator::meta::now_rfc3339(), "lastTimestamp": kube_emulator::meta::now_rfc3339(),
     });
-    env.em.cluster.create_builtin("", "v1", "events", "default", event).expect("event");
+    env.em.emulator.cluster.create_builtin("", "v1", "events", "default", event).expect("event");
     let out = env.ok(&["describe", "configmap", "c"]).await;
     assert!(out.contains("Tested") && out.contains("hello from the test") && out.contains("tester"), "{out}");
     let out = env.ok(&["get", "events"]).await;
@@ -205,7 +206,7 @@ async fn kubectl_get_watch_prints_a_row_per_change() {
         .spawn()
         .expect("spawn kubectl");
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
-    let cluster = &env.em.cluster;
+    let cluster = &env.em.emulator.cluster;
     cluster
         .create_builtin("", "v1", "configmaps", "default", serde_json::json!({"metadata": {"name": "w"}}))
         .expect("create");

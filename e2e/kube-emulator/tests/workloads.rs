@@ -10,7 +10,6 @@ use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Service};
 use kube::Api;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
-use kube_emulator::controllers::settle;
 use serde_json::json;
 
 const DELAY: Duration = Duration::from_millis(150);
@@ -68,19 +67,19 @@ fn condition<'a>(d: &'a Deployment, type_: &str) -> Option<&'a k8s_openapi::api:
     d.status.as_ref()?.conditions.as_ref()?.iter().find(|c| c.type_ == type_)
 }
 
-fn simulated() -> (std::sync::Arc<kube_emulator::Cluster>, kube::Client) {
-    let (cluster, client) = common::in_process();
-    cluster.instruments.simulation.enable(DELAY);
-    (cluster, client)
+fn simulated() -> (kube_emulator::Emulator, kube::Client) {
+    let (emulator, client) = common::in_process();
+    emulator.instruments.simulation.enable(DELAY);
+    (emulator, client)
 }
 
 #[tokio::test]
 async fn deployment_observes_at_once_and_becomes_ready_after_the_delay() {
-    let (cluster, client) = simulated();
+    let (emulator, client) = simulated();
     let api: Api<Deployment> = Api::default_namespaced(client);
     let started = Instant::now();
     api.create(&PostParams::default(), &deployment("web", 3, json!({}))).await.expect("create");
-    settle(&cluster).await;
+    emulator.settle().await;
 
     let rolling = api.get("web").await.expect("get");
     let status = rolling.status.clone().expect("status written at once");
@@ -108,7 +107,7 @@ async fn deployment_observes_at_once_and_becomes_ready_after_the_delay() {
 
 #[tokio::test]
 async fn a_new_generation_restarts_the_readiness_delay() {
-    let (cluster, client) = simulated();
+    let (emulator, client) = simulated();
     let api: Api<Deployment> = Api::default_namespaced(client);
     api.create(&PostParams::default(), &deployment("web", 2, json!({}))).await.expect("create");
     eventually(Duration::from_secs(5), || async {
@@ -119,7 +118,7 @@ async fn a_new_generation_restarts_the_readiness_delay() {
 
     let image = json!({"spec": {"template": {"spec": {"containers": [{"name": "main", "image": "example/app:2"}]}}}});
     api.patch("web", &PatchParams::default(), &Patch::Strategic(&image)).await.expect("new image");
-    settle(&cluster).await;
+    emulator.settle().await;
     let rolling = api.get("web").await.expect("get");
     let s = rolling.status.clone().expect("status");
     assert_eq!(s.observed_generation, Some(2));
@@ -136,7 +135,7 @@ async fn a_new_generation_restarts_the_readiness_delay() {
 
 #[tokio::test]
 async fn never_ready_deployment_exceeds_its_progress_deadline() {
-    let (_cluster, client) = simulated();
+    let (_emulator, client) = simulated();
     let api: Api<Deployment> = Api::default_namespaced(client);
     let ann = json!({"kube-emulator.io/never-ready": "true"});
     api.create(&PostParams::default(), &deployment("stuck", 1, ann)).await.expect("create");
@@ -152,7 +151,7 @@ async fn never_ready_deployment_exceeds_its_progress_deadline() {
 
 #[tokio::test]
 async fn ready_after_annotation_overrides_the_delay() {
-    let (_cluster, client) = simulated();
+    let (_emulator, client) = simulated();
     let api: Api<Deployment> = Api::default_namespaced(client);
     let started = Instant::now();
     let ann = json!({"kube-emulator.io/ready-after": "700ms"});
@@ -167,18 +166,18 @@ async fn ready_after_annotation_overrides_the_delay() {
 
 #[tokio::test]
 async fn simulation_is_off_by_default() {
-    let (cluster, client) = common::in_process();
+    let (emulator, client) = common::in_process();
     let api: Api<Deployment> = Api::default_namespaced(client);
     api.create(&PostParams::default(), &deployment("idle", 1, json!({}))).await.expect("create");
     tokio::time::sleep(DELAY * 2).await;
-    settle(&cluster).await;
+    emulator.settle().await;
     let d = api.get("idle").await.expect("get");
     assert_eq!(d.status.and_then(|s| s.observed_generation), None);
 }
 
 #[tokio::test]
 async fn statefulset_gets_revisions_and_bound_claims_that_outlive_it() {
-    let (cluster, client) = simulated();
+    let (emulator, client) = simulated();
     let sts_api: Api<StatefulSet> = Api::default_namespaced(client.clone());
     let pvcs: Api<PersistentVolumeClaim> = Api::default_namespaced(client);
     sts_api.create(&PostParams::default(), &statefulset("db", 2)).await.expect("create");
@@ -212,13 +211,13 @@ async fn statefulset_gets_revisions_and_bound_claims_that_outlive_it() {
     assert!(claim.metadata.owner_references.is_none(), "claims are not owned by the StatefulSet");
 
     sts_api.delete("db", &DeleteParams::default()).await.expect("delete");
-    settle(&cluster).await;
+    emulator.settle().await;
     assert!(pvcs.get_opt("data-db-1").await.expect("get").is_some(), "claims stay when the StatefulSet goes");
 }
 
 #[tokio::test]
 async fn statefulset_template_change_moves_the_update_revision() {
-    let (cluster, client) = simulated();
+    let (emulator, client) = simulated();
     let api: Api<StatefulSet> = Api::default_namespaced(client);
     api.create(&PostParams::default(), &statefulset("db", 1)).await.expect("create");
     let first = eventually(Duration::from_secs(5), || async {
@@ -229,7 +228,7 @@ async fn statefulset_template_change_moves_the_update_revision() {
     .expect("ready");
     let image = json!({"spec": {"template": {"spec": {"containers": [{"name": "main", "image": "example/db:2"}]}}}});
     api.patch("db", &PatchParams::default(), &Patch::Strategic(&image)).await.expect("patch");
-    settle(&cluster).await;
+    emulator.settle().await;
     let s = api.get("db").await.expect("get").status.expect("status");
     assert_eq!(s.observed_generation, Some(2));
     assert_eq!(s.current_revision.as_deref(), Some(first.as_str()), "old revision is current until ready");
@@ -238,7 +237,7 @@ async fn statefulset_template_change_moves_the_update_revision() {
 
 #[tokio::test]
 async fn services_get_a_cluster_ip_unless_headless() {
-    let (cluster, client) = simulated();
+    let (emulator, client) = simulated();
     let api: Api<Service> = Api::default_namespaced(client);
     let svc = |name: &str, ip: Option<&str>| -> Service {
         let mut spec = json!({"ports": [{"port": 80}], "selector": {"app": name}});
@@ -250,7 +249,7 @@ async fn services_get_a_cluster_ip_unless_headless() {
     api.create(&PostParams::default(), &svc("web", None)).await.expect("create");
     api.create(&PostParams::default(), &svc("web-headless", Some("None"))).await.expect("create");
     api.create(&PostParams::default(), &svc("other", None)).await.expect("create");
-    settle(&cluster).await;
+    emulator.settle().await;
     let ip = |s: Service| s.spec.and_then(|s| s.cluster_ip).unwrap_or_default();
     let web = ip(api.get("web").await.expect("get"));
     let other = ip(api.get("other").await.expect("get"));

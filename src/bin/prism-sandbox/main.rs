@@ -14,7 +14,7 @@ use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::Client;
 use kube::api::{Api, Patch, PatchParams, PostParams};
-use kube_emulator::{Cluster, Emulator};
+use kube_emulator::Emulator;
 use prism_operator::args::LogFormat;
 use prism_operator::cli::{Cli, Command};
 
@@ -43,7 +43,7 @@ struct Args {
 #[derive(Debug, thiserror::Error)]
 enum SandboxError {
     #[error("cannot start the embedded API server: {0}")]
-    Emulator(#[from] kube_emulator::server::ServeError),
+    Emulator(#[from] kube_emulator::emulator::ServeError),
     #[error("cannot talk to the embedded API server: {0}")]
     Api(#[from] kube::Error),
     #[error("the sample is not valid YAML: {0}")]
@@ -74,15 +74,15 @@ fn main() -> std::process::ExitCode {
 
 async fn run(args: Args) -> Result<(), SandboxError> {
     prism_operator::telemetry::init(LogFormat::Text, Some("warn"))?;
-    let cluster = Cluster::new();
-    cluster.instruments.simulation.enable(args.ready_after);
-    let emulator = Emulator::start_with(cluster, &args.listen).await?;
-    emulator.write_kubeconfig(&args.kubeconfig_out)?;
+    let emulator = Emulator::start();
+    emulator.instruments.simulation.enable(args.ready_after);
+    let server = emulator.serve(&args.listen).await?;
+    server.write_kubeconfig(&args.kubeconfig_out)?;
     let kubeconfig = std::fs::canonicalize(&args.kubeconfig_out).unwrap_or(args.kubeconfig_out.clone());
-    let client = Client::new(kube_emulator::http::router(emulator.cluster.clone()), "default");
+    let client = Client::new(server.emulator.router(), "default");
     println!(
         "Prism sandbox: an embedded Kubernetes API at {} (workloads are SIMULATED: no container runs)",
-        emulator.url()
+        server.url()
     );
     install(&client).await?;
     let operator = tokio::spawn(run_operator(kubeconfig.clone()));
@@ -102,7 +102,7 @@ async fn run(args: Args) -> Result<(), SandboxError> {
         _ = follow_tree(&client) => Ok(()),
     }?;
     println!("Stopped.");
-    emulator.stop().await;
+    server.stop().await;
     Ok(())
 }
 

@@ -19,7 +19,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tokio::sync::{broadcast, watch};
 
-use super::{ObjKey, live, patch_metadata, snapshot_all, target};
+use super::objects::{ObjKey, live, patch_metadata, snapshot_all, target};
 use crate::errors::ApiResult;
 use crate::meta::{finalizers, is_deleting, meta_str};
 use crate::ops::{Cluster, WriteOptions};
@@ -62,7 +62,7 @@ struct Gc {
 }
 
 /// The collector's task: runs until the cluster is dropped.
-pub(crate) async fn run(cluster: Weak<Cluster>, progress: watch::Sender<u64>) {
+pub(super) async fn run(cluster: Weak<Cluster>, progress: watch::Sender<u64>) {
     let mut gc = Gc::default();
     let Some(mut rx) = gc.scan(&cluster) else { return };
     loop {

@@ -15,8 +15,9 @@ use serde_json::{Map, Value, json};
 use tokio::sync::{broadcast, watch};
 use tokio::time::Instant;
 
-use super::{ObjKey, live, snapshot_all, target};
+use super::objects::{ObjKey, live, snapshot_all, target};
 use crate::errors::ApiResult;
+use crate::instruments::simulation::Simulation;
 use crate::meta::{is_deleting, meta_str, now_rfc3339};
 use crate::ops::{Cluster, PatchKind, Sub, WriteOptions};
 use crate::registry::ResourceType;
@@ -52,8 +53,10 @@ struct Seen {
     since: Instant,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Sim {
+    /// The switch and the default delay (instruments of the emulator).
+    simulation: Arc<Simulation>,
     seen: HashMap<ObjKey, Seen>,
     timers: BTreeSet<(Instant, ObjKey)>,
     queue: VecDeque<ObjKey>,
@@ -65,9 +68,9 @@ struct Sim {
 }
 
 /// The simulation's task: runs until the cluster is dropped.
-pub(crate) async fn run(cluster: Weak<Cluster>, progress: watch::Sender<u64>) {
-    let mut sim = Sim { next_ip: 10, ..Sim::default() };
-    let Some(mut switch) = cluster.upgrade().map(|c| c.instruments.simulation.subscribe()) else { return };
+pub(super) async fn run(cluster: Weak<Cluster>, simulation: Arc<Simulation>, progress: watch::Sender<u64>) {
+    let mut switch = simulation.subscribe();
+    let mut sim = Sim::new(simulation);
     let Some(mut rx) = sim.scan(&cluster) else { return };
     loop {
         sim.work(&cluster);
@@ -107,6 +110,19 @@ async fn sleep_until(at: Option<Instant>) {
 }
 
 impl Sim {
+    fn new(simulation: Arc<Simulation>) -> Self {
+        Self {
+            simulation,
+            seen: HashMap::new(),
+            timers: BTreeSet::new(),
+            queue: VecDeque::new(),
+            queued: HashSet::new(),
+            next_ip: 10,
+            used_ips: HashSet::new(),
+            last_rv: 0,
+        }
+    }
+
     /// Queues every workload and Service (at start, after falling behind, when switched on).
     fn scan(&mut self, cluster: &Weak<Cluster>) -> Option<broadcast::Receiver<Arc<Change>>> {
         let c = cluster.upgrade()?;
@@ -164,7 +180,7 @@ impl Sim {
         let Some(c) = cluster.upgrade() else { return };
         while let Some(key) = self.queue.pop_front() {
             self.queued.remove(&key);
-            if !c.instruments.simulation.is_enabled() {
+            if !self.simulation.is_enabled() {
                 continue;
             }
             if let Err(e) = self.process(&c, &key) {
@@ -184,11 +200,11 @@ impl Sim {
         }
         match key.storage.as_str() {
             DEPLOYMENTS => {
-                let phase = self.phase(c, key, &obj);
+                let phase = self.phase(key, &obj);
                 write_status(c, &rt, &obj, deployment_status(&obj, phase), DEPLOYMENT_MANAGER)
             }
             STATEFULSETS => {
-                let phase = self.phase(c, key, &obj);
+                let phase = self.phase(key, &obj);
                 create_claims(c, &obj)?;
                 write_status(c, &rt, &obj, statefulset_status(&obj, phase), STATEFULSET_MANAGER)
             }
@@ -198,7 +214,7 @@ impl Sim {
     }
 
     /// The phase of the object's current generation; schedules the moment it changes.
-    fn phase(&mut self, c: &Cluster, key: &ObjKey, obj: &Value) -> Phase {
+    fn phase(&mut self, key: &ObjKey, obj: &Value) -> Phase {
         let uid = meta_str(obj, "uid").to_string();
         let generation = obj.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(0);
         let seen = self.seen.entry(key.clone()).or_insert_with(|| Seen {
@@ -212,7 +228,7 @@ impl Sim {
         }
         let delay = annotation(obj, READY_AFTER_ANNOTATION)
             .and_then(|d| parse_duration(&d))
-            .unwrap_or_else(|| c.instruments.simulation.ready_delay());
+            .unwrap_or_else(|| self.simulation.ready_delay());
         let due = seen.since + delay;
         if Instant::now() < due {
             self.timers.insert((due, key.clone()));

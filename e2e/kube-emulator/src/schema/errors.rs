@@ -88,20 +88,6 @@ impl FieldError {
         }
         body
     }
-
-    /// A failed CEL rule. The server shows the schema type of the node holding the rule as the
-    /// value (`Invalid value: "object": <message>`).
-    pub(super) fn from_cel(error: &kube_cel::ValidationError, root: &Value) -> Self {
-        let kind = match error.reason.as_deref() {
-            Some("FieldValueForbidden") => FieldErrorKind::Forbidden,
-            Some("FieldValueRequired") => FieldErrorKind::Required,
-            Some("FieldValueDuplicate") => FieldErrorKind::Duplicate,
-            _ => FieldErrorKind::Invalid,
-        };
-        let node_type = super::openapi::rule_holder_type(root, &error.field_path, &error.rule);
-        let field = error.field_path.trim_start_matches('.');
-        FieldError::new(kind, field, Value::String(node_type), error.message.clone())
-    }
 }
 
 impl fmt::Display for FieldError {

@@ -101,13 +101,23 @@ impl CompiledSchema {
             static VALIDATOR: kube_cel::Validator = kube_cel::Validator::new();
         }
         VALIDATOR.with(|validator| {
-            validator
-                .validate_compiled(&self.cel, obj, old)
-                .into_iter()
-                .map(|e| FieldError::from_cel(&e, &self.root))
-                .collect()
+            validator.validate_compiled(&self.cel, obj, old).into_iter().map(|e| cel_error(&e, &self.root)).collect()
         })
     }
+}
+
+/// A failed CEL rule. The server shows the schema type of the node holding the rule as the
+/// value (`Invalid value: "object": <message>`).
+fn cel_error(error: &kube_cel::ValidationError, root: &Value) -> FieldError {
+    let kind = match error.reason.as_deref() {
+        Some("FieldValueForbidden") => FieldErrorKind::Forbidden,
+        Some("FieldValueRequired") => FieldErrorKind::Required,
+        Some("FieldValueDuplicate") => FieldErrorKind::Duplicate,
+        _ => FieldErrorKind::Invalid,
+    };
+    let node_type = openapi::rule_holder_type(root, &error.field_path, &error.rule);
+    let field = error.field_path.trim_start_matches('.');
+    FieldError::new(kind, field, Value::String(node_type), error.message.clone())
 }
 
 #[cfg(test)]

@@ -1,21 +1,15 @@
 //! Shared helpers of the emulator's integration tests.
 #![allow(dead_code)]
 
-use std::sync::Arc;
-
 use kube::Client;
-use kube_emulator::{Cluster, http};
+use kube_emulator::Emulator;
 
-/// A fresh cluster and a kube client talking to it in-process (no socket).
-pub fn in_process() -> (Arc<Cluster>, Client) {
-    let cluster = Cluster::new();
-    let client = Client::new(http::router(cluster.clone()), "default");
-    (cluster, client)
-}
-
-/// A client for a cluster created elsewhere (e.g. with a small event log).
-pub fn client_for(cluster: &Arc<Cluster>) -> Client {
-    Client::new(http::router(cluster.clone()), "default")
+/// A fresh emulator (control plane running) and a kube client talking to it in-process (no
+/// socket). Keep the emulator for the test's length: dropping it stops the control plane.
+pub fn in_process() -> (Emulator, Client) {
+    let emulator = Emulator::start();
+    let client = Client::new(emulator.router(), "default");
+    (emulator, client)
 }
 
 pub fn widget_crd() -> serde_json::Value {

@@ -1,99 +1,92 @@
-//! The test instruments of a cluster (fault rules, request accounting, workload simulation
-//! settings) and the tower middleware that applies them to every HTTP request.
-//!
-//! The middleware wraps the API router (`http::router`), so the in-process client and the
-//! loopback server see the same faults and are counted alike. Paths under `/emulator/` are the
-//! admin endpoints (see `admin`) and are neither counted nor faulted.
-//!
-//! From a test (the cluster is `Emulator::cluster` or the one given to `http::router`):
-//!
-//! ```text
-//! // fail the next 2 creates of ConfigMaps with 503; 429 carries Retry-After
-//! cluster.instruments.faults.add(FaultRule::error(503).verb("create").resource("configmaps").times(2));
-//! cluster.instruments.faults.add(FaultRule::too_many_requests(1).verb("patch").field_manager("prism"));
-//! cluster.instruments.faults.add(FaultRule::new(FaultAction::WatchExpired { after_events: 3 }).verb("watch"));
-//! cluster.instruments.faults.server_down(Duration::from_secs(2), DownMode::Unavailable);
-//! faults::compact(&cluster);
-//! // what the client did
-//! let snap = cluster.instruments.requests.snapshot();
-//! assert_eq!(snap.writes_by("prism"), 3);
-//! let rbac = snap.permissions(Some("prism"));
-//! // workloads become ready 200 ms after each new generation
-//! cluster.instruments.simulation.enable(Duration::from_millis(200));
-//! controllers::settle(&cluster).await; // GC and simulation caught up
-//! ```
+//! The instruments as tower middleware over the API router. The outer layer counts every
+//! request (see `accounting`); the inner one applies the fault rules (see `faults`) before the
+//! request reaches the API: it delays, answers in the API's place, drops the connection, or
+//! taps a watch stream to end, expire or stall it.
 
 use std::collections::VecDeque;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use axum::Router;
 use axum::body::{Body, BodyDataStream};
 use axum::extract::{Request, State};
-use axum::middleware::Next;
-use axum::response::Response;
+use axum::middleware::{Next, from_fn_with_state};
+use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures::StreamExt;
 use serde_json::json;
 use tokio::sync::watch;
 
-use crate::accounting::Accounting;
-use crate::controllers::{ControlPlane, Simulation};
-use crate::faults::{Answer, Decision, Faults, WatchFault};
+use super::Instruments;
+use super::faults::{Answer, Decision, FaultId, WatchFault};
 use crate::ops::{Cluster, PatchKind, WriteOptions};
 use crate::request_info::RequestInfo;
 
-/// Per-cluster instruments, reachable as `cluster.instruments`.
-#[derive(Debug, Default)]
-pub struct Instruments {
-    /// Fault rules and server-down state.
-    pub faults: Faults,
-    /// Request counts; `cluster.instruments.requests.snapshot()`.
-    pub requests: Accounting,
-    /// Workload simulation switch and default readiness delay.
-    pub simulation: Simulation,
-    /// GC and workload controllers, started on first use.
-    pub(crate) control_plane: OnceLock<ControlPlane>,
+/// Wraps the API router with the instruments: requests are counted, then faulted.
+pub fn layer(api: Router, cluster: &Arc<Cluster>, instruments: &Arc<Instruments>) -> Router {
+    let faults = FaultState { cluster: cluster.clone(), instruments: instruments.clone() };
+    api.layer(from_fn_with_state(faults, inject_faults)).layer(from_fn_with_state(instruments.clone(), count))
 }
 
-/// Wraps the API router with the instruments middleware.
-pub fn wrap(router: Router, cluster: &Arc<Cluster>) -> Router {
-    router.layer(axum::middleware::from_fn_with_state(cluster.clone(), intercept))
+/// What the fault layer did to a request, handed to the counting layer for the request log.
+#[derive(Debug, Clone)]
+struct FaultOutcome {
+    fired: Vec<FaultId>,
+    /// The connection was dropped without an answer.
+    dropped: bool,
 }
 
-async fn intercept(State(cluster): State<Arc<Cluster>>, req: Request, next: Next) -> Response {
-    // The control plane runs wherever the API is served; starting here needs no extra wiring.
-    crate::controllers::start(&cluster);
-    if req.uri().path().starts_with("/emulator/") {
-        return crate::admin::handle(&cluster, req).await;
+impl FaultOutcome {
+    /// `#1,#3`: the rules that fired.
+    fn label(&self) -> Option<String> {
+        (!self.fired.is_empty()).then(|| self.fired.iter().map(|id| format!("#{}", id.0)).collect::<Vec<_>>().join(","))
     }
+}
+
+async fn count(State(instruments): State<Arc<Instruments>>, req: Request, next: Next) -> Response {
     let info = RequestInfo::parse(req.method(), req.uri(), req.headers());
     let (method, uri) = (req.method().to_string(), req.uri().to_string());
-    let decision = cluster.instruments.faults.decide(&info);
-    let resp = serve(&cluster, &info, &decision, req, next).await;
-    let fired = (!decision.fired.is_empty())
-        .then(|| decision.fired.iter().map(|id| format!("#{}", id.0)).collect::<Vec<_>>().join(","));
-    let code = if matches!(decision.answer, Some(Answer::Reset)) { 0 } else { resp.status().as_u16() };
-    cluster.instruments.requests.record(&method, &uri, &info, code, fired);
+    let resp = next.run(req).await;
+    let outcome = resp.extensions().get::<FaultOutcome>();
+    let code = if outcome.is_some_and(|o| o.dropped) { 0 } else { resp.status().as_u16() };
+    instruments.requests.record(&method, &uri, &info, code, outcome.and_then(FaultOutcome::label));
     resp
 }
 
-async fn serve(cluster: &Arc<Cluster>, info: &RequestInfo, d: &Decision, req: Request, next: Next) -> Response {
+/// What the fault layer acts on: the rules, and the cluster (compaction, touches, 410 lines).
+#[derive(Clone)]
+struct FaultState {
+    cluster: Arc<Cluster>,
+    instruments: Arc<Instruments>,
+}
+
+async fn inject_faults(State(f): State<FaultState>, req: Request, next: Next) -> Response {
+    let info = RequestInfo::parse(req.method(), req.uri(), req.headers());
+    let decision = f.instruments.faults.decide(&info);
+    let mut resp = serve(&f, &info, &decision, req, next).await;
+    let dropped = matches!(decision.answer, Some(Answer::Reset));
+    if dropped || !decision.fired.is_empty() {
+        resp.extensions_mut().insert(FaultOutcome { fired: decision.fired, dropped });
+    }
+    resp
+}
+
+async fn serve(f: &FaultState, info: &RequestInfo, d: &Decision, req: Request, next: Next) -> Response {
     if !d.latency.is_zero() {
         tokio::time::sleep(d.latency).await;
     }
     if d.compact {
-        cluster.store.lock().compact();
+        super::faults::compact(&f.cluster);
     }
     if d.touch {
-        touch(cluster, info);
+        touch(&f.cluster, info);
     }
     match &d.answer {
-        Some(Answer::Status(e)) => crate::http::error_response(e),
+        Some(Answer::Status(e)) => e.clone().into_response(),
         Some(Answer::Reset) => reset_response(),
         None if info.verb == "watch" => {
-            let expired = expired_line(cluster, &req);
+            let expired = expired_line(&f.cluster, &req);
             let resp = next.run(req).await;
-            tap_watch(resp, d.watch, cluster.instruments.faults.down_signal(), expired)
+            tap_watch(resp, d.watch, f.instruments.faults.down_signal(), expired)
         }
         None => next.run(req).await,
     }
@@ -101,7 +94,7 @@ async fn serve(cluster: &Arc<Cluster>, info: &RequestInfo, d: &Decision, req: Re
 
 /// A response whose body fails before anything is written: hyper drops the connection without
 /// sending a status line (the client sees a reset / incomplete message).
-pub fn reset_response() -> Response {
+fn reset_response() -> Response {
     let err = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "kube-emulator fault: connection reset");
     Response::new(Body::from_stream(futures::stream::once(async move { Err::<Bytes, _>(err) })))
 }
