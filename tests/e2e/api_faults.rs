@@ -80,17 +80,17 @@ async fn converged(env: &Env, replicas: i32, limit: Duration) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bounded_request_rate_under_api_faults_and_convergence_afterwards() {
-    run(
-        "api-faults",
-        vec![
-            ("409 Conflict on writes", on_writes(FaultRule::error(409))),
-            ("429 TooManyRequests (Retry-After 1) on writes", on_writes(FaultRule::too_many_requests(1))),
-            ("500 InternalError on writes", on_writes(FaultRule::error(500))),
-            ("503 ServiceUnavailable on writes", on_writes(FaultRule::error(503))),
-            ("watches end at once", on_watches(FaultAction::WatchEnd { after_events: 0 })),
-        ],
-    )
-    .await;
+    run("api-faults", write_faults()).await;
+}
+
+fn write_faults() -> Vec<(&'static str, FaultRule)> {
+    vec![
+        ("409 Conflict on writes", on_writes(FaultRule::error(409))),
+        ("429 TooManyRequests (Retry-After 1) on writes", on_writes(FaultRule::too_many_requests(1))),
+        ("500 InternalError on writes", on_writes(FaultRule::error(500))),
+        ("503 ServiceUnavailable on writes", on_writes(FaultRule::error(503))),
+        ("watches end at once", on_watches(FaultAction::WatchEnd { after_events: 0 })),
+    ]
 }
 
 /// Watch connections reset (no answer), or watches answered with an in-stream 410, for a few
@@ -99,19 +99,33 @@ async fn bounded_request_rate_under_api_faults_and_convergence_afterwards() {
 /// the change waited minutes.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn convergence_after_watch_resets_and_in_stream_410() {
-    run(
-        "watch-resets",
-        vec![
-            ("in-stream 410 Expired on watches", on_watches(FaultAction::WatchExpired { after_events: 0 })),
-            ("watch connections reset", on_watches(FaultAction::Reset)),
-        ],
-    )
-    .await;
+    run("watch-resets", watch_faults()).await;
+}
+
+fn watch_faults() -> Vec<(&'static str, FaultRule)> {
+    vec![
+        ("in-stream 410 Expired on watches", on_watches(FaultAction::WatchExpired { after_events: 0 })),
+        ("watch connections reset", on_watches(FaultAction::Reset)),
+    ]
+}
+
+/// The faults `PRISM_E2E_FAULT` (part of a fault's name) selects, all when it is unset. A filter
+/// that matches no fault of any scenario fails: a typo must not pass with an empty table.
+fn selected(faults: Vec<(&'static str, FaultRule)>) -> Vec<(&'static str, FaultRule)> {
+    let Ok(only) = std::env::var("PRISM_E2E_FAULT") else { return faults };
+    let known = write_faults().into_iter().chain(watch_faults()).any(|(name, _)| name.contains(&only));
+    assert!(known, "PRISM_E2E_FAULT={only:?} matches no fault of any scenario");
+    faults.into_iter().filter(|(name, _)| name.contains(&only)).collect()
 }
 
 /// Applies each fault for a window while changing the cluster, measures the operator's request
 /// rate in the window and the time to converge after it; prints the table and asserts.
 async fn run(name: &str, faults: Vec<(&'static str, FaultRule)>) {
+    let faults = selected(faults);
+    if faults.is_empty() {
+        eprintln!("skipped: PRISM_E2E_FAULT selects none of this scenario's faults");
+        return;
+    }
     let mut env = Env::new(name).await;
     if !env.emulated() {
         eprintln!("skipped on a real cluster: needs the emulator's fault injection and request accounting");
@@ -137,9 +151,6 @@ async fn run(name: &str, faults: Vec<(&'static str, FaultRule)>) {
     let idle = after.requests_by(AGENT) - before.requests_by(AGENT);
     println!("idle after convergence: {idle} requests in {WINDOW:?} ({})", per_verb(&before, &after));
 
-    // PRISM_E2E_FAULT=<part of a fault's name> runs only the matching faults.
-    let only = std::env::var("PRISM_E2E_FAULT").ok();
-    let faults = faults.into_iter().filter(|(name, _)| only.as_deref().is_none_or(|o| name.contains(o)));
     let mut rows = Vec::new();
     for (fault, rule) in faults {
         let before = instruments.requests.snapshot().requests_by(AGENT);
