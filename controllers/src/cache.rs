@@ -214,9 +214,7 @@ impl ChildrenBuilder {
         ns: Option<&str>,
         selector: Selector,
     ) -> impl futures::Stream<Item = Result<K, watcher::Error>> + Send + 'static {
-        let (store, writer) = reflector::store();
-        self.keep_owned(store, selector.clone());
-        cached_changes(client, ns, watcher::Config::default().labels_from(&selector), writer)
+        self.watch(client, ns, selector, true)
     }
 
     /// Watches objects of kind `K` that this controller reads but does not own (e.g. the
@@ -227,17 +225,34 @@ impl ChildrenBuilder {
         ns: Option<&str>,
         selector: Selector,
     ) -> impl futures::Stream<Item = Result<K, watcher::Error>> + Send + 'static {
+        self.watch(client, ns, selector, false)
+    }
+
+    fn watch<K: Watched>(
+        &mut self,
+        client: &kube::Client,
+        ns: Option<&str>,
+        selector: Selector,
+        owned: bool,
+    ) -> impl futures::Stream<Item = Result<K, watcher::Error>> + Send + 'static {
         let (store, writer) = reflector::store();
-        self.typed.insert(TypeId::of::<K>(), Arc::new(cached(store, selector.clone())));
-        cached_changes(client, ns, watcher::Config::default().labels_from(&selector), writer)
+        let config = watcher::Config::default().labels_from(&selector);
+        self.keep(store, selector, owned);
+        cached_changes(client, ns, config, writer)
     }
 
     /// Adds the store of this controller's children of kind `K` that another watch fills, with
     /// that watch's selector.
     pub fn keep_owned<K: Watched>(&mut self, store: Store<K>, selector: Selector) {
-        let cached = Arc::new(cached(store, selector));
+        self.keep(store, selector, true);
+    }
+
+    fn keep<K: Watched>(&mut self, store: Store<K>, selector: Selector, owned: bool) {
+        let cached = Arc::new(Cached { store, selector, resource: ApiResource::erase::<K>(&()) });
         self.typed.insert(TypeId::of::<K>(), cached.clone());
-        self.owned.push(cached);
+        if owned {
+            self.owned.push(cached);
+        }
     }
 
     /// Watches the metadata of this controller's children of a kind known only at run time.
@@ -267,10 +282,6 @@ impl ChildrenBuilder {
     pub fn build(self) -> Children {
         Children { typed: Arc::new(self.typed), owned: Arc::new(self.owned), written: Arc::default() }
     }
-}
-
-fn cached<K: Watched>(store: Store<K>, selector: Selector) -> Cached<K> {
-    Cached { store, selector, resource: ApiResource::erase::<K>(&()) }
 }
 
 #[cfg(test)]

@@ -2,6 +2,43 @@
 //! flips, so that recomputing an unchanged status yields an equal value (and no write).
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use prism_api::v1alpha1::PrismClusterStatus;
+use prism_api::v1alpha2::PrismNamespaceStatus;
+use prism_api::v1beta1::PrismPatternStatus;
+use serde::Serialize;
+
+/// The status of a custom resource, as the reconcile driver writes it.
+pub trait ObjectStatus: Clone + PartialEq + Serialize + Send + Sync {
+    /// The phase, for the phase metric.
+    fn phase(&self) -> Option<String>;
+    fn conditions(&self) -> &[Condition];
+}
+
+/// What a pass observed, from which its object's status is computed.
+pub trait IntoStatus: Clone + Send {
+    type Status;
+
+    /// The status these observations make of the `previous` one, for an object of `generation`
+    /// (pure: `now` is only the time of any condition that changes).
+    fn into_status(self, previous: Option<&Self::Status>, generation: Option<i64>, now: &Time) -> Self::Status;
+}
+
+/// The three kinds' statuses share their shape: a phase and metav1 conditions.
+macro_rules! object_status {
+    ($($status:ty),*) => {$(
+        impl ObjectStatus for $status {
+            fn phase(&self) -> Option<String> {
+                self.phase.map(|phase| format!("{phase:?}"))
+            }
+
+            fn conditions(&self) -> &[Condition] {
+                &self.conditions
+            }
+        }
+    )*};
+}
+
+object_status!(PrismClusterStatus, PrismNamespaceStatus, PrismPatternStatus);
 
 /// Why a custom resource cannot be realised, with what to fix: its SpecValid condition.
 /// `reason` is the condition's reason.

@@ -8,8 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dashmap::DashMap;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Api, Patch, PatchParams};
+use kube::core::object::HasStatus;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::runtime::finalizer::{Event as Finalizer, finalizer};
@@ -19,6 +20,7 @@ use serde::Serialize;
 
 use crate::backoff::Backoffs;
 use crate::cache::Children;
+use crate::conditions::{IntoStatus, ObjectStatus};
 use crate::context::{Context, Identity};
 use crate::error::{Error, Result};
 use crate::kinds::Watched;
@@ -28,33 +30,15 @@ use crate::writer::Writer;
 /// How often a teardown that waits on another controller looks again.
 pub const WAIT_POLL: Duration = Duration::from_secs(2);
 
-/// The status of a custom resource, as the driver writes it.
-pub trait ObjectStatus: Clone + PartialEq + Serialize + Send + Sync {
-    /// The phase, for the phase metric.
-    fn phase(&self) -> Option<String>;
-    fn conditions(&self) -> &[Condition];
-}
-
 /// One controller: who it is, and how it realises and tears down one object of its kind. Its
 /// own state (caches of other kinds, optional APIs found at start) lives in the implementing
 /// value.
 pub trait Reconciler: Send + Sync + 'static {
-    type Kind: Watched + Serialize;
-    type Status: ObjectStatus;
-    /// What a pass observed, from which the status is computed.
-    type Observations: Clone + Send;
+    type Kind: Watched + Serialize + HasStatus<Status: ObjectStatus>;
+    /// What a pass observed: it makes the status.
+    type Observations: IntoStatus<Status = StatusOf<Self>>;
 
     const IDENTITY: Identity;
-
-    fn status(object: &Self::Kind) -> Option<&Self::Status>;
-
-    /// The status `observed` makes of `previous` (pure).
-    fn compute_status(
-        previous: Option<&Self::Status>,
-        generation: Option<i64>,
-        observed: Self::Observations,
-        now: &Time,
-    ) -> Self::Status;
 
     /// Brings the object's children to its spec and observes them.
     fn apply(&self, object: &Self::Kind, w: &Writer<'_>) -> impl Future<Output = Result<Self::Observations>> + Send;
@@ -63,6 +47,9 @@ pub trait Reconciler: Send + Sync + 'static {
     /// waits on another controller.
     fn cleanup(&self, object: &Self::Kind, w: &Writer<'_>) -> impl Future<Output = Result<()>> + Send;
 }
+
+/// The status type of a reconciler's kind.
+pub type StatusOf<R> = <<R as Reconciler>::Kind as HasStatus>::Status;
 
 /// A controller's reconciles: the shared context, its caches and per-object state, and its
 /// reconciler.
@@ -112,8 +99,8 @@ impl<R: Reconciler> Driver<R> {
         let now = Time(k8s_openapi::jiff::Timestamp::now());
         let (kind, ns, name) = (R::Kind::kind(&()), object.namespace().unwrap_or_default(), object.name_any());
         let generation = object.meta().generation;
-        let cached = R::status(object);
-        let mut new = R::compute_status(cached, generation, observed.clone(), &now);
+        let cached = HasStatus::status(object);
+        let mut new = observed.clone().into_status(cached, generation, &now);
         if let Some(phase) = new.phase() {
             self.ctx.metrics.set_phase(&kind, &ns, &name, &phase);
         }
@@ -130,9 +117,9 @@ impl<R: Reconciler> Driver<R> {
             if stored.meta().resource_version == object.meta().resource_version {
                 self.status_writes.remove(&key);
             }
-            if R::status(&stored) != cached {
-                new = R::compute_status(R::status(&stored), generation, observed, &now);
-                if R::status(&stored) == Some(&new) {
+            if HasStatus::status(&stored) != cached {
+                new = observed.into_status(HasStatus::status(&stored), generation, &now);
+                if HasStatus::status(&stored) == Some(&new) {
                     return Ok(());
                 }
             }
@@ -161,7 +148,7 @@ impl<R: Reconciler> Driver<R> {
     }
 
     /// A Warning Event when the spec becomes invalid (once per change of status, not per pass).
-    fn announce_invalid(&self, object: &R::Kind, new: &R::Status) {
+    fn announce_invalid(&self, object: &R::Kind, new: &StatusOf<R>) {
         let invalid = new.conditions().iter().find(|c| c.type_ == conditions::SPEC_VALID && c.status == "False");
         if let Some(condition) = invalid {
             self.ctx.announce(&object.object_ref(&()), EventType::Warning, &condition.reason, &condition.message);

@@ -13,6 +13,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::cluster::build::{self as cluster_build, Credentials, Inputs, Role, Visit};
+use crate::error::Error;
 use crate::kinds::Watched;
 use crate::pattern::build::{self as pattern_build, Autoscaler, Workload};
 use crate::{backends, cluster, namespace, pattern};
@@ -24,13 +25,8 @@ pub enum RenderError {
     Document { index: usize, message: String },
     #[error("{kind} {name:?}: {message}")]
     Invalid { kind: &'static str, name: String, message: String },
-    #[error("cannot serialize {kind} {name:?}: {source}")]
-    Serialize {
-        kind: String,
-        name: String,
-        #[source]
-        source: serde_json::Error,
-    },
+    #[error(transparent)]
+    Serialize(#[from] Error),
 }
 
 /// Placeholder for credentials the operator generates at its first reconcile.
@@ -101,11 +97,8 @@ fn owner<K: Resource<DynamicType = ()>>(object: &K) -> OwnerReference {
 
 /// Adds `object` to the output; an object that cannot be serialized is an error, not a gap.
 fn push<K: Resource + Serialize>(out: &mut Vec<Value>, object: &K, dt: &K::DynamicType) -> Result<(), RenderError> {
-    let value = serde_json::to_value(object).map_err(|source| RenderError::Serialize {
-        kind: K::kind(dt).to_string(),
-        name: object.meta().name.clone().unwrap_or_default(),
-        source,
-    })?;
+    let name = object.meta().name.as_deref().unwrap_or_default();
+    let value = serde_json::to_value(object).map_err(|source| Error::serialize(&K::kind(dt), name, source))?;
     out.push(value);
     Ok(())
 }

@@ -22,13 +22,13 @@ use kube::api::ApiResource;
 use kube::core::{Expression, Selector};
 use kube::runtime::reflector::{self, ObjectRef};
 use kube::runtime::watcher;
-use prism_api::names::labels;
+use prism_api::names::{field_managers, finalizers, labels};
 use prism_api::v1alpha1::PrismCluster;
 use prism_api::v1alpha2::PrismNamespace;
 use prism_api::v1beta1::PrismPattern;
 
 use crate::cache::ChildrenBuilder;
-use crate::context::Context;
+use crate::context::{Context, Identity};
 use crate::driver::Driver;
 use crate::kinds::{Watched, api_served};
 use crate::watches::{self, cached_changes};
@@ -37,6 +37,10 @@ pub use reconcile::ClusterReconciler;
 
 /// Name of this controller in metrics and logs.
 pub const CONTROLLER: &str = "prismcluster";
+
+/// Who this controller is: its name, field manager and finalizer.
+pub const IDENTITY: Identity =
+    Identity { controller: CONTROLLER, field_manager: field_managers::CLUSTER, finalizer: finalizers::CLUSTER };
 
 /// Runs the PrismCluster controller until `shutdown` completes.
 pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + Sync + Clone + 'static) {

@@ -3,24 +3,23 @@
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::PersistentVolumeClaim;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::api::{ApiResource, DynamicObject, ListParams};
 use kube::runtime::events::EventType;
 use kube::runtime::reflector::Store;
 use kube::{Resource, ResourceExt};
-use prism_api::names::{field_managers, finalizers, labels};
-use prism_api::v1alpha1::{DeletionPolicy, PrismCluster, PrismClusterStatus};
+use prism_api::names::labels;
+use prism_api::v1alpha1::{DeletionPolicy, PrismCluster};
 use prism_api::v1alpha2::PrismNamespace;
 use prism_api::v1beta1::PrismPattern;
 use serde::Serialize;
 
 use super::build::{self, Inputs, Role, Visit};
 use super::read::{self, Read};
-use super::status::{self, Observations};
+use super::status::Observations;
 use super::validate::{self, ValidatedCluster};
-use super::{CONTROLLER, credentials, routes, teardown};
+use super::{credentials, routes, teardown};
 use crate::context::Identity;
-use crate::driver::{ObjectStatus, Reconciler};
+use crate::driver::Reconciler;
 use crate::error::{Error, Result};
 use crate::kinds::Watched;
 use crate::workload::WorkloadView;
@@ -38,24 +37,9 @@ pub struct ClusterReconciler {
 
 impl Reconciler for ClusterReconciler {
     type Kind = PrismCluster;
-    type Status = PrismClusterStatus;
     type Observations = Observations;
 
-    const IDENTITY: Identity =
-        Identity { controller: CONTROLLER, field_manager: field_managers::CLUSTER, finalizer: finalizers::CLUSTER };
-
-    fn status(cluster: &PrismCluster) -> Option<&PrismClusterStatus> {
-        cluster.status.as_ref()
-    }
-
-    fn compute_status(
-        previous: Option<&PrismClusterStatus>,
-        generation: Option<i64>,
-        observed: Observations,
-        now: &Time,
-    ) -> PrismClusterStatus {
-        status::compute(previous, generation, observed, now)
-    }
+    const IDENTITY: Identity = super::IDENTITY;
 
     async fn apply(&self, cluster: &PrismCluster, w: &Writer<'_>) -> Result<Observations> {
         let valid = match validate::validate(cluster) {
@@ -71,16 +55,6 @@ impl Reconciler for ClusterReconciler {
 
     async fn cleanup(&self, cluster: &PrismCluster, w: &Writer<'_>) -> Result<()> {
         teardown::teardown(cluster, &self.namespaces, w).await
-    }
-}
-
-impl ObjectStatus for PrismClusterStatus {
-    fn phase(&self) -> Option<String> {
-        self.phase.map(|phase| format!("{phase:?}"))
-    }
-
-    fn conditions(&self) -> &[Condition] {
-        &self.conditions
     }
 }
 

@@ -7,7 +7,7 @@ use prism_api::v1alpha1::{ClusterPhase, ComponentStatus, NamespaceSummary, Prism
 use prism_api::v1beta1::{PatternPhase, PrismPatternStatus};
 
 use super::validate::Invalid;
-use crate::conditions::{self, Observed};
+use crate::conditions::{self, IntoStatus, Observed};
 use crate::workload::WorkloadView;
 
 /// Everything the status is computed from.
@@ -58,42 +58,42 @@ fn pattern(name: &str, status: Option<&PrismPatternStatus>) -> ComponentStatus {
     }
 }
 
-/// The status for `observed`; `lastReconciled` moves only when something else changed.
-pub fn compute(
-    previous: Option<&PrismClusterStatus>,
-    generation: Option<i64>,
-    observed: Observations,
-    now: &Time,
-) -> PrismClusterStatus {
-    let admin = component("admin", observed.admin.as_ref());
-    let proxy = component("proxy", observed.proxy.as_ref());
-    let backends: Vec<ComponentStatus> = observed.backends.iter().map(|(n, v)| component(n, v.as_ref())).collect();
-    let patterns: Vec<ComponentStatus> = observed.patterns.iter().map(|(n, s)| pattern(n, s.as_ref())).collect();
-    let all: Vec<&ComponentStatus> = [&admin, &proxy].into_iter().chain(&backends).chain(&patterns).collect();
-    let ready = all.iter().filter(|c| c.ready).count();
-    let patterns_ready = patterns.iter().filter(|c| c.ready).count();
-    let all_ready = ready == all.len();
-    let previous_phase = previous.and_then(|s| s.phase);
-    let phase = phase(previous_phase, &observed, all_ready);
-    let conditions = conditions_for(&observed, all_ready, &admin, &proxy, &backends, &patterns);
-    let previous_conditions = previous.map(|s| s.conditions.as_slice()).unwrap_or_default();
-    let mut status = PrismClusterStatus {
-        phase: Some(phase),
-        ready_components: Some(format!("{ready}/{}", all.len())),
-        ready_patterns: Some(format!("{patterns_ready}/{}", patterns.len())),
-        observed_generation: generation,
-        last_reconciled: previous.and_then(|s| s.last_reconciled.clone()),
-        conditions: conditions::merge(previous_conditions, conditions, generation, now),
-        admin_status: Some(admin),
-        proxy_status: Some(proxy),
-        pattern_status: patterns,
-        backend_status: backends,
-        namespace_status: observed.namespaces,
-    };
-    if previous != Some(&status) {
-        status.last_reconciled = Some(now.clone());
+impl IntoStatus for Observations {
+    type Status = PrismClusterStatus;
+
+    /// The status for `observed`; `lastReconciled` moves only when something else changed.
+    fn into_status(self, previous: Option<&Self::Status>, generation: Option<i64>, now: &Time) -> Self::Status {
+        let observed = self;
+        let admin = component("admin", observed.admin.as_ref());
+        let proxy = component("proxy", observed.proxy.as_ref());
+        let backends: Vec<ComponentStatus> = observed.backends.iter().map(|(n, v)| component(n, v.as_ref())).collect();
+        let patterns: Vec<ComponentStatus> = observed.patterns.iter().map(|(n, s)| pattern(n, s.as_ref())).collect();
+        let all: Vec<&ComponentStatus> = [&admin, &proxy].into_iter().chain(&backends).chain(&patterns).collect();
+        let ready = all.iter().filter(|c| c.ready).count();
+        let patterns_ready = patterns.iter().filter(|c| c.ready).count();
+        let all_ready = ready == all.len();
+        let previous_phase = previous.and_then(|s| s.phase);
+        let phase = phase(previous_phase, &observed, all_ready);
+        let conditions = conditions_for(&observed, all_ready, &admin, &proxy, &backends, &patterns);
+        let previous_conditions = previous.map(|s| s.conditions.as_slice()).unwrap_or_default();
+        let mut status = PrismClusterStatus {
+            phase: Some(phase),
+            ready_components: Some(format!("{ready}/{}", all.len())),
+            ready_patterns: Some(format!("{patterns_ready}/{}", patterns.len())),
+            observed_generation: generation,
+            last_reconciled: previous.and_then(|s| s.last_reconciled.clone()),
+            conditions: conditions::merge(previous_conditions, conditions, generation, now),
+            admin_status: Some(admin),
+            proxy_status: Some(proxy),
+            pattern_status: patterns,
+            backend_status: backends,
+            namespace_status: observed.namespaces,
+        };
+        if previous != Some(&status) {
+            status.last_reconciled = Some(now.clone());
+        }
+        status
     }
-    status
 }
 
 fn phase(previous: Option<ClusterPhase>, observed: &Observations, all_ready: bool) -> ClusterPhase {
@@ -176,12 +176,12 @@ mod tests {
 
     #[test]
     fn pending_until_first_ready_then_running_then_degraded() {
-        let first = compute(None, Some(1), observed(0), &now(1));
+        let first = observed(0).into_status(None, Some(1), &now(1));
         assert_eq!(first.phase, Some(ClusterPhase::Pending));
         assert_eq!(first.ready_components.as_deref(), Some("2/3"));
-        let running = compute(Some(&first), Some(1), observed(1), &now(2));
+        let running = observed(1).into_status(Some(&first), Some(1), &now(2));
         assert_eq!(running.phase, Some(ClusterPhase::Running));
-        let degraded = compute(Some(&running), Some(1), observed(0), &now(3));
+        let degraded = observed(0).into_status(Some(&running), Some(1), &now(3));
         assert_eq!(degraded.phase, Some(ClusterPhase::Degraded));
         let admin = degraded.conditions.iter().find(|c| c.type_ == "AdminReady").expect("condition");
         assert_eq!((admin.status.as_str(), admin.message.as_str()), ("False", "admin not ready: admin"));
@@ -189,17 +189,17 @@ mod tests {
 
     #[test]
     fn an_unchanged_status_is_equal_and_keeps_last_reconciled() {
-        let first = compute(None, Some(1), observed(1), &now(1));
-        let again = compute(Some(&first), Some(1), observed(1), &now(500));
+        let first = observed(1).into_status(None, Some(1), &now(1));
+        let again = observed(1).into_status(Some(&first), Some(1), &now(500));
         assert_eq!(first, again);
     }
 
     #[test]
     fn paused_keeps_the_phase_and_says_so() {
-        let running = compute(None, Some(1), observed(1), &now(1));
+        let running = observed(1).into_status(None, Some(1), &now(1));
         let mut paused = observed(0);
         paused.paused = true;
-        let status = compute(Some(&running), Some(2), paused, &now(2));
+        let status = paused.into_status(Some(&running), Some(2), &now(2));
         assert_eq!(status.phase, Some(ClusterPhase::Running));
         assert!(status.conditions.iter().any(|c| c.type_ == "Paused" && c.status == "True"));
     }

@@ -2,50 +2,32 @@
 //! validate, build and status).
 
 use k8s_openapi::api::core::v1::ConfigMap;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, OwnerReference, Time};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::api::{Patch, PatchParams};
 use kube::{Resource, ResourceExt};
-use prism_api::names::{field_managers, finalizers};
+use prism_api::names::field_managers;
 use prism_api::v1alpha1::PrismCluster;
-use prism_api::v1alpha2::{PrismNamespace, PrismNamespaceStatus};
+use prism_api::v1alpha2::PrismNamespace;
 use prism_api::v1beta1::PrismPattern;
 use serde_json::json;
 
-use super::CONTROLLER;
 use super::build;
 use super::status::{self, Observations};
 use super::validate::{self, ValidatedNamespace};
+use super::{CONTROLLER, NamespaceReconciler};
 use crate::context::Identity;
-use crate::driver::{ObjectStatus, Reconciler};
+use crate::driver::Reconciler;
 use crate::error::{Error, Result};
 use crate::metrics::WriteAction;
 use crate::naming;
 use crate::routes::Routes;
 use crate::writer::Writer;
 
-/// The PrismNamespace controller's reconciler: it needs nothing beyond what the driver gives.
-pub struct NamespaceReconciler;
-
 impl Reconciler for NamespaceReconciler {
     type Kind = PrismNamespace;
-    type Status = PrismNamespaceStatus;
     type Observations = Observations;
 
-    const IDENTITY: Identity =
-        Identity { controller: CONTROLLER, field_manager: field_managers::NAMESPACE, finalizer: finalizers::NAMESPACE };
-
-    fn status(namespace: &PrismNamespace) -> Option<&PrismNamespaceStatus> {
-        namespace.status.as_ref()
-    }
-
-    fn compute_status(
-        previous: Option<&PrismNamespaceStatus>,
-        generation: Option<i64>,
-        observed: Observations,
-        now: &Time,
-    ) -> PrismNamespaceStatus {
-        status::compute(previous, generation, observed, now)
-    }
+    const IDENTITY: Identity = super::IDENTITY;
 
     async fn apply(&self, namespace: &PrismNamespace, w: &Writer<'_>) -> Result<Observations> {
         let cluster = w.live::<PrismCluster>(&namespace.spec.cluster).await?;
@@ -71,16 +53,6 @@ impl Reconciler for NamespaceReconciler {
             return Err(Error::Waiting(format!("waiting for {remaining} dedicated runners of {name} to go")));
         }
         Ok(())
-    }
-}
-
-impl ObjectStatus for PrismNamespaceStatus {
-    fn phase(&self) -> Option<String> {
-        self.phase.map(|phase| format!("{phase:?}"))
-    }
-
-    fn conditions(&self) -> &[Condition] {
-        &self.conditions
     }
 }
 
@@ -151,11 +123,7 @@ async fn proxy_still_serves(namespace: &PrismNamespace, w: &Writer<'_>) -> Resul
         return Ok(None);
     }
     let config_name = naming::proxy_config(&namespace.spec.cluster);
-    let config = w
-        .api::<ConfigMap>()
-        .get_opt(&config_name)
-        .await
-        .map_err(|source| Error::api("get", "ConfigMap", &config_name, source))?;
+    let config = w.stored::<ConfigMap>(&config_name).await?;
     let serves = Routes::from_config_map(config.as_ref()).is_some_and(|r| r.serves_namespace(&namespace.name_any()));
     Ok(serves.then_some(config_name))
 }

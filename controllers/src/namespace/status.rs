@@ -6,7 +6,7 @@ use prism_api::v1alpha2::{NamespacePhase, PrismNamespaceStatus, ResolvedPattern}
 use prism_api::v1beta1::{PatternPhase, PrismPattern};
 
 use super::validate::ValidatedNamespace;
-use crate::conditions::{self, Observed, Problem};
+use crate::conditions::{self, IntoStatus, Observed, Problem};
 
 /// Everything a status is computed from.
 #[derive(Clone, Debug, Default)]
@@ -38,30 +38,30 @@ pub fn resolve(valid: &ValidatedNamespace, ready: impl Fn(&str) -> bool) -> Vec<
         .collect()
 }
 
-/// The status for `observed`, carrying over transition times from `previous`.
-pub fn compute(
-    previous: Option<&PrismNamespaceStatus>,
-    generation: Option<i64>,
-    observed: Observations,
-    now: &Time,
-) -> PrismNamespaceStatus {
-    let (phase, reason, message) = phase(previous.and_then(|s| s.phase), &observed);
-    let spec_valid = match &observed.problem {
-        Some(problem) => Observed::new(types::SPEC_VALID, false, problem.reason, problem.message.clone()),
-        None => Observed::new(types::SPEC_VALID, true, "Valid", ""),
-    };
-    let ready = Observed::new(types::READY, phase == NamespacePhase::Ready, reason, message);
-    let paused = if observed.paused {
-        Observed::new(types::PAUSED, true, "ClusterPaused", "the PrismCluster is paused: runners are not written")
-    } else {
-        Observed::new(types::PAUSED, false, "NotPaused", "")
-    };
-    let previous_conditions = previous.map(|s| s.conditions.as_slice()).unwrap_or_default();
-    PrismNamespaceStatus {
-        phase: Some(phase),
-        observed_generation: generation,
-        patterns: observed.patterns,
-        conditions: conditions::merge(previous_conditions, vec![ready, spec_valid, paused], generation, now),
+impl IntoStatus for Observations {
+    type Status = PrismNamespaceStatus;
+
+    /// The status for `observed`, carrying over transition times from `previous`.
+    fn into_status(self, previous: Option<&Self::Status>, generation: Option<i64>, now: &Time) -> Self::Status {
+        let observed = self;
+        let (phase, reason, message) = phase(previous.and_then(|s| s.phase), &observed);
+        let spec_valid = match &observed.problem {
+            Some(problem) => Observed::new(types::SPEC_VALID, false, problem.reason, problem.message.clone()),
+            None => Observed::new(types::SPEC_VALID, true, "Valid", ""),
+        };
+        let ready = Observed::new(types::READY, phase == NamespacePhase::Ready, reason, message);
+        let paused = if observed.paused {
+            Observed::new(types::PAUSED, true, "ClusterPaused", "the PrismCluster is paused: runners are not written")
+        } else {
+            Observed::new(types::PAUSED, false, "NotPaused", "")
+        };
+        let previous_conditions = previous.map(|s| s.conditions.as_slice()).unwrap_or_default();
+        PrismNamespaceStatus {
+            phase: Some(phase),
+            observed_generation: generation,
+            patterns: observed.patterns,
+            conditions: conditions::merge(previous_conditions, vec![ready, spec_valid, paused], generation, now),
+        }
     }
 }
 
@@ -115,15 +115,15 @@ mod tests {
 
     #[test]
     fn ready_when_every_runner_is_and_degraded_when_one_goes() {
-        let pending = compute(None, Some(1), observations(&[true, false]), &now());
+        let pending = observations(&[true, false]).into_status(None, Some(1), &now());
         assert_eq!(pending.phase, Some(NamespacePhase::Pending));
         let (status, reason, message) = condition(&pending, "Ready");
         assert_eq!((status, reason), ("False", "RunnersNotReady"));
         assert!(message.contains("orders-p1") && !message.contains("orders-p0"), "{message}");
-        let ready = compute(Some(&pending), Some(1), observations(&[true, true]), &now());
+        let ready = observations(&[true, true]).into_status(Some(&pending), Some(1), &now());
         assert_eq!(ready.phase, Some(NamespacePhase::Ready));
         assert_eq!(condition(&ready, "Ready").0, "True");
-        let degraded = compute(Some(&ready), Some(1), observations(&[false, true]), &now());
+        let degraded = observations(&[false, true]).into_status(Some(&ready), Some(1), &now());
         assert_eq!(degraded.phase, Some(NamespacePhase::Degraded));
         assert_eq!(condition(&degraded, "Ready").1, "RunnerUnavailable");
     }
@@ -132,7 +132,7 @@ mod tests {
     fn a_paused_cluster_is_reported_and_readiness_still_observed() {
         let mut observed = observations(&[true]);
         observed.paused = true;
-        let status = compute(None, Some(1), observed, &now());
+        let status = observed.into_status(None, Some(1), &now());
         assert_eq!(
             condition(&status, "Paused"),
             ("True", "ClusterPaused", "the PrismCluster is paused: runners are not written")
@@ -142,26 +142,26 @@ mod tests {
 
     #[test]
     fn a_namespace_without_patterns_is_ready() {
-        assert_eq!(compute(None, Some(1), observations(&[]), &now()).phase, Some(NamespacePhase::Ready));
+        assert_eq!(observations(&[]).into_status(None, Some(1), &now()).phase, Some(NamespacePhase::Ready));
     }
 
     #[test]
     fn problems_set_spec_valid_false_with_their_reason() {
         let mut observed = observations(&[]);
         observed.problem = Some(Problem { reason: "PatternNotFound", message: "\"mailbox\"".into(), transient: false });
-        let failed = compute(None, Some(2), observed.clone(), &now());
+        let failed = observed.clone().into_status(None, Some(2), &now());
         assert_eq!(failed.phase, Some(NamespacePhase::Failed));
         assert_eq!(condition(&failed, "SpecValid"), ("False", "PatternNotFound", "\"mailbox\""));
         assert_eq!(condition(&failed, "Ready").1, "PatternNotFound");
         observed.problem = Some(Problem { reason: "ClusterNotFound", message: "m".into(), transient: true });
-        assert_eq!(compute(None, Some(2), observed, &now()).phase, Some(NamespacePhase::Pending));
+        assert_eq!(observed.into_status(None, Some(2), &now()).phase, Some(NamespacePhase::Pending));
     }
 
     #[test]
     fn recomputing_an_unchanged_status_gives_an_equal_value() {
-        let first = compute(None, Some(3), observations(&[true]), &now());
+        let first = observations(&[true]).into_status(None, Some(3), &now());
         let later = Time(k8s_openapi::jiff::Timestamp::from_second(9_000).expect("time"));
-        assert_eq!(first, compute(Some(&first), Some(3), observations(&[true]), &later));
+        assert_eq!(first, observations(&[true]).into_status(Some(&first), Some(3), &later));
     }
 
     #[test]

@@ -18,19 +18,25 @@ use kube::core::{Expression, Selector};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{PredicateConfig, WatchStreamExt};
 use kube::{Resource, ResourceExt};
-use prism_api::names::labels;
+use prism_api::names::{field_managers, finalizers, labels};
 use prism_api::v1alpha1::PrismCluster;
 use prism_api::v1beta1::PrismPattern;
 
 use crate::cache::ChildrenBuilder;
-use crate::context::Context;
+use crate::context::{Context, Identity};
 use crate::driver::Driver;
 use crate::kinds::api_served;
 use crate::watches;
-pub use reconcile::PatternReconciler;
 
 /// Name of this controller in metrics and logs.
 pub const CONTROLLER: &str = "prismpattern";
+
+/// The PrismPattern controller's reconciler: it needs nothing beyond what the driver gives.
+pub struct PatternReconciler;
+
+/// Who this controller is: its name, field manager and finalizer.
+pub const IDENTITY: Identity =
+    Identity { controller: CONTROLLER, field_manager: field_managers::PATTERN, finalizer: finalizers::PATTERN };
 
 /// Runs the PrismPattern controller until `shutdown` completes.
 pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + Sync + Clone + 'static) {

@@ -3,51 +3,31 @@
 
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::ConfigMap;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::DynamicObject;
 use kube::{Resource, ResourceExt};
-use prism_api::names::{field_managers, finalizers};
 use prism_api::v1alpha1::PrismCluster;
-use prism_api::v1beta1::{PrismPattern, PrismPatternStatus, WorkloadKind};
+use prism_api::v1beta1::{PrismPattern, WorkloadKind};
 
-use super::CONTROLLER;
+use super::PatternReconciler;
 use super::build::{self, Autoscaler, Workload};
-use super::status::{self, Observations, WorkloadView};
+use super::status::{Observations, WorkloadView};
 use super::validate::{self, ValidatedPattern};
 use crate::context::Identity;
-use crate::driver::{ObjectStatus, Reconciler};
+use crate::driver::Reconciler;
 use crate::error::{Error, Result};
 use crate::naming;
 use crate::routes::Routes;
 use crate::writer::Writer;
 
-/// The PrismPattern controller's reconciler: it needs nothing beyond what the driver gives.
-pub struct PatternReconciler;
-
 impl Reconciler for PatternReconciler {
     type Kind = PrismPattern;
-    type Status = PrismPatternStatus;
     type Observations = Observations;
 
-    const IDENTITY: Identity =
-        Identity { controller: CONTROLLER, field_manager: field_managers::PATTERN, finalizer: finalizers::PATTERN };
-
-    fn status(pattern: &PrismPattern) -> Option<&PrismPatternStatus> {
-        pattern.status.as_ref()
-    }
-
-    fn compute_status(
-        previous: Option<&PrismPatternStatus>,
-        generation: Option<i64>,
-        observed: Observations,
-        now: &Time,
-    ) -> PrismPatternStatus {
-        status::compute(previous, generation, observed, now)
-    }
+    const IDENTITY: Identity = super::IDENTITY;
 
     async fn apply(&self, pattern: &PrismPattern, w: &Writer<'_>) -> Result<Observations> {
-        let cluster = w.live::<PrismCluster>(&pattern.spec.cluster).await?;
         let selector = naming::selector_string(&naming::runner_selector(&pattern.spec.cluster, &pattern.name_any()));
+        let cluster = w.live::<PrismCluster>(&pattern.spec.cluster).await?;
         let observations = match validate::validate(pattern, cluster.as_ref()) {
             Ok(valid) => realise(pattern, &valid, w, &selector).await?,
             Err(problem) => Observations { problem: Some(problem), ..Observations::default() },
@@ -60,27 +40,13 @@ impl Reconciler for PatternReconciler {
     async fn cleanup(&self, pattern: &PrismPattern, w: &Writer<'_>) -> Result<()> {
         let name = pattern.name_any();
         let config_name = naming::proxy_config(&pattern.spec.cluster);
-        let config = w
-            .api::<ConfigMap>()
-            .get_opt(&config_name)
-            .await
-            .map_err(|source| Error::api("get", "ConfigMap", &config_name, source))?;
+        let config = w.stored::<ConfigMap>(&config_name).await?;
         if Routes::from_config_map(config.as_ref()).is_some_and(|routes| routes.routes_to_runner(&name)) {
             return Err(Error::Waiting(format!(
                 "the proxy still routes to {name}; waiting for {config_name} to drop it"
             )));
         }
         Ok(())
-    }
-}
-
-impl ObjectStatus for PrismPatternStatus {
-    fn phase(&self) -> Option<String> {
-        self.phase.map(|phase| format!("{phase:?}"))
-    }
-
-    fn conditions(&self) -> &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition] {
-        &self.conditions
     }
 }
 

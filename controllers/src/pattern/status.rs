@@ -4,7 +4,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use prism_api::names::conditions as types;
 use prism_api::v1beta1::{PatternPhase, PrismPatternStatus};
 
-use crate::conditions::{self, Observed, Problem};
+use crate::conditions::{self, IntoStatus, Observed, Problem};
 pub use crate::workload::WorkloadView;
 
 /// Everything a status is computed from.
@@ -21,44 +21,44 @@ pub struct Observations {
     pub selector: String,
 }
 
-/// The status for `observed`, carrying over transition times from `previous`.
-pub fn compute(
-    previous: Option<&PrismPatternStatus>,
-    generation: Option<i64>,
-    observed: Observations,
-    now: &Time,
-) -> PrismPatternStatus {
-    let previous_phase = previous.and_then(|s| s.phase);
-    let (phase, reason, message) = phase(previous_phase, &observed);
-    let mut conditions = vec![Observed::new(types::READY, phase == PatternPhase::Running, reason, message.clone())];
-    conditions.push(match &observed.problem {
-        Some(problem) => Observed::new(types::SPEC_VALID, false, problem.reason, problem.message.clone()),
-        None => Observed::new(types::SPEC_VALID, true, "Valid", ""),
-    });
-    conditions.push(if observed.waiting_for.is_empty() {
-        Observed::new(types::BACKENDS_READY, true, "BackendsReady", "")
-    } else {
-        Observed::new(types::BACKENDS_READY, false, "BackendNotReady", observed.waiting_for.join("; "))
-    });
-    let progressing = phase == PatternPhase::Progressing;
-    conditions.push(Observed::new(
-        types::PROGRESSING,
-        progressing,
-        if progressing { "RollingOut" } else { reason },
-        if progressing { message } else { String::new() },
-    ));
-    if let Some((reason, message)) = &observed.autoscaling_problem {
-        conditions.push(Observed::new(types::AUTOSCALING, false, *reason, message.clone()));
-    }
-    let previous_conditions = previous.map(|s| s.conditions.as_slice()).unwrap_or_default();
-    let workload = observed.workload.unwrap_or_default();
-    PrismPatternStatus {
-        phase: Some(phase),
-        replicas: workload.replicas,
-        available_replicas: workload.available,
-        selector: Some(observed.selector),
-        observed_generation: generation,
-        conditions: conditions::merge(previous_conditions, conditions, generation, now),
+impl IntoStatus for Observations {
+    type Status = PrismPatternStatus;
+
+    /// The status for `observed`, carrying over transition times from `previous`.
+    fn into_status(self, previous: Option<&Self::Status>, generation: Option<i64>, now: &Time) -> Self::Status {
+        let observed = self;
+        let previous_phase = previous.and_then(|s| s.phase);
+        let (phase, reason, message) = phase(previous_phase, &observed);
+        let mut conditions = vec![Observed::new(types::READY, phase == PatternPhase::Running, reason, message.clone())];
+        conditions.push(match &observed.problem {
+            Some(problem) => Observed::new(types::SPEC_VALID, false, problem.reason, problem.message.clone()),
+            None => Observed::new(types::SPEC_VALID, true, "Valid", ""),
+        });
+        conditions.push(if observed.waiting_for.is_empty() {
+            Observed::new(types::BACKENDS_READY, true, "BackendsReady", "")
+        } else {
+            Observed::new(types::BACKENDS_READY, false, "BackendNotReady", observed.waiting_for.join("; "))
+        });
+        let progressing = phase == PatternPhase::Progressing;
+        conditions.push(Observed::new(
+            types::PROGRESSING,
+            progressing,
+            if progressing { "RollingOut" } else { reason },
+            if progressing { message } else { String::new() },
+        ));
+        if let Some((reason, message)) = &observed.autoscaling_problem {
+            conditions.push(Observed::new(types::AUTOSCALING, false, *reason, message.clone()));
+        }
+        let previous_conditions = previous.map(|s| s.conditions.as_slice()).unwrap_or_default();
+        let workload = observed.workload.unwrap_or_default();
+        PrismPatternStatus {
+            phase: Some(phase),
+            replicas: workload.replicas,
+            available_replicas: workload.available,
+            selector: Some(observed.selector),
+            observed_generation: generation,
+            conditions: conditions::merge(previous_conditions, conditions, generation, now),
+        }
     }
 }
 
@@ -106,7 +106,7 @@ mod tests {
     fn a_runner_waiting_for_a_backend_is_pending_with_a_reason_naming_it() {
         let mut observed = observations(None);
         observed.waiting_for = vec!["redis: 0/1 replicas ready".into()];
-        let status = compute(None, Some(1), observed, &now());
+        let status = observed.into_status(None, Some(1), &now());
         assert_eq!(status.phase, Some(PatternPhase::Pending));
         let backends = status.conditions.iter().find(|c| c.type_ == "BackendsReady").expect("condition");
         assert_eq!((backends.status.as_str(), backends.reason.as_str()), ("False", "BackendNotReady"));
@@ -115,20 +115,20 @@ mod tests {
 
     #[test]
     fn phases_follow_observed_readiness() {
-        let progressing = compute(None, Some(1), observations(Some(workload(1))), &now());
+        let progressing = observations(Some(workload(1))).into_status(None, Some(1), &now());
         assert_eq!(progressing.phase, Some(PatternPhase::Progressing));
-        let running = compute(Some(&progressing), Some(1), observations(Some(workload(2))), &now());
+        let running = observations(Some(workload(2))).into_status(Some(&progressing), Some(1), &now());
         assert_eq!(running.phase, Some(PatternPhase::Running));
         assert!(running.conditions.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
-        let degraded = compute(Some(&running), Some(1), observations(Some(workload(1))), &now());
+        let degraded = observations(Some(workload(1))).into_status(Some(&running), Some(1), &now());
         assert_eq!(degraded.phase, Some(PatternPhase::Degraded));
     }
 
     #[test]
     fn recomputing_an_unchanged_status_gives_an_equal_value() {
-        let first = compute(None, Some(3), observations(Some(workload(2))), &now());
+        let first = observations(Some(workload(2))).into_status(None, Some(3), &now());
         let later = Time(k8s_openapi::jiff::Timestamp::from_second(9_000).expect("time"));
-        let again = compute(Some(&first), Some(3), observations(Some(workload(2))), &later);
+        let again = observations(Some(workload(2))).into_status(Some(&first), Some(3), &later);
         assert_eq!(first, again);
     }
 
@@ -136,8 +136,8 @@ mod tests {
     fn an_invalid_spec_fails_and_a_missing_cluster_waits() {
         let mut observed = observations(None);
         observed.problem = Some(Problem { reason: "BackendNotSupported", message: "m".into(), transient: false });
-        assert_eq!(compute(None, Some(1), observed.clone(), &now()).phase, Some(PatternPhase::Failed));
+        assert_eq!(observed.clone().into_status(None, Some(1), &now()).phase, Some(PatternPhase::Failed));
         observed.problem = Some(Problem { reason: "ClusterNotFound", message: "m".into(), transient: true });
-        assert_eq!(compute(None, Some(1), observed, &now()).phase, Some(PatternPhase::Pending));
+        assert_eq!(observed.into_status(None, Some(1), &now()).phase, Some(PatternPhase::Pending));
     }
 }
