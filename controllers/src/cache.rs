@@ -132,7 +132,24 @@ impl Children {
         if let Some(cached) = api.namespace().and_then(|ns| self.get::<K>(ns, name)) {
             return Ok(Some(Arc::unwrap_or_clone(cached)));
         }
-        api.get_opt(name).await.map_err(|source| Error::api("get", &K::kind(&()), name, source))
+        read(api, name).await
+    }
+
+    /// The child `name` of `api`'s namespace that would carry `labels`, as this controller last
+    /// saw it; absent without asking when the cache can tell (see [`Children::lookup`]); else as
+    /// read now.
+    pub async fn live_child<K: Watched>(
+        &self,
+        api: &Api<K>,
+        name: &str,
+        labels: &BTreeMap<String, String>,
+    ) -> Result<Option<K>> {
+        let Some(ns) = api.namespace() else { return read(api, name).await };
+        match self.lookup::<K>(ns, name, labels) {
+            Lookup::Seen(cached) => Ok(Some(Arc::unwrap_or_clone(cached))),
+            Lookup::Absent => Ok(None),
+            Lookup::Unknown => read(api, name).await,
+        }
     }
 
     /// What the cache knows of the object `name` in `ns` that would carry `labels`.
@@ -184,6 +201,10 @@ impl Children {
     fn cached<K: Watched>(&self) -> Option<&Cached<K>> {
         self.typed.get(&TypeId::of::<K>())?.downcast_ref::<Cached<K>>()
     }
+}
+
+async fn read<K: Watched>(api: &Api<K>, name: &str) -> Result<Option<K>> {
+    api.get_opt(name).await.map_err(|source| Error::api("get", &K::kind(&()), name, source))
 }
 
 fn key<K: Watched>(ns: &str, name: &str) -> (TypeId, String, String) {

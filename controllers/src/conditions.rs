@@ -15,7 +15,7 @@ pub trait ObjectStatus: Clone + PartialEq + Serialize + Send + Sync {
 }
 
 /// What a pass observed, from which its object's status is computed.
-pub trait IntoStatus: Clone + Send {
+pub trait IntoStatus: Send {
     type Status;
 
     /// The status these observations make of the `previous` one, for an object of `generation`

@@ -5,7 +5,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use dashmap::DashMap;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -23,12 +23,25 @@ use crate::cache::Children;
 use crate::conditions::{IntoStatus, ObjectStatus};
 use crate::context::{Context, Identity};
 use crate::error::{Error, Result};
+use crate::hash;
 use crate::kinds::Watched;
 use crate::watches;
 use crate::writer::Writer;
 
 /// How often a teardown that waits on another controller looks again.
 pub const WAIT_POLL: Duration = Duration::from_secs(2);
+
+/// How long a status write of a controller's own may take to show in its cache before the
+/// cache is believed again (then someone else wrote the status since).
+const OWN_WRITE_LAG: Duration = Duration::from_secs(2);
+
+/// What became of a pass's status.
+enum StatusWrite {
+    Written,
+    Unchanged,
+    /// Not written yet: the cache lags behind this controller's last status write.
+    Deferred,
+}
 
 /// One controller: who it is, and how it realises and tears down one object of its kind. Its
 /// own state (caches of other kinds, optional APIs found at start) lives in the implementing
@@ -57,9 +70,9 @@ pub struct Driver<R> {
     ctx: Arc<Context>,
     children: Children,
     backoffs: Backoffs,
-    /// Objects whose status this controller wrote, by key, with the resourceVersion the write
-    /// gave them, until a reconcile sees that version: until then the cache may lag behind.
-    status_writes: DashMap<String, String>,
+    /// Status writes of this controller that the cache has not shown yet, by object key: the
+    /// written status's hash, and when.
+    status_writes: DashMap<String, (String, Instant)>,
     reconciler: R,
 }
 
@@ -81,8 +94,10 @@ impl<R: Reconciler> Driver<R> {
     async fn apply(&self, object: &R::Kind) -> Result<Action> {
         let writer = Writer::new(&self.ctx, &self.children, R::IDENTITY, object);
         let observed = self.reconciler.apply(object, &writer).await?;
-        self.write_status(object, observed).await?;
-        Ok(Action::requeue(self.ctx.config.resync))
+        Ok(match self.write_status(object, observed).await? {
+            StatusWrite::Deferred => Action::requeue(OWN_WRITE_LAG),
+            StatusWrite::Written | StatusWrite::Unchanged => Action::requeue(self.ctx.config.resync),
+        })
     }
 
     async fn cleanup(&self, object: &R::Kind) -> Result<Action> {
@@ -94,56 +109,47 @@ impl<R: Reconciler> Driver<R> {
         Ok(Action::await_change())
     }
 
-    /// Writes the status computed from `observed` when it differs from the stored one.
-    async fn write_status(&self, object: &R::Kind, observed: R::Observations) -> Result<()> {
+    /// Writes the status computed from `observed` when it differs from the cached one. Not while
+    /// the cache has not shown this controller's last status write yet: computed from a stale
+    /// status, the write would be redundant and move transition times. That write's own watch
+    /// event reconciles the object again; a recheck is scheduled in case it never shows (someone
+    /// else wrote the status meanwhile).
+    async fn write_status(&self, object: &R::Kind, observed: R::Observations) -> Result<StatusWrite> {
         let now = Time(k8s_openapi::jiff::Timestamp::now());
         let (kind, ns, name) = (R::Kind::kind(&()), object.namespace().unwrap_or_default(), object.name_any());
-        let generation = object.meta().generation;
         let cached = HasStatus::status(object);
-        let mut new = observed.clone().into_status(cached, generation, &now);
+        let new = observed.into_status(cached, object.meta().generation, &now);
         if let Some(phase) = new.phase() {
             self.ctx.metrics.set_phase(&kind, &ns, &name, &phase);
         }
         let key = key::<R>(object);
-        let cache_may_lag = self.status_may_lag(&key, object);
-        if cached == Some(&new) {
-            return Ok(());
+        if self.own_write_unseen(&key, cached) {
+            return Ok(StatusWrite::Deferred);
         }
-        let api: Api<R::Kind> = Api::namespaced(self.ctx.client.clone(), &ns);
-        if cache_may_lag {
-            // Our last status write may not have reached the cache yet: a read costs less than a
-            // write that changes nothing.
-            let stored = api.get(&name).await.map_err(|source| Error::api("get", &kind, &name, source))?;
-            if stored.meta().resource_version == object.meta().resource_version {
-                self.status_writes.remove(&key);
-            }
-            if HasStatus::status(&stored) != cached {
-                new = observed.into_status(HasStatus::status(&stored), generation, &now);
-                if HasStatus::status(&stored) == Some(&new) {
-                    return Ok(());
-                }
-            }
+        if cached == Some(&new) {
+            return Ok(StatusWrite::Unchanged);
         }
         self.announce_invalid(object, &new);
         let body = serde_json::json!({
             "apiVersion": R::Kind::api_version(&()), "kind": kind, "status": new
         });
         let params = PatchParams::apply(R::IDENTITY.field_manager).force();
-        let written = api
+        Api::<R::Kind>::namespaced(self.ctx.client.clone(), &ns)
             .patch_status(&name, &params, &Patch::Apply(&body))
             .await
             .map_err(|source| Error::api("apply status", &kind, &name, source))?;
-        if let Some(version) = written.resource_version() {
-            self.status_writes.insert(key, version);
-        }
-        Ok(())
+        self.status_writes.insert(key, (hash::of(&Some(&new)), Instant::now()));
+        Ok(StatusWrite::Written)
     }
 
-    /// Whether the cached `object` may predate this controller's last status write to it.
-    fn status_may_lag(&self, key: &str, object: &R::Kind) -> bool {
-        let version = object.meta().resource_version.as_deref();
-        // The cache shows the version our write made: the note has served.
-        self.status_writes.remove_if(key, |_, written| Some(written.as_str()) == version);
+    /// Whether this controller wrote a status to the object lately that the cached `status` does
+    /// not show yet.
+    fn own_write_unseen(&self, key: &str, status: Option<&StatusOf<R>>) -> bool {
+        if !self.status_writes.contains_key(key) {
+            return false;
+        }
+        let cached = hash::of(&status);
+        self.status_writes.remove_if(key, |_, (written, at)| *written == cached || at.elapsed() >= OWN_WRITE_LAG);
         self.status_writes.contains_key(key)
     }
 

@@ -5,7 +5,7 @@
 //! lacks. Every write is counted in the metrics and announced as an Event on the parent.
 
 use std::any::TypeId;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Debug;
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -89,6 +89,12 @@ impl<'a> Writer<'a> {
     /// The object `name` of kind `K` in the parent's namespace, as last seen, else as read now.
     pub async fn live<K: Watched>(&self, name: &str) -> Result<Option<K>> {
         self.children.live(&self.api::<K>(), name).await
+    }
+
+    /// The child `name` of kind `K` that carries `labels`, as last seen: once the cache has
+    /// listed, a child it has not seen is absent (see [`Children::lookup`]); else as read now.
+    pub async fn live_child<K: Watched>(&self, name: &str, labels: &BTreeMap<String, String>) -> Result<Option<K>> {
+        self.children.live_child(&self.api::<K>(), name, labels).await
     }
 
     /// The object `name` of kind `K` in the parent's namespace as stored now (not as cached: for

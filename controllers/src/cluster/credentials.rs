@@ -52,7 +52,8 @@ pub async fn read(valid: &ValidatedCluster, w: &Writer<'_>) -> Result<(Credentia
         .filter(|(kind, _)| backends::facts(*kind).is_some_and(|facts| !facts.secret_keys.is_empty()));
     for (kind, _) in with_secrets {
         let name = crate::naming::backend_secret(&valid.name, kind);
-        let Some(secret) = w.live::<Secret>(&name).await? else { continue };
+        let labels = crate::meta::component_labels(&valid.name, kind.as_str());
+        let Some(secret) = w.live_child::<Secret>(&name, &labels).await? else { continue };
         let data = values(&secret);
         if !data.is_empty() {
             credentials.insert(kind, data);

@@ -14,9 +14,9 @@ use super::credentials;
 use super::status::Observations;
 use super::validate::ValidatedCluster;
 use crate::error::Result;
-use crate::naming;
 use crate::workload::WorkloadView;
 use crate::writer::Writer;
+use crate::{meta, naming};
 
 /// What one pass read.
 pub struct Read {
@@ -44,16 +44,17 @@ pub async fn read(
 ) -> Result<Read> {
     let (credentials, lingering_credentials) = credentials::read(valid, w).await?;
     let mut backends = Vec::new();
+    let labels = |component: &str| meta::component_labels(&valid.name, component);
     for (kind, _) in valid.spec.backends.enabled() {
-        let set = w.live::<StatefulSet>(&naming::backend_service(&valid.name, kind)).await?;
-        backends.push((kind.as_str().to_string(), set));
+        let name = naming::backend_service(&valid.name, kind);
+        backends.push((kind.as_str().to_string(), w.live_child::<StatefulSet>(&name, &labels(kind.as_str())).await?));
     }
     let in_ns = |object_ns: Option<String>| object_ns.as_deref() == Some(valid.namespace.as_str());
     Ok(Read {
         credentials,
         lingering_credentials,
-        admin: w.live(&naming::admin_service(&valid.name)).await?,
-        proxy: w.live(&naming::proxy_service(&valid.name)).await?,
+        admin: w.live_child(&naming::admin_service(&valid.name), &labels("admin")).await?,
+        proxy: w.live_child(&naming::proxy_service(&valid.name), &labels("proxy")).await?,
         backends,
         patterns: patterns.state_filter(|p| in_ns(p.namespace())).iter().map(|p| p.as_ref().clone()).collect(),
         namespaces: namespaces.state_filter(|n| in_ns(n.namespace())).iter().map(|n| n.as_ref().clone()).collect(),
