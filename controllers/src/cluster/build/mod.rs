@@ -344,6 +344,57 @@ mod tests {
         assert_eq!(backend.name, "c-proxy");
     }
 
+    /// Records the kinds a visit hands out, and the kinds `visit_kinds` names.
+    #[derive(Default)]
+    struct Kinds(Vec<String>);
+
+    impl Visit for Kinds {
+        type Error = ();
+
+        fn object<K: Watched + Serialize>(&mut self, _: Role, _: K) -> impl Future<Output = Result<(), ()>> + Send {
+            self.0.push(K::kind(&()).to_string());
+            std::future::ready(Ok(()))
+        }
+
+        fn dynamic(&mut self, _: DynamicObject, resource: ApiResource) -> impl Future<Output = Result<(), ()>> + Send {
+            self.0.push(resource.kind);
+            std::future::ready(Ok(()))
+        }
+    }
+
+    impl VisitKinds for Kinds {
+        fn kind<K: Watched>(&mut self) {
+            self.0.push(K::kind(&()).to_string());
+        }
+
+        fn dynamic(&mut self, resource: ApiResource) {
+            self.0.push(resource.kind);
+        }
+    }
+
+    #[test]
+    fn every_kind_a_cluster_has_is_watched_in_the_order_it_is_applied() {
+        let everything = json!({
+            "admin": {"storage": {"size": "1Gi"}},
+            "proxy": {"autoscaling": {"enabled": true, "minReplicas": 2, "maxReplicas": 4, "targetCPU": 70}},
+            "patterns": [{"name": "keyvalue", "backends": ["redis"]}],
+            "namespaces": [{"name": "orders", "patterns": ["keyvalue"]}],
+            "backends": {"redis": {"enabled": true, "version": "7", "replicas": 3}},
+            "ingress": {"enabled": true, "host": "prism.example.com"},
+            "observability": {"prometheus": {"enabled": true}, "grafana": {"enabled": true}}
+        });
+        let mut visited = Kinds::default();
+        futures::executor::block_on(build_for(everything, true).visit(&mut visited)).expect("visited");
+        let mut watched = Kinds::default();
+        visit_kinds(&mut watched);
+        visited.0.dedup();
+        let first_seen: Vec<&String> =
+            visited.0.iter().enumerate().filter(|(i, k)| !visited.0[..*i].contains(k)).map(|(_, k)| k).collect();
+        let named: Vec<&String> = watched.0.iter().filter(|k| visited.0.contains(k)).collect();
+        assert_eq!(first_seen, named, "visit_kinds names every kind visit hands out, in apply order");
+        assert_eq!(watched.0.len(), first_seen.len(), "and no other: {:?} vs {:?}", watched.0, first_seen);
+    }
+
     #[test]
     fn a_service_monitor_only_where_its_api_is_served() {
         let spec = json!({"observability": {"prometheus": {"enabled": true, "scrapeInterval": "15s"}, "grafana": {"enabled": true}}});
