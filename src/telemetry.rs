@@ -1,5 +1,7 @@
 //! Structured logs with tracing: human-readable text or one JSON object per line.
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 
 use crate::args::LogFormat;
@@ -27,7 +29,11 @@ pub fn init(format: LogFormat, level: Option<&str>) -> Result<(), TelemetryError
     let directives = filter_directives(level);
     let filter = EnvFilter::try_new(&directives)
         .map_err(|source| TelemetryError::Filter { filter: directives.clone(), source })?;
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // Colour only on a terminal: a log file or `kubectl logs` would show the escape codes.
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     let installed = match format {
         LogFormat::Text => builder.try_init(),
         // Flattened so that log pipelines find `message`, `controller`, ... at the top level.

@@ -5,6 +5,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use dashmap::DashMap;
@@ -15,8 +16,8 @@ use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::runtime::finalizer::{Event as Finalizer, finalizer};
 use kube::{Resource, ResourceExt};
-use prism_api::names::conditions;
 use serde::Serialize;
+use tracing::Instrument;
 
 use crate::backoff::Backoffs;
 use crate::cache::Children;
@@ -25,6 +26,7 @@ use crate::context::{Context, Identity};
 use crate::error::{Error, Result};
 use crate::hash;
 use crate::kinds::Watched;
+use crate::transitions;
 use crate::watches;
 use crate::writer::Writer;
 
@@ -93,7 +95,8 @@ impl<R: Reconciler> Driver<R> {
 
     async fn apply(&self, object: &R::Kind) -> Result<Action> {
         let writer = Writer::new(&self.ctx, &self.children, R::IDENTITY, object);
-        let observed = self.reconciler.apply(object, &writer).await?;
+        // Boxed: a controller's pass is a large future, and debug builds copy it on the stack.
+        let observed = Box::pin(self.reconciler.apply(object, &writer)).await?;
         Ok(match self.write_status(object, observed).await? {
             StatusWrite::Deferred => Action::requeue(OWN_WRITE_LAG),
             StatusWrite::Written | StatusWrite::Unchanged => Action::requeue(self.ctx.config.resync),
@@ -105,7 +108,13 @@ impl<R: Reconciler> Driver<R> {
         self.ctx.metrics.forget(&kind, &object.namespace().unwrap_or_default(), &object.name_any());
         self.status_writes.remove(&key::<R>(object));
         let writer = Writer::new(&self.ctx, &self.children, R::IDENTITY, object);
-        self.reconciler.cleanup(object, &writer).await?;
+        Box::pin(self.reconciler.cleanup(object, &writer)).await?;
+        let (kind, name) = (R::Kind::kind(&()), object.name_any());
+        tracing::info!("{kind} {name} torn down");
+        if !controlled_by_prism(object) {
+            let note = format!("{kind} {name} and what it ran are torn down");
+            self.ctx.announce(&object.object_ref(&()), EventType::Normal, "TornDown", &note);
+        }
         Ok(Action::await_change())
     }
 
@@ -129,7 +138,7 @@ impl<R: Reconciler> Driver<R> {
         if cached == Some(&new) {
             return Ok(StatusWrite::Unchanged);
         }
-        self.announce_invalid(object, &new);
+        self.announce_transition(object, cached, &new);
         let body = serde_json::json!({
             "apiVersion": R::Kind::api_version(&()), "kind": kind, "status": new
         });
@@ -142,6 +151,17 @@ impl<R: Reconciler> Driver<R> {
         Ok(StatusWrite::Written)
     }
 
+    /// Logs a phase change and publishes the Event a status change deserves (see `transitions`).
+    fn announce_transition(&self, object: &R::Kind, before: Option<&StatusOf<R>>, after: &StatusOf<R>) {
+        let (kind, name) = (R::Kind::kind(&()), object.name_any());
+        if let Some(phase) = transitions::new_phase(before, after) {
+            tracing::info!("{kind} {name} {phase}");
+        }
+        if let Some(a) = transitions::announcement(&kind, &name, before, after, controlled_by_prism(object)) {
+            self.ctx.announce(&object.object_ref(&()), a.type_, &a.reason, &a.note);
+        }
+    }
+
     /// Whether this controller wrote a status to the object lately that the cached `status` does
     /// not show yet.
     fn own_write_unseen(&self, key: &str, status: Option<&StatusOf<R>>) -> bool {
@@ -152,14 +172,19 @@ impl<R: Reconciler> Driver<R> {
         self.status_writes.remove_if(key, |_, (written, at)| *written == cached || at.elapsed() >= OWN_WRITE_LAG);
         self.status_writes.contains_key(key)
     }
+}
 
-    /// A Warning Event when the spec becomes invalid (once per change of status, not per pass).
-    fn announce_invalid(&self, object: &R::Kind, new: &StatusOf<R>) {
-        let invalid = new.conditions().iter().find(|c| c.type_ == conditions::SPEC_VALID && c.status == "False");
-        if let Some(condition) = invalid {
-            self.ctx.announce(&object.object_ref(&()), EventType::Warning, &condition.reason, &condition.message);
-        }
-    }
+/// Whether another Prism custom resource controls `object` (a cluster's patterns and namespaces,
+/// a namespace's runners).
+fn controlled_by_prism<K: Resource>(object: &K) -> bool {
+    let group = |api_version: &str| api_version.split('/').next() == Some(prism_api::names::GROUP);
+    object.meta().owner_references.iter().flatten().any(|o| o.controller == Some(true) && group(&o.api_version))
+}
+
+/// A short, process-wide number for one reconcile, so that its log lines can be told apart.
+fn next_reconcile_id() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
 /// The key of `object` in per-object state: controller, namespace and name.
@@ -171,7 +196,18 @@ fn key<R: Reconciler>(object: &R::Kind) -> String {
 async fn reconcile<R: Reconciler>(object: Arc<R::Kind>, driver: Arc<Driver<R>>) -> Result<Action> {
     let _timer = driver.ctx.metrics.reconcile_started(R::IDENTITY.controller);
     let ns = object.namespace().ok_or(Error::MissingField("metadata.namespace"))?;
-    let api: Api<R::Kind> = Api::namespaced(driver.ctx.client.clone(), &ns);
+    let span = tracing::info_span!(
+        "reconcile",
+        controller = R::IDENTITY.controller,
+        namespace = %ns,
+        name = %object.name_any(),
+        id = next_reconcile_id()
+    );
+    reconcile_in(object, driver, &ns).instrument(span).await
+}
+
+async fn reconcile_in<R: Reconciler>(object: Arc<R::Kind>, driver: Arc<Driver<R>>, ns: &str) -> Result<Action> {
+    let api: Api<R::Kind> = Api::namespaced(driver.ctx.client.clone(), ns);
     let key = key::<R>(&object);
     let action = finalizer(&api, R::IDENTITY.finalizer, object, |event| async {
         match event {

@@ -6,7 +6,7 @@
 //!
 //! Layers, each importing only from the layers below it:
 //! 1. Foundations, no I/O: `error`, `kinds`, `hash`, `ports`, `naming`, `meta`, `conditions`,
-//!    `workload`, `metrics`, `backoff`, and the shared builders `images`, `objects`, `pod`,
+//!    `transitions`, `workload`, `metrics`, `backoff`, and the shared builders `images`, `objects`, `pod`,
 //!    `backends`, `children`, `routes`.
 //! 2. The runtime of a controller: `watches` (backed-off watches, the run loop), `cache` (the
 //!    children as last seen), `context` (what all controllers share), `writer` (apply, the
@@ -36,6 +36,7 @@ pub mod pod;
 pub mod ports;
 pub mod render;
 pub mod routes;
+pub mod transitions;
 pub mod watches;
 pub mod workload;
 pub mod writer;

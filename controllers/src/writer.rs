@@ -267,8 +267,7 @@ impl<'a> Writer<'a> {
         }
         let sent = match api.delete(name, &DeleteParams::background()).await {
             Ok(_) => {
-                self.ctx.metrics.object_written(self.identity.controller, kind, WriteAction::Deleted);
-                self.announce(EventType::Normal, &format!("{kind}Deleted"), &format!("Deleted {kind} {name}"));
+                self.written(kind, name, WriteAction::Deleted);
                 true
             }
             Err(kube::Error::Api(status)) if status.code == 404 => false,
@@ -304,6 +303,13 @@ impl<'a> Writer<'a> {
             .await
             .map_err(|source| Error::api("apply", &K::kind(&()), &name, source))?;
         Ok(())
+    }
+
+    /// Counts and logs a write of a child: the record of what the operator did (an Event is for a
+    /// transition of the parent, not for each child written).
+    fn written(&self, kind: &str, name: &str, action: WriteAction) {
+        self.ctx.metrics.object_written(self.identity.controller, kind, action);
+        tracing::info!("{} {kind} {name}", action.as_str());
     }
 
     /// Publishes an Event on the parent (in the background; best effort).

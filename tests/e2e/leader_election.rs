@@ -82,7 +82,7 @@ async fn only_the_leader_writes_and_the_standby_takes_over_after_kill_9() {
     assert_eq!(holder(&env).await.as_deref(), Some("a"), "a still leads");
     let instances = event_instances(&env).await;
     println!("Events by reporting instance while a leads: {instances:?}");
-    assert!(instances.get("a").is_some_and(|n| *n > 0), "the leader announced its writes: {instances:?}");
+    assert!(instances.get("a").is_some_and(|n| *n > 0), "the leader announced the cluster Running: {instances:?}");
     assert_eq!(instances.keys().collect::<Vec<_>>(), ["a"], "only the leader writes: {instances:?}");
     if emulated {
         let snapshot = env.emulator().instruments.requests.snapshot();
@@ -132,9 +132,11 @@ async fn only_the_leader_writes_and_the_standby_takes_over_after_kill_9() {
     );
     let lease = env.api::<Lease>().get(LEASE).await.expect("lease").spec.expect("spec");
     assert_eq!(lease.lease_transitions, Some(1), "one hand-over");
+    // The new leader's writes: the converged status above (its status write) and, on the emulator,
+    // the accounting below. (Events mark transitions now, and this change makes none.)
     let instances = event_instances(&env).await;
     println!("Events by reporting instance after the takeover: {instances:?}");
-    assert!(instances.contains_key("b"), "the new leader announced its writes: {instances:?}");
+    assert!(instances.keys().all(|i| i == "a" || i == "b"), "only the two leaders announce: {instances:?}");
     if let Some(before) = writes_a_at_kill {
         let snapshot = env.emulator().instruments.requests.snapshot();
         assert_eq!(snapshot.writes_by("operator-a"), before, "a dead leader writes nothing");

@@ -1,6 +1,8 @@
 //! One pass of the PrismCluster controller over one cluster: read, then decide (validate, build,
 //! status are pure), then write.
 
+use std::future::Future;
+
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::PersistentVolumeClaim;
 use kube::api::{ApiResource, DynamicObject, ListParams};
@@ -100,23 +102,27 @@ struct Applier<'a> {
 impl Visit for Applier<'_> {
     type Error = Error;
 
-    async fn object<K: Watched + Serialize>(&mut self, role: Role, object: K) -> Result<()> {
-        if let (Role::Proxy { autoscaled: true }, Some(live)) = (role, self.live_proxy) {
-            self.w.hand_over_replicas(live).await?;
-        }
-        let (applied, _) = self.w.apply(object).await?;
-        let view = WorkloadView::of_any(&applied);
-        match role {
-            Role::Plain => {}
-            Role::Backend(kind) => self.observed.backends.push((kind.as_str().to_string(), view)),
-            Role::Admin => self.observed.admin = view,
-            Role::Proxy { .. } => self.observed.proxy = view,
-        }
-        Ok(())
+    // Boxed: the visit awaits a dozen kinds in turn, and unboxed, each kind's future would take its
+    // own room in the visit's stack frame (hundreds of kilobytes in a debug build).
+    fn object<K: Watched + Serialize>(&mut self, role: Role, object: K) -> impl Future<Output = Result<()>> + Send {
+        Box::pin(async move {
+            if let (Role::Proxy { autoscaled: true }, Some(live)) = (role, self.live_proxy) {
+                self.w.hand_over_replicas(live).await?;
+            }
+            let (applied, _) = self.w.apply(object).await?;
+            let view = WorkloadView::of_any(&applied);
+            match role {
+                Role::Plain => {}
+                Role::Backend(kind) => self.observed.backends.push((kind.as_str().to_string(), view)),
+                Role::Admin => self.observed.admin = view,
+                Role::Proxy { .. } => self.observed.proxy = view,
+            }
+            Ok(())
+        })
     }
 
-    async fn dynamic(&mut self, object: DynamicObject, resource: ApiResource) -> Result<()> {
-        self.w.apply_dynamic(object, &resource).await.map(drop)
+    fn dynamic(&mut self, object: DynamicObject, resource: ApiResource) -> impl Future<Output = Result<()>> + Send {
+        Box::pin(async move { self.w.apply_dynamic(object, &resource).await.map(drop) })
     }
 }
 
