@@ -8,6 +8,7 @@ pub mod health;
 pub mod http;
 pub mod leader;
 pub mod rate_limit;
+pub mod request_metrics;
 pub mod runtime;
 pub mod shutdown;
 pub mod telemetry;

@@ -22,6 +22,7 @@ use crate::cache::Children;
 use crate::context::{Context, Identity};
 use crate::error::{Error, Result};
 use crate::kinds::Watched;
+use crate::metrics::Metrics;
 use crate::watches;
 use crate::writer::Writer;
 
@@ -33,6 +34,17 @@ pub trait ObjectStatus: Clone + PartialEq + Serialize + Send + Sync {
     /// The phase, for the phase metric.
     fn phase(&self) -> Option<String>;
     fn conditions(&self) -> &[Condition];
+
+    /// Records what the kind's own metrics show of this status (none by default); called at
+    /// every pass, beside the phase metric.
+    fn record_metrics(&self, _metrics: &Metrics, _namespace: &str, _name: &str) {}
+
+    /// Removes the kind's own series of a deleted object (none by default).
+    fn forget_metrics(_metrics: &Metrics, _namespace: &str, _name: &str)
+    where
+        Self: Sized,
+    {
+    }
 }
 
 /// One controller: who it is, and how it realises and tears down one object of its kind. Its
@@ -99,8 +111,9 @@ impl<R: Reconciler> Driver<R> {
     }
 
     async fn cleanup(&self, object: &R::Kind) -> Result<Action> {
-        let kind = R::Kind::kind(&());
-        self.ctx.metrics.forget(&kind, &object.namespace().unwrap_or_default(), &object.name_any());
+        let (kind, ns, name) = (R::Kind::kind(&()), object.namespace().unwrap_or_default(), object.name_any());
+        self.ctx.metrics.forget(&kind, &ns, &name);
+        R::Status::forget_metrics(&self.ctx.metrics, &ns, &name);
         self.status_writes.remove(&key::<R>(object));
         let writer = Writer::new(&self.ctx, &self.children, R::IDENTITY, object);
         self.reconciler.cleanup(object, &writer).await?;
@@ -117,6 +130,7 @@ impl<R: Reconciler> Driver<R> {
         if let Some(phase) = new.phase() {
             self.ctx.metrics.set_phase(&kind, &ns, &name, &phase);
         }
+        new.record_metrics(&self.ctx.metrics, &ns, &name);
         let key = key::<R>(object);
         let cache_may_lag = self.status_may_lag(&key, object);
         if cached == Some(&new) {
@@ -189,6 +203,8 @@ async fn reconcile<R: Reconciler>(object: Arc<R::Kind>, driver: Arc<Driver<R>>) 
     .await
     .map_err(|e| Error::Finalizer(Box::new(e)))?;
     driver.backoffs.reset(&key);
+    driver.ctx.metrics.reconcile_succeeded(R::IDENTITY.controller);
+    driver.ctx.metrics.set_backing_off(R::IDENTITY.controller, driver.backoffs.len());
     Ok(action)
 }
 
@@ -202,6 +218,7 @@ fn error_policy<R: Reconciler>(object: Arc<R::Kind>, error: &Error, driver: Arc<
     }
     driver.ctx.metrics.reconcile_failed(controller, error.metric_label());
     let delay = driver.backoffs.next_delay(key::<R>(&object));
+    driver.ctx.metrics.set_backing_off(controller, driver.backoffs.len());
     tracing::warn!(controller, object = %object.name_any(), %error, retry_in = ?delay, "reconcile failed");
     driver.ctx.announce(&object.object_ref(&()), EventType::Warning, "ReconcileFailed", &error.to_string());
     Action::requeue(delay)

@@ -23,6 +23,7 @@ use crate::context::Identity;
 use crate::driver::{ObjectStatus, Reconciler};
 use crate::error::{Error, Result};
 use crate::kinds::Watched;
+use crate::metrics::Metrics;
 use crate::workload::WorkloadView;
 use crate::writer::Writer;
 
@@ -81,6 +82,16 @@ impl ObjectStatus for PrismClusterStatus {
 
     fn conditions(&self) -> &[Condition] {
         &self.conditions
+    }
+
+    fn record_metrics(&self, metrics: &Metrics, namespace: &str, name: &str) {
+        if let Some(health) = status::health(self) {
+            metrics.set_cluster_health(namespace, name, &health);
+        }
+    }
+
+    fn forget_metrics(metrics: &Metrics, namespace: &str, name: &str) {
+        metrics.forget_cluster(namespace, name);
     }
 }
 
