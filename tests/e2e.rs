@@ -22,6 +22,8 @@ mod leader_election;
 mod ordering;
 #[path = "e2e/pause.rs"]
 mod pause;
+#[path = "e2e/plugin.rs"]
+mod plugin;
 #[path = "e2e/runtime_changes.rs"]
 mod runtime_changes;
 #[path = "e2e/sample.rs"]

@@ -52,8 +52,15 @@ pub fn what_to_do(reason: &str, node: &Node, snapshot: &Snapshot) -> Option<Stri
             format!("see why its runners are not ready: {}", why("prismnamespace"))
         }
         "ComponentsNotReady" | "NotReady" => format!("see which component holds it up: {}", why("prismcluster")),
+        "RollingOut" if node.kind.starts_with("Prism") => {
+            format!("a rollout is under way; if it does not finish: {}", why(&node.kind.to_lowercase()))
+        }
         "RollingOut" => format!(
             "a rollout is under way; if it does not finish, look at the pods: kubectl describe {} {name} -n {ns}",
+            node.kind.to_lowercase()
+        ),
+        "Orphaned" => format!(
+            "nothing reconciles it any more: delete it if nothing needs it (kubectl delete {} {name} -n {ns}), or recreate its owner",
             node.kind.to_lowercase()
         ),
         "VolumeNotBound" => {

@@ -188,7 +188,9 @@ pub fn pattern(pattern: &PrismPattern) -> Node {
     let mut node = Node::new("PrismPattern", &pattern.metadata);
     node.cluster = Some(pattern.spec.cluster.clone());
     node.conditions = status.conditions.clone();
-    node.ready = Some(format!("{}/{}", status.available_replicas, pattern.spec.replicas.unwrap_or(status.replicas)));
+    // Without spec.replicas an autoscaler decides (the status says how many), else one.
+    let desired = pattern.spec.replicas.unwrap_or(status.replicas.max(1));
+    node.ready = Some(format!("{}/{desired}", status.available_replicas));
     let health = match status.phase {
         Some(PatternPhase::Running) => Health::Ready,
         Some(PatternPhase::Degraded | PatternPhase::Failed) => Health::Failing,

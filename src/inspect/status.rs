@@ -71,7 +71,19 @@ pub fn report(cluster: &PrismCluster, forest: &Forest, snapshot: &Snapshot) -> R
     let node = node::cluster(cluster);
     let status = cluster.status.clone().unwrap_or_default();
     let components = status.admin_status.iter().chain(&status.proxy_status).chain(&status.backend_status);
-    let conditions = node.conditions.iter().map(|c| condition_line(c, &node, snapshot)).collect();
+    // An invalid spec explains every other condition: advice goes with it alone.
+    let spec_invalid = node.condition(types::SPEC_VALID).is_some_and(|c| c.status == "False");
+    let conditions = node
+        .conditions
+        .iter()
+        .map(|c| condition_line(c, &node, snapshot))
+        .map(|mut line| {
+            if spec_invalid && line.type_ != types::SPEC_VALID {
+                line.what_to_do = None;
+            }
+            line
+        })
+        .collect();
     let problems = forest
         .find(&node.namespace, &node.kind, &node.name)
         .map(|tree| tree.children.iter().flat_map(|c| c.walk()).collect::<Vec<_>>())

@@ -57,6 +57,13 @@ impl Chain {
 /// Follows `start` to its root cause.
 pub fn explain(start: &Node, forest: &Forest, snapshot: &Snapshot) -> Chain {
     let mut links = vec![Link { relation: String::new(), object: start.clone() }];
+    if let Some(orphan) = forest.orphans.iter().find(|o| o.node.uid == start.uid && o.node.kind == start.kind) {
+        let mut orphaned = start.clone();
+        orphaned.reason = Some("Orphaned".into());
+        let root_cause = Some(format!("{} is an orphan: {}", start.reference(), orphan.orphaned));
+        let what_to_do = what_to_do("Orphaned", &orphaned, snapshot);
+        return Chain { links, root_cause, what_to_do };
+    }
     if start.is_ready() {
         return Chain { links, root_cause: None, what_to_do: None };
     }
@@ -151,7 +158,12 @@ pub fn render(chain: &Chain, look: &Look) -> String {
     let mut out = String::new();
     for (index, link) in chain.links.iter().enumerate() {
         let node = &link.object;
-        let state = look.health(node.health, if node.is_ready() { "Ready" } else { "not Ready" });
+        let word = match node.health {
+            Health::None => "present (it has no readiness)",
+            Health::Ready => "Ready",
+            Health::Progressing | Health::Failing => "not Ready",
+        };
+        let state = look.health(node.health, word);
         let detail = explanation(node).map(|e| format!(": {e}")).unwrap_or_default();
         if index == 0 {
             let _ = writeln!(out, "{} is {state}{detail}", look.bold(&node.reference()));
