@@ -94,6 +94,8 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
         let elector = elector(lease_client, &args.leader, identity, readiness.clone());
         lead_then_run(elector, ctx, &metrics, shutdown).await
     } else {
+        // Without election this instance is the only writer: it leads, for the leader metric.
+        metrics.set_leader(true);
         run_controllers(ctx, shutdown).await
     };
     readiness.stopping();

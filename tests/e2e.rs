@@ -18,6 +18,8 @@ mod deletion;
 mod harness;
 #[path = "e2e/leader_election.rs"]
 mod leader_election;
+#[path = "e2e/observability.rs"]
+mod observability;
 #[path = "e2e/ordering.rs"]
 mod ordering;
 #[path = "e2e/pause.rs"]
