@@ -45,11 +45,14 @@ fn expressions() -> Vec<(String, String)> {
     out
 }
 
+/// A label matcher: label, operator, value.
+type Matcher = (String, MatchOp, String);
+
 /// What an expression reads: each selector (metric, label matchers) and each grouping label with
 /// the metrics it groups.
 #[derive(Default)]
 struct Reads {
-    selectors: Vec<(String, Vec<(String, MatchOp, String)>)>,
+    selectors: Vec<(String, Vec<Matcher>)>,
     groupings: Vec<(String, Vec<String>)>,
 }
 
