@@ -117,8 +117,8 @@ impl Snapshot {
         nodes.extend(self.clusters.iter().map(node::cluster));
         nodes.extend(self.namespaces.iter().map(node::namespace));
         nodes.extend(self.patterns.iter().map(node::pattern));
-        nodes.extend(self.stateful_sets.iter().map(node::stateful_set));
-        nodes.extend(self.deployments.iter().map(node::deployment));
+        nodes.extend(self.stateful_sets.iter().map(node::workload));
+        nodes.extend(self.deployments.iter().map(node::workload));
         nodes.extend(self.autoscalers.iter().map(node::autoscaler));
         nodes.extend(self.scaled_objects.iter().map(node::scaled_object));
         nodes.extend(self.services.iter().map(node::service));

@@ -202,33 +202,44 @@ pub fn pattern(pattern: &PrismPattern) -> Node {
         .unless_stale(pattern.metadata.generation, status.observed_generation)
 }
 
-pub fn deployment(deployment: &Deployment) -> Node {
-    let mut node = Node::new("Deployment", &deployment.metadata);
-    let status = deployment.status.clone().unwrap_or_default();
-    let desired = deployment.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
-    node.conditions = status.conditions.unwrap_or_default().into_iter().map(workload_condition).collect();
-    let rollout = Rollout {
-        desired,
-        ready: status.ready_replicas.unwrap_or(0),
-        updated: status.updated_replicas.unwrap_or(0),
-        current: status.observed_generation >= deployment.metadata.generation,
-    };
-    let stalled = node.condition("Progressing").is_some_and(|c| c.status == "False");
-    rollout.judge(node, stalled)
+/// A Deployment or a StatefulSet: their rollouts are read alike (their fields share names, not
+/// a type).
+pub trait Workload {
+    const KIND: &'static str;
+    fn meta(&self) -> &ObjectMeta;
+    /// Replicas desired, ready and up to date; the generation observed; the conditions.
+    fn rollout(&self) -> ([Option<i32>; 3], Option<i64>, Vec<Condition>);
 }
 
-pub fn stateful_set(set: &StatefulSet) -> Node {
-    let mut node = Node::new("StatefulSet", &set.metadata);
-    let status = set.status.clone().unwrap_or_default();
-    let desired = set.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
-    node.conditions = status.conditions.unwrap_or_default().into_iter().map(workload_condition).collect();
-    let rollout = Rollout {
-        desired,
-        ready: status.ready_replicas.unwrap_or(0),
-        updated: status.updated_replicas.unwrap_or(0),
-        current: status.observed_generation >= set.metadata.generation,
+/// One implementation for both: the same field names in two types.
+macro_rules! impl_workload {
+    ($type:ty, $kind:literal) => {
+        impl Workload for $type {
+            const KIND: &'static str = $kind;
+            fn meta(&self) -> &ObjectMeta {
+                &self.metadata
+            }
+            fn rollout(&self) -> ([Option<i32>; 3], Option<i64>, Vec<Condition>) {
+                let s = self.status.clone().unwrap_or_default();
+                let conditions = s
+                    .conditions
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|c| condition(c.type_, c.status, c.reason, c.message, c.last_transition_time))
+                    .collect();
+                let desired = self.spec.as_ref().and_then(|x| x.replicas);
+                ([desired, s.ready_replicas, s.updated_replicas], s.observed_generation, conditions)
+            }
+        }
     };
-    rollout.judge(node, false)
+}
+
+impl_workload!(Deployment, "Deployment");
+impl_workload!(StatefulSet, "StatefulSet");
+
+pub fn workload<W: Workload>(workload: &W) -> Node {
+    let (counts, observed, conditions) = workload.rollout();
+    Rollout::new(counts, observed, workload.meta()).judge(Node::new(W::KIND, workload.meta()), conditions)
 }
 
 /// Where a workload's rollout stands.
@@ -241,12 +252,25 @@ struct Rollout {
 }
 
 impl Rollout {
-    fn judge(&self, mut node: Node, stalled: bool) -> Node {
+    /// From the replicas desired, ready and up to date (Deployments and StatefulSets name them
+    /// alike) and the generation the workload's controller observed.
+    fn new([desired, ready, updated]: [Option<i32>; 3], observed: Option<i64>, meta: &ObjectMeta) -> Rollout {
+        Rollout {
+            desired: desired.unwrap_or(1),
+            ready: ready.unwrap_or(0),
+            updated: updated.unwrap_or(0),
+            current: observed >= meta.generation,
+        }
+    }
+
+    /// Ready when every replica is ready and up to date; Failed past the progress deadline
+    /// (a Progressing condition that is False); Progressing otherwise.
+    fn judge(&self, mut node: Node, conditions: Vec<Condition>) -> Node {
+        node.conditions = conditions;
         node.ready = Some(format!("{}/{}", self.ready, self.desired));
-        if stalled {
-            let progressing = node.condition("Progressing").cloned();
-            node.reason = progressing.as_ref().map(|c| c.reason.clone());
-            node.message = progressing.map(|c| c.message).filter(|m| !m.is_empty());
+        if let Some(stalled) = node.condition("Progressing").filter(|c| c.status == "False").cloned() {
+            node.reason = Some(stalled.reason);
+            node.message = Some(stalled.message).filter(|m| !m.is_empty());
             return node.with_state(Health::Failing, "Failed");
         }
         if self.current && self.ready >= self.desired && self.updated >= self.desired {
@@ -263,49 +287,21 @@ impl Rollout {
     }
 }
 
-/// A workload condition in metav1.Condition's shape.
-fn workload_condition(c: impl Into<LooseCondition>) -> Condition {
-    let c = c.into();
-    Condition {
-        type_: c.type_,
-        status: c.status,
-        reason: c.reason.unwrap_or_default(),
-        message: c.message.unwrap_or_default(),
-        observed_generation: None,
-        last_transition_time: c.last_transition_time.unwrap_or(Time(k8s_openapi::jiff::Timestamp::UNIX_EPOCH)),
-    }
-}
-
-/// The fields every workload condition kind has.
-struct LooseCondition {
+/// A condition of another shape (a workload's, KEDA's) as a metav1.Condition.
+fn condition(
     type_: String,
     status: String,
     reason: Option<String>,
     message: Option<String>,
     last_transition_time: Option<Time>,
-}
-
-impl From<k8s_openapi::api::apps::v1::DeploymentCondition> for LooseCondition {
-    fn from(c: k8s_openapi::api::apps::v1::DeploymentCondition) -> Self {
-        LooseCondition {
-            type_: c.type_,
-            status: c.status,
-            reason: c.reason,
-            message: c.message,
-            last_transition_time: c.last_transition_time,
-        }
-    }
-}
-
-impl From<k8s_openapi::api::apps::v1::StatefulSetCondition> for LooseCondition {
-    fn from(c: k8s_openapi::api::apps::v1::StatefulSetCondition) -> Self {
-        LooseCondition {
-            type_: c.type_,
-            status: c.status,
-            reason: c.reason,
-            message: c.message,
-            last_transition_time: c.last_transition_time,
-        }
+) -> Condition {
+    Condition {
+        type_,
+        status,
+        reason: reason.unwrap_or_default(),
+        message: message.unwrap_or_default(),
+        observed_generation: None,
+        last_transition_time: last_transition_time.unwrap_or(Time(k8s_openapi::jiff::Timestamp::UNIX_EPOCH)),
     }
 }
 
@@ -336,7 +332,7 @@ pub fn scaled_object(object: &DynamicObject) -> Node {
     node.conditions = serde_json::from_value::<Vec<LooseJson>>(conditions)
         .unwrap_or_default()
         .into_iter()
-        .map(|c| workload_condition(c.into_loose()))
+        .map(|c| condition(c.type_, c.status, c.reason, c.message, None))
         .collect();
     match node.condition(types::READY).map(|c| c.status.clone()) {
         Some(s) if s == "True" => node.with_state(Health::Ready, "Ready"),
@@ -356,18 +352,6 @@ struct LooseJson {
     reason: Option<String>,
     #[serde(default)]
     message: Option<String>,
-}
-
-impl LooseJson {
-    fn into_loose(self) -> LooseCondition {
-        LooseCondition {
-            type_: self.type_,
-            status: self.status,
-            reason: self.reason,
-            message: self.message,
-            last_transition_time: None,
-        }
-    }
 }
 
 pub fn volume_claim(pvc: &PersistentVolumeClaim) -> Node {
@@ -451,13 +435,13 @@ mod tests {
              status:\n  observedGeneration: 1\n  readyReplicas: 0\n  conditions:\n\
              \x20 - {type: Progressing, status: 'False', reason: ProgressDeadlineExceeded, message: 'too slow'}\n",
         );
-        let node = deployment(&stuck);
+        let node = workload(&stuck);
         assert_eq!((node.health, node.reason.as_deref()), (Health::Failing, Some("ProgressDeadlineExceeded")));
         let rolling: Deployment = yaml(
             "metadata: {name: d, generation: 2}\nspec: {replicas: 2, selector: {}, template: {}}\n\
              status: {observedGeneration: 2, readyReplicas: 1, updatedReplicas: 1}\n",
         );
-        let node = deployment(&rolling);
+        let node = workload(&rolling);
         assert_eq!((node.health, node.ready.as_deref()), (Health::Progressing, Some("1/2")));
         assert_eq!(node.message.as_deref(), Some("1 of 2 replicas ready, 1 up to date"));
     }
