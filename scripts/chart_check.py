@@ -52,20 +52,26 @@ BAD_VALUES: list[tuple[str, dict[str, Any], str]] = [
     ("a PDB that blocks every drain", {"podDisruptionBudget": {"minAvailable": 2}}, "minAvailable"),
 ]
 
-SERVICE_MONITOR_CRD = {
-    "apiVersion": "apiextensions.k8s.io/v1",
-    "kind": "CustomResourceDefinition",
-    "metadata": {"name": "servicemonitors.monitoring.coreos.com"},
-    "spec": {
-        "group": "monitoring.coreos.com",
-        "scope": "Namespaced",
-        "names": {"plural": "servicemonitors", "singular": "servicemonitor", "kind": "ServiceMonitor",
-                  "listKind": "ServiceMonitorList"},
-        "versions": [{"name": "v1", "served": True, "storage": True,
-                      "schema": {"openAPIV3Schema": {"type": "object",
-                                                     "x-kubernetes-preserve-unknown-fields": True}}}],
-    },
-}
+def monitoring_crd(kind: str) -> dict:
+    """A Prometheus Operator CRD (monitoring.coreos.com/v1) that keeps whatever it is given."""
+    plural = kind.lower() + "s"
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{plural}.monitoring.coreos.com"},
+        "spec": {
+            "group": "monitoring.coreos.com",
+            "scope": "Namespaced",
+            "names": {"plural": plural, "singular": kind.lower(), "kind": kind, "listKind": kind + "List"},
+            "versions": [{"name": "v1", "served": True, "storage": True,
+                          "schema": {"openAPIV3Schema": {"type": "object",
+                                                         "x-kubernetes-preserve-unknown-fields": True}}}],
+        },
+    }
+
+
+DASHBOARD = CHART / "files" / "dashboards" / "prism-operator.json"
+RULES = CHART / "files" / "prometheus-rules.yaml"
 
 
 class Checks:
@@ -267,6 +273,7 @@ async def install_cluster_wide(c: Checks, kc: Path) -> dict | None:
         c.equal("PodDisruptionBudget minAvailable", pdb["spec"]["minAvailable"], 1)
     sm = kubectl(kc, "get", "crd", "servicemonitors.monitoring.coreos.com", check=False)
     c.check("no ServiceMonitor by default (its CRD is not even needed)", sm.returncode != 0, sm.stdout)
+    c.equal("no dashboard ConfigMap by default", get(kc, "configmap", f"{RELEASE}-prism-operator-dashboard", RELEASE_NS), None)
     return deployment
 
 
@@ -315,11 +322,14 @@ def run_operator_with_chart_args(c: Checks, kc: Path, deployment: dict, workdir:
 
 
 async def install_scoped(c: Checks, kc: Path) -> None:
-    print(f"install {SCOPED_RELEASE} (watching {WATCHED_NS} only, with a ServiceMonitor) into {SCOPED_NS}")
-    kubectl(kc, "apply", "-f", "-", stdin=json.dumps(SERVICE_MONITOR_CRD))
+    print(f"install {SCOPED_RELEASE} (watching {WATCHED_NS} only, with a ServiceMonitor, alerts and a dashboard) into {SCOPED_NS}")
+    for kind in ("ServiceMonitor", "PrometheusRule"):
+        kubectl(kc, "apply", "-f", "-", stdin=json.dumps(monitoring_crd(kind)))
     kubectl(kc, "apply", "-f", "-", stdin=json.dumps({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": WATCHED_NS}}))
     config = helm.Configuration(namespace=SCOPED_NS, kubeconfig=str(kc))
-    values = {"watchNamespace": WATCHED_NS, "replicaCount": 1, "metrics": {"serviceMonitor": {"enabled": True}}}
+    values = {"watchNamespace": WATCHED_NS, "replicaCount": 1,
+              "metrics": {"serviceMonitor": {"enabled": True}, "prometheusRule": {"enabled": True}},
+              "grafana": {"dashboard": {"enabled": True}}}
     release = await helm.Install(config).run(SCOPED_RELEASE, str(CHART), values=values, create_namespace=True, wait=False)
     c.equal("release deployed", release["info"]["status"], "deployed")
     name = f"{SCOPED_RELEASE}-prism-operator"
@@ -333,6 +343,15 @@ async def install_scoped(c: Checks, kc: Path) -> None:
     monitor = get(kc, "servicemonitor", name, SCOPED_NS)
     if c.check("ServiceMonitor", monitor is not None):
         c.equal("ServiceMonitor endpoint", [(e["port"], e["path"]) for e in monitor["spec"]["endpoints"]], [("metrics", "/metrics")])
+        c.equal("ServiceMonitor keeps the clusters' namespace label", monitor["spec"]["endpoints"][0].get("honorLabels"), True)
+    rule = get(kc, "prometheusrule", name, SCOPED_NS)
+    if c.check("PrometheusRule", rule is not None):
+        c.equal("PrometheusRule holds files/prometheus-rules.yaml", rule["spec"], yaml.safe_load(RULES.read_text()))
+    dashboard = get(kc, "configmap", f"{name}-dashboard", SCOPED_NS)
+    if c.check("dashboard ConfigMap", dashboard is not None):
+        c.equal("dashboard ConfigMap has the Grafana sidecar's label", dashboard["metadata"]["labels"].get("grafana_dashboard"), "1")
+        c.equal("dashboard ConfigMap holds files/dashboards/prism-operator.json",
+                json.loads(dashboard["data"]["prism-operator.json"]), json.loads(DASHBOARD.read_text()))
 
 
 async def uninstall(c: Checks, config: helm.Configuration, release: str) -> None:

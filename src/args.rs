@@ -54,6 +54,11 @@ pub struct RunArgs {
     #[arg(long, env = "PRISM_OPERATOR_LOG_LEVEL", value_name = "FILTER")]
     pub log_level: Option<String>,
 
+    /// The container's memory limit in bytes, for the memory metric and its alert (the chart
+    /// passes limits.memory through the Downward API).
+    #[arg(long, env = "PRISM_OPERATOR_MEMORY_LIMIT", value_name = "BYTES")]
+    pub memory_limit: Option<i64>,
+
     #[command(flatten)]
     pub leader: LeaderArgs,
 }

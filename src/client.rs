@@ -2,6 +2,7 @@
 //! with the API server.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::HeaderValue;
@@ -12,7 +13,10 @@ use kube::client::ClientBuilder;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
 
+use prism_controllers::metrics::Metrics;
+
 use crate::rate_limit::RateLimitLayer;
+use crate::request_metrics::RequestMetricsLayer;
 
 /// First-contact attempts before giving up: 1 + 2 + 4 + 8 + 8 s of waiting (~25 s), long enough
 /// for an API server that is restarting, short enough that a wrong address is reported soon.
@@ -47,13 +51,20 @@ pub async fn load_config(kubeconfig: Option<&Path>) -> Result<Config, ClientErro
 }
 
 /// A client over the default kube stack, rate limited when `qps` > 0, naming itself in every
-/// request's User-Agent.
-pub fn build_client(mut config: Config, qps: f64, burst: u32) -> Result<Client, ClientError> {
+/// request's User-Agent, and counting its requests in `metrics` when given.
+pub fn build_client(
+    mut config: Config,
+    qps: f64,
+    burst: u32,
+    metrics: Option<Arc<Metrics>>,
+) -> Result<Client, ClientError> {
     if let Ok(agent) = HeaderValue::from_str(&user_agent()) {
         config.headers.push((USER_AGENT, agent));
     }
     let url = config.cluster_url.to_string();
-    let builder = ClientBuilder::try_from(config).map_err(|source| ClientError::Build { url, source })?;
+    let builder = ClientBuilder::try_from(config)
+        .map_err(|source| ClientError::Build { url, source })?
+        .with_layer(&RequestMetricsLayer::new(metrics));
     Ok(if qps > 0.0 { builder.with_layer(&RateLimitLayer::new(qps, burst)).build() } else { builder.build() })
 }
 

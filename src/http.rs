@@ -37,6 +37,10 @@ pub fn health_router(readiness: Arc<Readiness>) -> Router {
 
 /// Serves `router` on `listener` in a background task until the process exits.
 pub fn spawn(listener: TcpListener, router: Router, purpose: &'static str) {
+    if let Ok(addr) = listener.local_addr() {
+        // With port 0 the address is known only now: tests and people read it here.
+        tracing::info!(%addr, purpose, "serving");
+    }
     tokio::spawn(async move {
         if let Err(err) = axum::serve(listener, router).await {
             tracing::error!(error = %err, purpose, "HTTP server stopped");

@@ -59,6 +59,9 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
     let (trigger, shutdown) = shutdown::channel();
     tokio::spawn(shutdown::on_signals(trigger));
     let metrics = Arc::new(Metrics::new());
+    if let Some(limit) = args.memory_limit {
+        metrics.set_memory_limit(limit);
+    }
     let readiness = Arc::new(Readiness::new(args.leader.enabled.then_some(args.leader.lease_duration)));
     let metrics_listener = http::bind(args.metrics_addr, "metrics").await?;
     let health_listener = http::bind(args.health_addr, "health probes").await?;
@@ -67,7 +70,7 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
 
     let config = client::load_config(args.kubeconfig.as_deref()).await?;
     let url = config.cluster_url.to_string();
-    let controller_client = client::build_client(config.clone(), args.qps, args.burst)?;
+    let controller_client = client::build_client(config.clone(), args.qps, args.burst, Some(metrics.clone()))?;
     let info = tokio::select! {
         info = client::wait_for_api(&controller_client, &url, client::connect_backoff()) => info?,
         () = shutdown.requested() => return Ok(()),
@@ -78,7 +81,7 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
     // One identity for the Lease and for Events, so both name the same instance.
     let identity = args.leader.identity();
     // Events get their own client (and rate limit): best effort, never ahead of reconciles.
-    let event_client = client::build_client(config.clone(), args.qps, args.burst)?;
+    let event_client = client::build_client(config.clone(), args.qps, args.burst, Some(metrics.clone()))?;
     let ctx = Context::with_event_client(
         controller_client,
         event_client,
@@ -87,10 +90,12 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
     );
     let result = if args.leader.enabled {
         // Renewals get their own client: never queued behind the controllers' rate limit.
-        let lease_client = client::build_client(config, 0.0, 0)?;
+        let lease_client = client::build_client(config, 0.0, 0, Some(metrics.clone()))?;
         let elector = elector(lease_client, &args.leader, identity, readiness.clone());
         lead_then_run(elector, ctx, &metrics, shutdown).await
     } else {
+        // Without election this instance is the only writer: it leads, for the leader metric.
+        metrics.set_leader(true);
         run_controllers(ctx, shutdown).await
     };
     readiness.stopping();

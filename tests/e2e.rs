@@ -18,10 +18,14 @@ mod deletion;
 mod harness;
 #[path = "e2e/leader_election.rs"]
 mod leader_election;
+#[path = "e2e/observability.rs"]
+mod observability;
 #[path = "e2e/ordering.rs"]
 mod ordering;
 #[path = "e2e/pause.rs"]
 mod pause;
+#[path = "e2e/plugin.rs"]
+mod plugin;
 #[path = "e2e/runtime_changes.rs"]
 mod runtime_changes;
 #[path = "e2e/sample.rs"]

@@ -20,7 +20,7 @@ fn quick_backoff(times: usize) -> ExponentialBuilder {
 async fn an_unreachable_api_is_reported_with_its_address() {
     // Nothing listens on port 1 of the loopback interface.
     let config = kube::Config::new("http://127.0.0.1:1".parse().expect("uri"));
-    let client = build_client(config, 20.0, 30).expect("client");
+    let client = build_client(config, 20.0, 30, None).expect("client");
     let err = wait_for_api(&client, "http://127.0.0.1:1/", quick_backoff(2)).await.expect_err("unreachable");
     assert!(matches!(err, ClientError::Unreachable { .. }), "{err:?}");
     assert!(err.to_string().starts_with("cannot reach the Kubernetes API at http://127.0.0.1:1/: "), "{err}");
@@ -40,7 +40,7 @@ async fn an_https_client_has_a_crypto_provider() {
     // kube's rustls-tls without a provider feature fails every https request; with ring the
     // failure is the connection's, not the TLS setup's.
     let config = kube::Config::new("https://127.0.0.1:1".parse().expect("uri"));
-    let client = build_client(config, 0.0, 1).expect("client");
+    let client = build_client(config, 0.0, 1, None).expect("client");
     let err = wait_for_api(&client, "https://127.0.0.1:1/", quick_backoff(0)).await.expect_err("unreachable");
     let chain = format!("{:?}", err);
     assert!(!chain.to_lowercase().contains("cryptoprovider"), "{chain}");
@@ -50,7 +50,7 @@ async fn an_https_client_has_a_crypto_provider() {
 async fn every_request_names_the_operator_and_its_version() {
     let server = Emulator::start().serve("127.0.0.1:0").await.expect("emulator");
     let config = kube::Config::new(server.url().parse().expect("uri"));
-    let client = build_client(config, 0.0, 1).expect("client");
+    let client = build_client(config, 0.0, 1, None).expect("client");
     wait_for_api(&client, "emulator", quick_backoff(0)).await.expect("reached");
     let snapshot = server.emulator.instruments.requests.snapshot();
     let agents: Vec<&str> = snapshot.log.iter().map(|r| r.info.user_agent.as_str()).collect();

@@ -34,6 +34,15 @@ impl Backoffs {
     pub fn reset(&self, key: &str) {
         self.failures.remove(key);
     }
+
+    /// How many objects wait for a retry after a failure.
+    pub fn len(&self) -> usize {
+        self.failures.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.failures.is_empty()
+    }
 }
 
 #[cfg(test)]
@@ -48,7 +57,9 @@ mod tests {
         let third = backoffs.next_delay("a".into());
         assert!(third > first, "{third:?} > {first:?}");
         assert!(backoffs.next_delay("b".into()) < Duration::from_secs(2), "other objects are not slowed");
+        assert_eq!(backoffs.len(), 2);
         backoffs.reset("a");
+        assert_eq!(backoffs.len(), 1);
         assert!(backoffs.next_delay("a".into()) < Duration::from_secs(2));
     }
 }

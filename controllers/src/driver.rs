@@ -26,6 +26,7 @@ use crate::context::{Context, Identity};
 use crate::error::{Error, Result};
 use crate::hash;
 use crate::kinds::Watched;
+use crate::metrics::Metrics;
 use crate::transitions;
 use crate::watches;
 use crate::writer::Writer;
@@ -57,6 +58,13 @@ pub trait Reconciler: Send + Sync + 'static {
 
     /// Brings the object's children to its spec and observes them.
     fn apply(&self, object: &Self::Kind, w: &Writer<'_>) -> impl Future<Output = Result<Self::Observations>> + Send;
+
+    /// Records what the kind's own metrics show of a status (none by default); called at every
+    /// pass, beside the phase metric.
+    fn record_metrics(_status: &StatusOf<Self>, _metrics: &Metrics, _namespace: &str, _name: &str) {}
+
+    /// Removes the kind's own series of a deleted object (none by default).
+    fn forget_metrics(_metrics: &Metrics, _namespace: &str, _name: &str) {}
 
     /// Tears the object's children down before its finalizer goes; [`Error::Waiting`] while it
     /// waits on another controller.
@@ -104,12 +112,12 @@ impl<R: Reconciler> Driver<R> {
     }
 
     async fn cleanup(&self, object: &R::Kind) -> Result<Action> {
-        let kind = R::Kind::kind(&());
-        self.ctx.metrics.forget(&kind, &object.namespace().unwrap_or_default(), &object.name_any());
+        let (kind, ns, name) = (R::Kind::kind(&()), object.namespace().unwrap_or_default(), object.name_any());
+        self.ctx.metrics.forget(&kind, &ns, &name);
+        R::forget_metrics(&self.ctx.metrics, &ns, &name);
         self.status_writes.remove(&key::<R>(object));
         let writer = Writer::new(&self.ctx, &self.children, R::IDENTITY, object);
         Box::pin(self.reconciler.cleanup(object, &writer)).await?;
-        let (kind, name) = (R::Kind::kind(&()), object.name_any());
         tracing::info!("{kind} {name} torn down");
         if !controlled_by_prism(object) {
             let note = format!("{kind} {name} and what it ran are torn down");
@@ -131,6 +139,7 @@ impl<R: Reconciler> Driver<R> {
         if let Some(phase) = new.phase() {
             self.ctx.metrics.set_phase(&kind, &ns, &name, &phase);
         }
+        R::record_metrics(&new, &self.ctx.metrics, &ns, &name);
         let key = key::<R>(object);
         if self.own_write_unseen(&key, cached) {
             return Ok(StatusWrite::Deferred);
@@ -218,6 +227,8 @@ async fn reconcile_in<R: Reconciler>(object: Arc<R::Kind>, driver: Arc<Driver<R>
     .await
     .map_err(|e| Error::Finalizer(Box::new(e)))?;
     driver.backoffs.reset(&key);
+    driver.ctx.metrics.reconcile_succeeded(R::IDENTITY.controller);
+    driver.ctx.metrics.set_backing_off(R::IDENTITY.controller, driver.backoffs.len());
     Ok(action)
 }
 
@@ -231,6 +242,7 @@ fn error_policy<R: Reconciler>(object: Arc<R::Kind>, error: &Error, driver: Arc<
     }
     driver.ctx.metrics.reconcile_failed(controller, error.metric_label());
     let delay = driver.backoffs.next_delay(key::<R>(&object));
+    driver.ctx.metrics.set_backing_off(controller, driver.backoffs.len());
     tracing::warn!(controller, object = %object.name_any(), %error, retry_in = ?delay, "reconcile failed");
     driver.ctx.announce(&object.object_ref(&()), EventType::Warning, "ReconcileFailed", &error.to_string());
     Action::requeue(delay)

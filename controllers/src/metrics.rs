@@ -1,17 +1,23 @@
 //! Prometheus metrics of the operator, served in the Prometheus text format on /metrics.
 //!
-//! Every name starts with `prism_operator_`. The registry has no prefix of its own: a prefixed
-//! registry plus names that already start with the prefix would double it.
+//! The operator's own metrics start with `prism_operator_`; the health of each PrismCluster is
+//! `prism_cluster_*`, as the design record names it (ADR-059, Observability). The registry has no
+//! prefix of its own: a prefixed registry plus names that already start with the prefix would
+//! double it.
 
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Mutex;
 use std::time::Instant;
 
-use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder, prometheus_text};
+use prism_api::v1alpha1::ClusterPhase;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{
+    DescriptorEncoder, EncodeLabelSet, EncodeLabelValue, EncodeMetric, LabelValueEncoder, prometheus_text,
+};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
@@ -47,6 +53,53 @@ struct PhaseLabels {
 
 /// Identity of one custom resource in the phase gauge.
 type ObjectKey = (String, String, String);
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    verb: &'static str,
+    code: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ClusterPhaseLabels {
+    namespace: String,
+    cluster: String,
+    phase: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ComponentLabels {
+    namespace: String,
+    cluster: String,
+    component: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PatternLabels {
+    namespace: String,
+    cluster: String,
+    pattern: String,
+}
+
+/// A PrismCluster by namespace and name.
+type ClusterKey = (String, String);
+
+/// What the `prism_cluster_*` gauges show of one PrismCluster.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClusterHealth {
+    pub phase: ClusterPhase,
+    /// admin, proxy and each backend, with whether it is ready.
+    pub components: Vec<(String, bool)>,
+    /// Each pattern runner, with whether it is ready.
+    pub patterns: Vec<(String, bool)>,
+}
+
+/// The components and patterns a cluster has series for, so that one that goes away loses them.
+#[derive(Debug, Default)]
+struct ClusterSeries {
+    components: Vec<String>,
+    patterns: Vec<String>,
+}
 
 /// What a controller did to a child object; the `action` label of `prism_operator_objects_total`.
 #[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
@@ -84,6 +137,15 @@ pub struct Metrics {
     /// The phase each object currently reports, so a phase change removes the old series.
     current_phase: Mutex<HashMap<ObjectKey, String>>,
     leader: Gauge,
+    reconcile_successes: Family<ControllerLabels, Counter>,
+    in_flight: Family<ControllerLabels, Gauge>,
+    backing_off: Family<ControllerLabels, Gauge>,
+    requests: Family<RequestLabels, Counter>,
+    memory_limit: Gauge,
+    cluster_phase: Family<ClusterPhaseLabels, Gauge>,
+    cluster_components: Family<ComponentLabels, Gauge>,
+    cluster_patterns: Family<PatternLabels, Gauge>,
+    cluster_series: Mutex<HashMap<ClusterKey, ClusterSeries>>,
 }
 
 impl fmt::Debug for Metrics {
@@ -138,7 +200,7 @@ impl Metrics {
             phase.clone(),
         );
         registry.register("prism_operator_leader", "1 while this instance holds the leader lease", leader.clone());
-        Metrics {
+        let mut metrics = Metrics {
             registry,
             reconciles,
             reconcile_errors,
@@ -147,7 +209,65 @@ impl Metrics {
             phase,
             current_phase: Mutex::new(HashMap::new()),
             leader,
-        }
+            reconcile_successes: Family::default(),
+            in_flight: Family::default(),
+            backing_off: Family::default(),
+            requests: Family::default(),
+            memory_limit: Gauge::default(),
+            cluster_phase: Family::default(),
+            cluster_components: Family::default(),
+            cluster_patterns: Family::default(),
+            cluster_series: Mutex::new(HashMap::new()),
+        };
+        metrics.register_more();
+        metrics
+    }
+
+    /// The families beside the first ones: successes, the work queue, API requests, memory and
+    /// the health of each cluster.
+    fn register_more(&mut self) {
+        let registry = &mut self.registry;
+        registry.register(
+            "prism_operator_reconcile_success",
+            "Reconciles that succeeded, by controller",
+            self.reconcile_successes.clone(),
+        );
+        registry.register(
+            "prism_operator_reconciles_in_flight",
+            "Reconciles running now, by controller",
+            self.in_flight.clone(),
+        );
+        registry.register(
+            "prism_operator_objects_backing_off",
+            "Objects whose last reconcile failed and that wait for their retry, by controller",
+            self.backing_off.clone(),
+        );
+        registry.register(
+            "prism_operator_kube_requests",
+            "Requests to the Kubernetes API, by verb and HTTP status code (error: no answer)",
+            self.requests.clone(),
+        );
+        registry.register(
+            "prism_operator_memory_limit_bytes",
+            "The memory limit of the operator's container (0 when unknown)",
+            self.memory_limit.clone(),
+        );
+        registry.register_collector(Box::new(ResidentMemory));
+        registry.register(
+            "prism_cluster_phase",
+            "1 for the phase a PrismCluster reports, 0 for the other phases",
+            self.cluster_phase.clone(),
+        );
+        registry.register(
+            "prism_cluster_components_ready",
+            "1 when a PrismCluster's component (admin, proxy, each backend) is ready",
+            self.cluster_components.clone(),
+        );
+        registry.register(
+            "prism_cluster_patterns_ready",
+            "1 when a PrismCluster's pattern runner is ready",
+            self.cluster_patterns.clone(),
+        );
     }
 
     /// Every metric in the Prometheus text format (version 0.0.4), as served on /metrics.
@@ -165,7 +285,89 @@ impl Metrics {
     pub fn reconcile_started(&self, controller: &'static str) -> ReconcileTimer {
         let labels = ControllerLabels { controller };
         self.reconciles.get_or_create(&labels).inc();
-        ReconcileTimer { histogram: Some(self.reconcile_duration.get_or_create_owned(&labels)), start: Instant::now() }
+        let in_flight = self.in_flight.get_or_create_owned(&labels);
+        in_flight.inc();
+        ReconcileTimer {
+            histogram: Some(self.reconcile_duration.get_or_create_owned(&labels)),
+            in_flight,
+            start: Instant::now(),
+        }
+    }
+
+    /// Counts a reconcile that succeeded.
+    pub fn reconcile_succeeded(&self, controller: &'static str) {
+        self.reconcile_successes.get_or_create(&ControllerLabels { controller }).inc();
+    }
+
+    /// How many of a controller's objects wait for a retry after a failure.
+    pub fn set_backing_off(&self, controller: &'static str, objects: usize) {
+        let objects = i64::try_from(objects).unwrap_or(i64::MAX);
+        self.backing_off.get_or_create(&ControllerLabels { controller }).set(objects);
+    }
+
+    /// Counts a request to the Kubernetes API: `verb` as the API server names it (get, list,
+    /// watch, create, patch, ...), `code` its HTTP status or `error` when none came back.
+    pub fn kube_request(&self, verb: &'static str, code: &str) {
+        self.requests.get_or_create(&RequestLabels { verb, code: code.to_string() }).inc();
+    }
+
+    /// The container's memory limit, in bytes.
+    pub fn set_memory_limit(&self, bytes: i64) {
+        self.memory_limit.set(bytes);
+    }
+
+    /// Records the health of a PrismCluster; the series of components and patterns it no
+    /// longer has are removed.
+    pub fn set_cluster_health(&self, namespace: &str, cluster: &str, health: &ClusterHealth) {
+        let key = (namespace.to_string(), cluster.to_string());
+        let mut series = self.lock_clusters();
+        let previous = series.remove(&key).unwrap_or_default();
+        let current = ClusterSeries {
+            components: health.components.iter().map(|(name, _)| name.clone()).collect(),
+            patterns: health.patterns.iter().map(|(name, _)| name.clone()).collect(),
+        };
+        self.remove_cluster_series(&key, &previous, Some(&current));
+        for phase in ClusterPhase::ALL {
+            let labels = cluster_phase_labels(&key, phase);
+            self.cluster_phase.get_or_create(&labels).set(i64::from(phase == health.phase));
+        }
+        for (component, ready) in &health.components {
+            self.cluster_components.get_or_create(&component_labels(&key, component)).set(i64::from(*ready));
+        }
+        for (pattern, ready) in &health.patterns {
+            self.cluster_patterns.get_or_create(&pattern_labels(&key, pattern)).set(i64::from(*ready));
+        }
+        series.insert(key, current);
+    }
+
+    /// Removes every `prism_cluster_*` series of a deleted PrismCluster.
+    pub fn forget_cluster(&self, namespace: &str, cluster: &str) {
+        let key = (namespace.to_string(), cluster.to_string());
+        if let Some(previous) = self.lock_clusters().remove(&key) {
+            self.remove_cluster_series(&key, &previous, None);
+        }
+    }
+
+    /// Removes the series of `previous` that `current` does not have (all of them without one).
+    fn remove_cluster_series(&self, key: &ClusterKey, previous: &ClusterSeries, current: Option<&ClusterSeries>) {
+        let none = ClusterSeries::default();
+        if current.is_none() {
+            for phase in ClusterPhase::ALL {
+                self.cluster_phase.remove(&cluster_phase_labels(key, phase));
+            }
+        }
+        let current = current.unwrap_or(&none);
+        for component in previous.components.iter().filter(|c| !current.components.contains(c)) {
+            self.cluster_components.remove(&component_labels(key, component));
+        }
+        for pattern in previous.patterns.iter().filter(|p| !current.patterns.contains(p)) {
+            self.cluster_patterns.remove(&pattern_labels(key, pattern));
+        }
+    }
+
+    fn lock_clusters(&self) -> std::sync::MutexGuard<'_, HashMap<ClusterKey, ClusterSeries>> {
+        // Poisoning cannot leave the map inconsistent (whole entries go in and out).
+        self.cluster_series.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Counts a failed reconcile; `error_kind` is a short, bounded label (an error enum's variant).
@@ -213,11 +415,60 @@ fn phase_labels((kind, namespace, name): &ObjectKey, phase: String) -> PhaseLabe
     PhaseLabels { kind: kind.clone(), namespace: namespace.clone(), name: name.clone(), phase }
 }
 
+/// The phase label of `prism_cluster_phase` is lower case, as the design record queries it
+/// (`prism_cluster_phase{phase="running"}`).
+fn cluster_phase_labels((namespace, cluster): &ClusterKey, phase: ClusterPhase) -> ClusterPhaseLabels {
+    let phase = match phase {
+        ClusterPhase::Pending => "pending",
+        ClusterPhase::Running => "running",
+        ClusterPhase::Degraded => "degraded",
+        ClusterPhase::Failed => "failed",
+    };
+    ClusterPhaseLabels { namespace: namespace.clone(), cluster: cluster.clone(), phase }
+}
+
+fn component_labels((namespace, cluster): &ClusterKey, component: &str) -> ComponentLabels {
+    ComponentLabels { namespace: namespace.clone(), cluster: cluster.clone(), component: component.to_string() }
+}
+
+fn pattern_labels((namespace, cluster): &ClusterKey, pattern: &str) -> PatternLabels {
+    PatternLabels { namespace: namespace.clone(), cluster: cluster.clone(), pattern: pattern.to_string() }
+}
+
+/// `prism_operator_memory_resident_bytes`, read from /proc at each scrape (Linux; elsewhere the
+/// series is absent).
+#[derive(Debug)]
+struct ResidentMemory;
+
+impl Collector for ResidentMemory {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), fmt::Error> {
+        let Some(bytes) = resident_memory_bytes() else { return Ok(()) };
+        let gauge = ConstGauge::new(bytes);
+        let metric = encoder.encode_descriptor(
+            "prism_operator_memory_resident_bytes",
+            "Resident memory of the operator process",
+            None,
+            gauge.metric_type(),
+        )?;
+        gauge.encode(metric)
+    }
+}
+
+/// The process's resident set size: the `VmRSS` line of /proc/self/status, in kB.
+fn resident_memory_bytes() -> Option<i64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find_map(|line| line.strip_prefix("VmRSS:"))?;
+    let kilobytes: i64 = line.trim().trim_end_matches("kB").trim().parse().ok()?;
+    Some(kilobytes * 1024)
+}
+
 /// Times one reconcile; records into `prism_operator_reconcile_duration_seconds` once, on
 /// [`ReconcileTimer::finish`] or when dropped (so an early return or `?` is timed too).
 #[derive(Debug)]
 pub struct ReconcileTimer {
     histogram: Option<Histogram>,
+    /// Counts the reconcile as running until it is recorded.
+    in_flight: Gauge,
     start: Instant,
 }
 
@@ -229,6 +480,7 @@ impl ReconcileTimer {
     fn record(&mut self) {
         if let Some(histogram) = self.histogram.take() {
             histogram.observe(self.start.elapsed().as_secs_f64());
+            self.in_flight.dec();
         }
     }
 }
@@ -365,5 +617,88 @@ mod tests {
         assert!(metrics.encode().contains("\nprism_operator_leader 1\n"));
         metrics.set_leader(false);
         assert!(metrics.encode().contains("\nprism_operator_leader 0\n"));
+    }
+
+    fn health(phase: ClusterPhase, components: &[(&str, bool)], patterns: &[(&str, bool)]) -> ClusterHealth {
+        let owned = |list: &[(&str, bool)]| list.iter().map(|(n, r)| (n.to_string(), *r)).collect();
+        ClusterHealth { phase, components: owned(components), patterns: owned(patterns) }
+    }
+
+    #[test]
+    fn cluster_health_has_one_phase_series_per_phase_and_one_per_component_and_pattern() {
+        let metrics = Metrics::new();
+        let health = health(ClusterPhase::Pending, &[("admin", true), ("redis", false)], &[("keyvalue", false)]);
+        metrics.set_cluster_health("prism", "local", &health);
+        let text = metrics.encode();
+        let mut phases = lines_starting(&text, "prism_cluster_phase{");
+        phases.sort();
+        assert_eq!(
+            phases,
+            [
+                r#"prism_cluster_phase{namespace="prism",cluster="local",phase="degraded"} 0"#,
+                r#"prism_cluster_phase{namespace="prism",cluster="local",phase="failed"} 0"#,
+                r#"prism_cluster_phase{namespace="prism",cluster="local",phase="pending"} 1"#,
+                r#"prism_cluster_phase{namespace="prism",cluster="local",phase="running"} 0"#,
+            ]
+        );
+        assert!(
+            text.contains(
+                "prism_cluster_components_ready{namespace=\"prism\",cluster=\"local\",component=\"redis\"} 0\n"
+            )
+        );
+        assert!(
+            text.contains(
+                "prism_cluster_patterns_ready{namespace=\"prism\",cluster=\"local\",pattern=\"keyvalue\"} 0\n"
+            )
+        );
+    }
+
+    #[test]
+    fn a_component_that_goes_away_loses_its_series_and_a_forgotten_cluster_loses_all() {
+        let metrics = Metrics::new();
+        metrics.set_cluster_health("prism", "a", &health(ClusterPhase::Running, &[("nats", true)], &[("kv", true)]));
+        metrics.set_cluster_health("prism", "b", &health(ClusterPhase::Running, &[("admin", true)], &[]));
+        metrics.set_cluster_health("prism", "a", &health(ClusterPhase::Running, &[("admin", true)], &[]));
+        let text = metrics.encode();
+        assert!(!text.contains("nats"), "{text}");
+        assert!(lines_starting(&text, "prism_cluster_patterns_ready{").is_empty(), "{text}");
+        metrics.forget_cluster("prism", "a");
+        let text = metrics.encode();
+        assert!(!text.contains("cluster=\"a\""), "{text}");
+        assert_eq!(lines_starting(&text, "prism_cluster_phase{").len(), 4, "b keeps its series: {text}");
+    }
+
+    #[test]
+    fn successes_in_flight_backoffs_and_requests_are_counted() {
+        let metrics = Metrics::new();
+        let timer = metrics.reconcile_started("pattern");
+        assert!(metrics.encode().contains("prism_operator_reconciles_in_flight{controller=\"pattern\"} 1\n"));
+        timer.finish();
+        metrics.reconcile_succeeded("pattern");
+        metrics.set_backing_off("pattern", 2);
+        metrics.kube_request("watch", "200");
+        metrics.kube_request("patch", "error");
+        let text = metrics.encode();
+        for line in [
+            "prism_operator_reconciles_in_flight{controller=\"pattern\"} 0\n",
+            "prism_operator_reconcile_success_total{controller=\"pattern\"} 1\n",
+            "prism_operator_objects_backing_off{controller=\"pattern\"} 2\n",
+            "prism_operator_kube_requests_total{verb=\"watch\",code=\"200\"} 1\n",
+            "prism_operator_kube_requests_total{verb=\"patch\",code=\"error\"} 1\n",
+        ] {
+            assert!(text.contains(line), "missing {line:?} in\n{text}");
+        }
+    }
+
+    #[test]
+    fn memory_is_reported_with_its_limit() {
+        let metrics = Metrics::new();
+        metrics.set_memory_limit(256 << 20);
+        let text = metrics.encode();
+        assert!(text.contains("\nprism_operator_memory_limit_bytes 268435456\n"), "{text}");
+        let resident = lines_starting(&text, "prism_operator_memory_resident_bytes ");
+        assert_eq!(resident.len(), 1, "{text}");
+        let bytes: i64 = resident[0].rsplit(' ').next().and_then(|v| v.parse().ok()).expect("a number");
+        assert!(bytes > 1 << 20, "{bytes}");
     }
 }

@@ -99,7 +99,8 @@ impl Env {
     }
 
     /// Runs kubectl against the scenario's API server and namespace, with the scenario's own HOME
-    /// (kubectl caches discovery there).
+    /// (kubectl caches discovery there) and this build's kubectl-prism on the PATH (so that
+    /// `kubectl prism ...` runs the plugin as users run it).
     pub async fn kubectl(&self, args: &[&str]) -> Kubectl {
         self.kubectl_with_input(args, None).await
     }
@@ -113,6 +114,7 @@ impl Env {
             .arg(&self.namespace)
             .env("KUBECONFIG", &self.kubeconfig)
             .env("HOME", self.home.path())
+            .env("PATH", path_with_plugin())
             .stdin(if input.is_some() { Stdio::piped() } else { Stdio::null() })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -124,6 +126,7 @@ impl Env {
         let output = child.wait_with_output().await.expect("kubectl finishes");
         Kubectl {
             success: output.status.success(),
+            code: output.status.code(),
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
         }
@@ -210,8 +213,17 @@ impl Operator {
 #[derive(Debug)]
 pub struct Kubectl {
     pub success: bool,
+    /// The exit code, unless a signal ended it.
+    pub code: Option<i32>,
     pub stdout: String,
     pub stderr: String,
+}
+
+/// $PATH with the directory of this build's kubectl-prism first.
+pub fn path_with_plugin() -> std::ffi::OsString {
+    let plugin_dir = Path::new(env!("CARGO_BIN_EXE_kubectl-prism")).parent().map(Path::to_path_buf);
+    let rest = std::env::var_os("PATH").unwrap_or_default();
+    std::env::join_paths(plugin_dir.into_iter().chain(std::env::split_paths(&rest))).unwrap_or(rest)
 }
 
 async fn client_for(kubeconfig: &Path) -> Client {

@@ -465,3 +465,19 @@ pub enum ClusterPhase {
     /// The spec cannot be realised (see the SpecValid condition).
     Failed,
 }
+
+impl ClusterPhase {
+    /// Every phase, in lifecycle order.
+    pub const ALL: [ClusterPhase; 4] =
+        [ClusterPhase::Pending, ClusterPhase::Running, ClusterPhase::Degraded, ClusterPhase::Failed];
+
+    /// The phase as the status writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClusterPhase::Pending => "Pending",
+            ClusterPhase::Running => "Running",
+            ClusterPhase::Degraded => "Degraded",
+            ClusterPhase::Failed => "Failed",
+        }
+    }
+}

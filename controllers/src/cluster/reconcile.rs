@@ -10,20 +10,21 @@ use kube::runtime::events::EventType;
 use kube::runtime::reflector::Store;
 use kube::{Resource, ResourceExt};
 use prism_api::names::labels;
-use prism_api::v1alpha1::{DeletionPolicy, PrismCluster};
+use prism_api::v1alpha1::{DeletionPolicy, PrismCluster, PrismClusterStatus};
 use prism_api::v1alpha2::PrismNamespace;
 use prism_api::v1beta1::PrismPattern;
 use serde::Serialize;
 
 use super::build::{self, Inputs, Role, Visit};
 use super::read::{self, Read};
-use super::status::Observations;
+use super::status::{self, Observations};
 use super::validate::{self, ValidatedCluster};
 use super::{credentials, routes, teardown};
 use crate::context::Identity;
 use crate::driver::Reconciler;
 use crate::error::{Error, Result};
 use crate::kinds::Watched;
+use crate::metrics::Metrics;
 use crate::workload::WorkloadView;
 use crate::writer::Writer;
 
@@ -57,6 +58,16 @@ impl Reconciler for ClusterReconciler {
 
     async fn cleanup(&self, cluster: &PrismCluster, w: &Writer<'_>) -> Result<()> {
         teardown::teardown(cluster, &self.namespaces, w).await
+    }
+
+    fn record_metrics(status: &PrismClusterStatus, metrics: &Metrics, namespace: &str, name: &str) {
+        if let Some(health) = status::health(status) {
+            metrics.set_cluster_health(namespace, name, &health);
+        }
+    }
+
+    fn forget_metrics(metrics: &Metrics, namespace: &str, name: &str) {
+        metrics.forget_cluster(namespace, name);
     }
 }
 

@@ -8,6 +8,7 @@ use prism_api::v1beta1::{PatternPhase, PrismPatternStatus};
 
 use super::validate::Invalid;
 use crate::conditions::{self, IntoStatus, Observed};
+use crate::metrics::ClusterHealth;
 use crate::workload::WorkloadView;
 
 /// Everything the status is computed from.
@@ -94,6 +95,18 @@ impl IntoStatus for Observations {
         }
         status
     }
+}
+
+/// What the `prism_cluster_*` metrics show of a status: its phase, admin, proxy and each
+/// backend, and each pattern runner (none before the first phase).
+pub fn health(status: &PrismClusterStatus) -> Option<ClusterHealth> {
+    let ready = |c: &ComponentStatus| (c.name.clone(), c.ready);
+    let components = status.admin_status.iter().chain(&status.proxy_status).chain(&status.backend_status);
+    Some(ClusterHealth {
+        phase: status.phase?,
+        components: components.map(ready).collect(),
+        patterns: status.pattern_status.iter().map(ready).collect(),
+    })
 }
 
 fn phase(previous: Option<ClusterPhase>, observed: &Observations, all_ready: bool) -> ClusterPhase {
@@ -192,6 +205,17 @@ mod tests {
         let first = observed(1).into_status(None, Some(1), &now(1));
         let again = observed(1).into_status(Some(&first), Some(1), &now(500));
         assert_eq!(first, again);
+    }
+
+    #[test]
+    fn health_names_admin_proxy_backends_and_patterns() {
+        let mut observed = observed(0);
+        observed.patterns = vec![("keyvalue".into(), None)];
+        let health = health(&observed.into_status(None, Some(1), &now(1))).expect("a phase");
+        assert_eq!(health.phase, ClusterPhase::Pending);
+        let components: Vec<(&str, bool)> = health.components.iter().map(|(n, r)| (n.as_str(), *r)).collect();
+        assert_eq!(components, [("admin", false), ("proxy", true), ("redis", true)]);
+        assert_eq!(health.patterns, [("keyvalue".to_string(), false)]);
     }
 
     #[test]

@@ -2,10 +2,10 @@
 //!
 //! Starts the Kubernetes API emulator on loopback (workloads are SIMULATED: no container runs),
 //! installs the CRDs, runs the operator against it, applies samples/prism-local.yaml, prints the
-//! tree of objects as it converges, and keeps serving so that kubectl can look and edit live.
+//! tree of objects as it converges (drawn as `kubectl prism tree` draws it), and keeps serving so
+//! that kubectl can look and edit live.
 
-mod tree;
-
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -17,6 +17,10 @@ use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube_emulator::Emulator;
 use prism_operator::args::LogFormat;
 use prism_operator::cli::{Cli, Command};
+use prism_operator::inspect::fetch::{Scope, Snapshot};
+use prism_operator::inspect::node::Health;
+use prism_operator::inspect::text::{self, Look};
+use prism_operator::inspect::tree;
 
 /// The embedded default: the design record's local deployment.
 const SAMPLE: &str = include_str!("../../../samples/prism-local.yaml");
@@ -159,13 +163,12 @@ async fn watch_tree(client: &Client, quiet_after: bool) -> Option<Duration> {
     let started = Instant::now();
     let mut last = String::new();
     while started.elapsed() < Duration::from_secs(120) {
-        if let Ok(snapshot) = tree::snapshot(client, NAMESPACE).await {
-            let rendered = snapshot.render();
+        if let Some((rendered, converged)) = draw_tree(client).await {
             if rendered != last {
                 println!("[{:>5.1}s]\n{rendered}", started.elapsed().as_secs_f64());
                 last = rendered;
             }
-            if snapshot.converged() {
+            if converged {
                 return Some(started.elapsed());
             }
         }
@@ -176,17 +179,28 @@ async fn watch_tree(client: &Client, quiet_after: bool) -> Option<Duration> {
 
 /// After convergence: prints the tree again whenever a live edit changes it.
 async fn follow_tree(client: &Client) {
-    let mut last = tree::snapshot(client, NAMESPACE).await.map(|s| s.render()).unwrap_or_default();
+    let mut last = draw_tree(client).await.map(|(rendered, _)| rendered).unwrap_or_default();
     loop {
         tokio::time::sleep(Duration::from_secs(1)).await;
-        if let Ok(snapshot) = tree::snapshot(client, NAMESPACE).await {
-            let rendered = snapshot.render();
-            if rendered != last {
-                println!("\n{rendered}");
-                last = rendered;
-            }
+        if let Some((rendered, _)) = draw_tree(client).await
+            && rendered != last
+        {
+            println!("\n{rendered}");
+            last = rendered;
         }
     }
+}
+
+/// The tree as `kubectl prism tree` draws it (without ages, which would change every second),
+/// and whether every PrismCluster is Running.
+async fn draw_tree(client: &Client) -> Option<(String, bool)> {
+    let snapshot = Snapshot::fetch(client, &Scope::Namespace(NAMESPACE.into())).await.ok()?;
+    let forest = tree::build(snapshot.nodes());
+    let clusters: Vec<_> = forest.items.iter().filter(|t| t.node.kind == "PrismCluster").collect();
+    let converged = !clusters.is_empty() && clusters.iter().all(|t| t.node.health == Health::Ready);
+    let look =
+        Look { colour: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(), ..Look::default() };
+    Some((text::render(&forest, &look), converged))
 }
 
 fn print_hints(kubeconfig: &std::path::Path) {
@@ -195,6 +209,7 @@ fn print_hints(kubeconfig: &std::path::Path) {
         "\nThe API keeps serving; in another terminal:\n  \
          {k} get prism -n {NAMESPACE}\n  \
          {k} describe prismcluster prism-local -n {NAMESPACE}\n  \
+         {k} prism status prism-local -n {NAMESPACE}   (kubectl-prism on the PATH: cargo install --path . --bin kubectl-prism)\n  \
          {k} patch prismcluster prism-local -n {NAMESPACE} --type merge -p '{{\"spec\":{{\"backends\":{{\"kafka\":{{\"enabled\":true,\"version\":\"4.0.0\"}}}}}}}}'\n\
          (the patch adds a Kafka backend: watch its StatefulSet appear below; workloads are simulated,\n\
          they turn ready after a delay and nothing runs). Ctrl-C stops the sandbox."
