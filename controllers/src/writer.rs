@@ -185,8 +185,7 @@ impl<'a> Writer<'a> {
         } else {
             (Outcome::Created, WriteAction::Created)
         };
-        self.ctx.metrics.object_written(self.identity.controller, &kind, action);
-        self.announce(EventType::Normal, &format!("{kind}{outcome:?}"), &format!("{outcome:?} {kind} {name}"));
+        self.written(&kind, &name, action);
         Ok((applied, outcome))
     }
 
