@@ -81,6 +81,8 @@ struct Figures {
     emulator_bound: Option<Duration>,
     converge: Duration,
     converge_requests: Requests,
+    /// The operator's requests while converging, per verb and resource, most first.
+    converge_by_resource: String,
     events: u64,
     /// The Events' reasons, most first.
     event_reasons: String,
@@ -89,6 +91,7 @@ struct Figures {
     memory: Memory,
     idle: Duration,
     idle_requests: Requests,
+    idle_by_resource: String,
     idle_reconciles: Option<u64>,
     change: Duration,
     change_requests: Requests,
@@ -198,6 +201,7 @@ async fn measure(qps: &str, clusters: usize, idle: Duration) -> Figures {
         emulator_bound,
         converge,
         converge_requests: Requests::between(&before, &converged, everywhere),
+        converge_by_resource: by_resource(&before, &converged),
         events,
         event_reasons,
         floor,
@@ -205,6 +209,7 @@ async fn measure(qps: &str, clusters: usize, idle: Duration) -> Figures {
         memory,
         idle,
         idle_requests: Requests::between(&converged, &quiet, everywhere),
+        idle_by_resource: by_resource(&converged, &quiet),
         idle_reconciles,
         change,
         change_requests: Requests::between(&quiet, &changed, everywhere),
@@ -376,6 +381,24 @@ async fn count_in(env: &Env, group: &str, version: &str, kind: &str, plural: &st
     list.items.iter().filter(|o| o.metadata.namespace.as_deref().is_some_and(|ns| ours.contains(ns))).count() as u64
 }
 
+/// The operator's requests between two snapshots per verb and resource, most first.
+fn by_resource(before: &RequestSnapshot, after: &RequestSnapshot) -> String {
+    let mut counts = std::collections::BTreeMap::<String, i64>::new();
+    for (snapshot, sign) in [(after, 1), (before, -1)] {
+        for (key, n) in snapshot.counts.iter().filter(|(k, _)| k.is_by(AGENT) && k.is_resource) {
+            let resource = if key.subresource.is_empty() {
+                key.resource.clone()
+            } else {
+                format!("{}/{}", key.resource, key.subresource)
+            };
+            *counts.entry(format!("{} {resource}", key.verb)).or_default() += sign * *n as i64;
+        }
+    }
+    let mut counts: Vec<(String, i64)> = counts.into_iter().filter(|(_, n)| *n > 0).collect();
+    counts.sort_by_key(|(_, n)| std::cmp::Reverse(*n));
+    counts.iter().map(|(what, n)| format!("{what} {n}")).collect::<Vec<_>>().join(", ")
+}
+
 /// The reasons of the Events in the cluster, with how many of each, most first.
 async fn event_reasons(env: &Env) -> String {
     let api: Api<k8s_openapi::api::events::v1::Event> = Api::all(env.client.clone());
@@ -497,6 +520,7 @@ fn print(label: &str, clusters: usize, f: &Figures) {
     );
     row("Events per cluster", "<= 5", format!("{:.1} ({})", f.events as f64 / n, f.event_reasons));
     row("converge all", "", format!("{:.2} s, requests {}", f.converge.as_secs_f64(), f.converge_requests));
+    row("  by resource", "", f.converge_by_resource.clone());
     if let Some(bound) = f.emulator_bound {
         let ratio = f.converge.as_secs_f64() / bound.as_secs_f64();
         row(

@@ -11,6 +11,7 @@ use serde::Serialize;
 pub trait ObjectStatus: Clone + PartialEq + Serialize + Send + Sync {
     /// The phase, for the phase metric.
     fn phase(&self) -> Option<String>;
+    fn observed_generation(&self) -> Option<i64>;
     fn conditions(&self) -> &[Condition];
 }
 
@@ -29,6 +30,10 @@ macro_rules! object_status {
         impl ObjectStatus for $status {
             fn phase(&self) -> Option<String> {
                 self.phase.map(|phase| format!("{phase:?}"))
+            }
+
+            fn observed_generation(&self) -> Option<i64> {
+                self.observed_generation
             }
 
             fn conditions(&self) -> &[Condition] {

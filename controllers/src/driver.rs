@@ -38,12 +38,40 @@ pub const WAIT_POLL: Duration = Duration::from_secs(2);
 /// cache is believed again (then someone else wrote the status since).
 const OWN_WRITE_LAG: Duration = Duration::from_secs(2);
 
+/// How often a status may be written while only its progress changes (see `write_status`).
+const STATUS_PACE: Duration = Duration::from_secs(1);
+
 /// What became of a pass's status.
 enum StatusWrite {
     Written,
     Unchanged,
-    /// Not written yet: the cache lags behind this controller's last status write.
-    Deferred,
+    /// Not written yet: to be looked at again after this long.
+    Deferred(Duration),
+}
+
+/// A status write of a controller's own: the hash of what it wrote, and when.
+#[derive(Clone, Debug)]
+struct StatusWritten {
+    hash: String,
+    at: Instant,
+}
+
+impl StatusWritten {
+    /// How long to wait for the cache to show this write, if it does not show it yet.
+    fn unseen_for<S: ObjectStatus>(&self, cached: Option<&S>) -> Option<Duration> {
+        let waited = self.at.elapsed();
+        (waited < OWN_WRITE_LAG && hash::of(&cached) != self.hash).then(|| OWN_WRITE_LAG - waited)
+    }
+
+    /// How long to wait before writing `new` over `cached`, if only progress changed too soon
+    /// after this write.
+    fn paced_for<S: ObjectStatus>(&self, cached: Option<&S>, new: &S) -> Option<Duration> {
+        let waited = self.at.elapsed();
+        let significant = cached.is_none_or(|cached| {
+            cached.phase() != new.phase() || cached.observed_generation() != new.observed_generation()
+        });
+        (!significant && waited < STATUS_PACE).then(|| STATUS_PACE - waited)
+    }
 }
 
 /// One controller: who it is, and how it realises and tears down one object of its kind. Its
@@ -80,9 +108,8 @@ pub struct Driver<R> {
     ctx: Arc<Context>,
     children: Children,
     backoffs: Backoffs,
-    /// Status writes of this controller that the cache has not shown yet, by object key: the
-    /// written status's hash, and when.
-    status_writes: DashMap<String, (String, Instant)>,
+    /// This controller's recent status writes, by object key.
+    status_writes: DashMap<String, StatusWritten>,
     reconciler: R,
 }
 
@@ -106,7 +133,7 @@ impl<R: Reconciler> Driver<R> {
         // Boxed: a controller's pass is a large future, and debug builds copy it on the stack.
         let observed = Box::pin(self.reconciler.apply(object, &writer)).await?;
         Ok(match self.write_status(object, observed).await? {
-            StatusWrite::Deferred => Action::requeue(OWN_WRITE_LAG),
+            StatusWrite::Deferred(wait) => Action::requeue(wait),
             StatusWrite::Written | StatusWrite::Unchanged => Action::requeue(self.ctx.config.resync),
         })
     }
@@ -126,11 +153,13 @@ impl<R: Reconciler> Driver<R> {
         Ok(Action::await_change())
     }
 
-    /// Writes the status computed from `observed` when it differs from the cached one. Not while
-    /// the cache has not shown this controller's last status write yet: computed from a stale
-    /// status, the write would be redundant and move transition times. That write's own watch
-    /// event reconciles the object again; a recheck is scheduled in case it never shows (someone
-    /// else wrote the status meanwhile).
+    /// Writes the status computed from `observed` when it differs from the cached one, but not:
+    /// - while the cache has not shown this controller's last status write yet: computed from a
+    ///   stale status, the write would be redundant and move transition times. That write's own
+    ///   watch event reconciles the object again; a recheck is scheduled in case it never shows
+    ///   (someone else wrote the status meanwhile);
+    /// - more than once per [`STATUS_PACE`] when only progress changed (counts of ready parts),
+    ///   not the phase nor the generation observed: a burst of child events makes one write.
     async fn write_status(&self, object: &R::Kind, observed: R::Observations) -> Result<StatusWrite> {
         let now = Time(k8s_openapi::jiff::Timestamp::now());
         let (kind, ns, name) = (R::Kind::kind(&()), object.namespace().unwrap_or_default(), object.name_any());
@@ -141,11 +170,15 @@ impl<R: Reconciler> Driver<R> {
         }
         R::record_metrics(&new, &self.ctx.metrics, &ns, &name);
         let key = key::<R>(object);
-        if self.own_write_unseen(&key, cached) {
-            return Ok(StatusWrite::Deferred);
+        let last = self.last_status_write(&key);
+        if let Some(wait) = last.as_ref().and_then(|last| last.unseen_for(cached)) {
+            return Ok(StatusWrite::Deferred(wait));
         }
         if cached == Some(&new) {
             return Ok(StatusWrite::Unchanged);
+        }
+        if let Some(wait) = last.and_then(|last| last.paced_for(cached, &new)) {
+            return Ok(StatusWrite::Deferred(wait));
         }
         self.announce_transition(object, cached, &new);
         let body = serde_json::json!({
@@ -156,8 +189,14 @@ impl<R: Reconciler> Driver<R> {
             .patch_status(&name, &params, &Patch::Apply(&body))
             .await
             .map_err(|source| Error::api("apply status", &kind, &name, source))?;
-        self.status_writes.insert(key, (hash::of(&Some(&new)), Instant::now()));
+        self.status_writes.insert(key, StatusWritten { hash: hash::of(&Some(&new)), at: Instant::now() });
         Ok(StatusWrite::Written)
+    }
+
+    /// This controller's last status write to the object, if it was recent enough to matter.
+    fn last_status_write(&self, key: &str) -> Option<StatusWritten> {
+        self.status_writes.remove_if(key, |_, last| last.at.elapsed() >= OWN_WRITE_LAG.max(STATUS_PACE));
+        self.status_writes.get(key).map(|last| last.clone())
     }
 
     /// Logs a phase change and publishes the Event a status change deserves (see `transitions`).
@@ -169,17 +208,6 @@ impl<R: Reconciler> Driver<R> {
         if let Some(a) = transitions::announcement(&kind, &name, before, after, controlled_by_prism(object)) {
             self.ctx.announce(&object.object_ref(&()), a.type_, &a.reason, &a.note);
         }
-    }
-
-    /// Whether this controller wrote a status to the object lately that the cached `status` does
-    /// not show yet.
-    fn own_write_unseen(&self, key: &str, status: Option<&StatusOf<R>>) -> bool {
-        if !self.status_writes.contains_key(key) {
-            return false;
-        }
-        let cached = hash::of(&status);
-        self.status_writes.remove_if(key, |_, (written, at)| *written == cached || at.elapsed() >= OWN_WRITE_LAG);
-        self.status_writes.contains_key(key)
     }
 }
 

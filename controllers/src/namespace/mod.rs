@@ -17,7 +17,7 @@ pub mod validate;
 use std::future::Future;
 use std::sync::Arc;
 
-use kube::core::{Expression, Selector};
+use kube::core::Selector;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{PredicateConfig, WatchStreamExt};
 use kube::{Resource, ResourceExt};
@@ -54,11 +54,10 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
     let clusters = children
         .referenced::<PrismCluster>(&client, ns, Selector::default())
         .predicate_filter(watches::spec_or_identity, PredicateConfig::default());
-    // Runners (the cluster's shared ones and this controller's dedicated ones carry the cluster
-    // label): a change, status included, wakes the namespaces they serve, whose reconcile reads
-    // the runner.
-    let runners =
-        children.owned::<PrismPattern>(&client, ns, Selector::from(Expression::Exists(labels::CLUSTER.into())));
+    // Every PrismPattern, not only runners: a dedicated runner's name may be taken by one made by
+    // hand, and the cache must know that to refuse it. A change, status included, wakes the
+    // namespaces a runner serves, whose reconcile reads the runner.
+    let runners = children.owned::<PrismPattern>(&client, ns, Selector::default());
     let controller = controller
         .watches_stream(clusters, namespaces_of_cluster(store.clone()))
         .watches_stream(runners, namespaces_of_runner(store));

@@ -101,7 +101,7 @@ async fn realise(namespace: &PrismNamespace, valid: &ValidatedNamespace, w: &Wri
     if !valid.paused {
         let owner = namespace.controller_owner_ref(&()).ok_or(Error::MissingField("metadata.uid"))?;
         for runner in build::dedicated_runners(valid, &owner) {
-            let existing = w.live::<PrismPattern>(&runner.name_any()).await?;
+            let existing = w.live_child::<PrismPattern>(&runner.name_any(), runner.labels()).await?;
             if let Some(problem) = validate::runner_taken(&runner, existing.as_ref(), &owner.uid) {
                 return Ok(Observations { problem: Some(problem), ..Observations::default() });
             }

@@ -113,13 +113,16 @@ enum LiveWorkload {
 
 impl LiveWorkload {
     async fn get(valid: &ValidatedPattern, w: &Writer<'_>) -> Result<Self> {
+        let labels = naming::runner_labels(&valid.spec.cluster, &valid.name);
         Ok(match valid.spec.workload {
-            WorkloadKind::Deployment => {
-                w.live(&valid.name).await?.map_or(LiveWorkload::Absent, |d| LiveWorkload::Deployment(Box::new(d)))
-            }
-            WorkloadKind::StatefulSet => {
-                w.live(&valid.name).await?.map_or(LiveWorkload::Absent, |s| LiveWorkload::StatefulSet(Box::new(s)))
-            }
+            WorkloadKind::Deployment => w
+                .live_child(&valid.name, &labels)
+                .await?
+                .map_or(LiveWorkload::Absent, |d| LiveWorkload::Deployment(Box::new(d))),
+            WorkloadKind::StatefulSet => w
+                .live_child(&valid.name, &labels)
+                .await?
+                .map_or(LiveWorkload::Absent, |s| LiveWorkload::StatefulSet(Box::new(s))),
         })
     }
 
