@@ -544,7 +544,7 @@ fn print(label: &str, clusters: usize, f: &Figures) {
     row(
         &format!("requests in {} s idle ({reconciled} resync reconciles)", f.idle.as_secs()),
         "0",
-        f.idle_requests.to_string(),
+        format!("{} {}", f.idle_requests, f.idle_by_resource),
     );
     row(
         "one spec change on one cluster",
