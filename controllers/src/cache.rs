@@ -13,10 +13,12 @@
 
 use std::any::{Any, TypeId};
 use std::collections::{BTreeMap, HashMap};
-use std::hash::Hash;
+use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
-use dashmap::DashSet;
+use dashmap::{DashMap, DashSet};
 use futures::FutureExt;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use kube::Resource;
@@ -27,7 +29,11 @@ use kube::runtime::{WatchStreamExt, watcher};
 
 use crate::error::{Error, Result};
 use crate::kinds::Watched;
+use crate::projection::{self, project};
 use crate::watches::cached_changes;
+
+/// How often a pass waiting for the caches' first lists looks again.
+const LIST_POLL: Duration = Duration::from_millis(50);
 
 /// What the cache knows of one object.
 pub enum Lookup<K> {
@@ -61,7 +67,7 @@ pub trait CachedKind: Send + Sync {
 
 /// One kind's store, the selector of the watch that fills it, and whether its objects are the
 /// controller's children (swept) or only read (e.g. a pattern's PrismCluster).
-struct Cached<K: Resource + 'static>
+struct KindStore<K: Resource + 'static>
 where
     K::DynamicType: Eq + Hash + Clone,
 {
@@ -70,7 +76,7 @@ where
     resource: ApiResource,
 }
 
-impl<K> CachedKind for Cached<K>
+impl<K> CachedKind for KindStore<K>
 where
     K: Resource + Clone + Send + Sync + 'static,
     K::DynamicType: Eq + Hash + Clone + Send + Sync,
@@ -116,9 +122,17 @@ pub struct Children {
     typed: Arc<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
     /// The kinds whose objects are this controller's children.
     owned: Arc<Vec<Arc<dyn CachedKind>>>,
+    /// Every cache of this controller, owned kinds and read ones: what must have listed before a
+    /// pass can trust what it does not see.
+    every: Arc<Vec<Arc<dyn CachedKind>>>,
+    /// Set once every cache has listed.
+    all_listed: Arc<AtomicBool>,
     /// Objects this controller wrote whose watch event has not been seen yet (kind, namespace,
     /// name): a miss of one of them is a store lagging behind, not an absence.
     written: Arc<DashSet<(TypeId, String, String)>>,
+    /// The content hash of each child as this controller last applied it, or first saw it, by
+    /// [`Children::key_of`]: a child whose content moved since was edited by hand.
+    contents: Arc<DashMap<u64, String>>,
 }
 
 impl Children {
@@ -174,12 +188,51 @@ impl Children {
         }
     }
 
-    /// Notes that this controller deleted an object of the kind `type_id`: no write of ours is in
-    /// flight any more.
-    pub fn deleted(&self, type_id: TypeId, ns: &str, name: &str) {
-        if !self.written.is_empty() {
+    /// Notes that this controller deleted an object of `kind` (cached as the type `cached`): no
+    /// write of ours is in flight any more, and its record goes.
+    pub fn deleted(&self, cached: Option<TypeId>, kind: &str, ns: &str, name: &str) {
+        self.contents.remove(&self.key_of(kind, ns, name));
+        if let Some(type_id) = cached.filter(|_| !self.written.is_empty()) {
             self.written.remove(&(type_id, ns.to_string(), name.to_string()));
         }
+    }
+
+    /// Waits until every cache of this controller has listed its objects once. Before that, an
+    /// object missing from a cache may only not be listed yet: a pass after a restart would, say,
+    /// render the proxy's routes without the patterns not seen yet, and write them.
+    pub async fn wait_listed(&self) {
+        let mut polls: u32 = 0;
+        while !self.all_listed.load(Ordering::Relaxed) {
+            let unlisted: Vec<&str> =
+                self.every.iter().filter(|k| !k.listed()).map(|k| k.resource().kind.as_str()).collect();
+            if unlisted.is_empty() {
+                self.all_listed.store(true, Ordering::Relaxed);
+                return;
+            }
+            polls += 1;
+            if polls.is_multiple_of(200) {
+                tracing::warn!(?unlisted, "waiting for the first list of these caches (permissions?)");
+            }
+            tokio::time::sleep(LIST_POLL).await;
+        }
+    }
+
+    /// A short key of one child for per-child records.
+    pub fn key_of(&self, kind: &str, ns: &str, name: &str) -> u64 {
+        let mut hasher = DefaultHasher::new();
+        (kind, ns, name).hash(&mut hasher);
+        hasher.finish()
+    }
+
+    /// Notes the content hash of a child as this controller just applied it.
+    pub fn applied(&self, key: u64, content: &str) {
+        self.contents.insert(key, content.to_string());
+    }
+
+    /// Whether the child's content is as this controller last applied it (noting it, if it never
+    /// did).
+    pub fn content_unchanged(&self, key: u64, content: &str) -> bool {
+        self.contents.entry(key).or_insert_with(|| content.to_string()).as_str() == content
     }
 
     /// Every cached `K` object in `ns`, once the first list is in.
@@ -198,8 +251,8 @@ impl Children {
         self.owned().find(|kind| kind.stored_type() == TypeId::of::<K>())
     }
 
-    fn cached<K: Watched>(&self) -> Option<&Cached<K>> {
-        self.typed.get(&TypeId::of::<K>())?.downcast_ref::<Cached<K>>()
+    fn cached<K: Watched>(&self) -> Option<&KindStore<K>> {
+        self.typed.get(&TypeId::of::<K>())?.downcast_ref::<KindStore<K>>()
     }
 }
 
@@ -224,12 +277,13 @@ where
 pub struct ChildrenBuilder {
     typed: HashMap<TypeId, Arc<dyn Any + Send + Sync>>,
     owned: Vec<Arc<dyn CachedKind>>,
+    every: Vec<Arc<dyn CachedKind>>,
 }
 
 impl ChildrenBuilder {
     /// Watches this controller's children of kind `K` in `ns` that `selector` selects, caching them
     /// whole; the changes wake the controller. Call in apply order: the sweep deletes in reverse.
-    pub fn owned<K: Watched>(
+    pub fn owned<K: Watched + projection::Cached>(
         &mut self,
         client: &kube::Client,
         ns: Option<&str>,
@@ -240,7 +294,7 @@ impl ChildrenBuilder {
 
     /// Watches objects of kind `K` that this controller reads but does not own (e.g. the
     /// PrismCluster a pattern names), caching them whole.
-    pub fn referenced<K: Watched>(
+    pub fn referenced<K: Watched + projection::Cached>(
         &mut self,
         client: &kube::Client,
         ns: Option<&str>,
@@ -249,7 +303,7 @@ impl ChildrenBuilder {
         self.watch(client, ns, selector, false)
     }
 
-    fn watch<K: Watched>(
+    fn watch<K: Watched + projection::Cached>(
         &mut self,
         client: &kube::Client,
         ns: Option<&str>,
@@ -269,8 +323,9 @@ impl ChildrenBuilder {
     }
 
     fn keep<K: Watched>(&mut self, store: Store<K>, selector: Selector, owned: bool) {
-        let cached = Arc::new(Cached { store, selector, resource: ApiResource::erase::<K>(&()) });
+        let cached = Arc::new(KindStore { store, selector, resource: ApiResource::erase::<K>(&()) });
         self.typed.insert(TypeId::of::<K>(), cached.clone());
+        self.every.push(cached.clone());
         if owned {
             self.owned.push(cached);
         }
@@ -291,8 +346,11 @@ impl ChildrenBuilder {
             None => Api::all_with(client.clone(), resource),
         };
         let config = watcher::Config::default().labels_from(&selector).any_semantic();
-        self.owned.push(Arc::new(Cached { store, selector, resource: resource.clone() }));
-        reflector(writer, watcher(api, config).default_backoff()).touched_objects()
+        let cached = Arc::new(KindStore { store, selector, resource: resource.clone() });
+        self.every.push(cached.clone());
+        self.owned.push(cached);
+        let changes = watcher(api, config).default_backoff().modify(project::<PartialObjectMeta<DynamicObject>>);
+        reflector(writer, changes).touched_objects()
     }
 
     /// Whether `K` is cached already (e.g. watched whole for another purpose).
@@ -301,7 +359,14 @@ impl ChildrenBuilder {
     }
 
     pub fn build(self) -> Children {
-        Children { typed: Arc::new(self.typed), owned: Arc::new(self.owned), written: Arc::default() }
+        Children {
+            typed: Arc::new(self.typed),
+            owned: Arc::new(self.owned),
+            every: Arc::new(self.every),
+            all_listed: Arc::default(),
+            written: Arc::default(),
+            contents: Arc::default(),
+        }
     }
 }
 
@@ -396,7 +461,7 @@ mod tests {
 
         children.wrote::<Deployment>("prism", "prod-admin");
         assert!(matches!(children.lookup::<Deployment>("prism", "prod-admin", &ours), Lookup::Unknown));
-        children.deleted(TypeId::of::<Deployment>(), "prism", "prod-admin");
+        children.deleted(Some(TypeId::of::<Deployment>()), "Deployment", "prism", "prod-admin");
         assert!(matches!(children.lookup::<Deployment>("prism", "prod-admin", &ours), Lookup::Absent), "deleted");
         children.wrote::<Deployment>("prism", "prod-admin");
         writer.apply_watcher_event(&watcher::Event::Apply(deployment("prism", "prod-admin")));

@@ -129,6 +129,7 @@ impl<R: Reconciler> Driver<R> {
     }
 
     async fn apply(&self, object: &R::Kind) -> Result<Action> {
+        self.children.wait_listed().await;
         let writer = Writer::new(&self.ctx, &self.children, R::IDENTITY, object);
         // Boxed: a controller's pass is a large future, and debug builds copy it on the stack.
         let observed = Box::pin(self.reconciler.apply(object, &writer)).await?;
@@ -139,6 +140,7 @@ impl<R: Reconciler> Driver<R> {
     }
 
     async fn cleanup(&self, object: &R::Kind) -> Result<Action> {
+        self.children.wait_listed().await;
         let (kind, ns, name) = (R::Kind::kind(&()), object.namespace().unwrap_or_default(), object.name_any());
         self.ctx.metrics.forget(&kind, &ns, &name);
         R::forget_metrics(&self.ctx.metrics, &ns, &name);

@@ -14,8 +14,8 @@ use serde_json::Value;
 
 use crate::cluster::build::{self as cluster_build, Credentials, Inputs, Role, Visit};
 use crate::error::Error;
-use crate::kinds::Watched;
 use crate::pattern::build::{self as pattern_build, Autoscaler, Workload};
+use crate::projection::Child;
 use crate::{backends, cluster, namespace, pattern};
 
 /// Why the resources cannot be rendered.
@@ -109,11 +109,7 @@ struct Printer<'a>(&'a mut Vec<Value>);
 impl Visit for Printer<'_> {
     type Error = RenderError;
 
-    fn object<K: Watched + Serialize>(
-        &mut self,
-        _: Role,
-        object: K,
-    ) -> impl Future<Output = Result<(), RenderError>> + Send {
+    fn object<K: Child>(&mut self, _: Role, object: K) -> impl Future<Output = Result<(), RenderError>> + Send {
         ready(push(self.0, &object, &()))
     }
 

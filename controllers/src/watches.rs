@@ -21,13 +21,14 @@ use kube::runtime::{Controller, WatchStreamExt, watcher};
 
 use crate::error::Error;
 use crate::kinds::{Watched, scoped_api};
+use crate::projection::{Cached, project, strip_managed_fields};
 
 /// A controller of `K` objects in `ns` (all namespaces if `None`), with no shared trigger backoff.
 /// Its other triggers must back off on their own: add them from `cached_changes` (or
 /// `cache::ChildrenBuilder::watch`).
 pub fn controller<K: Watched>(client: &kube::Client, ns: Option<&str>) -> Controller<K> {
     let (store, writer) = reflector::store();
-    let objects = backed_off_watch(client, ns, watcher::Config::default());
+    let objects = backed_off_watch(client, ns, watcher::Config::default()).modify(strip_managed_fields::<K>);
     Controller::for_stream(reflector(writer, objects).applied_objects(), store).trigger_backoff(Unpaused)
 }
 
@@ -71,14 +72,15 @@ pub async fn run<K, Ctx, Fut>(
     }
 }
 
-/// Changes of the `K` objects in `ns` selected by `config`, kept whole in `writer`'s store.
-pub fn cached_changes<K: Watched>(
+/// Changes of the `K` objects in `ns` selected by `config`, kept in `writer`'s store as the
+/// controllers read them (see `projection`).
+pub fn cached_changes<K: Watched + Cached>(
     client: &kube::Client,
     ns: Option<&str>,
     config: watcher::Config,
     writer: reflector::store::Writer<K>,
 ) -> impl futures::Stream<Item = Result<K, watcher::Error>> + Send + 'static {
-    reflector(writer, backed_off_watch(client, ns, config)).touched_objects()
+    reflector(writer, backed_off_watch(client, ns, config).modify(project::<K>)).touched_objects()
 }
 
 /// Watch events of the `K` objects in `ns` that `config` selects, backing off on their own.

@@ -24,6 +24,7 @@ use crate::context::{Context, Identity};
 use crate::error::{Error, Result};
 use crate::kinds::Watched;
 use crate::metrics::WriteAction;
+use crate::projection;
 
 /// What applying one child did.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -170,8 +171,9 @@ impl<'a> Writer<'a> {
             Some(None) => None,
             _ => api.get_opt(&name).await.map_err(|source| Error::api("get", &kind, &name, source))?,
         };
+        let key = self.children.key_of(&kind, &self.namespace, &name);
         if let Some(live) = &live
-            && is_current(live, &desired, &desired_hash, &kind)?
+            && self.is_current(key, live, &desired, &desired_hash)
         {
             return Ok((live.clone(), Outcome::Unchanged));
         }
@@ -180,6 +182,7 @@ impl<'a> Writer<'a> {
             .patch(&name, &params, &Patch::Apply(&desired))
             .await
             .map_err(|source| Error::api("apply", &kind, &name, source))?;
+        self.children.applied(key, &projection::content_hash(&applied));
         let (outcome, action) = if live.is_some() {
             (Outcome::Updated, WriteAction::Updated)
         } else {
@@ -272,9 +275,7 @@ impl<'a> Writer<'a> {
             Err(kube::Error::Api(status)) if status.code == 404 => false,
             Err(source) => return Err(Error::api("delete", kind, name, source)),
         };
-        if let Some(type_id) = cached {
-            self.children.deleted(type_id, &self.namespace, name);
-        }
+        self.children.deleted(cached, kind, &self.namespace, name);
         Ok(sent)
     }
 
@@ -286,7 +287,7 @@ impl<'a> Writer<'a> {
     where
         K: Watched + Serialize,
     {
-        if !applied_field(live.meta(), self.identity.field_manager, &["f:spec", "f:replicas"]) {
+        if !projection::applied_replicas(live.meta(), self.identity.field_manager) {
             return Ok(());
         }
         let name = live.name_any();
@@ -302,6 +303,16 @@ impl<'a> Writer<'a> {
             .await
             .map_err(|source| Error::api("apply", &K::kind(&()), &name, source))?;
         Ok(())
+    }
+
+    /// Whether `live` already is what applying `desired` would make it: the same applied hash (the
+    /// desired state did not change), the metadata and replicas the operator sets still there, and
+    /// its content as it was after the operator's last apply (no hand edit to revert; on first
+    /// sight, e.g. after a restart, the content is taken as it is).
+    fn is_current<K: Serialize + Resource>(&self, key: u64, live: &K, desired: &K, desired_hash: &str) -> bool {
+        live.annotations().get(annotations::APPLIED_HASH).map(String::as_str) == Some(desired_hash)
+            && contains(&projection::compared(live), &projection::compared(desired))
+            && self.children.content_unchanged(key, &projection::content_hash(live))
     }
 
     /// Counts and logs a write of a child: the record of what the operator did (an Event is for a
@@ -323,31 +334,6 @@ fn unwanted(children: Vec<Child>, wanted: impl Fn(&str) -> bool) -> (Vec<String>
     let unwanted: Vec<Child> = children.into_iter().filter(|c| !wanted(&c.name)).collect();
     let doomed = unwanted.iter().filter(|c| !c.going).map(|c| c.name.clone()).collect();
     (doomed, unwanted.len())
-}
-
-/// Whether `manager` applied the field at `path` (per the object's managedFields).
-pub fn applied_field(meta: &ObjectMeta, manager: &str, path: &[&str]) -> bool {
-    meta.managed_fields.iter().flatten().any(|entry| {
-        entry.manager.as_deref() == Some(manager)
-            && entry.operation.as_deref() == Some("Apply")
-            && entry
-                .fields_v1
-                .as_ref()
-                .is_some_and(|f| path.iter().try_fold(&f.0, |node, key| node.get(*key)).is_some())
-    })
-}
-
-/// Whether `live` already carries the desired state: the same applied hash, and every desired
-/// field present with the desired value (so hand edits of owned fields are noticed as drift).
-fn is_current<K: Serialize + Resource>(live: &K, desired: &K, desired_hash: &str, kind: &str) -> Result<bool> {
-    if live.annotations().get(annotations::APPLIED_HASH).map(String::as_str) != Some(desired_hash) {
-        return Ok(false);
-    }
-    let to_value = |object: &K| {
-        let name = object.meta().name.as_deref().unwrap_or_default();
-        serde_json::to_value(object).map_err(|source| Error::serialize(kind, name, source))
-    };
-    Ok(contains(&to_value(live)?, &to_value(desired)?))
 }
 
 /// Whether every field of `wanted` is in `actual` with the same value. Lists must have the same

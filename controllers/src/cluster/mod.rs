@@ -30,7 +30,8 @@ use prism_api::v1beta1::PrismPattern;
 use crate::cache::ChildrenBuilder;
 use crate::context::{Context, Identity};
 use crate::driver::Driver;
-use crate::kinds::{Watched, api_served};
+use crate::kinds::api_served;
+use crate::projection::Child;
 use crate::watches::{self, cached_changes};
 use build::VisitKinds;
 pub use reconcile::ClusterReconciler;
@@ -91,7 +92,7 @@ struct WatchChildren<'a> {
 }
 
 impl VisitKinds for WatchChildren<'_> {
-    fn kind<K: Watched>(&mut self) {
+    fn kind<K: Child>(&mut self) {
         // Patterns and namespaces are watched whole already.
         if !self.children.has::<K>() {
             let changes = self.children.owned::<K>(self.client, self.ns, own());
@@ -111,7 +112,7 @@ impl VisitKinds for WatchChildren<'_> {
 async fn served_optional_kinds(client: &kube::Client) -> Vec<ApiResource> {
     struct Optional(Vec<ApiResource>);
     impl VisitKinds for Optional {
-        fn kind<K: Watched>(&mut self) {}
+        fn kind<K: Child>(&mut self) {}
         fn dynamic(&mut self, resource: ApiResource) {
             self.0.push(resource);
         }

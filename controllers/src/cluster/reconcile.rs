@@ -13,7 +13,6 @@ use prism_api::names::labels;
 use prism_api::v1alpha1::{DeletionPolicy, PrismCluster, PrismClusterStatus};
 use prism_api::v1alpha2::PrismNamespace;
 use prism_api::v1beta1::PrismPattern;
-use serde::Serialize;
 
 use super::build::{self, Inputs, Role, Visit};
 use super::read::{self, Read};
@@ -23,8 +22,8 @@ use super::{credentials, routes, teardown};
 use crate::context::Identity;
 use crate::driver::Reconciler;
 use crate::error::{Error, Result};
-use crate::kinds::Watched;
 use crate::metrics::Metrics;
+use crate::projection::Child;
 use crate::workload::WorkloadView;
 use crate::writer::Writer;
 
@@ -115,7 +114,7 @@ impl Visit for Applier<'_> {
 
     // Boxed: the visit awaits a dozen kinds in turn, and unboxed, each kind's future would take its
     // own room in the visit's stack frame (hundreds of kilobytes in a debug build).
-    fn object<K: Watched + Serialize>(&mut self, role: Role, object: K) -> impl Future<Output = Result<()>> + Send {
+    fn object<K: Child>(&mut self, role: Role, object: K) -> impl Future<Output = Result<()>> + Send {
         Box::pin(async move {
             if let (Role::Proxy { autoscaled: true }, Some(live)) = (role, self.live_proxy) {
                 self.w.hand_over_replicas(live).await?;

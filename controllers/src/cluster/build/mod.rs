@@ -23,10 +23,9 @@ use prism_api::v1alpha2::PrismNamespace;
 use prism_api::v1beta1::{BackendKind, PrismPattern};
 
 pub use exposure::service_monitor_resource;
-use serde::Serialize;
 
 use super::validate::ValidatedCluster;
-use crate::kinds::Watched;
+use crate::projection::Child;
 use crate::routes::Routes;
 
 /// Generated credentials per backend (secret key -> value).
@@ -88,11 +87,7 @@ pub enum Role {
 pub trait Visit {
     type Error;
 
-    fn object<K: Watched + Serialize>(
-        &mut self,
-        role: Role,
-        object: K,
-    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
+    fn object<K: Child>(&mut self, role: Role, object: K) -> impl Future<Output = Result<(), Self::Error>> + Send;
 
     /// An object of a kind known only at run time.
     fn dynamic(
@@ -104,7 +99,7 @@ pub trait Visit {
 
 /// Visits the kinds of a cluster's objects, in apply order: what the controller watches.
 pub trait VisitKinds {
-    fn kind<K: Watched>(&mut self);
+    fn kind<K: Child>(&mut self);
     fn dynamic(&mut self, resource: ApiResource);
 }
 
@@ -351,7 +346,7 @@ mod tests {
     impl Visit for Kinds {
         type Error = ();
 
-        fn object<K: Watched + Serialize>(&mut self, _: Role, _: K) -> impl Future<Output = Result<(), ()>> + Send {
+        fn object<K: Child>(&mut self, _: Role, _: K) -> impl Future<Output = Result<(), ()>> + Send {
             self.0.push(K::kind(&()).to_string());
             std::future::ready(Ok(()))
         }
@@ -363,7 +358,7 @@ mod tests {
     }
 
     impl VisitKinds for Kinds {
-        fn kind<K: Watched>(&mut self) {
+        fn kind<K: Child>(&mut self) {
             self.0.push(K::kind(&()).to_string());
         }
 

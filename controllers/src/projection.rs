@@ -1,0 +1,243 @@
+//! What a cache keeps of an object: what the controllers read, and no more, so that memory grows
+//! with the number of objects, not with their size.
+//!
+//! Every cached object loses its managedFields (often the biggest part of it). A child also
+//! loses the content the operator wrote (spec, data), which only the no-op check of an apply read:
+//! that check compares hashes instead, so a child keeps a hash of its content. A workload keeps
+//! its replicas and status (readiness is read from them); Secrets keep their data (credentials
+//! are read back); custom resources are kept whole (their specs are read).
+//!
+//! The hashes and the managers that applied `spec.replicas` ride in annotations of the cached
+//! copy only: nothing in a cache is ever sent back to the API server.
+
+use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, StatefulSet, StatefulSetSpec};
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Secret, Service};
+use k8s_openapi::api::networking::v1::Ingress;
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::Resource;
+use kube::api::{DynamicObject, PartialObjectMeta};
+use prism_api::v1alpha1::PrismCluster;
+use prism_api::v1alpha2::PrismNamespace;
+use prism_api::v1beta1::PrismPattern;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::hash;
+use crate::kinds::Watched;
+
+/// Annotation of a cached copy: the hash of the object's content as the server holds it.
+const CONTENT_HASH: &str = "cache.prism.io/content-hash";
+/// Annotation of a cached copy: the field managers that applied `spec.replicas`, comma-separated.
+const REPLICAS_APPLIED_BY: &str = "cache.prism.io/replicas-applied-by";
+
+/// A kind of child the controllers watch, cache and write.
+pub trait Child: Watched + Cached {}
+
+impl<K: Watched + Cached> Child for K {}
+
+/// A kind as the controllers cache it.
+pub trait Cached: Resource + Serialize {
+    /// Drops what the controllers never read of this kind (kept whole unless a kind says so).
+    fn trim(&mut self) {}
+}
+
+/// Trims `object` for a cache: see the module's documentation.
+pub fn project<K: Cached>(object: &mut K) {
+    let content = content_hash(object);
+    let replicas_by = replicas_applied_by(object.meta());
+    object.trim();
+    let meta = object.meta_mut();
+    meta.managed_fields = None;
+    let annotations = meta.annotations.get_or_insert_with(Default::default);
+    annotations.insert(CONTENT_HASH.into(), content);
+    if !replicas_by.is_empty() {
+        annotations.insert(REPLICAS_APPLIED_BY.into(), replicas_by.join(","));
+    }
+}
+
+/// Drops the managedFields of an object kept whole (a controller's own kind).
+pub fn strip_managed_fields<K: Resource>(object: &mut K) {
+    object.meta_mut().managed_fields = None;
+}
+
+/// The hash of an object's content as the server holds it (all but its metadata, its status and
+/// its replicas, which an autoscaler moves and the no-op check compares by value), from its
+/// cached copy or computed from the object itself.
+pub fn content_hash<K: Serialize + Resource>(object: &K) -> String {
+    if let Some(hash) = object.meta().annotations.as_ref().and_then(|a| a.get(CONTENT_HASH)) {
+        return hash.clone();
+    }
+    let mut value = serde_json::to_value(object).unwrap_or(Value::Null);
+    if let Some(fields) = value.as_object_mut() {
+        for outside in ["metadata", "status", "apiVersion", "kind"] {
+            fields.remove(outside);
+        }
+    }
+    if let Some(spec) = value.get_mut("spec").and_then(Value::as_object_mut) {
+        spec.remove("replicas");
+    }
+    hash::of(&value)
+}
+
+/// What the no-op check compares by value, of a cached copy or a whole object: its metadata and
+/// its replicas.
+pub fn compared<K: Serialize>(object: &K) -> Value {
+    let value = serde_json::to_value(object).unwrap_or(Value::Null);
+    let mut compared = serde_json::json!({"metadata": value["metadata"]});
+    if let Some(replicas) = value["spec"].get("replicas") {
+        compared["spec"] = serde_json::json!({"replicas": replicas});
+    }
+    compared
+}
+
+/// Whether `manager` applied the object's `spec.replicas`, from its cached copy or its
+/// managedFields.
+pub fn applied_replicas(meta: &ObjectMeta, manager: &str) -> bool {
+    match meta.annotations.as_ref().and_then(|a| a.get(REPLICAS_APPLIED_BY)) {
+        Some(managers) => managers.split(',').any(|m| m == manager),
+        None => replicas_applied_by(meta).iter().any(|m| m == manager),
+    }
+}
+
+fn replicas_applied_by(meta: &ObjectMeta) -> Vec<String> {
+    let owns_replicas = |fields: &Value| fields.get("f:spec").and_then(|spec| spec.get("f:replicas")).is_some();
+    meta.managed_fields
+        .iter()
+        .flatten()
+        .filter(|entry| entry.operation.as_deref() == Some("Apply"))
+        .filter(|entry| entry.fields_v1.as_ref().is_some_and(|f| owns_replicas(&f.0)))
+        .filter_map(|entry| entry.manager.clone())
+        .collect()
+}
+
+impl Cached for Deployment {
+    fn trim(&mut self) {
+        let replicas = self.spec.as_ref().and_then(|s| s.replicas);
+        self.spec = Some(DeploymentSpec { replicas, ..DeploymentSpec::default() });
+    }
+}
+
+impl Cached for StatefulSet {
+    fn trim(&mut self) {
+        let replicas = self.spec.as_ref().and_then(|s| s.replicas);
+        self.spec = Some(StatefulSetSpec { replicas, ..StatefulSetSpec::default() });
+    }
+}
+
+impl Cached for ConfigMap {
+    fn trim(&mut self) {
+        (self.data, self.binary_data) = (None, None);
+    }
+}
+
+impl Cached for Service {
+    fn trim(&mut self) {
+        self.spec = None;
+    }
+}
+
+impl Cached for PodDisruptionBudget {
+    fn trim(&mut self) {
+        self.spec = None;
+    }
+}
+
+impl Cached for HorizontalPodAutoscaler {
+    fn trim(&mut self) {
+        self.spec = None;
+    }
+}
+
+impl Cached for Ingress {
+    fn trim(&mut self) {
+        self.spec = None;
+    }
+}
+
+impl Cached for PersistentVolumeClaim {
+    fn trim(&mut self) {
+        self.spec = None;
+    }
+}
+
+/// Kept with its data: credentials are read back from their Secrets.
+impl Cached for Secret {}
+
+/// Custom resources are kept whole: their specs are read (routes, validation, readiness).
+impl Cached for PrismCluster {}
+impl Cached for PrismNamespace {}
+impl Cached for PrismPattern {}
+
+/// Kinds known only at run time are watched as metadata already.
+impl Cached for PartialObjectMeta<DynamicObject> {}
+
+#[cfg(test)]
+mod tests {
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{FieldsV1, ManagedFieldsEntry};
+    use serde_json::json;
+
+    use super::*;
+
+    fn deployment() -> Deployment {
+        serde_json::from_value(json!({
+            "metadata": {"name": "p", "namespace": "ns", "labels": {"a": "b"}, "managedFields": [
+                {"manager": "prism-operator/cluster", "operation": "Apply",
+                 "fieldsV1": {"f:spec": {"f:replicas": {}, "f:template": {}}}},
+                {"manager": "kubectl", "operation": "Update", "fieldsV1": {"f:spec": {"f:replicas": {}}}}
+            ]},
+            "spec": {"replicas": 3, "selector": {"matchLabels": {"a": "b"}},
+                     "template": {"spec": {"containers": [{"name": "c", "image": "i"}]}}},
+            "status": {"replicas": 3, "availableReplicas": 2}
+        }))
+        .expect("deployment")
+    }
+
+    #[test]
+    fn a_cached_workload_keeps_replicas_status_and_what_the_checks_need() {
+        let full = deployment();
+        let mut cached = full.clone();
+        project(&mut cached);
+        assert_eq!(cached.metadata.managed_fields, None);
+        assert_eq!(cached.spec.as_ref().and_then(|s| s.replicas), Some(3));
+        assert!(cached.spec.as_ref().is_some_and(|s| s.template.spec.is_none()), "the template is dropped");
+        assert_eq!(cached.status.as_ref().and_then(|s| s.available_replicas), Some(2));
+        assert_eq!(cached.metadata.labels, full.metadata.labels);
+        assert_eq!(content_hash(&cached), content_hash(&full), "the content hash survives the trim");
+        assert!(applied_replicas(&cached.metadata, "prism-operator/cluster"));
+        assert!(!applied_replicas(&cached.metadata, "kubectl"), "only an Apply owns them for the hand-over");
+        assert!(applied_replicas(&full.metadata, "prism-operator/cluster"), "read from managedFields too");
+    }
+
+    #[test]
+    fn the_content_hash_sees_spec_edits_but_not_status_metadata_or_replicas() {
+        let base = deployment();
+        let mut status_only = base.clone();
+        status_only.status.get_or_insert_default().available_replicas = Some(3);
+        status_only.metadata.resource_version = Some("9".into());
+        assert_eq!(content_hash(&status_only), content_hash(&base));
+        let mut scaled = base.clone();
+        scaled.spec.get_or_insert_default().replicas = Some(4);
+        assert_eq!(content_hash(&scaled), content_hash(&base), "replicas are compared by value, not hashed");
+        let mut edited = base.clone();
+        edited.spec.get_or_insert_default().min_ready_seconds = Some(5);
+        assert_ne!(content_hash(&edited), content_hash(&base));
+    }
+
+    #[test]
+    fn a_cached_config_map_keeps_no_data() {
+        let mut config: ConfigMap = serde_json::from_value(json!({
+            "metadata": {"name": "c"}, "data": {"routes.json": "{}"}
+        }))
+        .expect("config map");
+        config.metadata.managed_fields = Some(vec![ManagedFieldsEntry {
+            fields_v1: Some(FieldsV1(json!({"f:data": {}}))),
+            ..ManagedFieldsEntry::default()
+        }]);
+        let hash = content_hash(&config);
+        project(&mut config);
+        assert_eq!((&config.data, &config.metadata.managed_fields), (&None, &None));
+        assert_eq!(content_hash(&config), hash);
+    }
+}
