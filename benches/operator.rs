@@ -9,7 +9,9 @@
 //! - `PRISM_BENCH_PASSES`: `both` (the default client rate limit, then unlimited) or `unlimited`
 //!   (for large N, where the rate-limited pass would take an hour); default `both` up to 100
 //!   clusters, `unlimited` above;
-//! - `PRISM_BENCH_IDLE`: the quiet window after convergence, in seconds (default 60).
+//! - `PRISM_BENCH_IDLE`: the quiet window after convergence, in seconds (default 60);
+//! - `PRISM_BENCH_WRAPPER`: a command the operator runs under, for profiling (e.g.
+//!   `valgrind --tool=massif --massif-out-file=/tmp/operator.massif`).
 
 #[allow(dead_code)]
 #[path = "../tests/e2e/harness.rs"]
@@ -296,7 +298,11 @@ async fn change_cluster(env: &Env, ns: &str, max_replicas: i32) {
 fn start_operator(kubeconfig: &Path, qps: &str, metrics_port: u16, log: &Path) -> Child {
     let log = std::fs::OpenOptions::new().create(true).append(true).open(log).expect("log file");
     let metrics = format!("127.0.0.1:{metrics_port}");
-    Command::new(env!("CARGO_BIN_EXE_prism-operator"))
+    let binary = env!("CARGO_BIN_EXE_prism-operator");
+    let wrapper = std::env::var("PRISM_BENCH_WRAPPER").unwrap_or_default();
+    let mut command: Vec<&str> = wrapper.split_whitespace().chain([binary]).collect();
+    Command::new(command.remove(0))
+        .args(command)
         .args(["run", "--leader-elect=false", "--qps", qps, "--resync", RESYNC, "--log-format", "json"])
         .args(["--metrics-addr", &metrics, "--health-addr", "127.0.0.1:0"])
         .arg("--kubeconfig")

@@ -290,3 +290,32 @@ async fn a_spec_that_cannot_be_realised_fails_with_what_to_fix() {
     assert_eq!(valid.reason, "BackendNotEnabled");
     assert!(valid.message.contains("spec.backends.nats.enabled"));
 }
+
+/// An operator restarted (or a new leader) over a converged cluster fills its caches by listing
+/// and reconciles everything again: it writes nothing, not even an Event.
+#[tokio::test]
+async fn a_restarted_operator_writes_nothing_to_a_converged_cluster() {
+    let mut h = start(&sample()).await;
+    h.start(prism_controllers::namespace::run);
+    wait_running(&h, "prism-local").await;
+    settle(&h.writes, Duration::from_millis(1500)).await;
+    h.stop_controllers();
+    h.writes.take();
+    let before = reconciles(&h, "prismcluster");
+
+    h.start(prism_controllers::pattern::run);
+    h.start(prism_controllers::cluster::run);
+    h.start(prism_controllers::namespace::run);
+    // Long enough for the caches to list and every object to be reconciled again.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    settle(&h.writes, Duration::from_millis(1500)).await;
+    let writes = h.writes.take();
+    assert!(reconciles(&h, "prismcluster") > before, "the restarted controllers reconciled the cluster again");
+    assert!(writes.is_empty(), "a restart writes nothing: {writes:#?}");
+}
+
+/// How many reconciles `controller` started, from the operator's metrics.
+fn reconciles(h: &Harness, controller: &str) -> u64 {
+    let prefix = format!("prism_operator_reconcile_total{{controller=\"{controller}\"}} ");
+    h.ctx.metrics.encode().lines().find_map(|l| l.strip_prefix(&prefix)?.parse().ok()).unwrap_or(0)
+}

@@ -84,6 +84,11 @@ impl Harness {
         self.tasks.push(tokio::spawn(run(self.ctx.clone(), futures::future::pending())));
     }
 
+    /// Stops every controller started so far, as a process exit would: their caches and state go.
+    pub fn stop_controllers(&mut self) {
+        self.tasks.drain(..).for_each(|task| task.abort());
+    }
+
     pub fn api<K>(&self) -> Api<K>
     where
         K: Resource<Scope = kube::core::NamespaceResourceScope>,
