@@ -199,6 +199,7 @@ async fn measure(qps: &str, clusters: usize, idle: Duration) -> Figures {
 
     let restart = restart(&env, &mut operator, &kubeconfig, qps, log.path(), &namespaces).await;
     let memory_end = operator_memory(&operator);
+    stop(&mut operator).await;
     Figures {
         emulator_bound,
         converge,
@@ -418,8 +419,8 @@ async fn event_reasons(env: &Env) -> String {
     reasons.iter().map(|(r, n)| format!("{r} {n}")).collect::<Vec<_>>().join(", ")
 }
 
-/// A converged operator killed and started again: what it writes while its caches fill and
-/// every object is reconciled again, and how soon a change made at once converges.
+/// A converged operator stopped and started again: what it writes while its caches fill and every
+/// object is reconciled again, and how soon a change made at once converges.
 async fn restart(
     env: &Env,
     operator: &mut Child,
@@ -428,7 +429,7 @@ async fn restart(
     log: &Path,
     namespaces: &[String],
 ) -> Restart {
-    let _ = operator.kill().await;
+    stop(operator).await;
     let requests = &env.emulator().instruments.requests;
     let before = requests.snapshot();
     let started = Instant::now();
@@ -444,6 +445,17 @@ async fn restart(
         writes_elsewhere: Requests::between(&before, &after, elsewhere).writes(),
         requests: Requests::between(&before, &after, everywhere),
         change_converged,
+    }
+}
+
+/// Stops the operator as Kubernetes would (SIGTERM, then SIGKILL after a grace period), so that
+/// it hands over cleanly, and a profiler it runs under writes its report.
+async fn stop(operator: &mut Child) {
+    if let Some(pid) = operator.id() {
+        let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).status().await;
+    }
+    if tokio::time::timeout(Duration::from_secs(60), operator.wait()).await.is_err() {
+        let _ = operator.kill().await;
     }
 }
 
