@@ -12,6 +12,10 @@ use bytes::Bytes;
 use http::{HeaderValue, Method, StatusCode, header};
 use serde_json::{Value, json};
 
+use crate::auth::UserInfo;
+use crate::auth::authn::Authenticator;
+use crate::auth::escalation;
+use crate::auth::reviews::Review;
 use crate::discovery;
 use crate::errors::{ApiError, ApiResult};
 use crate::ops::{Cluster, FieldValidation, Filter, ListQuery, PatchKind, Sub, Target, WriteOptions, Written};
@@ -19,10 +23,19 @@ use crate::request_info::percent_decode;
 use crate::table::{IncludeObject, partial_metadata, table};
 use crate::watch::{self, Shape, WatchParams};
 
-/// The Kubernetes API of `cluster` as an axum router, without instruments (the `Emulator`'s
-/// router layers them over this one).
-pub fn router(cluster: Arc<Cluster>) -> Router {
-    Router::new().fallback(handle).with_state(cluster)
+/// The Kubernetes API of `cluster` as an axum router, without authentication, authorization or
+/// instruments (the `Emulator`'s router layers them over this one). A request is answered as the
+/// `UserInfo` in its extensions (authentication puts it there), or as the admin.
+pub fn router(cluster: Arc<Cluster>, authenticator: Arc<Authenticator>) -> Router {
+    Router::new().fallback(handle).with_state(Api { cluster, authenticator })
+}
+
+/// What the API answers from.
+#[derive(Clone)]
+struct Api {
+    cluster: Arc<Cluster>,
+    /// Issues ServiceAccount tokens and reviews them.
+    authenticator: Arc<Authenticator>,
 }
 
 /// Largest request body accepted.
@@ -36,6 +49,7 @@ struct Req {
     accept: String,
     content_type: String,
     body: Bytes,
+    user: UserInfo,
 }
 
 impl Req {
@@ -48,7 +62,7 @@ impl Req {
     }
 }
 
-async fn handle(State(cluster): State<Arc<Cluster>>, req: Request) -> Response {
+async fn handle(State(api): State<Api>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let body = match axum::body::to_bytes(body, MAX_BODY).await {
         Ok(b) => b,
@@ -63,14 +77,16 @@ async fn handle(State(cluster): State<Arc<Cluster>>, req: Request) -> Response {
         accept: header_str(header::ACCEPT),
         content_type: header_str(header::CONTENT_TYPE),
         body,
+        user: parts.extensions.get::<UserInfo>().cloned().unwrap_or_else(UserInfo::admin),
     };
-    match dispatch(&cluster, &r) {
+    match dispatch(&api, &r) {
         Ok(resp) => resp,
         Err(e) => e.into_response(),
     }
 }
 
-fn dispatch(cluster: &Arc<Cluster>, r: &Req) -> ApiResult<Response> {
+fn dispatch(api: &Api, r: &Req) -> ApiResult<Response> {
+    let cluster = &api.cluster;
     let segs: Vec<&str> = r.segments.iter().map(String::as_str).collect();
     match segs.as_slice() {
         ["version"] => Ok(json_response(StatusCode::OK, &discovery::version())),
@@ -88,8 +104,9 @@ fn dispatch(cluster: &Arc<Cluster>, r: &Req) -> ApiResult<Response> {
             Ok(json_response(StatusCode::OK, &doc))
         }
         ["apis", g, v] => resource_list_doc(cluster, g, v),
-        ["api", v, rest @ ..] => resource(cluster, r, "", v, rest),
-        ["apis", g, v, rest @ ..] => resource(cluster, r, g, v, rest),
+        ["api", "v1", "namespaces", ns, "serviceaccounts", name, "token"] => token_request(api, r, ns, name),
+        ["api", v, rest @ ..] => resource(api, r, "", v, rest),
+        ["apis", g, v, rest @ ..] => resource(api, r, g, v, rest),
         _ => Err(ApiError::no_route()),
     }
 }
@@ -158,8 +175,12 @@ fn parse_target(cluster: &Arc<Cluster>, group: &str, version: &str, rest: &[&str
     Ok(t)
 }
 
-fn resource(cluster: &Arc<Cluster>, r: &Req, group: &str, version: &str, rest: &[&str]) -> ApiResult<Response> {
+fn resource(api: &Api, r: &Req, group: &str, version: &str, rest: &[&str]) -> ApiResult<Response> {
+    let cluster = &api.cluster;
     let t = parse_target(cluster, group, version, rest)?;
+    if t.rt.is_review() {
+        return review(api, r, &t);
+    }
     let shape = negotiate(&r.accept, r.q("includeObject"))?;
     let collection = t.name.is_empty();
     match (&r.method, collection) {
@@ -170,17 +191,19 @@ fn resource(cluster: &Arc<Cluster>, r: &Req, group: &str, version: &str, rest: &
             Ok(json_response(StatusCode::OK, &render_one(&t, obj, shape)))
         }
         (&Method::POST, true) if !t.namespace.is_empty() || !t.rt.namespaced => {
-            let w = cluster.create(&t, decode_body(r)?, &write_options(r)?)?;
+            let body = decode_body(r)?;
+            let w = write(api, r, &t, |o| cluster.create(&t, body.clone(), o))?;
             Ok(written_response(StatusCode::CREATED, &t, w, shape))
         }
         (&Method::PUT, false) => {
-            let w = cluster.replace(&t, decode_body(r)?, &write_options(r)?)?;
+            let body = decode_body(r)?;
+            let w = write(api, r, &t, |o| cluster.replace(&t, body.clone(), o))?;
             Ok(written_response(StatusCode::OK, &t, w, shape))
         }
         (&Method::PATCH, false) => {
             let kind = patch_kind(&r.content_type)?;
             let patch = if kind == PatchKind::Apply { decode_yaml(&r.body)? } else { decode_json(&r.body)? };
-            let w = cluster.patch(&t, kind, &patch, &write_options(r)?)?;
+            let w = write(api, r, &t, |o| cluster.patch(&t, kind, &patch, o))?;
             let code = if w.created { StatusCode::CREATED } else { StatusCode::OK };
             Ok(written_response(code, &t, w, shape))
         }
@@ -194,8 +217,44 @@ fn resource(cluster: &Arc<Cluster>, r: &Req, group: &str, version: &str, rest: &
             let list = cluster.delete_collection(&t, &list_query(r), &opts, &wo)?;
             Ok(json_response(StatusCode::OK, &list))
         }
-        _ => Err(ApiError::method_not_allowed("the server does not allow this method on the requested resource")),
+        _ => Err(not_allowed()),
     }
+}
+
+/// A create, update or patch, made by `make` with the request's options. The checks that need
+/// the written object (RBAC escalation) run on a dry run of it first.
+fn write(api: &Api, r: &Req, t: &Target, make: impl Fn(&WriteOptions) -> ApiResult<Written>) -> ApiResult<Written> {
+    let options = write_options(r)?;
+    if escalation::applies(t, &r.user) {
+        let old = api.cluster.get(t).ok();
+        let dry = make(&WriteOptions { dry_run: true, ..options.clone() })?;
+        escalation::check(&api.cluster, &r.user, t, &dry.object, old.as_ref())?;
+    }
+    make(&options)
+}
+
+/// A review (`kubectl auth can-i`, `whoami`, token reviews): created, answered, never stored.
+fn review(api: &Api, r: &Req, t: &Target) -> ApiResult<Response> {
+    if r.method != Method::POST || !t.name.is_empty() {
+        return Err(not_allowed());
+    }
+    let review =
+        Review { cluster: &api.cluster, authenticator: &api.authenticator, user: &r.user, namespace: &t.namespace };
+    let answer = review.answer(&t.rt.group, &t.rt.plural, &decode_body(r)?)?;
+    Ok(json_response(StatusCode::CREATED, &answer))
+}
+
+/// `kubectl create token`: the TokenRequest subresource of a ServiceAccount.
+fn token_request(api: &Api, r: &Req, namespace: &str, name: &str) -> ApiResult<Response> {
+    if r.method != Method::POST {
+        return Err(not_allowed());
+    }
+    let answer = api.authenticator.token_request(&api.cluster, namespace, name, &decode_body(r)?)?;
+    Ok(json_response(StatusCode::CREATED, &answer))
+}
+
+fn not_allowed() -> ApiError {
+    ApiError::method_not_allowed("the server does not allow this method on the requested resource")
 }
 
 /// Picks the first acceptable representation from the Accept header.

@@ -22,6 +22,7 @@
 //! `Emulator::start().serve("127.0.0.1:0").await?`.
 
 pub mod adapters;
+pub mod auth;
 pub mod controllers;
 pub mod crd;
 pub mod defaults;
@@ -42,6 +43,8 @@ pub mod selectors;
 pub mod ssa;
 pub mod store;
 pub mod table;
+pub mod tls;
+pub mod transport;
 pub mod validation;
 pub mod watch;
 

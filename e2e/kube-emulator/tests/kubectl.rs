@@ -3,69 +3,9 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
-use kube_emulator::{Emulator, Server};
-
-const KUBECTL: &str = "/usr/bin/kubectl";
-
-struct Env {
-    em: Server,
-    home: tempfile::TempDir,
-    kubeconfig: PathBuf,
-}
-
-struct Out {
-    ok: bool,
-    stdout: String,
-    stderr: String,
-}
-
-impl Env {
-    async fn start() -> Self {
-        let em = Emulator::start().serve("127.0.0.1:0").await.expect("start emulator");
-        let home = tempfile::tempdir().expect("home");
-        let kubeconfig = home.path().join("kubeconfig");
-        em.write_kubeconfig(&kubeconfig).expect("kubeconfig");
-        Self { em, home, kubeconfig }
-    }
-
-    fn file(&self, name: &str, text: &str) -> String {
-        let p = self.home.path().join(name);
-        std::fs::write(&p, text).expect("write manifest");
-        p.display().to_string()
-    }
-
-    /// Runs kubectl off the async runtime so the in-process server keeps serving.
-    async fn run(&self, args: &[&str]) -> Out {
-        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-        let home = self.home.path().to_path_buf();
-        let kc = self.kubeconfig.clone();
-        tokio::task::spawn_blocking(move || {
-            let out = Command::new(KUBECTL)
-                .args(&args)
-                .env("HOME", &home)
-                .env("KUBECONFIG", &kc)
-                .stdin(Stdio::null())
-                .output()
-                .expect("run kubectl");
-            Out {
-                ok: out.status.success(),
-                stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-                stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-            }
-        })
-        .await
-        .expect("join")
-    }
-
-    async fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args).await;
-        assert!(out.ok, "kubectl {args:?} failed: {}{}", out.stdout, out.stderr);
-        out.stdout
-    }
-}
+use common::kubectl::{Env, KUBECTL};
 
 const WIDGET: &str = "apiVersion: example.com/v1
 kind: Widget
@@ -289,7 +229,7 @@ fn standalone_binary_prints_its_address_serves_kubectl_and_stops_on_sigterm() {
     let mut line = String::new();
     BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("ready line");
     let ready: serde_json::Value = serde_json::from_str(&line).expect("one JSON line");
-    assert!(ready["server"].as_str().is_some_and(|s| s.starts_with("http://127.0.0.1:")), "{line}");
+    assert!(ready["server"].as_str().is_some_and(|s| s.starts_with("https://127.0.0.1:")), "{line}");
     assert_eq!(ready["kubeconfig"].as_str(), Some(kc.to_str().expect("utf8")));
     let out = Command::new(KUBECTL)
         .args(["get", "crd", "widgets.example.com", "-o", "name"])
