@@ -1,4 +1,4 @@
-//! Discovery (aggregated apidiscovery.k8s.io/v2 and legacy), /version and a minimal OpenAPI v3.
+//! Discovery (aggregated apidiscovery.k8s.io/v2 and legacy) and /version.
 
 use serde_json::{Value, json};
 
@@ -149,54 +149,4 @@ pub fn api_resource_list(reg: &Registry, group: &str, version: &str) -> Option<V
     }
     let gv = if group.is_empty() { version.to_string() } else { format!("{group}/{version}") };
     Some(json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources}))
-}
-
-fn gv_path(group: &str, version: &str) -> String {
-    if group.is_empty() { format!("api/{version}") } else { format!("apis/{group}/{version}") }
-}
-
-/// `/openapi/v3`: one entry per group version; the hash changes with the registry.
-pub fn openapi_root(reg: &Registry) -> Value {
-    let mut paths = serde_json::Map::new();
-    for (group, versions) in reg.groups() {
-        for v in versions {
-            let p = gv_path(&group, &v);
-            let url = format!("/openapi/v3/{p}?hash={:016X}", reg.generation);
-            paths.insert(p, json!({"serverRelativeURL": url}));
-        }
-    }
-    json!({"paths": paths})
-}
-
-/// `/openapi/v3/{api/v1|apis/g/v}`: per kind a PATCH operation that accepts `fieldValidation`,
-/// which is what makes kubectl leave validation to the server (the schemas are not needed).
-pub fn openapi_group_version(reg: &Registry, group: &str, version: &str) -> Option<Value> {
-    let types = reg.in_group_version(group, version);
-    if types.is_empty() {
-        return None;
-    }
-    let mut paths = serde_json::Map::new();
-    for rt in &types {
-        let ns = if rt.namespaced { "namespaces/{namespace}/" } else { "" };
-        let path = format!("/{}/{ns}{}/{{name}}", gv_path(group, version), rt.plural);
-        let op = json!({
-            "operationId": format!("patch{}", rt.kind),
-            "x-kubernetes-group-version-kind": {"group": group, "version": version, "kind": rt.kind},
-            "x-kubernetes-action": "patch",
-            "parameters": [
-                {"name": "dryRun", "in": "query", "schema": {"type": "string", "uniqueItems": true}},
-                {"name": "fieldManager", "in": "query", "schema": {"type": "string", "uniqueItems": true}},
-                {"name": "fieldValidation", "in": "query", "schema": {"type": "string", "uniqueItems": true}},
-                {"name": "force", "in": "query", "schema": {"type": "boolean", "uniqueItems": true}},
-            ],
-            "responses": {"200": {"description": "OK"}},
-        });
-        paths.insert(path, json!({"patch": op}));
-    }
-    Some(json!({
-        "openapi": "3.0.0",
-        "info": {"title": "Kubernetes", "version": "v1.33.0"},
-        "paths": paths,
-        "components": {"schemas": {}},
-    }))
 }

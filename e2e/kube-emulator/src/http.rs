@@ -16,12 +16,12 @@ use crate::auth::UserInfo;
 use crate::auth::authn::Authenticator;
 use crate::auth::escalation;
 use crate::auth::reviews::Review;
-use crate::discovery;
 use crate::errors::{ApiError, ApiResult};
 use crate::ops::{Cluster, FieldValidation, Filter, ListQuery, PatchKind, Sub, Target, WriteOptions, Written};
 use crate::request_info::percent_decode;
 use crate::table::{IncludeObject, partial_metadata, table};
 use crate::watch::{self, Shape, WatchParams};
+use crate::{discovery, openapi};
 
 /// The Kubernetes API of `cluster` as an axum router, without authentication, authorization or
 /// instruments (the `Emulator`'s router layers them over this one). A request is answered as the
@@ -91,9 +91,8 @@ fn dispatch(api: &Api, r: &Req) -> ApiResult<Response> {
     match segs.as_slice() {
         ["version"] => Ok(json_response(StatusCode::OK, &discovery::version())),
         ["healthz" | "readyz" | "livez", ..] => Ok(text_response(StatusCode::OK, "ok")),
-        ["openapi", "v3"] => {
-            Ok(json_response(StatusCode::OK, &discovery::openapi_root(&cluster.store.lock().registry)))
-        }
+        ["openapi", "v2"] => openapi_v2(cluster, r),
+        ["openapi", "v3"] => Ok(json_response(StatusCode::OK, &openapi::v3_root(&cluster.store.lock().registry))),
         ["openapi", "v3", "api", v] => openapi_gv(cluster, "", v),
         ["openapi", "v3", "apis", g, v] => openapi_gv(cluster, g, v),
         ["api"] => Ok(discovery_root(cluster, r, true)),
@@ -112,9 +111,22 @@ fn dispatch(api: &Api, r: &Req) -> ApiResult<Response> {
 }
 
 fn openapi_gv(cluster: &Arc<Cluster>, group: &str, version: &str) -> ApiResult<Response> {
-    let doc = discovery::openapi_group_version(&cluster.store.lock().registry, group, version)
-        .ok_or_else(ApiError::no_route)?;
+    let registry = cluster.store.lock().registry.clone();
+    let doc = openapi::v3_group_version(&registry, group, version).ok_or_else(ApiError::no_route)?;
     Ok(json_response(StatusCode::OK, &doc))
+}
+
+/// `/openapi/v2` in JSON; clients that accept only its protobuf encoding get a 406.
+fn openapi_v2(cluster: &Arc<Cluster>, r: &Req) -> ApiResult<Response> {
+    let json_accepted = r.accept.is_empty() || r.accept.contains("json") || r.accept.contains("*/*");
+    if !json_accepted {
+        return Err(ApiError::not_acceptable(format!(
+            "only the following media types are accepted: application/json; got {}",
+            r.accept
+        )));
+    }
+    let registry = cluster.store.lock().registry.clone();
+    Ok(json_response(StatusCode::OK, &openapi::v2(&registry)))
 }
 
 fn discovery_root(cluster: &Arc<Cluster>, r: &Req, legacy: bool) -> Response {

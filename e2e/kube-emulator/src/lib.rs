@@ -10,7 +10,8 @@
 //! 2. Engines and storage: `store`, `registry`, `schema`, `ssa`, `patch`, and beside them the
 //!    pieces of the write pipeline (`adapters`, `crd`, `defaults`, `validation`, `events`).
 //! 3. [`Cluster`] (`ops`): the API's semantics, i.e. reads, the write pipeline and deletion.
-//! 4. The API over HTTP: `watch`, `table`, `discovery`, `protobuf` and [`http::router`].
+//! 4. The API over HTTP: `watch`, `table`, `discovery`, `openapi`, `protobuf` and
+//!    [`http::router`].
 //! 5. Test instruments (`instruments`: faults, accounting, the simulation switch) as middleware
 //!    and admin endpoints over that router; the control plane (`controllers`: garbage
 //!    collection, workload simulation) as tasks writing through the cluster.
@@ -33,6 +34,7 @@ pub mod events;
 pub mod http;
 pub mod instruments;
 pub mod meta;
+pub mod openapi;
 pub mod ops;
 pub mod patch;
 pub mod protobuf;
