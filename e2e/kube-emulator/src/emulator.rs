@@ -20,7 +20,9 @@ use crate::controllers::ControlPlane;
 use crate::errors::ApiError;
 use crate::instruments::{Instruments, admin, middleware};
 use crate::ops::{Cluster, WriteOptions};
+use crate::requests::Context;
 use crate::tls::{self, Ca, Issued, TlsError};
+use crate::webhooks::Services;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -54,6 +56,9 @@ pub struct Emulator {
     pub instruments: Arc<Instruments>,
     /// The credentials the API accepts (the admin's, ServiceAccount tokens).
     pub authenticator: Arc<Authenticator>,
+    /// Where the Services that admission and conversion webhooks name are served: a test
+    /// registers its webhook server's loopback address here.
+    pub services: Arc<Services>,
     control_plane: ControlPlane,
 }
 
@@ -71,7 +76,7 @@ impl Emulator {
         }
         let instruments = Arc::new(Instruments::default());
         let control_plane = ControlPlane::start(&cluster, instruments.simulation.clone());
-        Self { cluster, instruments, authenticator: Arc::default(), control_plane }
+        Self { cluster, instruments, authenticator: Arc::default(), services: Arc::default(), control_plane }
     }
 
     /// The emulator's HTTP surface as an axum router, also a `tower::Service` for in-process
@@ -88,7 +93,8 @@ impl Emulator {
     /// The router a port serves: requests without credentials are refused (401).
     fn app(&self, without_credentials: Option<UserInfo>) -> Router {
         let cluster = &self.cluster;
-        let api = crate::http::router(cluster.clone(), self.authenticator.clone());
+        let requests = Context { cluster: cluster.clone(), services: self.services.clone() };
+        let api = crate::http::router(requests, self.authenticator.clone());
         let api = middleware::layer(layer::authorize(api, cluster.clone()), cluster, &self.instruments);
         let admin = layer::authorize(admin::router(cluster.clone(), self.instruments.clone()), cluster.clone());
         let app = Router::new().nest("/emulator", admin).fallback_service(api);

@@ -14,26 +14,29 @@ use serde_json::{Value, json};
 
 use crate::auth::UserInfo;
 use crate::auth::authn::Authenticator;
-use crate::auth::escalation;
 use crate::auth::reviews::Review;
 use crate::errors::{ApiError, ApiResult};
-use crate::ops::{Cluster, FieldValidation, Filter, ListQuery, PatchKind, Sub, Target, WriteOptions, Written};
+use crate::ops::{Cluster, FieldValidation, Filter, ListQuery, PatchKind, Sub, Target, WriteOp, WriteOptions, Written};
 use crate::request_info::percent_decode;
+use crate::requests::Context;
 use crate::table::{IncludeObject, partial_metadata, table};
-use crate::watch::{self, Shape, WatchParams};
+use crate::watch::{Shape, WatchParams};
 use crate::{discovery, openapi};
 
 /// The Kubernetes API of `cluster` as an axum router, without authentication, authorization or
 /// instruments (the `Emulator`'s router layers them over this one). A request is answered as the
 /// `UserInfo` in its extensions (authentication puts it there), or as the admin.
-pub fn router(cluster: Arc<Cluster>, authenticator: Arc<Authenticator>) -> Router {
-    Router::new().fallback(handle).with_state(Api { cluster, authenticator })
+pub fn router(requests: Context, authenticator: Arc<Authenticator>) -> Router {
+    let cluster = requests.cluster.clone();
+    Router::new().fallback(handle).with_state(Api { cluster, requests, authenticator })
 }
 
 /// What the API answers from.
 #[derive(Clone)]
 struct Api {
     cluster: Arc<Cluster>,
+    /// Conversion and admission webhooks around the cluster.
+    requests: Context,
     /// Issues ServiceAccount tokens and reviews them.
     authenticator: Arc<Authenticator>,
 }
@@ -79,13 +82,13 @@ async fn handle(State(api): State<Api>, req: Request) -> Response {
         body,
         user: parts.extensions.get::<UserInfo>().cloned().unwrap_or_else(UserInfo::admin),
     };
-    match dispatch(&api, &r) {
+    match dispatch(&api, &r).await {
         Ok(resp) => resp,
         Err(e) => e.into_response(),
     }
 }
 
-fn dispatch(api: &Api, r: &Req) -> ApiResult<Response> {
+async fn dispatch(api: &Api, r: &Req) -> ApiResult<Response> {
     let cluster = &api.cluster;
     let segs: Vec<&str> = r.segments.iter().map(String::as_str).collect();
     match segs.as_slice() {
@@ -104,8 +107,8 @@ fn dispatch(api: &Api, r: &Req) -> ApiResult<Response> {
         }
         ["apis", g, v] => resource_list_doc(cluster, g, v),
         ["api", "v1", "namespaces", ns, "serviceaccounts", name, "token"] => token_request(api, r, ns, name),
-        ["api", v, rest @ ..] => resource(api, r, "", v, rest),
-        ["apis", g, v, rest @ ..] => resource(api, r, g, v, rest),
+        ["api", v, rest @ ..] => resource(api, r, "", v, rest).await,
+        ["apis", g, v, rest @ ..] => resource(api, r, g, v, rest).await,
         _ => Err(ApiError::no_route()),
     }
 }
@@ -187,62 +190,49 @@ fn parse_target(cluster: &Arc<Cluster>, group: &str, version: &str, rest: &[&str
     Ok(t)
 }
 
-fn resource(api: &Api, r: &Req, group: &str, version: &str, rest: &[&str]) -> ApiResult<Response> {
-    let cluster = &api.cluster;
-    let t = parse_target(cluster, group, version, rest)?;
+async fn resource(api: &Api, r: &Req, group: &str, version: &str, rest: &[&str]) -> ApiResult<Response> {
+    let requests = &api.requests;
+    let t = parse_target(&api.cluster, group, version, rest)?;
     if t.rt.is_review() {
         return review(api, r, &t);
     }
     let shape = negotiate(&r.accept, r.q("includeObject"))?;
     let collection = t.name.is_empty();
+    let user = &r.user;
     match (&r.method, collection) {
-        (&Method::GET, true) if r.flag("watch") => watch_response(cluster, t, r, shape),
-        (&Method::GET, true) => list_response(cluster, &t, r, shape),
+        (&Method::GET, true) if r.flag("watch") => watch_response(requests, t, r, shape),
+        (&Method::GET, true) => list_response(requests, &t, r, shape).await,
         (&Method::GET, false) => {
-            let obj = cluster.get(&t)?;
+            let obj = requests.get(&t).await?;
             Ok(json_response(StatusCode::OK, &render_one(&t, obj, shape)))
         }
         (&Method::POST, true) if !t.namespace.is_empty() || !t.rt.namespaced => {
-            let body = decode_body(r)?;
-            let w = write(api, r, &t, |o| cluster.create(&t, body.clone(), o))?;
+            let w = requests.write(&t, WriteOp::Create(decode_body(r)?), write_options(r)?, user).await?;
             Ok(written_response(StatusCode::CREATED, &t, w, shape))
         }
         (&Method::PUT, false) => {
-            let body = decode_body(r)?;
-            let w = write(api, r, &t, |o| cluster.replace(&t, body.clone(), o))?;
+            let w = requests.write(&t, WriteOp::Replace(decode_body(r)?), write_options(r)?, user).await?;
             Ok(written_response(StatusCode::OK, &t, w, shape))
         }
         (&Method::PATCH, false) => {
             let kind = patch_kind(&r.content_type)?;
             let patch = if kind == PatchKind::Apply { decode_yaml(&r.body)? } else { decode_json(&r.body)? };
-            let w = write(api, r, &t, |o| cluster.patch(&t, kind, &patch, o))?;
+            let w = requests.write(&t, WriteOp::Patch(kind, patch), write_options(r)?, user).await?;
             let code = if w.created { StatusCode::CREATED } else { StatusCode::OK };
             Ok(written_response(code, &t, w, shape))
         }
         (&Method::DELETE, false) => {
             let (opts, wo) = delete_options(r)?;
-            let obj = cluster.delete(&t, &opts, &wo)?;
+            let obj = requests.delete(&t, &opts, &wo, user).await?;
             Ok(json_response(StatusCode::OK, &obj))
         }
         (&Method::DELETE, true) => {
             let (opts, wo) = delete_options(r)?;
-            let list = cluster.delete_collection(&t, &list_query(r), &opts, &wo)?;
+            let list = requests.delete_collection(&t, &list_query(r), &opts, &wo, user).await?;
             Ok(json_response(StatusCode::OK, &list))
         }
         _ => Err(not_allowed()),
     }
-}
-
-/// A create, update or patch, made by `make` with the request's options. The checks that need
-/// the written object (RBAC escalation) run on a dry run of it first.
-fn write(api: &Api, r: &Req, t: &Target, make: impl Fn(&WriteOptions) -> ApiResult<Written>) -> ApiResult<Written> {
-    let options = write_options(r)?;
-    if escalation::applies(t, &r.user) {
-        let old = api.cluster.get(t).ok();
-        let dry = make(&WriteOptions { dry_run: true, ..options.clone() })?;
-        escalation::check(&api.cluster, &r.user, t, &dry.object, old.as_ref())?;
-    }
-    make(&options)
 }
 
 /// A review (`kubectl auth can-i`, `whoami`, token reviews): created, answered, never stored.
@@ -320,8 +310,8 @@ fn list_query(r: &Req) -> ListQuery {
     }
 }
 
-fn list_response(cluster: &Arc<Cluster>, t: &Target, r: &Req, shape: Shape) -> ApiResult<Response> {
-    let page = cluster.list(t, &list_query(r))?;
+async fn list_response(requests: &Context, t: &Target, r: &Req, shape: Shape) -> ApiResult<Response> {
+    let page = requests.list(t, &list_query(r)).await?;
     let mut meta = json!({"resourceVersion": page.resource_version.to_string()});
     if let Some(c) = &page.continue_token {
         meta["continue"] = json!(c);
@@ -343,7 +333,7 @@ fn list_response(cluster: &Arc<Cluster>, t: &Target, r: &Req, shape: Shape) -> A
     Ok(json_response(StatusCode::OK, &body))
 }
 
-fn watch_response(cluster: &Arc<Cluster>, t: Target, r: &Req, shape: Shape) -> ApiResult<Response> {
+fn watch_response(requests: &Context, t: Target, r: &Req, shape: Shape) -> ApiResult<Response> {
     let q = list_query(r);
     let filter = Filter::new(&t, &q.label_selector, &q.field_selector)?;
     // The real server picks 30-60 min when unset.
@@ -355,7 +345,7 @@ fn watch_response(cluster: &Arc<Cluster>, t: Target, r: &Req, shape: Shape) -> A
         send_initial_events: r.flag("sendInitialEvents"),
         shape,
     };
-    let rx = watch::start(cluster, t, filter, params)?;
+    let rx = requests.watch(t, filter, params)?;
     let stream = futures::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|b| (Ok::<Bytes, std::convert::Infallible>(b), rx))
     });
@@ -393,6 +383,7 @@ fn write_options(r: &Req) -> ApiResult<WriteOptions> {
         dry_run: r.q("dryRun") == Some("All"),
         force: r.flag("force"),
         field_validation,
+        seen: None,
     })
 }
 

@@ -10,8 +10,9 @@
 //! 2. Engines and storage: `store`, `registry`, `schema`, `ssa`, `patch`, and beside them the
 //!    pieces of the write pipeline (`adapters`, `crd`, `defaults`, `validation`, `events`).
 //! 3. [`Cluster`] (`ops`): the API's semantics, i.e. reads, the write pipeline and deletion.
-//! 4. The API over HTTP: `watch`, `table`, `discovery`, `openapi`, `protobuf` and
-//!    [`http::router`].
+//! 4. The API over HTTP: `watch`, `table`, `discovery`, `openapi`, `protobuf`; `webhooks`
+//!    (admission and conversion) and `requests` (the cluster's operations with conversion and
+//!    admission around them); [`http::router`].
 //! 5. Test instruments (`instruments`: faults, accounting, the simulation switch) as middleware
 //!    and admin endpoints over that router; the control plane (`controllers`: garbage
 //!    collection, workload simulation) as tasks writing through the cluster.
@@ -40,6 +41,7 @@ pub mod patch;
 pub mod protobuf;
 pub mod registry;
 pub mod request_info;
+pub mod requests;
 pub mod schema;
 pub mod selectors;
 pub mod ssa;
@@ -49,6 +51,7 @@ pub mod tls;
 pub mod transport;
 pub mod validation;
 pub mod watch;
+pub mod webhooks;
 
 pub use emulator::{Emulator, Server};
 pub use errors::ApiError;

@@ -81,6 +81,9 @@ pub struct ResourceType {
     /// The verbs discovery lists: the standard ones, or `create` alone for the reviews (access,
     /// rules and token reviews), which are answered at once and never stored.
     pub verbs: &'static [&'static str],
+    /// CRDs with `spec.conversion.strategy: Webhook`: the webhook's `clientConfig` (else objects
+    /// change version by their apiVersion alone).
+    pub conversion_webhook: Option<Value>,
 }
 
 pub const STANDARD_VERBS: [&str; 8] =
@@ -330,6 +333,7 @@ fn built_in(b: &BuiltIn) -> ResourceType {
         version_info: BTreeMap::new(),
         storage,
         verbs: &STANDARD_VERBS,
+        conversion_webhook: None,
     }
 }
 
@@ -410,6 +414,9 @@ pub fn from_crd(crd: &Value) -> Option<ResourceType> {
         custom: true,
         version_info,
         verbs: &STANDARD_VERBS,
+        conversion_webhook: (spec.pointer("/conversion/strategy").and_then(Value::as_str) == Some("Webhook"))
+            .then(|| spec.pointer("/conversion/webhook/clientConfig").cloned())
+            .flatten(),
     })
 }
 

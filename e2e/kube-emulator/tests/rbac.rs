@@ -31,6 +31,12 @@ async fn namespace(admin: &Client, name: &str) {
     create(admin, json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})).await;
 }
 
+/// The namespace `team` and a token of its ServiceAccount `app`.
+async fn team_app(admin: &Client) -> String {
+    namespace(admin, "team").await;
+    common::service_account_token(admin, "team", "app").await
+}
+
 fn role(kind: &str, name: &str, ns: Option<&str>, rules: Value) -> Value {
     let mut metadata = json!({"name": name});
     if let Some(ns) = ns {
@@ -55,8 +61,7 @@ fn sa_subject(ns: &str, name: &str) -> Value {
 #[tokio::test]
 async fn a_role_allows_its_verbs_in_its_namespace_and_the_rest_is_403() {
     let (emulator, admin) = common::in_process();
-    namespace(&admin, "team").await;
-    let token = common::service_account_token(&admin, "team", "app").await;
+    let token = team_app(&admin).await;
     create(
         &admin,
         role(
@@ -114,8 +119,7 @@ async fn a_role_allows_its_verbs_in_its_namespace_and_the_rest_is_403() {
 #[tokio::test]
 async fn groups_users_cluster_bindings_and_non_resource_urls() {
     let (emulator, admin) = common::in_process();
-    namespace(&admin, "team").await;
-    let token = common::service_account_token(&admin, "team", "app").await;
+    let token = team_app(&admin).await;
     create(
         &admin,
         role(
@@ -178,8 +182,7 @@ async fn allowed(client: &Client, review: Value) -> bool {
 #[tokio::test]
 async fn access_and_rules_reviews_answer_for_their_subject() {
     let (emulator, admin) = common::in_process();
-    namespace(&admin, "team").await;
-    let token = common::service_account_token(&admin, "team", "app").await;
+    let token = team_app(&admin).await;
     create(&admin, role("Role", "lease", Some("team"), json!([
         {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "resourceNames": ["leader"], "verbs": ["get", "update"]}]))).await;
     create(&admin, binding("RoleBinding", "lease", Some("team"), "Role", "lease", sa_subject("team", "app"))).await;

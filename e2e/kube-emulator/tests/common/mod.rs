@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod kubectl;
+pub mod webhook;
 
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
