@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use axum::Router;
+use axum::response::IntoResponse;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use tokio::net::TcpListener;
@@ -86,8 +87,22 @@ impl Emulator {
     /// in-process client is the test's own); one with a bearer token is its owner's. The
     /// control plane runs as long as the `Emulator`, not the router: keep the emulator while
     /// using it.
+    ///
+    /// Each request is served on a task of its own, as a server serves a connection: its work
+    /// does not run on (and deepen) the stack of the client's future that sends it.
     pub fn router(&self) -> Router {
-        self.app(Some(UserInfo::admin()))
+        let app = self.app(Some(UserInfo::admin()));
+        Router::new().fallback_service(tower::service_fn(move |req: axum::extract::Request| {
+            let served = tokio::spawn(tower::ServiceExt::oneshot(app.clone(), req));
+            async move {
+                let response = match served.await {
+                    Ok(Ok(response)) => response,
+                    Ok(Err(never)) => match never {},
+                    Err(e) => ApiError::internal(format!("serving the request failed: {e}")).into_response(),
+                };
+                Ok::<_, std::convert::Infallible>(response)
+            }
+        }))
     }
 
     /// The router a port serves: requests without credentials are refused (401).

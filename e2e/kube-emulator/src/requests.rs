@@ -114,7 +114,7 @@ impl Context {
             return self.cluster.get(t);
         }
         let stored = self.cluster.get(&at_storage(t))?;
-        self.convert_one(&t.rt, stored, &t.version).await
+        Box::pin(self.convert_one(&t.rt, stored, &t.version)).await
     }
 
     pub async fn list(&self, t: &Target, q: &ListQuery) -> ApiResult<ListPage> {
@@ -122,7 +122,7 @@ impl Context {
             return self.cluster.list(t, q);
         }
         let mut page = self.cluster.list(&at_storage(t), q)?;
-        page.items = self.convert(&t.rt, page.items, &t.version).await?;
+        page.items = Box::pin(self.convert(&t.rt, page.items, &t.version)).await?;
         Ok(page)
     }
 
@@ -193,7 +193,9 @@ impl Context {
             return self.cluster.write(t, &op, &o);
         }
         for _ in 0..ATTEMPTS {
-            if let Some(written) = self.write_once(t, &op, &o, user).await? {
+            // Boxed: the webhook calls make a large future, which the one-step path should not
+            // carry on the stack of every request.
+            if let Some(written) = Box::pin(self.write_once(t, &op, &o, user)).await? {
                 return Ok(written);
             }
         }
@@ -276,6 +278,10 @@ impl Context {
         if !converts(t) && !self.has_webhooks() {
             return self.cluster.delete(t, opts, o);
         }
+        Box::pin(self.delete_admitted(t, opts, o, user)).await
+    }
+
+    async fn delete_admitted(&self, t: &Target, opts: &Value, o: &WriteOptions, user: &UserInfo) -> ApiResult<Value> {
         let own_precondition = opts.get("preconditions").is_some();
         for _ in 0..ATTEMPTS {
             let stored = self.cluster.stored(t).ok_or_else(|| ApiError::not_found(t.rt.subject(&t.name)))?;
@@ -322,6 +328,17 @@ impl Context {
         if !converts(t) && !self.has_webhooks() {
             return self.cluster.delete_collection(t, q, opts, o);
         }
+        Box::pin(self.delete_each(t, q, opts, o, user)).await
+    }
+
+    async fn delete_each(
+        &self,
+        t: &Target,
+        q: &ListQuery,
+        opts: &Value,
+        o: &WriteOptions,
+        user: &UserInfo,
+    ) -> ApiResult<Value> {
         let victims = self.list(t, &ListQuery { limit: None, continue_token: None, ..q.clone() }).await?;
         let mut items = Vec::new();
         for victim in victims.items {
