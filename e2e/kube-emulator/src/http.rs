@@ -119,17 +119,18 @@ fn openapi_gv(cluster: &Arc<Cluster>, group: &str, version: &str) -> ApiResult<R
     Ok(json_response(StatusCode::OK, &doc))
 }
 
-/// `/openapi/v2` in JSON; clients that accept only its protobuf encoding get a 406.
+/// `/openapi/v2`, in protobuf when the client asks for it first (client-go does), else JSON.
 fn openapi_v2(cluster: &Arc<Cluster>, r: &Req) -> ApiResult<Response> {
-    let json_accepted = r.accept.is_empty() || r.accept.contains("json") || r.accept.contains("*/*");
-    if !json_accepted {
-        return Err(ApiError::not_acceptable(format!(
-            "only the following media types are accepted: application/json; got {}",
-            r.accept
-        )));
-    }
     let registry = cluster.store.lock().registry.clone();
-    Ok(json_response(StatusCode::OK, &openapi::v2(&registry)))
+    let doc = openapi::v2(&registry);
+    let first = r.accept.split(',').next().unwrap_or("").trim();
+    if first.starts_with("application/com.github.proto-openapi.spec.v2") {
+        let mut resp = Response::new(Body::from(openapi::protobuf::encode(&doc)));
+        let content_type = HeaderValue::from_static(openapi::protobuf::CONTENT_TYPE);
+        resp.headers_mut().insert(header::CONTENT_TYPE, content_type);
+        return Ok(resp);
+    }
+    Ok(json_response(StatusCode::OK, &doc))
 }
 
 fn discovery_root(cluster: &Arc<Cluster>, r: &Req, legacy: bool) -> Response {

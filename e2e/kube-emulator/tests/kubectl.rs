@@ -307,3 +307,13 @@ async fn kubectl_client_side_apply_merges_lists_by_the_published_keys() {
     names.sort();
     assert_eq!(names, ["a", "sidecar"], "merged by name (the order is the merge engine's)");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_explain_reads_openapi_v2_too() {
+    let env = Env::start().await;
+    env.ok(&["apply", "--server-side", "-f", &env.file("crds.yaml", &prism_crds())]).await;
+    let out = env.ok(&["explain", "prismcluster.spec.proxy", "--output=plaintext-openapiv2"]).await;
+    assert!(out.contains("RESOURCE: proxy <Object>") && out.contains("replicas\t<integer>"), "{out}");
+    let out = env.ok(&["explain", "deployment.spec.replicas", "--output=plaintext-openapiv2"]).await;
+    assert!(out.contains("FIELD:    replicas <integer>"), "{out}");
+}

@@ -42,15 +42,23 @@ async fn v3_documents_carry_the_schemas_of_every_kind_and_crd_version() {
 }
 
 #[tokio::test]
-async fn v2_is_served_in_json_and_refused_in_protobuf_alone() {
+async fn v2_is_served_in_json_and_in_protobuf_as_client_go_asks() {
     let (_emulator, client) = common::in_process();
     let doc = get(&client, "/openapi/v2", "application/json").await.expect("v2");
     assert_eq!(doc["swagger"], "2.0");
     let deployment = &doc["definitions"]["io.k8s.api.apps.v1.Deployment"];
     assert_eq!(deployment["x-kubernetes-group-version-kind"][0]["group"], "apps");
-    assert_eq!(deployment["properties"]["spec"]["allOf"][0]["$ref"], "#/definitions/io.k8s.api.apps.v1.DeploymentSpec");
-    let err = get(&client, "/openapi/v2", "application/com.github.proto-openapi.spec.v2@v1.0+protobuf")
-        .await
-        .expect_err("no protobuf");
-    assert_eq!(common::status_of(err).code, 406);
+    assert_eq!(deployment["properties"]["spec"]["$ref"], "#/definitions/io.k8s.api.apps.v1.DeploymentSpec");
+    let req = http::Request::get("/openapi/v2")
+        .header(http::header::ACCEPT, "application/com.github.proto-openapi.spec.v2@v1.0+protobuf, application/json")
+        .body(vec![])
+        .expect("request");
+    let resp = client.send(req.map(kube::client::Body::from)).await.expect("protobuf");
+    let content_type = resp.headers().get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    assert_eq!(content_type, "application/com.github.proto-openapi.spec.v2.v1.0+protobuf");
+    let body = http_body_util::BodyExt::collect(resp.into_body()).await.expect("body").to_bytes();
+    // Document.swagger = 1: "2.0".
+    assert_eq!(&body[..5], &[0x0a, 3, b'2', b'.', b'0']);
+    let name = b"io.k8s.api.apps.v1.Deployment";
+    assert!(body.windows(name.len()).any(|w| w == name), "the definitions are in it");
 }

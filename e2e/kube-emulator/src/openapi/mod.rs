@@ -1,11 +1,13 @@
 //! The OpenAPI documents of the API, as kubectl reads them (`kubectl explain`, client-side apply):
 //! `/openapi/v3` (one document per group version, each holding the schemas of its kinds and all
-//! they refer to) and `/openapi/v2` (one document with every schema).
+//! they refer to) and `/openapi/v2` (one document with every schema, in JSON or in protobuf).
 //!
 //! Built-in kinds take their schemas from k8s-openapi (the Kubernetes 1.33 definitions, with
 //! their descriptions), annotated with the list and map semantics of the strategic merge patch
 //! and server-side apply table (`patch::merge_keys`) as the real server publishes them; every
 //! served version of a CRD takes its `openAPIV3Schema`, with `metadata` as ObjectMeta.
+
+pub mod protobuf;
 
 use std::collections::BTreeSet;
 use std::sync::OnceLock;
@@ -287,10 +289,30 @@ pub fn v2(reg: &Registry) -> Value {
             definitions.insert(crd_definition_name(rt, version), crd_definition(rt, version));
         }
     }
-    let text = Value::Object(definitions).to_string().replace(V3_REFS, V2_REFS);
-    let definitions: Value = serde_json::from_str(&text).unwrap_or_else(|_| json!({}));
+    let mut definitions = Value::Object(definitions);
+    to_v2_references(&mut definitions);
     json!({"swagger": "2.0", "info": {"title": "Kubernetes", "version": "v1.33.0"}, "paths": {},
            "definitions": definitions})
+}
+
+/// OpenAPI v3 wraps a reference with siblings (a description) as `allOf: [{$ref}]`; v2 writes
+/// `$ref` beside them, under `#/definitions/`, as the real server's v2 document does.
+fn to_v2_references(v: &mut Value) {
+    match v {
+        Value::Object(map) => {
+            let single = map.get("allOf").and_then(Value::as_array).filter(|all| all.len() == 1).cloned();
+            if let Some(reference) = single.and_then(|all| all[0].get("$ref").cloned()) {
+                map.remove("allOf");
+                map.insert("$ref".into(), reference);
+            }
+            if let Some(Value::String(r)) = map.get_mut("$ref") {
+                *r = r.replace(V3_REFS, V2_REFS);
+            }
+            map.values_mut().for_each(to_v2_references);
+        }
+        Value::Array(items) => items.iter_mut().for_each(to_v2_references),
+        _ => {}
+    }
 }
 
 #[cfg(test)]
