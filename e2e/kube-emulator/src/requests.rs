@@ -223,6 +223,7 @@ impl Context {
         !st.list(MUTATING, None, None).is_empty() || !st.list(VALIDATING, None, None).is_empty()
     }
 
+    /// One attempt: draft, admit, store. None when the object changed meanwhile.
     async fn write_once(
         &self,
         t: &Target,
@@ -230,6 +231,24 @@ impl Context {
         o: &WriteOptions,
         user: &UserInfo,
     ) -> ApiResult<Option<Written>> {
+        let (admitted, warnings) = self.admitted_draft(t, op, o, user).await?;
+        if o.dry_run {
+            return Ok(Some(Written { warnings, ..admitted }));
+        }
+        let stored = self.store(t, admitted, op, o).await?;
+        Ok(stored.map(|w| Written { warnings, ..w }))
+    }
+
+    /// The write computed as a dry run (at the request's version), through the mutating
+    /// webhooks, the escalation check, the schema again and the validating webhooks; with the
+    /// warnings gathered.
+    async fn admitted_draft(
+        &self,
+        t: &Target,
+        op: &WriteOp,
+        o: &WriteOptions,
+        user: &UserInfo,
+    ) -> ApiResult<(Written, Vec<String>)> {
         let stored = self.cluster.stored(t);
         let seen = match &stored {
             Some(s) if converts(t) => Some(Arc::new(self.convert_one(&t.rt, (**s).clone(), &t.version).await?)),
@@ -249,27 +268,32 @@ impl Context {
             options: options(op, o),
         };
         let mut warnings = draft.warnings.clone();
-        let mutated = self.admit(&mut admission, true, &mut warnings).await?;
-        let object = admission.object.clone().unwrap_or(json!({}));
-        let checked =
-            if mutated { self.cluster.commit_draft(t, object, draft.created, &draft_options)? } else { draft };
+        let checked = if self.admit(&mut admission, true, &mut warnings).await? {
+            let mutated = admission.object.clone().unwrap_or(json!({}));
+            self.cluster.commit_draft(t, mutated, draft.created, &draft_options)?
+        } else {
+            draft
+        };
         if escalation::applies(t, user) {
             escalation::check(&self.cluster, user, t, &checked.object, admission.old.as_ref())?;
         }
         admission.object = Some(checked.object.clone());
         self.admit(&mut admission, false, &mut warnings).await?;
-        let created = checked.created;
-        if o.dry_run {
-            return Ok(Some(Written { warnings, ..checked }));
-        }
+        Ok((checked, warnings))
+    }
+
+    /// Stores an admitted draft (converted to the storage version if it must be) and answers at
+    /// the request's version; None when the object changed since the draft.
+    async fn store(&self, t: &Target, admitted: Written, op: &WriteOp, o: &WriteOptions) -> ApiResult<Option<Written>> {
         if !converts(t) {
-            let written = self.commit(t, checked.object, created, op, o)?;
-            return Ok(written.map(|w| Written { warnings, ..w }));
+            return self.commit(t, admitted.object, admitted.created, op, o);
         }
-        let stored_form = self.convert_one(&t.rt, checked.object, &t.rt.storage_version).await?;
-        let Some(written) = self.commit(&at_storage(t), stored_form, created, op, o)? else { return Ok(None) };
+        let stored_form = self.convert_one(&t.rt, admitted.object, &t.rt.storage_version).await?;
+        let Some(written) = self.commit(&at_storage(t), stored_form, admitted.created, op, o)? else {
+            return Ok(None);
+        };
         let object = self.convert_one(&t.rt, written.object, &t.version).await?;
-        Ok(Some(Written { object, warnings, ..written }))
+        Ok(Some(Written { object, ..written }))
     }
 
     /// DELETE of one object by `user`, with admission: the deletion happens only if the object
