@@ -352,30 +352,23 @@ impl Context {
         if !converts(t) && !self.has_webhooks() {
             return self.cluster.delete_collection(t, q, opts, o);
         }
-        Box::pin(self.delete_each(t, q, opts, o, user)).await
-    }
-
-    async fn delete_each(
-        &self,
-        t: &Target,
-        q: &ListQuery,
-        opts: &Value,
-        o: &WriteOptions,
-        user: &UserInfo,
-    ) -> ApiResult<Value> {
-        let victims = self.list(t, &ListQuery { limit: None, continue_token: None, ..q.clone() }).await?;
-        let mut items = Vec::new();
-        for victim in victims.items {
-            let one = Target {
-                namespace: meta_str(&victim, "namespace").to_string(),
-                name: meta_str(&victim, "name").to_string(),
-                ..t.clone()
-            };
-            self.delete(&one, opts, o, user).await?;
-            items.push(victim);
-        }
-        Ok(json!({"kind": t.rt.list_kind, "apiVersion": t.rt.api_version(&t.version),
-                  "metadata": {"resourceVersion": self.cluster.store.lock().rv.to_string()}, "items": items}))
+        // Each object as a single delete; boxed, as its future is large.
+        Box::pin(async {
+            let victims = self.list(t, &ListQuery { limit: None, continue_token: None, ..q.clone() }).await?;
+            let mut items = Vec::new();
+            for victim in victims.items {
+                let one = Target {
+                    namespace: meta_str(&victim, "namespace").to_string(),
+                    name: meta_str(&victim, "name").to_string(),
+                    ..t.clone()
+                };
+                self.delete(&one, opts, o, user).await?;
+                items.push(victim);
+            }
+            Ok(json!({"kind": t.rt.list_kind, "apiVersion": t.rt.api_version(&t.version),
+                      "metadata": {"resourceVersion": self.cluster.store.lock().rv.to_string()}, "items": items}))
+        })
+        .await
     }
 }
 
