@@ -306,6 +306,15 @@ async fn deletes_are_admitted_with_the_old_object() {
         (Some("DELETE"), Some("DeleteOptions"))
     );
     assert!(review["object"].is_null());
+    // A collection's deletion admits each object, and fails at the first denied.
+    api.create(&PostParams::default(), &config_map("free", json!({}))).await.expect("create");
+    let every = kube::api::ListParams::default();
+    let err = api.delete_collection(&DeleteParams::default(), &every).await.expect_err("keep is protected");
+    assert_eq!(
+        common::status_of(err).message,
+        r#"admission webhook "protect.example.com" denied the request: protected"#
+    );
+    assert!(api.get_opt("keep").await.expect("get").is_some());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
