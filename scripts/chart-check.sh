@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Verifies the Helm chart with real Helm (the Helm v4 library bundled by the PyPI package
-# helm-sdkpy) against the API emulator: lint, schema violations, install in both scopes, the
-# created objects checked with kubectl, the operator started with the chart's own arguments,
-# upgrade and uninstall. See scripts/chart_check.py for the checks.
+# helm-sdkpy) against the API emulator (HTTPS, RBAC enforced): lint, schema violations, install
+# in both scopes, the created objects checked with kubectl, the operator started with the chart's
+# own arguments and a token of the chart's ServiceAccount (no request refused), upgrade and
+# uninstall. See scripts/chart_check.py for the checks.
 #
 # Runs on a fresh machine: needs a Python >= 3.12 (pyenv's 3.12 on the project's machines), PyPI,
 # cargo and kubectl. Installs helm-sdkpy into a venv under the target directory (reused when

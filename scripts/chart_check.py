@@ -3,8 +3,10 @@
 Kubernetes API emulator. Run through scripts/chart-check.sh, which installs what this needs.
 
 Steps: lint; values that must be refused at install time; install cluster-wide and check every
-object with kubectl; start the operator binary with the Deployment's own arguments and see it
-take the Lease; install namespace-scoped with a ServiceMonitor; upgrade; uninstall (the CRDs stay).
+object with kubectl; start the operator binary with the Deployment's own arguments, over HTTPS
+as the chart's ServiceAccount (a token from `kubectl create token`, the emulator enforcing the
+chart's RBAC), and see it take the Lease with no request refused; install namespace-scoped with
+a ServiceMonitor; upgrade; uninstall (the CRDs stay).
 Prints one line per check and ends with 'N passed, N failed'.
 """
 
@@ -130,6 +132,25 @@ def get(kubeconfig: Path, kind: str, name: str, namespace: str | None = None) ->
             return None
         raise RuntimeError(f"kubectl {' '.join(args)}: {result.stderr.strip()}")
     return json.loads(result.stdout)
+
+
+def service_account_kubeconfig(kubeconfig: Path, namespace: str, name: str, out: Path) -> str:
+    """A kubeconfig of the admin's cluster (server, CA) whose user is a token of the ServiceAccount
+    `namespace/name`, as a pod of it would hold. Returns the user name the API server sees."""
+    token = kubectl(kubeconfig, "create", "token", name, "-n", namespace, "--duration=1h").stdout.strip()
+    config = yaml.safe_load(kubeconfig.read_text())
+    config["users"] = [{"name": "service-account", "user": {"token": token}}]
+    for context in config["contexts"]:
+        context["context"]["user"] = "service-account"
+    out.write_text(yaml.safe_dump(config))
+    return f"system:serviceaccount:{namespace}:{name}"
+
+
+def requests_of(kubeconfig: Path, user: str) -> tuple[int, list[str]]:
+    """How many requests `user` sent, and those the emulator refused (401, 403), from its log."""
+    log = json.loads(kubectl(kubeconfig, "get", "--raw", "/emulator/requests?log=true").stdout)["log"]
+    sent = [r for r in log if r.get("user") == user]
+    return len(sent), [f"{r['method']} {r['uri']} -> {r['code']}" for r in sent if r["code"] in (401, 403)]
 
 
 def expected_rules(section: str, lease_name: str) -> list[dict]:
@@ -278,8 +299,9 @@ async def install_cluster_wide(c: Checks, kc: Path) -> dict | None:
 
 
 def run_operator_with_chart_args(c: Checks, kc: Path, deployment: dict, workdir: Path) -> None:
-    """The Deployment's arguments, as they are, must start the operator and win the Lease."""
-    print("the operator binary with the Deployment's arguments")
+    """The Deployment's arguments, as they are, must start the operator and win the Lease, with
+    the permissions of the chart's ServiceAccount and nothing more."""
+    print("the operator binary with the Deployment's arguments, as the chart's ServiceAccount over HTTPS")
     container = deployment["spec"]["template"]["spec"]["containers"][0]
     health = free_port()
     args = []
@@ -289,7 +311,11 @@ def run_operator_with_chart_args(c: Checks, kc: Path, deployment: dict, workdir:
         elif arg.startswith("--health-addr="):
             arg = f"--health-addr=127.0.0.1:{health}"
         args.append(arg)
-    env = dict(os.environ, POD_NAME="prism-operator-7d4b9-x2x9q", POD_NAMESPACE=RELEASE_NS, KUBECONFIG=str(kc))
+    sa_kubeconfig = workdir / "service-account.kubeconfig"
+    user = service_account_kubeconfig(kc, RELEASE_NS, deployment["spec"]["template"]["spec"]["serviceAccountName"],
+                                      sa_kubeconfig)
+    env = dict(os.environ, POD_NAME="prism-operator-7d4b9-x2x9q", POD_NAMESPACE=RELEASE_NS,
+               KUBECONFIG=str(sa_kubeconfig))
     log = open(workdir / "operator.log", "w")
     proc = subprocess.Popen([str(OPERATOR), *args], env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
@@ -308,6 +334,9 @@ def run_operator_with_chart_args(c: Checks, kc: Path, deployment: dict, workdir:
             c.equal("/healthz answers 200", r.status, 200)
         first = (workdir / "operator.log").read_text().splitlines()[:1]
         c.check("logs are JSON (logging.format json)", bool(first) and first[0].startswith("{"), first)
+        sent, refused = requests_of(kc, user)
+        c.check(f"the operator's requests are {user}'s", sent > 0, sent)
+        c.equal(f"none of its {sent} requests refused (401/403)", refused, [])
     finally:
         proc.send_signal(signal.SIGTERM)
         try:

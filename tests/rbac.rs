@@ -1,42 +1,46 @@
-//! The chart's RBAC is least privilege, proven from the operator's own requests: the real
-//! operator binary runs every controller against the API emulator, whose request accounting
-//! records each request it sends, through a scenario that touches every kind it manages: the
-//! design record's PrismCluster (backends, admin, proxy, patterns, a namespace, ingress,
-//! ServiceMonitors) converging, a PrismPattern tuned through HPA -> KEDA -> no autoscaler and
-//! deleted, the cluster shrunk (pruning) and deleted with deletionPolicy Delete (volumes go),
-//! leader election and the hand-over on SIGTERM. Each request must be allowed by the rules of
-//! charts/prism-operator/files/rbac-rules.yaml as the chart grants them, and each granted
-//! permission must be used, except the few in MAY_BE_UNUSED, each with its reason.
+//! The chart's RBAC is least privilege, proven against the API emulator enforcing it: the real
+//! operator binary authenticates with a token of the chart's ServiceAccount, bound by the
+//! chart's Roles and bindings (rendered from charts/prism-operator/files/rbac-rules.yaml as the
+//! templates render them), and runs every controller through a scenario that touches every kind
+//! it manages: the design record's PrismCluster (backends, admin, proxy, patterns, a namespace,
+//! ingress, ServiceMonitors) converging, a PrismPattern tuned through HPA -> KEDA -> no
+//! autoscaler and deleted, the cluster shrunk (pruning) and deleted with deletionPolicy Delete
+//! (volumes go), leader election and the hand-over on SIGTERM.
+//!
+//! - Sufficient: the emulator refuses none of the operator's requests (no 401, no 403).
+//! - Necessary: each granted permission is used (except the few in MAY_BE_UNUSED, each with its
+//!   reason), and each rule of the file is needed: without it, the scenario meets a 403.
 
 mod support;
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use axum::http::{HeaderValue, Request as HttpRequest, header};
+use futures::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
 use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{
     Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams, PostParams,
 };
 use kube::{Client, Resource};
+use kube_emulator::instruments::accounting::RequestRecord;
 use kube_emulator::{Emulator, Server};
 use prism_api::v1alpha1::{ClusterPhase, PrismCluster};
 use prism_api::v1alpha2::PrismNamespace;
 use prism_api::v1beta1::{PatternPhase, PrismPattern};
 use serde_json::{Value, json};
 use support::rbac::{self, Binding, Grant, Install, Report, Request, RulesFile};
-use tower::ServiceExt;
 
-/// The test's own requests carry this user agent and are not the operator's.
-const TEST_AGENT: &str = "prism-rbac-test";
 const WATCHED: &str = "prism";
 const RELEASE_NS: &str = "prism-system";
+/// The release name of the README's install: the chart's objects are named `prism-operator`.
+const RELEASE: &str = "prism-operator";
 
 /// Granted permissions this scenario may leave unused, each as (verb, group, resource, why it
 /// is granted). The test prints a note when a listed one is used, and fails on any other unused
@@ -106,18 +110,84 @@ fn lease_name() -> String {
     chart_values()["leaderElection"]["leaseName"].as_str().expect("leaseName").to_string()
 }
 
-/// The operator binary as the chart runs it, against the emulator.
+/// The chart's rules, with the Lease's name from values.yaml.
+fn chart_rules() -> RulesFile {
+    RulesFile::load(&lease_name()).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn chart_install(watch_namespace: Option<&str>) -> Install {
+    Install {
+        watch_namespace: watch_namespace.map(String::from),
+        release_namespace: RELEASE_NS.into(),
+        leader_election: true,
+    }
+}
+
+/// Who the operator is to the API server.
+fn operator_user() -> String {
+    format!("system:serviceaccount:{RELEASE_NS}:{RELEASE}")
+}
+
+/// An emulator with the CRDs, the scenario's namespaces and the chart's RBAC objects, the
+/// test's admin client, and a token of the chart's ServiceAccount.
+struct Installed {
+    server: Server,
+    client: Client,
+    token: String,
+}
+
+async fn install(rules: &RulesFile, install: &Install) -> Installed {
+    let server = Emulator::start().serve("127.0.0.1:0").await.expect("emulator");
+    server.emulator.instruments.simulation.enable(Duration::from_millis(50));
+    // The test's own client: in-process, the cluster admin.
+    let client = Client::new(server.emulator.router(), "default");
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    for crd in prism_api::crds().into_iter().chain([keda_crd(), service_monitor_crd()]) {
+        crds.create(&PostParams::default(), &crd).await.expect("CRD");
+    }
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    for ns in [WATCHED, RELEASE_NS] {
+        let namespace = serde_json::from_value(json!({"metadata": {"name": ns}})).expect("namespace");
+        namespaces.create(&PostParams::default(), &namespace).await.expect("namespace");
+    }
+    for object in rbac::render(rules, install, RELEASE) {
+        create(&client, object).await;
+    }
+    let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), RELEASE_NS);
+    let answer = accounts.create_token_request(RELEASE, &PostParams::default(), &Default::default()).await;
+    let token = answer.expect("a token of the chart's ServiceAccount").status.expect("token").token;
+    Installed { server, client, token }
+}
+
+/// Creates any object (its apiVersion, kind and namespace say where).
+async fn create(client: &Client, object: Value) {
+    let api_version = object["apiVersion"].as_str().expect("apiVersion");
+    let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+    let gvk = GroupVersionKind::gvk(group, version, object["kind"].as_str().expect("kind"));
+    let resource = ApiResource::from_gvk(&gvk);
+    let api: Api<DynamicObject> = match object["metadata"]["namespace"].as_str() {
+        Some(ns) => Api::namespaced_with(client.clone(), ns, &resource),
+        None => Api::all_with(client.clone(), &resource),
+    };
+    let object: DynamicObject = serde_json::from_value(object).expect("object");
+    api.create(&PostParams::default(), &object).await.expect("chart object created");
+}
+
+static RUNS: AtomicUsize = AtomicUsize::new(0);
+
+/// The operator binary as the chart runs it, against the emulator, as the chart's ServiceAccount.
 struct Operator {
     child: Child,
     kubeconfig: PathBuf,
 }
 
 impl Operator {
-    fn start(server: &Server, watch_namespace: Option<&str>) -> Operator {
+    fn start(installed: &Installed, watch_namespace: Option<&str>) -> Operator {
         let scope = watch_namespace.unwrap_or("all");
-        let kubeconfig =
-            PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("rbac-{}-{scope}.kubeconfig", std::process::id()));
-        server.write_kubeconfig(&kubeconfig).expect("kubeconfig");
+        let run = RUNS.fetch_add(1, Ordering::Relaxed);
+        let kubeconfig = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("rbac-{}-{scope}-{run}.kubeconfig", std::process::id()));
+        installed.server.write_token_kubeconfig(&kubeconfig, &installed.token).expect("kubeconfig");
         let mut command = Command::new(env!("CARGO_BIN_EXE_prism-operator"));
         command.arg("run").arg("--kubeconfig").arg(&kubeconfig);
         if let Some(ns) = watch_namespace {
@@ -168,15 +238,6 @@ impl Drop for Operator {
     }
 }
 
-/// The test's client: in-process over the emulator's router, tagged with TEST_AGENT.
-fn test_client(emulator: &Emulator) -> Client {
-    let router = emulator.router().map_request(|mut request: HttpRequest<kube::client::Body>| {
-        request.headers_mut().insert(header::USER_AGENT, HeaderValue::from_static(TEST_AGENT));
-        request
-    });
-    Client::new(router, "default")
-}
-
 /// Waits until `check` answers, up to 2 minutes (generous: CI runs many tests at once on 2 cores).
 async fn eventually<T, Fut: std::future::Future<Output = Option<T>>>(what: &str, mut check: impl FnMut() -> Fut) -> T {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
@@ -200,22 +261,9 @@ where
     api.get_opt(name).await.ok().flatten().is_none().then_some(())
 }
 
-/// Runs the scenario and returns every request the operator sent.
-async fn operator_requests(watch_namespace: Option<&str>) -> Vec<Request> {
-    let server = Emulator::start().serve("127.0.0.1:0").await.expect("emulator");
-    server.emulator.instruments.simulation.enable(Duration::from_millis(50));
-    let client = test_client(&server.emulator);
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    for crd in prism_api::crds().into_iter().chain([keda_crd(), service_monitor_crd()]) {
-        crds.create(&PostParams::default(), &crd).await.expect("CRD");
-    }
-    let namespaces: Api<Namespace> = Api::all(client.clone());
-    for ns in [WATCHED, RELEASE_NS] {
-        let namespace = serde_json::from_value(json!({"metadata": {"name": ns}})).expect("namespace");
-        namespaces.create(&PostParams::default(), &namespace).await.expect("namespace");
-    }
-
-    let mut operator = Operator::start(&server, watch_namespace);
+/// The scenario, driven by the test's client while the operator reconciles: from the operator
+/// taking the Lease to the cluster deleted.
+async fn scenario(client: &Client) {
     let leases: Api<Lease> = Api::namespaced(client.clone(), RELEASE_NS);
     let lease = lease_name();
     eventually("the operator to lead", || async {
@@ -308,7 +356,14 @@ async fn operator_requests(watch_namespace: Option<&str>) -> Vec<Request> {
     // The cluster goes, with its volumes (deletionPolicy Delete).
     clusters.delete(CLUSTER_NAME, &DeleteParams::default()).await.expect("delete the cluster");
     eventually("the cluster gone", || gone(&clusters, CLUSTER_NAME)).await;
+}
 
+/// The whole scenario with the chart's rules enforced, then the operator's termination: every
+/// request the operator sent.
+async fn enforced_run(watch_namespace: Option<&str>) -> Vec<RequestRecord> {
+    let installed = install(&chart_rules(), &chart_install(watch_namespace)).await;
+    let mut operator = Operator::start(&installed, watch_namespace);
+    scenario(&installed.client).await;
     // At least one renewal (every retryPeriod), then the pod's termination: the lease is handed back.
     tokio::time::sleep(Duration::from_millis(2500)).await;
     let status = tokio::task::spawn_blocking(move || {
@@ -319,19 +374,47 @@ async fn operator_requests(watch_namespace: Option<&str>) -> Vec<Request> {
     .await
     .expect("join");
     assert!(status.success(), "the operator exits cleanly on SIGTERM: {status}");
+    let snapshot = installed.server.emulator.instruments.requests.snapshot();
+    snapshot.log.into_iter().filter(|r| r.user == operator_user()).collect()
+}
 
-    let snapshot = server.emulator.instruments.requests.snapshot();
-    snapshot.log.iter().filter(|r| r.info.user_agent != TEST_AGENT).map(|r| Request::from_info(&r.info)).collect()
+/// The scenario with `rules` enforced, until the operator is refused a request: that request,
+/// or None when the scenario ends without one.
+async fn first_refusal(rules: &RulesFile, watch_namespace: Option<&str>) -> Option<RequestRecord> {
+    let installed = install(rules, &chart_install(watch_namespace)).await;
+    let _operator = Operator::start(&installed, watch_namespace);
+    let accounting = &installed.server.emulator.instruments.requests;
+    let refused = async {
+        loop {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let log = accounting.snapshot().log;
+            if let Some(r) = log.into_iter().find(|r| r.user == operator_user() && r.code == 403) {
+                return r;
+            }
+        }
+    };
+    tokio::select! {
+        refused = refused => Some(refused),
+        () = scenario(&installed.client) => None,
+    }
 }
 
 fn chart_grants(watch_namespace: Option<&str>) -> Vec<Grant> {
-    let rules = RulesFile::load(&lease_name()).unwrap_or_else(|e| panic!("{e}"));
-    let install = Install {
-        watch_namespace: watch_namespace.map(String::from),
-        release_namespace: RELEASE_NS.into(),
-        leader_election: true,
-    };
-    rbac::grants(&rules, &install)
+    rbac::grants(&chart_rules(), &chart_install(watch_namespace))
+}
+
+/// No request of the operator was refused, and the chart grants nothing it does not use.
+fn assert_sufficient_and_least_privilege(records: &[RequestRecord], grants: &[Grant]) -> Report {
+    let refused: Vec<String> = records
+        .iter()
+        .filter(|r| r.code == 401 || r.code == 403)
+        .map(|r| format!("{} {} -> {}", r.method, r.uri, r.code))
+        .collect();
+    assert!(refused.is_empty(), "the API server refused the operator:\n{}", refused.join("\n"));
+    let requests: Vec<Request> = records.iter().map(|r| Request::from_info(&r.info)).collect();
+    let report = rbac::check(&requests, grants);
+    assert_least_privilege(&report, requests.len());
+    report
 }
 
 fn assert_least_privilege(report: &Report, requests: usize) {
@@ -353,24 +436,48 @@ fn assert_least_privilege(report: &Report, requests: usize) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn namespace_scoped_install_allows_exactly_what_the_operator_does() {
-    let requests = operator_requests(Some(WATCHED)).await;
-    let report = rbac::check(&requests, &chart_grants(Some(WATCHED)));
-    assert_least_privilege(&report, requests.len());
+    let records = enforced_run(Some(WATCHED)).await;
+    let report = assert_sufficient_and_least_privilege(&records, &chart_grants(Some(WATCHED)));
     assert!(report.used.iter().any(|p| p.binding == Binding::Namespace(WATCHED.into())));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cluster_wide_install_allows_exactly_what_the_operator_does() {
-    let requests = operator_requests(None).await;
-    let report = rbac::check(&requests, &chart_grants(None));
-    assert_least_privilege(&report, requests.len());
+    let records = enforced_run(None).await;
+    assert_sufficient_and_least_privilege(&records, &chart_grants(None));
     // Watching all namespaces needs the ClusterRole; a Role in one namespace would not do.
+    let requests: Vec<Request> = records.iter().map(|r| Request::from_info(&r.info)).collect();
     let namespaced = rbac::check(&requests, &chart_grants(Some(WATCHED)));
     assert!(
         namespaced.denied.iter().any(|r| r.namespace.is_empty() && r.verb == "watch"),
         "all-namespace watches: {:?}",
         namespaced.denied
     );
+}
+
+/// Each rule of the file, removed alone, makes the enforced scenario meet a 403 (cluster-wide
+/// install; three scenarios at a time).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_rule_of_the_chart_is_needed() {
+    let rules = chart_rules();
+    let runs = rules.each_rule().into_iter().map(|(at, rule)| {
+        let without = rules.without(at);
+        async move { (at, rule, first_refusal(&without, None).await) }
+    });
+    let outcomes: Vec<_> = futures::stream::iter(runs).buffered(3).collect().await;
+    println!("{:<18} {:<72} first request refused without it", "rule", "grants");
+    let mut unneeded = Vec::new();
+    for (at, rule, refused) in &outcomes {
+        let first = match refused {
+            Some(r) => format!("403 {}", Request::from_info(&r.info)),
+            None => {
+                unneeded.push(at.to_string());
+                "none: the scenario ran to its end".to_string()
+            }
+        };
+        println!("{:<18} {:<72} {first}", at.to_string(), rule.to_string());
+    }
+    assert!(unneeded.is_empty(), "rules the scenario does not need: {unneeded:?}");
 }
 
 /// The checker itself, on a recorded list of requests.

@@ -49,7 +49,9 @@ async fn an_https_client_has_a_crypto_provider() {
 #[tokio::test]
 async fn every_request_names_the_operator_and_its_version() {
     let server = Emulator::start().serve("127.0.0.1:0").await.expect("emulator");
-    let config = kube::Config::new(server.url().parse().expect("uri"));
+    let kubeconfig = kube::config::Kubeconfig::from_yaml(&server.kubeconfig_yaml()).expect("kubeconfig");
+    let options = kube::config::KubeConfigOptions::default();
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &options).await.expect("config");
     let client = build_client(config, 0.0, 1, None).expect("client");
     wait_for_api(&client, "emulator", quick_backoff(0)).await.expect("reached");
     let snapshot = server.emulator.instruments.requests.snapshot();

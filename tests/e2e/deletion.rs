@@ -16,6 +16,7 @@ use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::api::Api;
 use kube::core::PartialObjectMeta;
+use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event, watcher};
 use prism_api::v1alpha1::PrismCluster;
 use prism_api::v1alpha2::PrismNamespace;
@@ -65,7 +66,10 @@ where
     K: kube::Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + Sync + 'static,
     K::DynamicType: Default + Clone + Eq + std::hash::Hash,
 {
+    // Backed off: when the scenario's API server stops, a watcher retrying without pause never
+    // yields, and the test's runtime cannot shut down.
     watcher(api, watcher::Config::default())
+        .default_backoff()
         .filter_map(move |event| {
             let synced = synced.clone();
             async move {

@@ -266,6 +266,7 @@ impl Env {
     pub async fn tagged_kubeconfig(&self, agent: &str) -> PathBuf {
         use axum::extract::Request;
         use axum::http::{HeaderValue, header::USER_AGENT};
+        use kube_emulator::emulator::{Credentials, kubeconfig_yaml};
         let value = HeaderValue::from_str(&format!("{agent}/e2e")).expect("a valid user agent");
         let stamp = move |mut request: Request| {
             let value = value.clone();
@@ -281,7 +282,9 @@ impl Env {
             let _ = axum::serve(listener, app).await;
         });
         let path = self.home.path().join(format!("kubeconfig-{agent}"));
-        std::fs::write(&path, kube_emulator::emulator::kubeconfig_yaml(&format!("http://{addr}"))).expect("kubeconfig");
+        // No credentials: this port serves the in-process router, whose callers are the admin.
+        let kubeconfig = kubeconfig_yaml(&format!("http://{addr}"), None, Credentials::None);
+        std::fs::write(&path, kubeconfig).expect("kubeconfig");
         path
     }
 }

@@ -95,6 +95,66 @@ impl RulesFile {
     }
 }
 
+/// A section of the rules file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Section {
+    Watched,
+    LeaderElection,
+}
+
+/// Where a rule stands in the rules file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RuleAt {
+    pub section: Section,
+    pub index: usize,
+}
+
+impl fmt::Display for RuleAt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let section = match self.section {
+            Section::Watched => "watched",
+            Section::LeaderElection => "leaderElection",
+        };
+        write!(f, "{section}[{}]", self.index)
+    }
+}
+
+impl fmt::Display for Rule {
+    /// `prism.io prismclusters,prismpatterns [get list]` (with `names: x` when restricted).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let groups: Vec<&str> =
+            self.api_groups.iter().map(|g| if g.is_empty() { "core" } else { g.as_str() }).collect();
+        write!(f, "{} {} [{}]", groups.join(","), self.resources.join(","), self.verbs.join(" "))?;
+        if !self.resource_names.is_empty() {
+            write!(f, " names: {}", self.resource_names.join(","))?;
+        }
+        Ok(())
+    }
+}
+
+impl RulesFile {
+    /// Every rule, with where it stands.
+    pub fn each_rule(&self) -> Vec<(RuleAt, Rule)> {
+        let sections = [(Section::Watched, &self.watched), (Section::LeaderElection, &self.leader_election)];
+        sections
+            .into_iter()
+            .flat_map(|(section, rules)| {
+                rules.iter().enumerate().map(move |(index, rule)| (RuleAt { section, index }, rule.clone()))
+            })
+            .collect()
+    }
+
+    /// The file without the rule at `at`.
+    pub fn without(&self, at: RuleAt) -> RulesFile {
+        let mut rules = self.clone();
+        match at.section {
+            Section::Watched => rules.watched.remove(at.index),
+            Section::LeaderElection => rules.leader_election.remove(at.index),
+        };
+        rules
+    }
+}
+
 /// Where a rule applies: every namespace and cluster-scoped requests (ClusterRole bound by a
 /// ClusterRoleBinding), or one namespace (Role and RoleBinding).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -142,6 +202,50 @@ pub fn grants(rules: &RulesFile, install: &Install) -> Vec<Grant> {
         grants.extend(rules.leader_election.iter().map(|rule| Grant { binding: binding.clone(), rule: rule.clone() }));
     }
     grants
+}
+
+/// The chart's RBAC objects as templates/serviceaccount.yaml and templates/rbac.yaml render them
+/// for the release `name` (whose fullname is `name`, as for the README's `prism-operator`): the
+/// ServiceAccount, the watched rules as a ClusterRole or a Role in watchNamespace with its
+/// binding, and the leader election Role and binding in the release namespace.
+pub fn render(rules: &RulesFile, install: &Install, name: &str) -> Vec<serde_json::Value> {
+    use serde_json::json;
+    let release_ns = install.release_namespace.as_str();
+    let group = "rbac.authorization.k8s.io";
+    let subjects = json!([{"kind": "ServiceAccount", "name": name, "namespace": release_ns}]);
+    let metadata = |name: &str, ns: Option<&str>| match ns {
+        Some(ns) => json!({"name": name, "namespace": ns}),
+        None => json!({"name": name}),
+    };
+    let pair = |role_kind: &str, binding_kind: &str, role_name: &str, ns: Option<&str>, rules: &[Rule]| {
+        let rules: Vec<serde_json::Value> = rules
+            .iter()
+            .map(|r| {
+                let mut rule = json!({"apiGroups": r.api_groups, "resources": r.resources, "verbs": r.verbs});
+                if !r.resource_names.is_empty() {
+                    rule["resourceNames"] = json!(r.resource_names);
+                }
+                rule
+            })
+            .collect();
+        [
+            json!({"apiVersion": format!("{group}/v1"), "kind": role_kind, "metadata": metadata(role_name, ns),
+                   "rules": rules}),
+            json!({"apiVersion": format!("{group}/v1"), "kind": binding_kind, "metadata": metadata(role_name, ns),
+                   "roleRef": {"apiGroup": group, "kind": role_kind, "name": role_name}, "subjects": subjects}),
+        ]
+    };
+    let mut objects =
+        vec![json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": metadata(name, Some(release_ns))})];
+    match &install.watch_namespace {
+        Some(ns) => objects.extend(pair("Role", "RoleBinding", name, Some(ns), &rules.watched)),
+        None => objects.extend(pair("ClusterRole", "ClusterRoleBinding", name, None, &rules.watched)),
+    }
+    if install.leader_election {
+        let lease_role = format!("{name}-leader-election");
+        objects.extend(pair("Role", "RoleBinding", &lease_role, Some(release_ns), &rules.leader_election));
+    }
+    objects
 }
 
 /// One API request in RBAC terms.

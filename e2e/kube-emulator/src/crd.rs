@@ -71,6 +71,7 @@ pub fn prepare(crd: &mut Value) -> ApiResult<()> {
             return Err(ApiError::invalid("CustomResourceDefinition.apiextensions.k8s.io", &name, causes));
         }
     }
+    check_conversion(&name, spec.get("conversion"))?;
     let storage_name = storage[0].get("name").cloned().unwrap_or(json!(""));
     let names = &mut crd["spec"]["names"];
     if names.get("singular").is_none() {
@@ -103,6 +104,33 @@ pub fn prepare(crd: &mut Value) -> ApiResult<()> {
     });
     if crate::meta::is_deleting(crd) {
         mark_terminating(crd);
+    }
+    Ok(())
+}
+
+/// A Webhook conversion needs a client config and to speak ConversionReview v1.
+fn check_conversion(name: &str, conversion: Option<&Value>) -> ApiResult<()> {
+    let Some(conversion) = conversion.filter(|c| c.get("strategy").and_then(Value::as_str) == Some("Webhook")) else {
+        return Ok(());
+    };
+    let Some(webhook) = conversion.get("webhook").filter(|w| w.get("clientConfig").is_some()) else {
+        let cause = Cause::new(
+            "FieldValueRequired",
+            "spec.conversion.webhook",
+            "Required value: required when strategy is set to Webhook",
+        );
+        return Err(ApiError::invalid("CustomResourceDefinition.apiextensions.k8s.io", name, vec![cause]));
+    };
+    let versions = webhook.get("conversionReviewVersions").and_then(Value::as_array).cloned().unwrap_or_default();
+    if !versions.iter().any(|v| v == "v1") {
+        return Err(invalid(
+            name,
+            "spec.conversion.webhook.conversionReviewVersions",
+            format!(
+                "Invalid value: {}: the emulator speaks ConversionReview v1 only",
+                serde_json::to_string(&versions).unwrap_or_default()
+            ),
+        ));
     }
     Ok(())
 }

@@ -1,8 +1,8 @@
-//! Discovery (aggregated apidiscovery.k8s.io/v2 and legacy), /version and a minimal OpenAPI v3.
+//! Discovery (aggregated apidiscovery.k8s.io/v2 and legacy) and /version.
 
 use serde_json::{Value, json};
 
-use crate::registry::{Registry, ResourceType, STANDARD_VERBS};
+use crate::registry::{Registry, ResourceType};
 
 pub const AGGREGATED_CONTENT_TYPE: &str = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
 
@@ -16,31 +16,40 @@ pub fn version() -> Value {
     })
 }
 
-fn subresource_verbs(rt: &ResourceType, version: &str) -> Vec<(&'static str, &'static str)> {
+/// A subresource as discovery lists it.
+struct Subresource {
+    name: &'static str,
+    /// (group, version, kind) of what it answers; None: the resource's own kind.
+    kind: Option<(&'static str, &'static str, &'static str)>,
+    verbs: &'static [&'static str],
+}
+
+const READ_WRITE: &[&str] = &["get", "patch", "update"];
+
+fn subresources(rt: &ResourceType, version: &str) -> Vec<Subresource> {
     let mut subs = Vec::new();
     if rt.has_status(version) {
-        subs.push(("status", "status"));
+        subs.push(Subresource { name: "status", kind: None, verbs: READ_WRITE });
     }
     if rt.scale(version).is_some() || rt.group == "apps" {
-        subs.push(("scale", "scale"));
+        subs.push(Subresource { name: "scale", kind: Some(("autoscaling", "v1", "Scale")), verbs: READ_WRITE });
     }
     if rt.group.is_empty() && rt.plural == "namespaces" {
-        subs.push(("finalize", "finalize"));
+        subs.push(Subresource { name: "finalize", kind: None, verbs: &["update"] });
+    }
+    if rt.group.is_empty() && rt.plural == "serviceaccounts" {
+        let token_request = ("authentication.k8s.io", "v1", "TokenRequest");
+        subs.push(Subresource { name: "token", kind: Some(token_request), verbs: &["create"] });
     }
     subs
 }
 
 fn aggregated_resource(rt: &ResourceType, version: &str) -> Value {
-    let subresources: Vec<Value> = subresource_verbs(rt, version)
+    let subresources: Vec<Value> = subresources(rt, version)
         .into_iter()
-        .map(|(name, _)| {
-            let (g, v, k) = if name == "scale" {
-                ("autoscaling", "v1", "Scale")
-            } else {
-                (rt.group.as_str(), version, rt.kind.as_str())
-            };
-            let verbs: &[&str] = if name == "finalize" { &["update"] } else { &["get", "patch", "update"] };
-            json!({"subresource": name, "responseKind": {"group": g, "version": v, "kind": k}, "verbs": verbs})
+        .map(|sub| {
+            let (g, v, k) = sub.kind.unwrap_or((rt.group.as_str(), version, rt.kind.as_str()));
+            json!({"subresource": sub.name, "responseKind": {"group": g, "version": v, "kind": k}, "verbs": sub.verbs})
         })
         .collect();
     let mut r = json!({
@@ -48,7 +57,7 @@ fn aggregated_resource(rt: &ResourceType, version: &str) -> Value {
         "responseKind": {"group": rt.group, "version": version, "kind": rt.kind},
         "scope": if rt.namespaced { "Namespaced" } else { "Cluster" },
         "singularResource": rt.singular,
-        "verbs": STANDARD_VERBS,
+        "verbs": rt.verbs,
         "subresources": subresources,
     });
     if !rt.short_names.is_empty() {
@@ -121,7 +130,7 @@ pub fn api_resource_list(reg: &Registry, group: &str, version: &str) -> Option<V
     for rt in &types {
         let mut r = json!({
             "name": rt.plural, "singularName": rt.singular, "namespaced": rt.namespaced,
-            "kind": rt.kind, "verbs": STANDARD_VERBS,
+            "kind": rt.kind, "verbs": rt.verbs,
         });
         if !rt.short_names.is_empty() {
             r["shortNames"] = json!(rt.short_names);
@@ -130,64 +139,14 @@ pub fn api_resource_list(reg: &Registry, group: &str, version: &str) -> Option<V
             r["categories"] = json!(rt.categories);
         }
         resources.push(r);
-        for (sub, _) in subresource_verbs(rt, version) {
-            let kind = if sub == "scale" { "Scale" } else { rt.kind.as_str() };
+        for sub in subresources(rt, version) {
+            let kind = sub.kind.map_or(rt.kind.as_str(), |(_, _, k)| k);
             resources.push(json!({
-                "name": format!("{}/{sub}", rt.plural), "singularName": "", "namespaced": rt.namespaced,
-                "kind": kind, "verbs": ["get", "patch", "update"],
+                "name": format!("{}/{}", rt.plural, sub.name), "singularName": "", "namespaced": rt.namespaced,
+                "kind": kind, "verbs": sub.verbs,
             }));
         }
     }
     let gv = if group.is_empty() { version.to_string() } else { format!("{group}/{version}") };
     Some(json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources}))
-}
-
-fn gv_path(group: &str, version: &str) -> String {
-    if group.is_empty() { format!("api/{version}") } else { format!("apis/{group}/{version}") }
-}
-
-/// `/openapi/v3`: one entry per group version; the hash changes with the registry.
-pub fn openapi_root(reg: &Registry) -> Value {
-    let mut paths = serde_json::Map::new();
-    for (group, versions) in reg.groups() {
-        for v in versions {
-            let p = gv_path(&group, &v);
-            let url = format!("/openapi/v3/{p}?hash={:016X}", reg.generation);
-            paths.insert(p, json!({"serverRelativeURL": url}));
-        }
-    }
-    json!({"paths": paths})
-}
-
-/// `/openapi/v3/{api/v1|apis/g/v}`: per kind a PATCH operation that accepts `fieldValidation`,
-/// which is what makes kubectl leave validation to the server (the schemas are not needed).
-pub fn openapi_group_version(reg: &Registry, group: &str, version: &str) -> Option<Value> {
-    let types = reg.in_group_version(group, version);
-    if types.is_empty() {
-        return None;
-    }
-    let mut paths = serde_json::Map::new();
-    for rt in &types {
-        let ns = if rt.namespaced { "namespaces/{namespace}/" } else { "" };
-        let path = format!("/{}/{ns}{}/{{name}}", gv_path(group, version), rt.plural);
-        let op = json!({
-            "operationId": format!("patch{}", rt.kind),
-            "x-kubernetes-group-version-kind": {"group": group, "version": version, "kind": rt.kind},
-            "x-kubernetes-action": "patch",
-            "parameters": [
-                {"name": "dryRun", "in": "query", "schema": {"type": "string", "uniqueItems": true}},
-                {"name": "fieldManager", "in": "query", "schema": {"type": "string", "uniqueItems": true}},
-                {"name": "fieldValidation", "in": "query", "schema": {"type": "string", "uniqueItems": true}},
-                {"name": "force", "in": "query", "schema": {"type": "boolean", "uniqueItems": true}},
-            ],
-            "responses": {"200": {"description": "OK"}},
-        });
-        paths.insert(path, json!({"patch": op}));
-    }
-    Some(json!({
-        "openapi": "3.0.0",
-        "info": {"title": "Kubernetes", "version": "v1.33.0"},
-        "paths": paths,
-        "components": {"schemas": {}},
-    }))
 }

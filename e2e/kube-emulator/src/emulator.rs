@@ -1,20 +1,29 @@
 //! The emulator as tests and the `kube-emulator` binary use it: the API ([`Cluster`]) with its
 //! test instruments and its control plane, started explicitly, served in-process as a router or
-//! on a loopback port with a kubeconfig for kubectl and kube clients.
+//! on a loopback port (HTTPS with a CA of its own, or plain HTTP) with a kubeconfig for kubectl
+//! and kube clients.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use axum::Router;
+use axum::response::IntoResponse;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+use crate::auth::UserInfo;
+use crate::auth::authn::Authenticator;
+use crate::auth::layer::{self, Authentication};
 use crate::controllers::ControlPlane;
 use crate::errors::ApiError;
 use crate::instruments::{Instruments, admin, middleware};
 use crate::ops::{Cluster, WriteOptions};
+use crate::requests::Context;
+use crate::tls::{self, Ca, Issued, TlsError};
+use crate::webhooks::Services;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -26,6 +35,15 @@ pub enum ServeError {
     Read { path: PathBuf, source: std::io::Error },
     #[error("loading {path}: {message}")]
     Load { path: PathBuf, message: String },
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+}
+
+/// How a served emulator talks: HTTPS, as a real API server (the default), or plain HTTP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    Https,
+    Http,
 }
 
 /// A cluster with its instruments and its running control plane (garbage collection, and
@@ -37,6 +55,11 @@ pub struct Emulator {
     pub cluster: Arc<Cluster>,
     /// Fault rules, request accounting and the workload simulation switch.
     pub instruments: Arc<Instruments>,
+    /// The credentials the API accepts (the admin's, ServiceAccount tokens).
+    pub authenticator: Arc<Authenticator>,
+    /// Where the Services that admission and conversion webhooks name are served: a test
+    /// registers its webhook server's loopback address here.
+    pub services: Arc<Services>,
     control_plane: ControlPlane,
 }
 
@@ -49,20 +72,50 @@ impl Emulator {
     /// Outside a tokio runtime (the control plane's tasks are spawned on the current one).
     pub fn start() -> Self {
         let cluster = Cluster::new();
+        if let Err(e) = crate::auth::bootstrap::install(&cluster) {
+            tracing::error!(error = %e, "the default RBAC roles could not be created");
+        }
         let instruments = Arc::new(Instruments::default());
         let control_plane = ControlPlane::start(&cluster, instruments.simulation.clone());
-        Self { cluster, instruments, control_plane }
+        Self { cluster, instruments, authenticator: Arc::default(), services: Arc::default(), control_plane }
     }
 
     /// The emulator's HTTP surface as an axum router, also a `tower::Service` for in-process
     /// clients (`kube::Client::new(emulator.router(), "default")`): the API under the
-    /// instruments' middleware, and the admin endpoints under `/emulator/`. The control plane
-    /// runs as long as the `Emulator`, not the router: keep the emulator while using it.
+    /// instruments' middleware, and the admin endpoints under `/emulator/`, authenticated and
+    /// authorized as on a real server. A request without credentials is the cluster admin's (the
+    /// in-process client is the test's own); one with a bearer token is its owner's. The
+    /// control plane runs as long as the `Emulator`, not the router: keep the emulator while
+    /// using it.
+    ///
+    /// Each request is served on a task of its own, as a server serves a connection: its work
+    /// does not run on (and deepen) the stack of the client's future that sends it.
     pub fn router(&self) -> Router {
-        let api = middleware::layer(crate::http::router(self.cluster.clone()), &self.cluster, &self.instruments);
-        Router::new()
-            .nest("/emulator", admin::router(self.cluster.clone(), self.instruments.clone()))
-            .fallback_service(api)
+        let app = self.app(Some(UserInfo::admin()));
+        Router::new().fallback_service(tower::service_fn(move |req: axum::extract::Request| {
+            let served = tokio::spawn(tower::ServiceExt::oneshot(app.clone(), req));
+            async move {
+                let response = match served.await {
+                    Ok(Ok(response)) => response,
+                    Ok(Err(never)) => match never {},
+                    Err(e) => ApiError::internal(format!("serving the request failed: {e}")).into_response(),
+                };
+                Ok::<_, std::convert::Infallible>(response)
+            }
+        }))
+    }
+
+    /// The router a port serves: requests without credentials are refused (401).
+    fn app(&self, without_credentials: Option<UserInfo>) -> Router {
+        let cluster = &self.cluster;
+        let requests = Context { cluster: cluster.clone(), services: self.services.clone() };
+        let api = crate::http::router(requests, self.authenticator.clone());
+        let api = middleware::layer(layer::authorize(api, cluster.clone()), cluster, &self.instruments);
+        let admin = layer::authorize(admin::router(cluster.clone(), self.instruments.clone()), cluster.clone());
+        let app = Router::new().nest("/emulator", admin).fallback_service(api);
+        let authentication =
+            Authentication { authenticator: self.authenticator.clone(), cluster: cluster.clone(), without_credentials };
+        layer::authenticate(app, authentication)
     }
 
     /// Waits until the control plane has handled every change so far (at most 30 s), for
@@ -71,23 +124,26 @@ impl Emulator {
         self.control_plane.settle(&self.cluster).await;
     }
 
-    /// Serves the emulator on `listen` (e.g. `127.0.0.1:0`) until the server is stopped or
-    /// dropped.
+    /// Serves the emulator over HTTPS on `listen` (e.g. `127.0.0.1:0`) until the server is stopped
+    /// or dropped: a CA generated now signs the serving certificate and the admin's client
+    /// certificate, both in the kubeconfig the server writes.
     pub async fn serve(self, listen: &str) -> Result<Server, ServeError> {
+        self.serve_with(listen, Transport::Https).await
+    }
+
+    /// Serves the emulator on `listen` over `transport`; over plain HTTP the kubeconfig carries
+    /// the admin's bearer token.
+    pub async fn serve_with(self, listen: &str, transport: Transport) -> Result<Server, ServeError> {
         let bind_err = |source| ServeError::Bind { addr: listen.to_string(), source };
         let listener = TcpListener::bind(listen).await.map_err(bind_err)?;
         let addr = listener.local_addr().map_err(bind_err)?;
-        let app = self.router();
-        let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            let serve = axum::serve(listener, app).with_graceful_shutdown(async {
-                let _ = rx.await;
-            });
-            if let Err(e) = serve.await {
-                tracing::error!(error = %e, "emulator server stopped");
-            }
-        });
-        Ok(Server { emulator: self, addr, shutdown: Some(tx), task: Some(task) })
+        let tls = match transport {
+            Transport::Https => Some(ServerTls::new(&self.authenticator)?),
+            Transport::Http => None,
+        };
+        let config = tls.as_ref().map(|t| t.config.clone());
+        let task = crate::transport::spawn(listener, self.app(None), config);
+        Ok(Server { emulator: self, addr, tls, task: Some(task) })
     }
 
     /// Creates every object of a (multi-document) YAML file, e.g. CRDs given with `--crd`.
@@ -117,37 +173,81 @@ fn create_manifest(cluster: &Cluster, doc: serde_json::Value) -> Result<(), ApiE
     Ok(())
 }
 
+/// The TLS material of a served emulator.
+struct ServerTls {
+    ca: Ca,
+    admin: Issued,
+    config: Arc<rustls::ServerConfig>,
+}
+
+impl ServerTls {
+    /// A new CA, its serving certificate and the admin's client certificate (trusted by
+    /// `authenticator` from now on).
+    fn new(authenticator: &Authenticator) -> Result<Self, TlsError> {
+        let ca = Ca::generate("kubernetes")?;
+        let serving = ca.issue_server(&tls::SERVING_NAMES)?;
+        let admin_user = UserInfo::admin();
+        let admin = ca.issue_client(&admin_user.username, &[crate::auth::user::MASTERS])?;
+        authenticator.trust_certificate(&admin.cert_der, admin_user);
+        let config = tls::server_config(&serving, &ca)?;
+        Ok(Self { ca, admin, config })
+    }
+}
+
+impl std::fmt::Debug for ServerTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerTls").finish_non_exhaustive()
+    }
+}
+
 /// An emulator serving on a TCP port; dropping it stops the server (and the emulator's control
 /// plane with it).
 #[derive(Debug)]
 pub struct Server {
     pub emulator: Emulator,
     pub addr: SocketAddr,
-    shutdown: Option<oneshot::Sender<()>>,
+    tls: Option<ServerTls>,
     task: Option<JoinHandle<()>>,
 }
 
 impl Server {
-    /// `http://127.0.0.1:PORT`.
+    /// `https://127.0.0.1:PORT` (`http://` when served over plain HTTP).
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
     }
 
-    /// A kubeconfig pointing at this server (namespace `default`).
+    /// The CA that signed the serving certificate (None over plain HTTP).
+    pub fn ca_pem(&self) -> Option<&str> {
+        self.tls.as_ref().map(|t| t.ca.pem())
+    }
+
+    /// A kubeconfig of the cluster admin (namespace `default`): the admin's client certificate
+    /// over HTTPS, its bearer token over plain HTTP.
     pub fn kubeconfig_yaml(&self) -> String {
-        kubeconfig_yaml(&self.url())
+        let credentials = match &self.tls {
+            Some(tls) => Credentials::Certificate(&tls.admin),
+            None => Credentials::Token(self.emulator.authenticator.admin_token()),
+        };
+        kubeconfig_yaml(&self.url(), self.ca_pem(), credentials)
+    }
+
+    /// A kubeconfig that authenticates with `token` (e.g. a ServiceAccount's, from
+    /// `kubectl create token` or the TokenRequest API).
+    pub fn token_kubeconfig_yaml(&self, token: &str) -> String {
+        kubeconfig_yaml(&self.url(), self.ca_pem(), Credentials::Token(token))
     }
 
     pub fn write_kubeconfig(&self, path: &Path) -> Result<(), ServeError> {
-        std::fs::write(path, self.kubeconfig_yaml())
-            .map_err(|source| ServeError::Kubeconfig { path: path.to_path_buf(), source })
+        write_file(path, &self.kubeconfig_yaml())
     }
 
-    /// Stops serving and waits for the server task.
+    pub fn write_token_kubeconfig(&self, path: &Path, token: &str) -> Result<(), ServeError> {
+        write_file(path, &self.token_kubeconfig_yaml(token))
+    }
+
+    /// Stops serving: the port closes, and with it every open connection.
     pub async fn stop(mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
         if let Some(t) = self.task.take() {
             t.abort();
             let _ = t.await;
@@ -163,15 +263,38 @@ impl Drop for Server {
     }
 }
 
-/// A kubeconfig for an emulator at `server` (e.g. one served on a port of a test's own).
-pub fn kubeconfig_yaml(server: &str) -> String {
+fn write_file(path: &Path, text: &str) -> Result<(), ServeError> {
+    std::fs::write(path, text).map_err(|source| ServeError::Kubeconfig { path: path.to_path_buf(), source })
+}
+
+/// How a kubeconfig's user authenticates.
+#[derive(Debug, Clone, Copy)]
+pub enum Credentials<'a> {
+    /// None: for a port of a test's own serving [`Emulator::router`] (the admin's then).
+    None,
+    Token(&'a str),
+    Certificate(&'a Issued),
+}
+
+/// A kubeconfig for an emulator at `server` (namespace `default`), trusting `ca_pem` if given.
+pub fn kubeconfig_yaml(server: &str, ca_pem: Option<&str>, credentials: Credentials<'_>) -> String {
+    let ca = ca_pem.map(|pem| format!("\n    certificate-authority-data: {}", BASE64.encode(pem))).unwrap_or_default();
+    let user = match credentials {
+        Credentials::None => " {}".to_string(),
+        Credentials::Token(token) => format!("\n    token: {token}"),
+        Credentials::Certificate(issued) => format!(
+            "\n    client-certificate-data: {}\n    client-key-data: {}",
+            BASE64.encode(&issued.cert_pem),
+            BASE64.encode(&issued.key_pem)
+        ),
+    };
     format!(
         "apiVersion: v1
 kind: Config
 clusters:
 - name: kube-emulator
   cluster:
-    server: {server}
+    server: {server}{ca}
 contexts:
 - name: kube-emulator
   context:
@@ -182,8 +305,7 @@ current-context: kube-emulator
 preferences: {{}}
 users:
 - name: kube-emulator
-  user:
-    token: kube-emulator
+  user:{user}
 "
     )
 }

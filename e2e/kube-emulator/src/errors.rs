@@ -98,6 +98,11 @@ impl ApiError {
         Self::new(403, "Forbidden", message)
     }
 
+    /// The 401 of a request without valid credentials (the real body says no more).
+    pub fn unauthorized() -> Self {
+        Self::new(401, "Unauthorized", "Unauthorized")
+    }
+
     pub fn method_not_allowed(message: impl Into<String>) -> Self {
         Self::new(405, "MethodNotAllowed", message)
     }

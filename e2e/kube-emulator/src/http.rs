@@ -12,17 +12,33 @@ use bytes::Bytes;
 use http::{HeaderValue, Method, StatusCode, header};
 use serde_json::{Value, json};
 
-use crate::discovery;
+use crate::auth::UserInfo;
+use crate::auth::authn::Authenticator;
+use crate::auth::reviews::Review;
 use crate::errors::{ApiError, ApiResult};
-use crate::ops::{Cluster, FieldValidation, Filter, ListQuery, PatchKind, Sub, Target, WriteOptions, Written};
+use crate::ops::{Cluster, FieldValidation, Filter, ListQuery, PatchKind, Sub, Target, WriteOp, WriteOptions, Written};
 use crate::request_info::percent_decode;
+use crate::requests::Context;
 use crate::table::{IncludeObject, partial_metadata, table};
-use crate::watch::{self, Shape, WatchParams};
+use crate::watch::{Shape, WatchParams};
+use crate::{discovery, openapi};
 
-/// The Kubernetes API of `cluster` as an axum router, without instruments (the `Emulator`'s
-/// router layers them over this one).
-pub fn router(cluster: Arc<Cluster>) -> Router {
-    Router::new().fallback(handle).with_state(cluster)
+/// The Kubernetes API of `cluster` as an axum router, without authentication, authorization or
+/// instruments (the `Emulator`'s router layers them over this one). A request is answered as the
+/// `UserInfo` in its extensions (authentication puts it there), or as the admin.
+pub fn router(requests: Context, authenticator: Arc<Authenticator>) -> Router {
+    let cluster = requests.cluster.clone();
+    Router::new().fallback(handle).with_state(Api { cluster, requests, authenticator })
+}
+
+/// What the API answers from.
+#[derive(Clone)]
+struct Api {
+    cluster: Arc<Cluster>,
+    /// Conversion and admission webhooks around the cluster.
+    requests: Context,
+    /// Issues ServiceAccount tokens and reviews them.
+    authenticator: Arc<Authenticator>,
 }
 
 /// Largest request body accepted.
@@ -36,6 +52,7 @@ struct Req {
     accept: String,
     content_type: String,
     body: Bytes,
+    user: UserInfo,
 }
 
 impl Req {
@@ -48,7 +65,7 @@ impl Req {
     }
 }
 
-async fn handle(State(cluster): State<Arc<Cluster>>, req: Request) -> Response {
+async fn handle(State(api): State<Api>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let body = match axum::body::to_bytes(body, MAX_BODY).await {
         Ok(b) => b,
@@ -63,21 +80,22 @@ async fn handle(State(cluster): State<Arc<Cluster>>, req: Request) -> Response {
         accept: header_str(header::ACCEPT),
         content_type: header_str(header::CONTENT_TYPE),
         body,
+        user: parts.extensions.get::<UserInfo>().cloned().unwrap_or_else(UserInfo::admin),
     };
-    match dispatch(&cluster, &r) {
+    match dispatch(&api, &r).await {
         Ok(resp) => resp,
         Err(e) => e.into_response(),
     }
 }
 
-fn dispatch(cluster: &Arc<Cluster>, r: &Req) -> ApiResult<Response> {
+async fn dispatch(api: &Api, r: &Req) -> ApiResult<Response> {
+    let cluster = &api.cluster;
     let segs: Vec<&str> = r.segments.iter().map(String::as_str).collect();
     match segs.as_slice() {
         ["version"] => Ok(json_response(StatusCode::OK, &discovery::version())),
         ["healthz" | "readyz" | "livez", ..] => Ok(text_response(StatusCode::OK, "ok")),
-        ["openapi", "v3"] => {
-            Ok(json_response(StatusCode::OK, &discovery::openapi_root(&cluster.store.lock().registry)))
-        }
+        ["openapi", "v2"] => openapi_v2(cluster, r),
+        ["openapi", "v3"] => Ok(json_response(StatusCode::OK, &openapi::v3_root(&cluster.store.lock().registry))),
         ["openapi", "v3", "api", v] => openapi_gv(cluster, "", v),
         ["openapi", "v3", "apis", g, v] => openapi_gv(cluster, g, v),
         ["api"] => Ok(discovery_root(cluster, r, true)),
@@ -88,15 +106,30 @@ fn dispatch(cluster: &Arc<Cluster>, r: &Req) -> ApiResult<Response> {
             Ok(json_response(StatusCode::OK, &doc))
         }
         ["apis", g, v] => resource_list_doc(cluster, g, v),
-        ["api", v, rest @ ..] => resource(cluster, r, "", v, rest),
-        ["apis", g, v, rest @ ..] => resource(cluster, r, g, v, rest),
+        ["api", "v1", "namespaces", ns, "serviceaccounts", name, "token"] => token_request(api, r, ns, name),
+        ["api", v, rest @ ..] => resource(api, r, "", v, rest).await,
+        ["apis", g, v, rest @ ..] => resource(api, r, g, v, rest).await,
         _ => Err(ApiError::no_route()),
     }
 }
 
 fn openapi_gv(cluster: &Arc<Cluster>, group: &str, version: &str) -> ApiResult<Response> {
-    let doc = discovery::openapi_group_version(&cluster.store.lock().registry, group, version)
-        .ok_or_else(ApiError::no_route)?;
+    let registry = cluster.store.lock().registry.clone();
+    let doc = openapi::v3_group_version(&registry, group, version).ok_or_else(ApiError::no_route)?;
+    Ok(json_response(StatusCode::OK, &doc))
+}
+
+/// `/openapi/v2`, in protobuf when the client asks for it first (client-go does), else JSON.
+fn openapi_v2(cluster: &Arc<Cluster>, r: &Req) -> ApiResult<Response> {
+    let registry = cluster.store.lock().registry.clone();
+    let doc = openapi::v2(&registry);
+    let first = r.accept.split(',').next().unwrap_or("").trim();
+    if first.starts_with("application/com.github.proto-openapi.spec.v2") {
+        let mut resp = Response::new(Body::from(openapi::protobuf::encode(&doc)));
+        let content_type = HeaderValue::from_static(openapi::protobuf::CONTENT_TYPE);
+        resp.headers_mut().insert(header::CONTENT_TYPE, content_type);
+        return Ok(resp);
+    }
     Ok(json_response(StatusCode::OK, &doc))
 }
 
@@ -158,44 +191,73 @@ fn parse_target(cluster: &Arc<Cluster>, group: &str, version: &str, rest: &[&str
     Ok(t)
 }
 
-fn resource(cluster: &Arc<Cluster>, r: &Req, group: &str, version: &str, rest: &[&str]) -> ApiResult<Response> {
-    let t = parse_target(cluster, group, version, rest)?;
+async fn resource(api: &Api, r: &Req, group: &str, version: &str, rest: &[&str]) -> ApiResult<Response> {
+    let requests = &api.requests;
+    let t = parse_target(&api.cluster, group, version, rest)?;
+    if t.rt.is_review() {
+        return review(api, r, &t);
+    }
     let shape = negotiate(&r.accept, r.q("includeObject"))?;
     let collection = t.name.is_empty();
+    let user = &r.user;
     match (&r.method, collection) {
-        (&Method::GET, true) if r.flag("watch") => watch_response(cluster, t, r, shape),
-        (&Method::GET, true) => list_response(cluster, &t, r, shape),
+        (&Method::GET, true) if r.flag("watch") => watch_response(requests, t, r, shape),
+        (&Method::GET, true) => list_response(requests, &t, r, shape).await,
         (&Method::GET, false) => {
-            let obj = cluster.get(&t)?;
+            let obj = requests.get(&t).await?;
             Ok(json_response(StatusCode::OK, &render_one(&t, obj, shape)))
         }
         (&Method::POST, true) if !t.namespace.is_empty() || !t.rt.namespaced => {
-            let w = cluster.create(&t, decode_body(r)?, &write_options(r)?)?;
+            let w = requests.write(&t, WriteOp::Create(decode_body(r)?), write_options(r)?, user).await?;
             Ok(written_response(StatusCode::CREATED, &t, w, shape))
         }
         (&Method::PUT, false) => {
-            let w = cluster.replace(&t, decode_body(r)?, &write_options(r)?)?;
+            let w = requests.write(&t, WriteOp::Replace(decode_body(r)?), write_options(r)?, user).await?;
             Ok(written_response(StatusCode::OK, &t, w, shape))
         }
         (&Method::PATCH, false) => {
             let kind = patch_kind(&r.content_type)?;
             let patch = if kind == PatchKind::Apply { decode_yaml(&r.body)? } else { decode_json(&r.body)? };
-            let w = cluster.patch(&t, kind, &patch, &write_options(r)?)?;
+            let w = requests.write(&t, WriteOp::Patch(kind, patch), write_options(r)?, user).await?;
             let code = if w.created { StatusCode::CREATED } else { StatusCode::OK };
             Ok(written_response(code, &t, w, shape))
         }
         (&Method::DELETE, false) => {
             let (opts, wo) = delete_options(r)?;
-            let obj = cluster.delete(&t, &opts, &wo)?;
+            let obj = requests.delete(&t, &opts, &wo, user).await?;
             Ok(json_response(StatusCode::OK, &obj))
         }
         (&Method::DELETE, true) => {
             let (opts, wo) = delete_options(r)?;
-            let list = cluster.delete_collection(&t, &list_query(r), &opts, &wo)?;
+            let list = requests.delete_collection(&t, &list_query(r), &opts, &wo, user).await?;
             Ok(json_response(StatusCode::OK, &list))
         }
-        _ => Err(ApiError::method_not_allowed("the server does not allow this method on the requested resource")),
+        _ => Err(not_allowed()),
     }
+}
+
+/// A review (`kubectl auth can-i`, `whoami`, token reviews): created, answered, never stored.
+fn review(api: &Api, r: &Req, t: &Target) -> ApiResult<Response> {
+    if r.method != Method::POST || !t.name.is_empty() {
+        return Err(not_allowed());
+    }
+    let review =
+        Review { cluster: &api.cluster, authenticator: &api.authenticator, user: &r.user, namespace: &t.namespace };
+    let answer = review.answer(&t.rt.group, &t.rt.plural, &decode_body(r)?)?;
+    Ok(json_response(StatusCode::CREATED, &answer))
+}
+
+/// `kubectl create token`: the TokenRequest subresource of a ServiceAccount.
+fn token_request(api: &Api, r: &Req, namespace: &str, name: &str) -> ApiResult<Response> {
+    if r.method != Method::POST {
+        return Err(not_allowed());
+    }
+    let answer = api.authenticator.token_request(&api.cluster, namespace, name, &decode_body(r)?)?;
+    Ok(json_response(StatusCode::CREATED, &answer))
+}
+
+fn not_allowed() -> ApiError {
+    ApiError::method_not_allowed("the server does not allow this method on the requested resource")
 }
 
 /// Picks the first acceptable representation from the Accept header.
@@ -249,8 +311,8 @@ fn list_query(r: &Req) -> ListQuery {
     }
 }
 
-fn list_response(cluster: &Arc<Cluster>, t: &Target, r: &Req, shape: Shape) -> ApiResult<Response> {
-    let page = cluster.list(t, &list_query(r))?;
+async fn list_response(requests: &Context, t: &Target, r: &Req, shape: Shape) -> ApiResult<Response> {
+    let page = requests.list(t, &list_query(r)).await?;
     let mut meta = json!({"resourceVersion": page.resource_version.to_string()});
     if let Some(c) = &page.continue_token {
         meta["continue"] = json!(c);
@@ -272,7 +334,7 @@ fn list_response(cluster: &Arc<Cluster>, t: &Target, r: &Req, shape: Shape) -> A
     Ok(json_response(StatusCode::OK, &body))
 }
 
-fn watch_response(cluster: &Arc<Cluster>, t: Target, r: &Req, shape: Shape) -> ApiResult<Response> {
+fn watch_response(requests: &Context, t: Target, r: &Req, shape: Shape) -> ApiResult<Response> {
     let q = list_query(r);
     let filter = Filter::new(&t, &q.label_selector, &q.field_selector)?;
     // The real server picks 30-60 min when unset.
@@ -284,7 +346,7 @@ fn watch_response(cluster: &Arc<Cluster>, t: Target, r: &Req, shape: Shape) -> A
         send_initial_events: r.flag("sendInitialEvents"),
         shape,
     };
-    let rx = watch::start(cluster, t, filter, params)?;
+    let rx = requests.watch(t, filter, params)?;
     let stream = futures::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|b| (Ok::<Bytes, std::convert::Infallible>(b), rx))
     });
@@ -322,6 +384,7 @@ fn write_options(r: &Req) -> ApiResult<WriteOptions> {
         dry_run: r.q("dryRun") == Some("All"),
         force: r.flag("force"),
         field_validation,
+        seen: None,
     })
 }
 

@@ -10,7 +10,9 @@
 //! 2. Engines and storage: `store`, `registry`, `schema`, `ssa`, `patch`, and beside them the
 //!    pieces of the write pipeline (`adapters`, `crd`, `defaults`, `validation`, `events`).
 //! 3. [`Cluster`] (`ops`): the API's semantics, i.e. reads, the write pipeline and deletion.
-//! 4. The API over HTTP: `watch`, `table`, `discovery`, `protobuf` and [`http::router`].
+//! 4. The API over HTTP: `watch`, `table`, `discovery`, `openapi`, `protobuf`; `webhooks`
+//!    (admission and conversion) and `requests` (the cluster's operations with conversion and
+//!    admission around them); [`http::router`].
 //! 5. Test instruments (`instruments`: faults, accounting, the simulation switch) as middleware
 //!    and admin endpoints over that router; the control plane (`controllers`: garbage
 //!    collection, workload simulation) as tasks writing through the cluster.
@@ -22,6 +24,7 @@
 //! `Emulator::start().serve("127.0.0.1:0").await?`.
 
 pub mod adapters;
+pub mod auth;
 pub mod controllers;
 pub mod crd;
 pub mod defaults;
@@ -32,18 +35,23 @@ pub mod events;
 pub mod http;
 pub mod instruments;
 pub mod meta;
+pub mod openapi;
 pub mod ops;
 pub mod patch;
 pub mod protobuf;
 pub mod registry;
 pub mod request_info;
+pub mod requests;
 pub mod schema;
 pub mod selectors;
 pub mod ssa;
 pub mod store;
 pub mod table;
+pub mod tls;
+pub mod transport;
 pub mod validation;
 pub mod watch;
+pub mod webhooks;
 
 pub use emulator::{Emulator, Server};
 pub use errors::ApiError;

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 use kube_emulator::Emulator;
-use kube_emulator::emulator::ServeError;
+use kube_emulator::emulator::{ServeError, Transport};
 use kube_emulator::instruments::simulation::DEFAULT_READY_DELAY;
 
 #[derive(Parser)]
@@ -29,6 +29,9 @@ enum Command {
         /// Simulate workload controllers (Deployments/StatefulSets become ready).
         #[arg(long)]
         simulate_workloads: bool,
+        /// Serve plain HTTP (the kubeconfig carries the admin's bearer token) instead of HTTPS.
+        #[arg(long)]
+        plain_http: bool,
     },
 }
 
@@ -45,13 +48,20 @@ async fn main() -> Result<(), MainError> {
     tracing_subscriber::fmt().with_writer(std::io::stderr).init();
     let Cli { command } = Cli::parse();
     match command {
-        Command::Serve { listen, kubeconfig_out, crd, simulate_workloads } => {
-            serve(listen, kubeconfig_out, crd, simulate_workloads).await
+        Command::Serve { listen, kubeconfig_out, crd, simulate_workloads, plain_http } => {
+            let transport = if plain_http { Transport::Http } else { Transport::Https };
+            serve(listen, kubeconfig_out, crd, simulate_workloads, transport).await
         }
     }
 }
 
-async fn serve(listen: String, kubeconfig: PathBuf, crds: Vec<PathBuf>, simulate: bool) -> Result<(), MainError> {
+async fn serve(
+    listen: String,
+    kubeconfig: PathBuf,
+    crds: Vec<PathBuf>,
+    simulate: bool,
+    transport: Transport,
+) -> Result<(), MainError> {
     let emulator = Emulator::start();
     for path in &crds {
         emulator.load_manifests(path)?;
@@ -60,7 +70,7 @@ async fn serve(listen: String, kubeconfig: PathBuf, crds: Vec<PathBuf>, simulate
         // The delay can be changed at runtime: PUT /emulator/simulation {"enabled":true,"readyDelayMs":N}.
         emulator.instruments.simulation.enable(DEFAULT_READY_DELAY);
     }
-    let server = emulator.serve(&listen).await?;
+    let server = emulator.serve_with(&listen, transport).await?;
     server.write_kubeconfig(&kubeconfig)?;
     // Written by hand to keep the key order of the documented line.
     let url = serde_json::Value::String(server.url());

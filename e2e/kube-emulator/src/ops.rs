@@ -83,6 +83,29 @@ pub struct WriteOptions {
     pub force: bool,
     /// None: the server default (Warn for unknown fields is what the real server does).
     pub field_validation: Option<FieldValidation>,
+    /// The stored object as the request's version shows it, when a conversion webhook converted
+    /// it (None: the stored object with its apiVersion rewritten, i.e. conversion `None`).
+    pub seen: Option<Arc<Value>>,
+}
+
+/// A create, update or patch, as a request asks for it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WriteOp {
+    Create(Value),
+    Replace(Value),
+    Patch(PatchKind, Value),
+}
+
+impl WriteOp {
+    /// Whether the request itself names the resourceVersion it expects (a conflict is then its
+    /// own, not one to retry).
+    pub fn names_resource_version(&self) -> bool {
+        let body = match self {
+            WriteOp::Create(b) | WriteOp::Replace(b) | WriteOp::Patch(_, b) => b,
+        };
+        body.pointer("/metadata/resourceVersion").and_then(Value::as_str).is_some_and(|rv| !rv.is_empty())
+            || body.as_array().is_some_and(|ops| ops.iter().any(|op| op["path"] == "/metadata/resourceVersion"))
+    }
 }
 
 impl WriteOptions {
@@ -280,7 +303,36 @@ impl Cluster {
         })
     }
 
+    /// The stored object a target addresses (at the storage version).
+    pub fn stored(&self, t: &Target) -> Option<Arc<Value>> {
+        self.store.lock().get(t.rt.key(), &t.namespace, &t.name)
+    }
+
     // ---------------------------------------------------------------- writes
+
+    /// Runs a create, update or patch.
+    pub fn write(&self, t: &Target, op: &WriteOp, o: &WriteOptions) -> ApiResult<Written> {
+        match op {
+            WriteOp::Create(body) => self.create(t, body.clone(), o),
+            WriteOp::Replace(body) => self.replace(t, body.clone(), o),
+            WriteOp::Patch(kind, patch) => self.patch(t, *kind, patch, o),
+        }
+    }
+
+    /// Stores an object a dry run of [`Cluster::write`] computed, which admission may have changed
+    /// since (and a conversion webhook converted, when `t` is at the storage version): the write
+    /// pipeline's rules run again, managedFields stay as they are, and an update fails with a
+    /// Conflict if the stored object changed since the draft (its resourceVersion says so).
+    pub fn commit_draft(&self, t: &Target, object: Value, created: bool, o: &WriteOptions) -> ApiResult<Written> {
+        let mut st = self.store.lock();
+        if created {
+            return self.create_locked(&mut st, t, object, o, Managed::Applied);
+        }
+        if t.sub == Some(Sub::Scale) {
+            return self.update_scale(&mut st, t, o, |_| Ok(object));
+        }
+        self.update_locked(&mut st, t, o, Managed::Applied, |_| Ok(object))
+    }
 
     pub fn create(&self, t: &Target, body: Value, o: &WriteOptions) -> ApiResult<Written> {
         let mut st = self.store.lock();
@@ -428,7 +480,13 @@ impl Cluster {
         if t.sub == Some(Sub::Status) && !t.rt.has_status(&t.version) {
             return Err(ApiError::no_route());
         }
-        let live = st.get(t.rt.key(), &t.namespace, &t.name).ok_or_else(|| ApiError::not_found(t.subject()))?;
+        let stored = st.get(t.rt.key(), &t.namespace, &t.name).ok_or_else(|| ApiError::not_found(t.subject()))?;
+        // The rules below compare the old and the new object at the request's version (both
+        // labelled with the storage version's apiVersion, as stored objects are).
+        let live = match &o.seen {
+            Some(seen) => Arc::new(to_storage(&t.rt, &t.version, (**seen).clone())?),
+            None => stored,
+        };
         let desired = make(&present(&t.rt, &t.version, &live))?;
         let mut new = to_storage(&t.rt, &t.version, desired)?;
         check_identity(t, &new)?;

@@ -1,5 +1,6 @@
 //! Just enough of the Kubernetes protobuf encoding to accept the bodies kubectl's generators
-//! send (`kubectl create namespace|configmap|secret|serviceaccount|deployment|role|...`): they
+//! send (`kubectl create namespace|configmap|secret|serviceaccount|deployment|role|token|...`,
+//! `kubectl auth can-i|whoami`): they
 //! post `application/vnd.kubernetes.protobuf` whatever the server prefers; and the DeleteOptions
 //! of client-go clients configured for protobuf (Helm's release storage). Fields outside the
 //! tables below are skipped; answers stay JSON (kubectl accepts either).
@@ -88,6 +89,35 @@ const DEPLOYMENT_SPEC: &[Field] = &[
 ];
 const DEPLOYMENT: &[Field] = &[META, (2, "spec", F::Msg(DEPLOYMENT_SPEC)), (3, "status", F::Msg(EMPTY))];
 
+const BOUND_OBJECT_REF: &[Field] =
+    &[(1, "kind", F::Str), (2, "apiVersion", F::Str), (3, "name", F::Str), (4, "uid", F::Str)];
+const TOKEN_REQUEST_SPEC: &[Field] =
+    &[(1, "audiences", F::RepStr), (3, "boundObjectRef", F::Msg(BOUND_OBJECT_REF)), (4, "expirationSeconds", F::Int)];
+/// `kubectl create token`.
+const TOKEN_REQUEST: &[Field] = &[META, (2, "spec", F::Msg(TOKEN_REQUEST_SPEC))];
+const RESOURCE_ATTRIBUTES: &[Field] = &[
+    (1, "namespace", F::Str),
+    (2, "verb", F::Str),
+    (3, "group", F::Str),
+    (4, "version", F::Str),
+    (5, "resource", F::Str),
+    (6, "subresource", F::Str),
+    (7, "name", F::Str),
+];
+const NON_RESOURCE_ATTRIBUTES: &[Field] = &[(1, "path", F::Str), (2, "verb", F::Str)];
+const ACCESS_REVIEW_SPEC: &[Field] = &[
+    (1, "resourceAttributes", F::Msg(RESOURCE_ATTRIBUTES)),
+    (2, "nonResourceAttributes", F::Msg(NON_RESOURCE_ATTRIBUTES)),
+    (3, "user", F::Str),
+    (4, "groups", F::RepStr),
+    (6, "uid", F::Str),
+];
+/// `kubectl auth can-i` (and the other access reviews).
+const ACCESS_REVIEW: &[Field] = &[META, (2, "spec", F::Msg(ACCESS_REVIEW_SPEC))];
+/// `kubectl auth can-i --list`.
+const RULES_REVIEW: &[Field] = &[META, (2, "spec", F::Msg(&[(1, "namespace", F::Str)]))];
+const TOKEN_REVIEW: &[Field] = &[META, (2, "spec", F::Msg(&[(1, "token", F::Str), (2, "audiences", F::RepStr)]))];
+
 const PRECONDITIONS: &[Field] = &[(1, "uid", F::Str), (2, "resourceVersion", F::Str)];
 /// The body of a DELETE from client-go clients that speak protobuf (Helm's release storage).
 const DELETE_OPTIONS: &[Field] = &[
@@ -110,6 +140,14 @@ fn table(api_version: &str, kind: &str) -> Option<&'static [Field]> {
         ("apps/v1", "Deployment") => DEPLOYMENT,
         ("rbac.authorization.k8s.io/v1", "Role" | "ClusterRole") => ROLE,
         ("rbac.authorization.k8s.io/v1", "RoleBinding" | "ClusterRoleBinding") => ROLE_BINDING,
+        ("authentication.k8s.io/v1", "TokenRequest") => TOKEN_REQUEST,
+        ("authentication.k8s.io/v1", "TokenReview") => TOKEN_REVIEW,
+        // `kubectl auth whoami`: nothing to read but the kind.
+        ("authentication.k8s.io/v1", "SelfSubjectReview") => &[META],
+        ("authorization.k8s.io/v1", "SelfSubjectAccessReview" | "SubjectAccessReview" | "LocalSubjectAccessReview") => {
+            ACCESS_REVIEW
+        }
+        ("authorization.k8s.io/v1", "SelfSubjectRulesReview") => RULES_REVIEW,
         _ => return None,
     })
 }

@@ -78,10 +78,19 @@ pub struct ResourceType {
     pub version_info: BTreeMap<String, VersionInfo>,
     /// Objects live under this storage key (core and events.k8s.io Events share one).
     pub storage: String,
+    /// The verbs discovery lists: the standard ones, or `create` alone for the reviews (access,
+    /// rules and token reviews), which are answered at once and never stored.
+    pub verbs: &'static [&'static str],
+    /// CRDs with `spec.conversion.strategy: Webhook`: the webhook's `clientConfig` (else objects
+    /// change version by their apiVersion alone).
+    pub conversion_webhook: Option<Value>,
 }
 
 pub const STANDARD_VERBS: [&str; 8] =
     ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"];
+
+/// The verbs of a review: POST it, read the answer in its status.
+pub const REVIEW_VERBS: [&str; 1] = ["create"];
 
 impl ResourceType {
     /// `group/plural`, the key under which objects are stored.
@@ -108,6 +117,11 @@ impl ResourceType {
 
     pub fn serves(&self, version: &str) -> bool {
         self.versions.iter().any(|v| v == version)
+    }
+
+    /// A review (SelfSubjectAccessReview, TokenReview, ...): created and answered, never stored.
+    pub fn is_review(&self) -> bool {
+        self.verbs == REVIEW_VERBS
     }
 
     pub fn subject<'a>(&'a self, name: &'a str) -> crate::errors::Subject<'a> {
@@ -203,6 +217,16 @@ const BUILT_INS: &[BuiltIn] = {
     ]
 };
 
+/// The reviews: (group, kind, plural, namespaced), all of version v1.
+const REVIEWS: &[(&str, &str, &str, bool)] = &[
+    ("authorization.k8s.io", "SelfSubjectAccessReview", "selfsubjectaccessreviews", false),
+    ("authorization.k8s.io", "SubjectAccessReview", "subjectaccessreviews", false),
+    ("authorization.k8s.io", "LocalSubjectAccessReview", "localsubjectaccessreviews", true),
+    ("authorization.k8s.io", "SelfSubjectRulesReview", "selfsubjectrulesreviews", false),
+    ("authentication.k8s.io", "TokenReview", "tokenreviews", false),
+    ("authentication.k8s.io", "SelfSubjectReview", "selfsubjectreviews", false),
+];
+
 /// All servable types, built-in first.
 #[derive(Debug, Clone)]
 pub struct Registry {
@@ -219,7 +243,12 @@ impl Default for Registry {
 
 impl Registry {
     pub fn new() -> Self {
-        let types = BUILT_INS.iter().map(|b| Arc::new(built_in(b))).collect();
+        let reviews = REVIEWS.iter().map(|&(group, kind, plural, namespaced)| {
+            let mut t = built_in(&(group, "v1", kind, plural, namespaced, false, GenerationRule::None, &[], &[]));
+            t.verbs = &REVIEW_VERBS;
+            t
+        });
+        let types = BUILT_INS.iter().map(built_in).chain(reviews).map(Arc::new).collect();
         Self { types, generation: 1 }
     }
 
@@ -303,6 +332,8 @@ fn built_in(b: &BuiltIn) -> ResourceType {
         custom: false,
         version_info: BTreeMap::new(),
         storage,
+        verbs: &STANDARD_VERBS,
+        conversion_webhook: None,
     }
 }
 
@@ -382,6 +413,10 @@ pub fn from_crd(crd: &Value) -> Option<ResourceType> {
         categories: strings(names.get("categories")),
         custom: true,
         version_info,
+        verbs: &STANDARD_VERBS,
+        conversion_webhook: (spec.pointer("/conversion/strategy").and_then(Value::as_str) == Some("Webhook"))
+            .then(|| spec.pointer("/conversion/webhook/clientConfig").cloned())
+            .flatten(),
     })
 }
 

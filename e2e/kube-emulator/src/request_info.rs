@@ -62,6 +62,10 @@ impl RequestInfo {
         let rest = if watch_prefix { &rest[1..] } else { rest };
         info.fill_resource(rest);
         info.verb = resource_verb(method, !info.name.is_empty(), watch_prefix || is_watch(query)).to_string();
+        // A list or watch of one object by name is about that name, as RBAC's resourceNames see it.
+        if matches!(info.verb.as_str(), "list" | "watch") && info.name.is_empty() {
+            info.name = named_by_field_selector(query).unwrap_or_default();
+        }
         info
     }
 
@@ -110,6 +114,13 @@ fn resource_verb(method: &Method, named: bool, watch: bool) -> &'static str {
         Method::DELETE => "deletecollection",
         _ => "unknown",
     }
+}
+
+/// `X` of a fieldSelector `metadata.name=X` (or `==`), the selector's only term.
+fn named_by_field_selector(query: &str) -> Option<String> {
+    let selector = query_param(query, "fieldSelector")?;
+    let value = selector.strip_prefix("metadata.name==").or_else(|| selector.strip_prefix("metadata.name="))?;
+    (!value.contains(',')).then(|| value.to_string())
 }
 
 fn is_watch(query: &str) -> bool {
@@ -167,6 +178,14 @@ mod tests {
         assert_eq!(i.resource_path(), "deployments/status");
         let i = info(Method::DELETE, "/api/v1/namespaces/a/pods");
         assert_eq!(i.verb, "deletecollection");
+    }
+
+    #[test]
+    fn a_list_by_name_is_about_that_name() {
+        let i = info(Method::GET, "/api/v1/namespaces/a/configmaps?fieldSelector=metadata.name%3Dc&watch=true");
+        assert_eq!((i.verb.as_str(), i.name.as_str()), ("watch", "c"));
+        let i = info(Method::GET, "/api/v1/namespaces/a/configmaps?fieldSelector=metadata.name%3Dc,type%3Dx");
+        assert_eq!((i.verb.as_str(), i.name.as_str()), ("list", ""));
     }
 
     #[test]

@@ -31,6 +31,38 @@ impl LabelSelector {
         Ok(Self(reqs))
     }
 
+    /// A `metav1.LabelSelector` object (`matchLabels`, `matchExpressions`), as aggregation rules
+    /// and webhook selectors write it; an unknown operator is a 400.
+    pub fn from_object(selector: &Value) -> ApiResult<Self> {
+        let mut reqs = Vec::new();
+        if let Some(labels) = selector.get("matchLabels").and_then(Value::as_object) {
+            for (k, v) in labels {
+                reqs.push(Req::Eq(k.clone(), v.as_str().unwrap_or("").to_string()));
+            }
+        }
+        for e in selector.get("matchExpressions").and_then(Value::as_array).into_iter().flatten() {
+            let key = e.get("key").and_then(Value::as_str).unwrap_or("").to_string();
+            let values: Vec<String> = e
+                .get("values")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .map(String::from)
+                .collect();
+            reqs.push(match e.get("operator").and_then(Value::as_str) {
+                Some("In") => Req::In(key, values),
+                Some("NotIn") => Req::NotIn(key, values),
+                Some("Exists") => Req::Exists(key),
+                Some("DoesNotExist") => Req::NotExists(key),
+                other => {
+                    return Err(ApiError::bad_request(format!("{other:?} is not a valid label selector operator")));
+                }
+            });
+        }
+        Ok(Self(reqs))
+    }
+
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }

@@ -34,6 +34,9 @@ fn invalid(field: &str, value: &str, msg: &str) -> Cause {
 
 /// Errors in the name of a new object of type `rt`.
 pub fn name(rt: &ResourceType, name: &str) -> Vec<Cause> {
+    if rt.group == "rbac.authorization.k8s.io" {
+        return path_segment_name(name);
+    }
     let (re, max, msg) = match (rt.group.as_str(), rt.plural.as_str()) {
         ("", "namespaces") => (&DNS1123_LABEL, 63, LABEL_MSG),
         ("", "services") => (&DNS1035_LABEL, 63, DNS1035_MSG),
@@ -47,6 +50,19 @@ pub fn name(rt: &ResourceType, name: &str) -> Vec<Cause> {
         out.push(invalid("metadata.name", name, msg));
     }
     out
+}
+
+/// RBAC objects are named like path segments (`system:discovery`): anything but `.`, `..`, `/`
+/// and `%`.
+fn path_segment_name(name: &str) -> Vec<Cause> {
+    let why = match name {
+        "." => Some("may not be '.'"),
+        ".." => Some("may not be '..'"),
+        _ if name.contains('/') => Some("may not contain '/'"),
+        _ if name.contains('%') => Some("may not contain '%'"),
+        _ => None,
+    };
+    why.map(|why| invalid("metadata.name", name, why)).into_iter().collect()
 }
 
 /// Errors in labels and annotations.

@@ -13,6 +13,7 @@ use tokio::sync::{broadcast, mpsc};
 
 use crate::errors::{ApiError, ApiResult};
 use crate::ops::{Cluster, Filter, Target, present};
+use crate::registry::ResourceType;
 use crate::store::{Change, EventType};
 use crate::table::{IncludeObject, partial_metadata, table};
 
@@ -40,20 +41,24 @@ struct Encoder {
     first: bool,
 }
 
+/// An object (at the watched version) as a watch event in `shape` shows it; `first` carries the
+/// column definitions of a Table.
+pub fn render(shape: Shape, rt: &ResourceType, version: &str, object: Value, first: bool) -> Value {
+    match shape {
+        Shape::Full => object,
+        Shape::Metadata => partial_metadata(&object),
+        Shape::Table(inc) => {
+            let rv = object.pointer("/metadata/resourceVersion").cloned().unwrap_or(json!(""));
+            table(rt, version, &[object], json!({"resourceVersion": rv}), inc, first)
+        }
+    }
+}
+
 impl Encoder {
     fn line(&mut self, kind: &str, obj: &Value) -> Bytes {
         let presented = present(&self.t.rt, &self.t.version, obj);
-        let object = match self.shape {
-            Shape::Full => presented,
-            Shape::Metadata => partial_metadata(&presented),
-            Shape::Table(inc) => {
-                let rv = presented.pointer("/metadata/resourceVersion").cloned().unwrap_or(json!(""));
-                let t =
-                    table(&self.t.rt, &self.t.version, &[presented], json!({"resourceVersion": rv}), inc, self.first);
-                self.first = false;
-                t
-            }
-        };
+        let object = render(self.shape, &self.t.rt, &self.t.version, presented, self.first);
+        self.first = false;
         encode(kind, object)
     }
 
@@ -70,7 +75,8 @@ impl Encoder {
     }
 }
 
-fn encode(kind: &str, object: Value) -> Bytes {
+/// One line of a watch: `{"type": kind, "object": object}`.
+pub fn encode(kind: &str, object: Value) -> Bytes {
     let mut s = json!({"type": kind, "object": object}).to_string();
     s.push('\n');
     Bytes::from(s)

@@ -6,8 +6,8 @@ use futures::StreamExt;
 use http::header::USER_AGENT;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::ConfigMap;
+use kube::Client;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, WatchParams};
-use kube::{Client, Config};
 use kube_emulator::Emulator;
 use kube_emulator::instruments::accounting::Permission;
 use serde_json::json;
@@ -99,8 +99,7 @@ async fn records_group_subresource_and_namespace_for_rbac() {
 #[tokio::test]
 async fn user_agent_and_discovery_are_counted_over_http() {
     let em = Emulator::start().serve("127.0.0.1:0").await.expect("serve");
-    let mut config = Config::new(em.url().parse().expect("url"));
-    config.default_namespace = "default".into();
+    let mut config = common::admin_config(&em).await;
     config.headers.push((USER_AGENT, "prism-operator/0.1.0 (linux)".parse().expect("header")));
     let client = Client::try_from(config).expect("client");
     client.apiserver_version().await.expect("version");

@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 use futures::{StreamExt, TryStreamExt};
 use http::header::USER_AGENT;
 use k8s_openapi::api::core::v1::ConfigMap;
+use kube::Client;
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams};
 use kube::client::retry::RetryPolicy;
-use kube::{Client, Config};
 use kube_emulator::instruments::faults::{DownMode, FaultAction, FaultRule};
 use kube_emulator::{Emulator, Server};
 use serde_json::json;
@@ -30,8 +30,7 @@ fn api_error(e: kube::Error) -> kube::core::Status {
 /// it (kube's default retry layer included).
 async fn loopback() -> (Server, Client) {
     let em = Emulator::start().serve("127.0.0.1:0").await.expect("serve");
-    let mut config = Config::new(em.url().parse().expect("url"));
-    config.default_namespace = "default".into();
+    let mut config = common::admin_config(&em).await;
     config.headers.push((USER_AGENT, "fault-test/1.0".parse().expect("header")));
     let client = Client::try_from(config).expect("client");
     (em, client)

@@ -3,69 +3,9 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
-use kube_emulator::{Emulator, Server};
-
-const KUBECTL: &str = "/usr/bin/kubectl";
-
-struct Env {
-    em: Server,
-    home: tempfile::TempDir,
-    kubeconfig: PathBuf,
-}
-
-struct Out {
-    ok: bool,
-    stdout: String,
-    stderr: String,
-}
-
-impl Env {
-    async fn start() -> Self {
-        let em = Emulator::start().serve("127.0.0.1:0").await.expect("start emulator");
-        let home = tempfile::tempdir().expect("home");
-        let kubeconfig = home.path().join("kubeconfig");
-        em.write_kubeconfig(&kubeconfig).expect("kubeconfig");
-        Self { em, home, kubeconfig }
-    }
-
-    fn file(&self, name: &str, text: &str) -> String {
-        let p = self.home.path().join(name);
-        std::fs::write(&p, text).expect("write manifest");
-        p.display().to_string()
-    }
-
-    /// Runs kubectl off the async runtime so the in-process server keeps serving.
-    async fn run(&self, args: &[&str]) -> Out {
-        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-        let home = self.home.path().to_path_buf();
-        let kc = self.kubeconfig.clone();
-        tokio::task::spawn_blocking(move || {
-            let out = Command::new(KUBECTL)
-                .args(&args)
-                .env("HOME", &home)
-                .env("KUBECONFIG", &kc)
-                .stdin(Stdio::null())
-                .output()
-                .expect("run kubectl");
-            Out {
-                ok: out.status.success(),
-                stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-                stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-            }
-        })
-        .await
-        .expect("join")
-    }
-
-    async fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args).await;
-        assert!(out.ok, "kubectl {args:?} failed: {}{}", out.stdout, out.stderr);
-        out.stdout
-    }
-}
+use common::kubectl::{Env, KUBECTL};
 
 const WIDGET: &str = "apiVersion: example.com/v1
 kind: Widget
@@ -289,7 +229,7 @@ fn standalone_binary_prints_its_address_serves_kubectl_and_stops_on_sigterm() {
     let mut line = String::new();
     BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("ready line");
     let ready: serde_json::Value = serde_json::from_str(&line).expect("one JSON line");
-    assert!(ready["server"].as_str().is_some_and(|s| s.starts_with("http://127.0.0.1:")), "{line}");
+    assert!(ready["server"].as_str().is_some_and(|s| s.starts_with("https://127.0.0.1:")), "{line}");
     assert_eq!(ready["kubeconfig"].as_str(), Some(kc.to_str().expect("utf8")));
     let out = Command::new(KUBECTL)
         .args(["get", "crd", "widgets.example.com", "-o", "name"])
@@ -305,4 +245,75 @@ fn standalone_binary_prints_its_address_serves_kubectl_and_stops_on_sigterm() {
     assert!(status.success());
     let exit = child.wait().expect("wait");
     assert!(exit.success(), "clean exit on SIGTERM: {exit:?}");
+}
+
+/// The project's CRDs, as checked in at the repository's root.
+fn prism_crds() -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../crds/prism-crds.yaml");
+    std::fs::read_to_string(path).expect("crds/prism-crds.yaml")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_explain_reads_the_schemas_of_custom_and_built_in_kinds() {
+    let env = Env::start().await;
+    env.ok(&["apply", "--server-side", "-f", &env.file("crds.yaml", &prism_crds())]).await;
+    let header = |out: &str| out.lines().take(3).map(str::trim).collect::<Vec<_>>().join(" ");
+    for (kind, version) in [("prismcluster", "v1alpha1"), ("prismnamespace", "v1alpha2"), ("prismpattern", "v1beta1")] {
+        let out = env.ok(&["explain", kind]).await;
+        assert!(header(&out).starts_with("GROUP:      prism.io"), "{out}");
+        assert!(out.contains(&format!("VERSION:    {version}")) && out.contains("spec\t<Object>"), "{out}");
+        assert!(out.contains("metadata\t<ObjectMeta>"), "metadata is ObjectMeta: {out}");
+    }
+    let out = env.ok(&["explain", "prismcluster.spec.proxy"]).await;
+    assert!(out.contains("FIELD: proxy <Object>") && out.contains("replicas\t<integer>"), "{out}");
+    let out = env.ok(&["explain", "prismpatterns", "--api-version=prism.io/v1beta1"]).await;
+    assert!(out.contains("KIND:       PrismPattern") && out.contains("VERSION:    v1beta1"), "{out}");
+    let out = env.ok(&["explain", "prismpatterns.prism.io.spec"]).await;
+    assert!(out.contains("FIELD: spec <Object>"), "{out}");
+    // kubectl reads `resource.version.group` as a resource and a field path, against any server.
+    let out = env.run(&["explain", "prismpatterns.v1beta1.prism.io"]).await;
+    assert!(!out.ok && out.stderr.contains(r#"field "io" does not exist"#), "{}", out.stderr);
+    let out = env.ok(&["explain", "deployment.spec.template.spec.containers.ports"]).await;
+    assert!(
+        out.contains("FIELD: ports <[]ContainerPort>") && out.contains("containerPort\t<integer> -required-"),
+        "{out}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_client_side_apply_merges_lists_by_the_published_keys() {
+    let env = Env::start().await;
+    let deployment = |containers: &str| {
+        format!(
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  selector:\n    matchLabels: {{app: web}}\n  template:\n    metadata:\n      labels: {{app: web}}\n    spec:\n      containers:\n{containers}"
+        )
+    };
+    let two = "      - {name: a, image: nginx:1}\n      - {name: b, image: nginx:1}\n";
+    env.ok(&["apply", "-f", &env.file("two.yaml", &deployment(two))]).await;
+    // A container added by someone else survives the apply; the one dropped from the file goes.
+    env.ok(&[
+        "patch",
+        "deployment",
+        "web",
+        "--type=strategic",
+        "-p",
+        r#"{"spec":{"template":{"spec":{"containers":[{"name":"sidecar","image":"busybox"}]}}}}"#,
+    ])
+    .await;
+    let one = "      - {name: a, image: nginx:2}\n";
+    env.ok(&["apply", "-f", &env.file("one.yaml", &deployment(one))]).await;
+    let names = env.ok(&["get", "deployment", "web", "-o", "jsonpath={.spec.template.spec.containers[*].name}"]).await;
+    let mut names: Vec<&str> = names.split_whitespace().collect();
+    names.sort();
+    assert_eq!(names, ["a", "sidecar"], "merged by name (the order is the merge engine's)");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_explain_reads_openapi_v2_too() {
+    let env = Env::start().await;
+    env.ok(&["apply", "--server-side", "-f", &env.file("crds.yaml", &prism_crds())]).await;
+    let out = env.ok(&["explain", "prismcluster.spec.proxy", "--output=plaintext-openapiv2"]).await;
+    assert!(out.contains("RESOURCE: proxy <Object>") && out.contains("replicas\t<integer>"), "{out}");
+    let out = env.ok(&["explain", "deployment.spec.replicas", "--output=plaintext-openapiv2"]).await;
+    assert!(out.contains("FIELD:    replicas <integer>"), "{out}");
 }

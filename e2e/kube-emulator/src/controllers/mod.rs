@@ -1,5 +1,6 @@
 //! The emulated control plane (kube-controller-manager's share of the cluster): garbage
-//! collection and, when the simulation is switched on, workload simulation. Both run as
+//! collection, ClusterRole aggregation and, when the simulation is switched on, workload
+//! simulation. They run as
 //! background tasks fed by the store's change stream and write through the normal write
 //! pipeline, so their effects are asynchronous and visible to watchers exactly like a real
 //! controller's.
@@ -8,6 +9,7 @@
 //! [`ControlPlane`] stops them; [`ControlPlane::settle`] waits until they have caught up with
 //! every change, for deterministic tests.
 
+mod aggregation;
 mod gc;
 mod objects;
 mod workloads;
@@ -32,16 +34,18 @@ pub struct ControlPlane {
 }
 
 impl ControlPlane {
-    /// Starts the garbage collector and the workload simulation (which acts while `simulation`
-    /// is enabled) on the current tokio runtime; panics outside one.
+    /// Starts the garbage collector, the ClusterRole aggregation and the workload simulation
+    /// (which acts while `simulation` is enabled) on the current tokio runtime; panics outside one.
     pub fn start(cluster: &Arc<Cluster>, simulation: Arc<Simulation>) -> Self {
         let (gc_tx, gc_rx) = watch::channel(0);
         let (wl_tx, wl_rx) = watch::channel(0);
+        let (agg_tx, agg_rx) = watch::channel(0);
         let tasks = vec![
             tokio::spawn(gc::run(Arc::downgrade(cluster), gc_tx)),
             tokio::spawn(workloads::run(Arc::downgrade(cluster), simulation, wl_tx)),
+            tokio::spawn(aggregation::run(Arc::downgrade(cluster), agg_tx)),
         ];
-        Self { tasks, progress: vec![gc_rx, wl_rx] }
+        Self { tasks, progress: vec![gc_rx, wl_rx, agg_rx] }
     }
 
     /// Waits until the controllers have handled every change of `cluster` so far, including the

@@ -72,6 +72,16 @@ pub struct RequestRecord {
     pub code: u16,
     /// The fault that answered or altered the request, if any.
     pub fault: Option<String>,
+    /// The user who sent it, as authenticated (e.g. `system:serviceaccount:ns:name`).
+    pub user: String,
+}
+
+/// How a request was answered, and to whom.
+#[derive(Debug, Clone, Default)]
+pub struct Answered {
+    pub code: u16,
+    pub fault: Option<String>,
+    pub user: String,
 }
 
 #[derive(Debug, Default)]
@@ -89,7 +99,7 @@ pub struct Accounting {
 
 impl Accounting {
     /// Counts a request and logs it.
-    pub fn record(&self, method: &str, uri: &str, info: &RequestInfo, code: u16, fault: Option<String>) {
+    pub fn record(&self, method: &str, uri: &str, info: &RequestInfo, answered: Answered) {
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         inner.seq += 1;
         let seq = inner.seq;
@@ -97,8 +107,16 @@ impl Accounting {
         if inner.log.len() >= LOG_LIMIT {
             inner.log.pop_front();
         }
-        let record =
-            RequestRecord { seq, method: method.to_string(), uri: uri.to_string(), info: info.clone(), code, fault };
+        let Answered { code, fault, user } = answered;
+        let record = RequestRecord {
+            seq,
+            method: method.to_string(),
+            uri: uri.to_string(),
+            info: info.clone(),
+            code,
+            fault,
+            user,
+        };
         inner.log.push_back(record);
     }
 

@@ -17,7 +17,9 @@ use serde_json::json;
 use tokio::sync::watch;
 
 use super::Instruments;
+use super::accounting::Answered;
 use super::faults::{Answer, Decision, FaultId, WatchFault};
+use crate::auth::UserInfo;
 use crate::ops::{Cluster, PatchKind, WriteOptions};
 use crate::request_info::RequestInfo;
 
@@ -45,10 +47,12 @@ impl FaultOutcome {
 async fn count(State(instruments): State<Arc<Instruments>>, req: Request, next: Next) -> Response {
     let info = RequestInfo::parse(req.method(), req.uri(), req.headers());
     let (method, uri) = (req.method().to_string(), req.uri().to_string());
+    let user = req.extensions().get::<UserInfo>().map(|u| u.username.clone()).unwrap_or_default();
     let resp = next.run(req).await;
     let outcome = resp.extensions().get::<FaultOutcome>();
     let code = if outcome.is_some_and(|o| o.dropped) { 0 } else { resp.status().as_u16() };
-    instruments.requests.record(&method, &uri, &info, code, outcome.and_then(FaultOutcome::label));
+    let answer = Answered { code, fault: outcome.and_then(FaultOutcome::label), user };
+    instruments.requests.record(&method, &uri, &info, answer);
     resp
 }
 
