@@ -88,7 +88,12 @@ async fn a_progressing_cluster_says_what_it_waits_on_and_wait_times_out() {
     eventually("the minimal cluster Pending with its runner observed", CONVERGE, || async {
         let pending = cluster_phase(&env, "minimal").await == Some(ClusterPhase::Pending);
         let runner = pattern_phase(&env, "minimal-keyvalue").await == Some(PatternPhase::Progressing);
-        (pending && runner).then_some(())
+        // The cluster reports its runner's phase once it has seen it, a pass after the runner's own.
+        let status = env.api::<PrismCluster>().get_opt("minimal").await.ok().flatten().and_then(|c| c.status);
+        let reported = status.is_some_and(|s| {
+            s.pattern_status.iter().any(|p| p.name == "keyvalue" && p.message.as_deref() == Some("Progressing"))
+        });
+        (pending && runner && reported).then_some(())
     })
     .await;
     snapshot(&env, "progressing_tree", &prism(&env, &["tree", "minimal"]).await, 0);
