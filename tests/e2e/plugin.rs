@@ -185,11 +185,16 @@ data: {{routes: "[]"}}
     )
 }
 
-/// Makes the runner of PrismPattern `name` time out: the emulator's never-ready annotation on its
-/// Deployment, then a new generation (one more replica) that can never become ready.
+/// Makes the runner of PrismPattern `name` time out: once its Deployment is available, the
+/// emulator's never-ready annotation on it, then a new generation (one more replica) that can never become ready.
 async fn make_never_ready(env: &Env, name: &str) {
     let deployments = env.api::<Deployment>();
-    eventually("the runner's Deployment", CONVERGE, || async { deployments.get_opt(name).await.ok().flatten() }).await;
+    // Available first, so that what times out is the new generation, as in a real rollout.
+    eventually("the runner's Deployment available", CONVERGE, || async {
+        let deployment = deployments.get_opt(name).await.ok().flatten()?;
+        (deployment.status?.available_replicas? >= 1).then_some(())
+    })
+    .await;
     let annotate = json!({"metadata": {"annotations": {"kube-emulator.io/never-ready": "true"}}});
     deployments.patch(name, &PatchParams::default(), &Patch::Merge(&annotate)).await.expect("annotated");
     let more = json!({"spec": {"replicas": 2}});
