@@ -30,7 +30,7 @@ use kube::runtime::{WatchStreamExt, watcher};
 use crate::error::{Error, Result};
 use crate::kinds::Watched;
 use crate::projection::{self, project};
-use crate::watches::cached_changes;
+use crate::watches::SharedWatches;
 
 /// How often a pass waiting for the caches' first lists looks again.
 const LIST_POLL: Duration = Duration::from_millis(50);
@@ -273,47 +273,45 @@ where
 }
 
 /// Collects a controller's caches as its watches are set up.
-#[derive(Default)]
-pub struct ChildrenBuilder {
+pub struct ChildrenBuilder<'a> {
+    watches: &'a SharedWatches,
     typed: HashMap<TypeId, Arc<dyn Any + Send + Sync>>,
     owned: Vec<Arc<dyn CachedKind>>,
     every: Vec<Arc<dyn CachedKind>>,
 }
 
-impl ChildrenBuilder {
-    /// Watches this controller's children of kind `K` in `ns` that `selector` selects, caching them
-    /// whole; the changes wake the controller. Call in apply order: the sweep deletes in reverse.
+impl<'a> ChildrenBuilder<'a> {
+    pub fn new(watches: &'a SharedWatches) -> Self {
+        ChildrenBuilder { watches, typed: HashMap::new(), owned: Vec::new(), every: Vec::new() }
+    }
+
+    /// Watches this controller's children of kind `K` that `selector` selects, caching them as
+    /// `projection` says; the changes wake the controller. Call in apply order: the sweep deletes
+    /// in reverse.
     pub fn owned<K: Watched + projection::Cached>(
         &mut self,
-        client: &kube::Client,
-        ns: Option<&str>,
         selector: Selector,
-    ) -> impl futures::Stream<Item = Result<K, watcher::Error>> + Send + 'static {
-        self.watch(client, ns, selector, true)
+    ) -> impl futures::Stream<Item = Result<K, watcher::Error>> + Send + use<K> {
+        self.watch(selector, true)
     }
 
     /// Watches objects of kind `K` that this controller reads but does not own (e.g. the
-    /// PrismCluster a pattern names), caching them whole.
+    /// PrismCluster a pattern names).
     pub fn referenced<K: Watched + projection::Cached>(
         &mut self,
-        client: &kube::Client,
-        ns: Option<&str>,
         selector: Selector,
-    ) -> impl futures::Stream<Item = Result<K, watcher::Error>> + Send + 'static {
-        self.watch(client, ns, selector, false)
+    ) -> impl futures::Stream<Item = Result<K, watcher::Error>> + Send + use<K> {
+        self.watch(selector, false)
     }
 
     fn watch<K: Watched + projection::Cached>(
         &mut self,
-        client: &kube::Client,
-        ns: Option<&str>,
         selector: Selector,
         owned: bool,
-    ) -> impl futures::Stream<Item = Result<K, watcher::Error>> + Send + 'static {
-        let (store, writer) = reflector::store();
-        let config = watcher::Config::default().labels_from(&selector);
+    ) -> impl futures::Stream<Item = Result<K, watcher::Error>> + Send + use<K> {
+        let (store, changes) = self.watches.watch::<K>(&selector);
         self.keep(store, selector, owned);
-        cached_changes(client, ns, config, writer)
+        changes
     }
 
     /// Adds the store of this controller's children of kind `K` that another watch fills, with
@@ -334,16 +332,15 @@ impl ChildrenBuilder {
     /// Watches the metadata of this controller's children of a kind known only at run time.
     pub fn owned_dynamic(
         &mut self,
-        client: &kube::Client,
-        ns: Option<&str>,
         resource: &ApiResource,
         selector: Selector,
     ) -> impl futures::Stream<Item = Result<PartialObjectMeta<DynamicObject>, watcher::Error>> + Send + 'static {
         let writer = reflector::store::Writer::new(resource.clone());
         let store = writer.as_reader();
-        let api: Api<PartialObjectMeta<DynamicObject>> = match ns {
-            Some(ns) => Api::namespaced_with(client.clone(), ns, resource),
-            None => Api::all_with(client.clone(), resource),
+        let client = self.watches.client().clone();
+        let api: Api<PartialObjectMeta<DynamicObject>> = match self.watches.namespace() {
+            Some(ns) => Api::namespaced_with(client, ns, resource),
+            None => Api::all_with(client, resource),
         };
         let config = watcher::Config::default().labels_from(&selector).any_semantic();
         let cached = Arc::new(KindStore { store, selector, resource: resource.clone() });
@@ -396,16 +393,25 @@ mod tests {
         pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
+    /// A client whose every request fails: these tests fill the stores by hand.
+    fn no_api_server() -> kube::Client {
+        let refuse = |_: http::Request<kube::client::Body>| async {
+            Err::<http::Response<kube::client::Body>, _>(std::io::Error::other("no API server in this test"))
+        };
+        kube::Client::new(tower::service_fn(refuse), "default")
+    }
+
     /// Children caching Deployments labelled `owner=prism`, and the store's writer.
     fn children() -> (Children, reflector::store::Writer<Deployment>) {
         let (store, writer) = reflector::store::<Deployment>();
-        let mut builder = ChildrenBuilder::default();
+        let watches = SharedWatches::new(no_api_server(), None);
+        let mut builder = ChildrenBuilder::new(&watches);
         builder.keep_owned(store, Selector::from(Expression::Equal("owner".into(), "prism".into())));
         (builder.build(), writer)
     }
 
-    #[test]
-    fn hits_of_cached_kinds_are_answered_and_misses_are_no_answer_until_listed() {
+    #[tokio::test]
+    async fn hits_of_cached_kinds_are_answered_and_misses_are_no_answer_until_listed() {
         let (children, mut writer) = children();
         writer.apply_watcher_event(&watcher::Event::Apply(deployment("prism", "prod-proxy")));
         let ours = labels(&[("owner", "prism")]);
@@ -420,8 +426,8 @@ mod tests {
         assert!(Children::default().get::<Deployment>("prism", "prod-proxy").is_none());
     }
 
-    #[test]
-    fn once_listed_a_miss_is_absent_only_for_what_the_selector_selects() {
+    #[tokio::test]
+    async fn once_listed_a_miss_is_absent_only_for_what_the_selector_selects() {
         let (children, mut writer) = children();
         writer.apply_watcher_event(&watcher::Event::InitApply(deployment("prism", "prod-proxy")));
         writer.apply_watcher_event(&watcher::Event::InitDone);
@@ -435,8 +441,8 @@ mod tests {
         assert!(children.owned_kind::<Service>().is_none(), "Services are not cached");
     }
 
-    #[test]
-    fn the_sweep_sees_only_the_children_a_parent_controls_in_its_namespace() {
+    #[tokio::test]
+    async fn the_sweep_sees_only_the_children_a_parent_controls_in_its_namespace() {
         let (children, mut writer) = children();
         for d in [
             owned_by(deployment("prism", "mine"), "me", true),
@@ -453,8 +459,8 @@ mod tests {
         assert_eq!(kind.controlled_by("prism", "me"), vec![Child { name: "mine".into(), going: false }]);
     }
 
-    #[test]
-    fn a_write_not_seen_yet_makes_a_miss_unknown_until_the_watch_brings_it() {
+    #[tokio::test]
+    async fn a_write_not_seen_yet_makes_a_miss_unknown_until_the_watch_brings_it() {
         let (children, mut writer) = children();
         writer.apply_watcher_event(&watcher::Event::InitDone);
         let ours = labels(&[("owner", "prism")]);

@@ -48,11 +48,41 @@ pub use context::{Config, Context};
 use std::future::Future;
 use std::sync::Arc;
 
+/// One of the controllers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Pattern,
+    Cluster,
+    Namespace,
+}
+
 /// Runs every controller until `shutdown` completes; in-flight reconciles finish first.
 pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + Sync + Clone + 'static) {
-    futures::join!(
-        pattern::run(ctx.clone(), shutdown.clone()),
-        cluster::run(ctx.clone(), shutdown.clone()),
-        namespace::run(ctx, shutdown),
-    );
+    run_some(ctx, shutdown, &[Kind::Pattern, Kind::Cluster, Kind::Namespace]).await;
+}
+
+/// Runs the controllers of `kinds` (a test's choice) until `shutdown` completes. They share their
+/// watches: each controller sets its up first, then all run.
+pub async fn run_some(
+    ctx: Arc<Context>,
+    shutdown: impl Future<Output = ()> + Send + Sync + Clone + 'static,
+    kinds: &[Kind],
+) {
+    let watches = watches::SharedWatches::new(ctx.client.clone(), ctx.config.namespace.clone());
+    let pattern = match kinds.contains(&Kind::Pattern) {
+        true => Some(pattern::start(ctx.clone(), &watches, shutdown.clone()).await),
+        false => None,
+    };
+    let cluster = match kinds.contains(&Kind::Cluster) {
+        true => Some(cluster::start(ctx.clone(), &watches, shutdown.clone()).await),
+        false => None,
+    };
+    let namespace = kinds.contains(&Kind::Namespace).then(|| namespace::start(ctx, &watches, shutdown.clone()));
+    futures::join!(watches.run(shutdown), run_if(pattern), run_if(cluster), run_if(namespace));
+}
+
+async fn run_if(controller: Option<impl Future<Output = ()>>) {
+    if let Some(controller) = controller {
+        controller.await;
+    }
 }

@@ -57,11 +57,6 @@ pub fn project<K: Cached>(object: &mut K) {
     }
 }
 
-/// Drops the managedFields of an object kept whole (a controller's own kind).
-pub fn strip_managed_fields<K: Resource>(object: &mut K) {
-    object.meta_mut().managed_fields = None;
-}
-
 /// The hash of an object's content as the server holds it (all but its metadata, its status and
 /// its replicas, which an autoscaler moves and the no-op check compares by value), from its
 /// cached copy or computed from the object itself.

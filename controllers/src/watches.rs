@@ -1,5 +1,9 @@
 //! Watches shared by the controllers.
 //!
+//! One watch and one cache serve each kind and selector, however many controllers read them: the
+//! three controllers all read every PrismCluster and PrismPattern, and one copy of each object in
+//! memory is what lets a thousand clusters fit in the chart's limit (see [`SharedWatches`]).
+//!
 //! Every watch backs off on its own, and a controller's triggers share no backoff: kube-runtime's
 //! controller otherwise holds all of its watches behind one backoff, so that one watch's error (a
 //! dropped connection, an in-stream 410) pauses every other. When the watches of a controller then
@@ -7,29 +11,116 @@
 //! backoff doubles at each to 30 s and only resets after 120 s without error: a change waited
 //! minutes to be seen. client-go's informers, likewise, back off each on its own.
 
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
 use std::future::Future;
 use std::hash::{DefaultHasher, Hash, Hasher};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use futures::{FutureExt, StreamExt};
+use futures::channel::mpsc;
+use futures::future::BoxFuture;
+use futures::{FutureExt, Stream, StreamExt};
 use kube::Resource;
+use kube::core::Selector;
 use kube::runtime::controller::{self, Action};
-use kube::runtime::reflector::{self, reflector};
+use kube::runtime::reflector::{self, Store, reflector};
 use kube::runtime::utils::Backoff;
 use kube::runtime::{Controller, WatchStreamExt, watcher};
 
 use crate::error::Error;
 use crate::kinds::{Watched, scoped_api};
-use crate::projection::{Cached, project, strip_managed_fields};
+use crate::projection::{Cached, project};
 
-/// A controller of `K` objects in `ns` (all namespaces if `None`), with no shared trigger backoff.
-/// Its other triggers must back off on their own: add them from `cached_changes` (or
-/// `cache::ChildrenBuilder::watch`).
-pub fn controller<K: Watched>(client: &kube::Client, ns: Option<&str>) -> Controller<K> {
-    let (store, writer) = reflector::store();
-    let objects = backed_off_watch(client, ns, watcher::Config::default()).modify(strip_managed_fields::<K>);
-    Controller::for_stream(reflector(writer, objects).applied_objects(), store).trigger_backoff(Unpaused)
+/// A controller of every `K` object in the watch scope, with no shared trigger backoff. Its other
+/// triggers must back off on their own: take them from `watches` (or `cache::ChildrenBuilder`).
+pub fn controller<K: Watched + Cached>(watches: &SharedWatches) -> Controller<K> {
+    let (store, changes) = watches.watch::<K>(&Selector::default());
+    Controller::for_stream(changes, store).trigger_backoff(Unpaused)
+}
+
+/// The watches of the controllers, one per kind and selector: each consumer gets the shared cache
+/// and its own stream of the changes (objects applied or deleted). Watches are set up first, by
+/// every controller, then run together by [`SharedWatches::run`].
+pub struct SharedWatches {
+    client: kube::Client,
+    /// The watch scope: one namespace, or all.
+    ns: Option<String>,
+    /// The shared watches by kind and selector: each a [`Shared`] of that kind.
+    shared: Mutex<HashMap<(TypeId, String), Arc<dyn Any + Send + Sync>>>,
+    /// What runs each watch, filling its cache and passing its changes on.
+    drivers: Mutex<Vec<BoxFuture<'static, ()>>>,
+}
+
+/// One shared watch: its cache, and a channel to each consumer of its changes.
+struct Shared<K: Watched> {
+    store: Store<K>,
+    consumers: Arc<Mutex<Vec<mpsc::UnboundedSender<K>>>>,
+}
+
+impl SharedWatches {
+    pub fn new(client: kube::Client, ns: Option<String>) -> Self {
+        SharedWatches { client, ns, shared: Mutex::default(), drivers: Mutex::default() }
+    }
+
+    /// The cache of the `K` objects `selector` selects, kept as the controllers read them (see
+    /// `projection`), and a stream of their changes for one consumer.
+    pub fn watch<K: Watched + Cached>(
+        &self,
+        selector: &Selector,
+    ) -> (Store<K>, impl Stream<Item = Result<K, watcher::Error>> + Send + use<K>) {
+        let key = (TypeId::of::<K>(), selector.to_string());
+        let mut shared = self.shared.lock().unwrap_or_else(PoisonError::into_inner);
+        let found = shared.get(&key).cloned().and_then(|any| any.downcast::<Shared<K>>().ok());
+        let watch = found.unwrap_or_else(|| {
+            let started = Arc::new(self.start::<K>(selector));
+            shared.insert(key, started.clone());
+            started
+        });
+        let (sender, changes) = mpsc::unbounded();
+        watch.consumers.lock().unwrap_or_else(PoisonError::into_inner).push(sender);
+        (watch.store.clone(), changes.map(Ok))
+    }
+
+    /// A watch of the `K` objects `selector` selects, to run with the others.
+    fn start<K: Watched + Cached>(&self, selector: &Selector) -> Shared<K> {
+        let (store, writer) = reflector::store::<K>();
+        let consumers: Arc<Mutex<Vec<mpsc::UnboundedSender<K>>>> = Arc::default();
+        let config = watcher::Config::default().labels_from(selector);
+        let fan_out = consumers.clone();
+        let driver = cached_changes(&self.client, self.ns.as_deref(), config, writer).for_each(move |change| {
+            match change {
+                Ok(object) => {
+                    for consumer in fan_out.lock().unwrap_or_else(PoisonError::into_inner).iter() {
+                        // A consumer gone (its controller stopped) needs nothing more.
+                        let _ = consumer.unbounded_send(object.clone());
+                    }
+                }
+                // The watch backs off and resumes on its own; a relist follows.
+                Err(error) => tracing::debug!(kind = %K::kind(&()), %error, "watch interrupted"),
+            }
+            std::future::ready(())
+        });
+        self.drivers.lock().unwrap_or_else(PoisonError::into_inner).push(driver.boxed());
+        Shared { store, consumers }
+    }
+
+    /// Runs every watch set up so far until `shutdown` completes.
+    pub async fn run(&self, shutdown: impl Future<Output = ()>) {
+        let drivers = std::mem::take(&mut *self.drivers.lock().unwrap_or_else(PoisonError::into_inner));
+        tokio::select! {
+            _ = futures::future::join_all(drivers) => {}
+            () = shutdown => {}
+        }
+    }
+
+    pub fn client(&self) -> &kube::Client {
+        &self.client
+    }
+
+    pub fn namespace(&self) -> Option<&str> {
+        self.ns.as_deref()
+    }
 }
 
 /// Runs `controller` with `concurrency` reconciles at once until `shutdown`, letting in-flight

@@ -20,8 +20,7 @@ use futures::stream::{self, BoxStream, StreamExt};
 use kube::ResourceExt;
 use kube::api::ApiResource;
 use kube::core::{Expression, Selector};
-use kube::runtime::reflector::{self, ObjectRef};
-use kube::runtime::watcher;
+use kube::runtime::reflector::ObjectRef;
 use prism_api::names::{field_managers, finalizers, labels};
 use prism_api::v1alpha1::PrismCluster;
 use prism_api::v1alpha2::PrismNamespace;
@@ -32,7 +31,7 @@ use crate::context::{Context, Identity};
 use crate::driver::Driver;
 use crate::kinds::api_served;
 use crate::projection::Child;
-use crate::watches::{self, cached_changes};
+use crate::watches::{self, SharedWatches};
 use build::VisitKinds;
 pub use reconcile::ClusterReconciler;
 
@@ -43,30 +42,34 @@ pub const CONTROLLER: &str = "prismcluster";
 pub const IDENTITY: Identity =
     Identity { controller: CONTROLLER, field_manager: field_managers::CLUSTER, finalizer: finalizers::CLUSTER };
 
-/// Runs the PrismCluster controller until `shutdown` completes.
+/// Runs the PrismCluster controller alone until `shutdown` completes.
 pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + Sync + Clone + 'static) {
-    let client = ctx.client.clone();
-    let ns = ctx.config.namespace.as_deref();
-    let mut children = ChildrenBuilder::default();
+    crate::run_some(ctx, shutdown, &[crate::Kind::Cluster]).await;
+}
+
+/// Sets up the PrismCluster controller's watches in `watches`; the future it returns runs the
+/// controller until `shutdown` completes.
+pub async fn start<S>(ctx: Arc<Context>, watches: &SharedWatches, shutdown: S) -> impl Future<Output = ()> + use<S>
+where
+    S: Future<Output = ()> + Send + Sync + Clone + 'static,
+{
+    let mut children = ChildrenBuilder::new(watches);
     // Patterns and namespaces are read at every pass (routes, status), app teams' ones too: cache
     // them all, and let a change of one wake the cluster it names.
-    let (patterns, pattern_writer) = reflector::store();
-    let (namespaces, namespace_writer) = reflector::store();
+    let (patterns, pattern_changes) = watches.watch::<PrismPattern>(&Selector::default());
+    let (namespaces, namespace_changes) = watches.watch::<PrismNamespace>(&Selector::default());
     children.keep_owned(patterns.clone(), Selector::default());
     children.keep_owned(namespaces.clone(), Selector::default());
-    let pattern_changes = cached_changes(&client, ns, watcher::Config::default(), pattern_writer);
-    let namespace_changes = cached_changes(&client, ns, watcher::Config::default(), namespace_writer);
-    let served = served_optional_kinds(&client).await;
-    let mut watch =
-        WatchChildren { client: &client, ns, children: &mut children, served: &served, triggers: Vec::new() };
+    let served = served_optional_kinds(&ctx.client).await;
+    let mut watch = WatchChildren { children: &mut children, served: &served, triggers: Vec::new() };
     build::visit_kinds(&mut watch);
-    let controller = watches::controller::<PrismCluster>(&client, ns)
+    let controller = watches::controller::<PrismCluster>(watches)
         .reconcile_on(stream::select_all(watch.triggers))
         .watches_stream(pattern_changes, |p: PrismPattern| cluster_named(&p.spec.cluster, p.namespace()))
         .watches_stream(namespace_changes, |n: PrismNamespace| cluster_named(&n.spec.cluster, n.namespace()));
     let service_monitor_api = served.contains(&build::service_monitor_resource());
     let reconciler = ClusterReconciler { patterns, namespaces, service_monitor_api };
-    Driver::new(ctx, children.build(), reconciler).run(controller, shutdown).await;
+    Driver::new(ctx, children.build(), reconciler).run(controller, shutdown)
 }
 
 /// The cluster's own children: every child kind, selected by label (the pattern controller has
@@ -82,27 +85,25 @@ fn own() -> Selector {
 /// Watches every kind of the cluster's object set; a change of a child wakes the cluster its
 /// label names (retained credentials and volumes carry no owner reference, so that garbage
 /// collection leaves them: the label is what they all have).
-struct WatchChildren<'a> {
-    client: &'a kube::Client,
-    ns: Option<&'a str>,
-    children: &'a mut ChildrenBuilder,
+struct WatchChildren<'a, 'w> {
+    children: &'a mut ChildrenBuilder<'w>,
     /// The optional kinds whose API is served.
     served: &'a [ApiResource],
     triggers: Vec<BoxStream<'static, ObjectRef<PrismCluster>>>,
 }
 
-impl VisitKinds for WatchChildren<'_> {
+impl VisitKinds for WatchChildren<'_, '_> {
     fn kind<K: Child>(&mut self) {
         // Patterns and namespaces are watched whole already.
         if !self.children.has::<K>() {
-            let changes = self.children.owned::<K>(self.client, self.ns, own());
+            let changes = self.children.owned::<K>(own());
             self.triggers.push(changes.filter_map(|change| async move { cluster_of_label(change.ok()?) }).boxed());
         }
     }
 
     fn dynamic(&mut self, resource: ApiResource) {
         if self.served.contains(&resource) {
-            let changes = self.children.owned_dynamic(self.client, self.ns, &resource, own());
+            let changes = self.children.owned_dynamic(&resource, own());
             self.triggers.push(changes.filter_map(|change| async move { cluster_of_label(change.ok()?) }).boxed());
         }
     }

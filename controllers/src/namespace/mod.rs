@@ -30,7 +30,7 @@ use crate::cache::ChildrenBuilder;
 use crate::context::{Context, Identity};
 use crate::driver::Driver;
 use crate::routes;
-use crate::watches;
+use crate::watches::{self, SharedWatches};
 
 /// Name of this controller in metrics and logs.
 pub const CONTROLLER: &str = "prismnamespace";
@@ -42,26 +42,33 @@ pub struct NamespaceReconciler;
 pub const IDENTITY: Identity =
     Identity { controller: CONTROLLER, field_manager: field_managers::NAMESPACE, finalizer: finalizers::NAMESPACE };
 
-/// Runs the PrismNamespace controller until `shutdown` completes.
+/// Runs the PrismNamespace controller alone until `shutdown` completes.
 pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + Sync + Clone + 'static) {
-    let client = ctx.client.clone();
-    let ns = ctx.config.namespace.as_deref();
-    let controller = watches::controller::<PrismNamespace>(&client, ns);
+    crate::run_some(ctx, shutdown, &[crate::Kind::Namespace]).await;
+}
+
+/// Sets up the PrismNamespace controller's watches in `watches`; the future it returns runs the
+/// controller until `shutdown` completes.
+pub fn start<S>(ctx: Arc<Context>, watches: &SharedWatches, shutdown: S) -> impl Future<Output = ()> + use<S>
+where
+    S: Future<Output = ()> + Send + Sync + Clone + 'static,
+{
+    let controller = watches::controller::<PrismNamespace>(watches);
     let store = controller.store();
-    let mut children = ChildrenBuilder::default();
+    let mut children = ChildrenBuilder::new(watches);
     // Clusters: only changes of spec or identity wake namespaces (not status writes, which are
     // frequent and cannot change a namespace's validity).
     let clusters = children
-        .referenced::<PrismCluster>(&client, ns, Selector::default())
+        .referenced::<PrismCluster>(Selector::default())
         .predicate_filter(watches::spec_or_identity, PredicateConfig::default());
     // Every PrismPattern, not only runners: a dedicated runner's name may be taken by one made by
     // hand, and the cache must know that to refuse it. A change, status included, wakes the
     // namespaces a runner serves, whose reconcile reads the runner.
-    let runners = children.owned::<PrismPattern>(&client, ns, Selector::default());
+    let runners = children.owned::<PrismPattern>(Selector::default());
     let controller = controller
         .watches_stream(clusters, namespaces_of_cluster(store.clone()))
         .watches_stream(runners, namespaces_of_runner(store));
-    Driver::new(ctx, children.build(), NamespaceReconciler).run(controller, shutdown).await;
+    Driver::new(ctx, children.build(), NamespaceReconciler).run(controller, shutdown)
 }
 
 /// A PrismCluster change wakes the namespaces that name it.

@@ -26,7 +26,7 @@ use crate::cache::ChildrenBuilder;
 use crate::context::{Context, Identity};
 use crate::driver::Driver;
 use crate::kinds::api_served;
-use crate::watches;
+use crate::watches::{self, SharedWatches};
 
 /// Name of this controller in metrics and logs.
 pub const CONTROLLER: &str = "prismpattern";
@@ -38,37 +38,44 @@ pub struct PatternReconciler;
 pub const IDENTITY: Identity =
     Identity { controller: CONTROLLER, field_manager: field_managers::PATTERN, finalizer: finalizers::PATTERN };
 
-/// Runs the PrismPattern controller until `shutdown` completes.
+/// Runs the PrismPattern controller alone until `shutdown` completes.
 pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + Sync + Clone + 'static) {
-    let client = ctx.client.clone();
-    let ns = ctx.config.namespace.as_deref();
-    let controller = watches::controller::<PrismPattern>(&client, ns);
+    crate::run_some(ctx, shutdown, &[crate::Kind::Pattern]).await;
+}
+
+/// Sets up the PrismPattern controller's watches in `watches`; the future it returns runs the
+/// controller until `shutdown` completes.
+pub async fn start<S>(ctx: Arc<Context>, watches: &SharedWatches, shutdown: S) -> impl Future<Output = ()> + use<S>
+where
+    S: Future<Output = ()> + Send + Sync + Clone + 'static,
+{
+    let controller = watches::controller::<PrismPattern>(watches);
     let store = controller.store();
-    let mut children = ChildrenBuilder::default();
+    let mut children = ChildrenBuilder::new(watches);
     let runners = || Selector::from(Expression::Equal(labels::COMPONENT.into(), "pattern-runner".into()));
     // StatefulSets: the runners' own, and the backends they wait for (one watch, one cache).
     let stateful_sets = Selector::from(Expression::Exists(labels::CLUSTER.into()));
     // Children in apply order (the sweep deletes in reverse).
     let mut controller = controller
-        .owns_stream(children.owned::<ConfigMap>(&client, ns, runners()))
-        .owns_stream(children.owned::<Service>(&client, ns, runners()))
-        .owns_stream(children.owned::<Deployment>(&client, ns, runners()))
-        .watches_stream(children.owned::<StatefulSet>(&client, ns, stateful_sets), owner_or_dependents(store.clone()))
-        .owns_stream(children.owned::<HorizontalPodAutoscaler>(&client, ns, runners()))
+        .owns_stream(children.owned::<ConfigMap>(runners()))
+        .owns_stream(children.owned::<Service>(runners()))
+        .owns_stream(children.owned::<Deployment>(runners()))
+        .watches_stream(children.owned::<StatefulSet>(stateful_sets), owner_or_dependents(store.clone()))
+        .owns_stream(children.owned::<HorizontalPodAutoscaler>(runners()))
         // Only a change of the cluster's spec or identity matters to its patterns, not its status.
         .watches_stream(
             children
-                .referenced::<PrismCluster>(&client, ns, Selector::default())
+                .referenced::<PrismCluster>(Selector::default())
                 .predicate_filter(watches::spec_or_identity, PredicateConfig::default()),
             patterns_of_cluster(store.clone()),
         );
-    if keda_installed(&client).await {
+    if keda_installed(&ctx.client).await {
         let resource = build::scaled_object_resource();
-        controller = controller.owns_stream_with(children.owned_dynamic(&client, ns, &resource, runners()), resource);
+        controller = controller.owns_stream_with(children.owned_dynamic(&resource, runners()), resource);
     } else {
         tracing::info!("KEDA's ScaledObject API is not installed: patterns with scaler keda report Autoscaling=False");
     }
-    Driver::new(ctx, children.build(), PatternReconciler).run(controller, shutdown).await;
+    Driver::new(ctx, children.build(), PatternReconciler).run(controller, shutdown)
 }
 
 /// Whether KEDA's ScaledObject API is served, so that it can be watched.
