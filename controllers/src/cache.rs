@@ -30,7 +30,7 @@ use kube::runtime::{WatchStreamExt, watcher};
 use crate::error::{Error, Result};
 use crate::kinds::Watched;
 use crate::projection::{self, project};
-use crate::watches::SharedWatches;
+use crate::watches::{LIST_PAGE, SharedWatches};
 
 /// How often a pass waiting for the caches' first lists looks again.
 const LIST_POLL: Duration = Duration::from_millis(50);
@@ -342,7 +342,7 @@ impl<'a> ChildrenBuilder<'a> {
             Some(ns) => Api::namespaced_with(client, ns, resource),
             None => Api::all_with(client, resource),
         };
-        let config = watcher::Config::default().labels_from(&selector).any_semantic();
+        let config = watcher::Config::default().labels_from(&selector).any_semantic().page_size(LIST_PAGE);
         let cached = Arc::new(KindStore { store, selector, resource: resource.clone() });
         self.every.push(cached.clone());
         self.owned.push(cached);

@@ -4,7 +4,8 @@
 use std::fmt::Debug;
 
 use kube::Resource;
-use kube::core::NamespaceResourceScope;
+use kube::core::{Expression, NamespaceResourceScope, Selector};
+use prism_api::names::labels;
 use serde::de::DeserializeOwned;
 
 /// What the controllers watch: namespaced, static kinds.
@@ -22,6 +23,13 @@ impl<K> Watched for K where
         + Sync
         + 'static
 {
+}
+
+/// The StatefulSets both the cluster controller (backends) and the pattern controller (runners,
+/// and the backends they wait for) read: every one a cluster's label names. One selector for both,
+/// so that they share one watch and one cache.
+pub fn stateful_sets() -> Selector {
+    Selector::from(Expression::Exists(labels::CLUSTER.into()))
 }
 
 /// An Api for `K` in the watch scope: one namespace, or all.

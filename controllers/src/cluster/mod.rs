@@ -13,10 +13,12 @@ pub mod status;
 mod teardown;
 pub mod validate;
 
+use std::any::TypeId;
 use std::future::Future;
 use std::sync::Arc;
 
 use futures::stream::{self, BoxStream, StreamExt};
+use k8s_openapi::api::apps::v1::StatefulSet;
 use kube::ResourceExt;
 use kube::api::ApiResource;
 use kube::core::{Expression, Selector};
@@ -29,7 +31,7 @@ use prism_api::v1beta1::PrismPattern;
 use crate::cache::ChildrenBuilder;
 use crate::context::{Context, Identity};
 use crate::driver::Driver;
-use crate::kinds::api_served;
+use crate::kinds::{self, api_served};
 use crate::projection::Child;
 use crate::watches::{self, SharedWatches};
 use build::VisitKinds;
@@ -96,7 +98,9 @@ impl VisitKinds for WatchChildren<'_, '_> {
     fn kind<K: Child>(&mut self) {
         // Patterns and namespaces are watched whole already.
         if !self.children.has::<K>() {
-            let changes = self.children.owned::<K>(own());
+            // StatefulSets: one cache with the pattern controller's (see `kinds::stateful_sets`).
+            let shared = TypeId::of::<K>() == TypeId::of::<StatefulSet>();
+            let changes = self.children.owned::<K>(if shared { kinds::stateful_sets() } else { own() });
             self.triggers.push(changes.filter_map(|change| async move { cluster_of_label(change.ok()?) }).boxed());
         }
     }

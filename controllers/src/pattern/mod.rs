@@ -25,7 +25,7 @@ use prism_api::v1beta1::PrismPattern;
 use crate::cache::ChildrenBuilder;
 use crate::context::{Context, Identity};
 use crate::driver::Driver;
-use crate::kinds::api_served;
+use crate::kinds::{self, api_served};
 use crate::watches::{self, SharedWatches};
 
 /// Name of this controller in metrics and logs.
@@ -53,14 +53,12 @@ where
     let store = controller.store();
     let mut children = ChildrenBuilder::new(watches);
     let runners = || Selector::from(Expression::Equal(labels::COMPONENT.into(), "pattern-runner".into()));
-    // StatefulSets: the runners' own, and the backends they wait for (one watch, one cache).
-    let stateful_sets = Selector::from(Expression::Exists(labels::CLUSTER.into()));
     // Children in apply order (the sweep deletes in reverse).
     let mut controller = controller
         .owns_stream(children.owned::<ConfigMap>(runners()))
         .owns_stream(children.owned::<Service>(runners()))
         .owns_stream(children.owned::<Deployment>(runners()))
-        .watches_stream(children.owned::<StatefulSet>(stateful_sets), owner_or_dependents(store.clone()))
+        .watches_stream(children.owned::<StatefulSet>(kinds::stateful_sets()), owner_or_dependents(store.clone()))
         .owns_stream(children.owned::<HorizontalPodAutoscaler>(runners()))
         // Only a change of the cluster's spec or identity matters to its patterns, not its status.
         .watches_stream(
