@@ -10,6 +10,7 @@
 //!   (for large N, where the rate-limited pass would take an hour); default `both` up to 100
 //!   clusters, `unlimited` above;
 //! - `PRISM_BENCH_IDLE`: the quiet window after convergence, in seconds (default 60);
+//! - `PRISM_BENCH_LOG`: a file to keep the operator's log in (default: a temporary file);
 //! - `PRISM_BENCH_WRAPPER`: a command the operator runs under, for profiling (e.g.
 //!   `valgrind --tool=massif --massif-out-file=/tmp/operator.massif`).
 
@@ -28,6 +29,7 @@ use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams, PostParams};
 use kube_emulator::instruments::accounting::{RequestKey, RequestSnapshot};
 use prism_api::v1alpha1::{ClusterPhase, PrismCluster};
+use prism_api::v1alpha2::NamespacePhase;
 use serde_json::{Value, json};
 use tokio::process::{Child, Command};
 
@@ -167,8 +169,9 @@ async fn measure(qps: &str, clusters: usize, idle: Duration) -> Figures {
     create_namespaces(&env, &namespaces).await;
     let kubeconfig = env.tagged_kubeconfig(AGENT).await;
     let log = tempfile::NamedTempFile::new().expect("log file");
+    let log_path = std::env::var_os("PRISM_BENCH_LOG").map_or_else(|| log.path().to_path_buf(), Into::into);
     let metrics_port = free_port();
-    let mut operator = start_operator(&kubeconfig, qps, metrics_port, log.path());
+    let mut operator = start_operator(&kubeconfig, qps, metrics_port, &log_path);
     let requests = &env.emulator().instruments.requests;
 
     let before = requests.snapshot();
@@ -181,7 +184,7 @@ async fn measure(qps: &str, clusters: usize, idle: Duration) -> Figures {
     let memory = operator_memory(&operator);
     let events = converged.count_where(|k| k.is_by(AGENT) && k.resource == "events" && k.is_write())
         - before.count_where(|k| k.is_by(AGENT) && k.resource == "events" && k.is_write());
-    let floor = floor(&env, log.path(), &namespaces).await;
+    let floor = floor(&env, &log_path, &namespaces).await;
     let event_reasons = event_reasons(&env).await;
 
     let reconciles_before = reconciles(metrics_port).await;
@@ -197,7 +200,7 @@ async fn measure(qps: &str, clusters: usize, idle: Duration) -> Figures {
     tokio::time::sleep(Duration::from_secs(2)).await;
     let changed = requests.snapshot();
 
-    let restart = restart(&env, &mut operator, &kubeconfig, qps, log.path(), &namespaces).await;
+    let restart = restart(&env, &mut operator, &kubeconfig, qps, &log_path, &namespaces).await;
     let memory_end = operator_memory(&operator);
     stop(&mut operator).await;
     Figures {
@@ -330,10 +333,13 @@ async fn all_running(env: &Env, only: Option<&str>) {
     let deadline = Instant::now() + LIMIT;
     loop {
         let list = api.list(&ListParams::default()).await.expect("clusters listed");
+        // Converged: Running at the current generation, and its status shows its namespaces
+        // Ready too (a namespace turns Ready after its cluster, whose status then follows).
         let running = |c: &PrismCluster| {
             let status = c.status.as_ref();
             status.and_then(|s| s.phase) == Some(ClusterPhase::Running)
                 && status.and_then(|s| s.observed_generation) == c.metadata.generation
+                && status.is_some_and(|s| s.namespace_status.iter().all(|n| n.phase == Some(NamespacePhase::Ready)))
         };
         if list.items.iter().all(running) {
             return;
