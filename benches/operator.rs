@@ -17,6 +17,8 @@
 #[allow(dead_code)]
 #[path = "../tests/e2e/harness.rs"]
 mod harness;
+#[path = "support/cache_bytes.rs"]
+mod cache_bytes;
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -53,6 +55,10 @@ const CHILD_KINDS: [(&str, &str, &str, &str); 11] = [
     ("prism.io", "v1beta1", "PrismPattern", "prismpatterns"),
     ("prism.io", "v1alpha2", "PrismNamespace", "prismnamespaces"),
 ];
+
+/// Counts allocations: what a cached object takes (see `cache_bytes`).
+#[global_allocator]
+static ALLOCATOR: &cache_bytes::Counting = &cache_bytes::COUNTING;
 
 fn main() {
     let clusters: usize = env_or("PRISM_BENCH_CLUSTERS", 10);
@@ -102,6 +108,8 @@ struct Figures {
     restart: Restart,
     memory_end: Memory,
     emulator_rss_mib: f64,
+    /// What a cluster's objects take in the operator's caches, by kind.
+    cache: Vec<cache_bytes::KindBytes>,
 }
 
 /// The writes converging cannot do without.
@@ -186,6 +194,7 @@ async fn measure(qps: &str, clusters: usize, idle: Duration) -> Figures {
         - before.count_where(|k| k.is_by(AGENT) && k.resource == "events" && k.is_write());
     let floor = floor(&env, &log_path, &namespaces).await;
     let event_reasons = event_reasons(&env).await;
+    let cache = cache_bytes::in_namespace(ALLOCATOR, &env.client, &namespaces[0]).await;
 
     let reconciles_before = reconciles(metrics_port).await;
     tokio::time::sleep(idle).await;
@@ -222,6 +231,7 @@ async fn measure(qps: &str, clusters: usize, idle: Duration) -> Figures {
         restart,
         memory_end,
         emulator_rss_mib: memory_of(std::process::id()).rss_mib,
+        cache,
     }
 }
 
@@ -591,4 +601,17 @@ fn print(label: &str, clusters: usize, f: &Figures) {
         format!("{:.3} s ({:.1} s in all)", f.cpu_seconds / n, f.cpu_seconds),
     );
     row("emulator (bench process) RSS", "", format!("{:.0} MiB", f.emulator_rss_mib));
+    print_cache(&f.cache);
+}
+
+/// The cache's bytes per kind for one cluster (each object cached once, as trimmed).
+fn print_cache(cache: &[cache_bytes::KindBytes]) {
+    println!("
+cached per cluster, by kind (heap of one trimmed copy and its store key):");
+    for kind in cache.iter().filter(|k| k.objects > 0) {
+        let each = kind.bytes / kind.objects;
+        println!("  {:<26} {:>3} x {:>6} B = {:>7} B", kind.kind, kind.objects, each, kind.bytes);
+    }
+    let (objects, bytes) = cache.iter().fold((0, 0), |(o, b), k| (o + k.objects, b + k.bytes));
+    println!("  {:<26} {objects:>3} objects       {bytes:>7} B = {:.1} KiB", "all", bytes as f64 / 1024.0);
 }
