@@ -27,6 +27,48 @@ pub fn apply(rt: &ResourceType, obj: &mut Value) {
     }
 }
 
+/// The status fields a built-in kind's Go type does not omit when zero (no `omitempty` in its
+/// JSON tag): the real server decodes every write into that type and encodes it back, so they are
+/// always present, as 0, even when no controller has written a status yet (a new StatefulSet
+/// reads `status: {replicas: 0, availableReplicas: 0}`). Strictly typed clients rely on them
+/// (k8s-openapi's `StatefulSetStatus::replicas` is not an `Option`). Applied after the status
+/// rules of every write, so a controller's partial status keeps them too.
+pub fn status_zero_values(rt: &ResourceType, obj: &mut Value) {
+    let fields: &[&str] = match (rt.group.as_str(), rt.plural.as_str()) {
+        // k8s.io/api apps/v1 types.go: StatefulSetStatus.{Replicas, AvailableReplicas}.
+        ("apps", "statefulsets") => &["replicas", "availableReplicas"],
+        ("apps", "replicasets") | ("", "replicationcontrollers") => &["replicas"],
+        ("apps", "daemonsets") => {
+            &["currentNumberScheduled", "numberMisscheduled", "desiredNumberScheduled", "numberReady"]
+        }
+        // autoscaling/v2 HorizontalPodAutoscalerStatus.DesiredReplicas (currentReplicas is omitempty).
+        ("autoscaling", "horizontalpodautoscalers") => &["desiredReplicas"],
+        ("policy", "poddisruptionbudgets") => {
+            &["disruptionsAllowed", "currentHealthy", "desiredHealthy", "expectedPods"]
+        }
+        // IngressStatus.LoadBalancer is a struct: encoding/json never omits it.
+        ("networking.k8s.io", "ingresses") => {
+            if let Some(status) = obj.as_object_mut().map(|m| m.entry("status").or_insert_with(|| json!({})))
+                && let Some(s) = status.as_object_mut()
+            {
+                s.entry("loadBalancer").or_insert_with(|| json!({}));
+            }
+            return;
+        }
+        _ => return,
+    };
+    let Some(map) = obj.as_object_mut() else { return };
+    let status = map.entry("status").or_insert_with(|| json!({}));
+    if !status.is_object() {
+        *status = json!({});
+    }
+    if let Some(s) = status.as_object_mut() {
+        for f in fields {
+            s.entry(*f).or_insert(json!(0));
+        }
+    }
+}
+
 /// Sets `key` under the object at `pointer` when absent (the parent must exist).
 fn default(obj: &mut Value, pointer: &str, key: &str, v: Value) {
     if let Some(Value::Object(m)) = obj.pointer_mut(pointer) {

@@ -376,6 +376,7 @@ impl Cluster {
             return Err(ApiError::invalid(&t.rt.kind_group(), &name, causes));
         }
         init_status(&t.rt, &t.version, &mut obj);
+        crate::defaults::status_zero_values(&t.rt, &mut obj);
         let mut warnings = Vec::new();
         if t.rt.group == "apiextensions.k8s.io" {
             crd::prepare(&mut obj)?;
@@ -498,6 +499,7 @@ impl Cluster {
         keep_allocated_service_ips(&t.rt, &live, &mut new);
         crate::defaults::apply(&t.rt, &mut new);
         self.apply_update_rules(t, &live, &mut new)?;
+        crate::defaults::status_zero_values(&t.rt, &mut new);
         let mut causes = validation::labels_and_annotations(&new);
         causes.extend(validation::immutable_data(&t.rt, &live, &new));
         causes.extend(validation::immutable_spec(&t.rt, &live, &new));
@@ -1034,6 +1036,8 @@ fn init_status(rt: &ResourceType, version: &str, obj: &mut Value) {
         }
         ("", "pods") => Some(json!({"phase": "Pending", "qosClass": "BestEffort"})),
         ("", "persistentvolumeclaims") => Some(json!({"phase": "Pending"})),
+        // pkg/registry/core/persistentvolume/strategy.go PrepareForCreate.
+        ("", "persistentvolumes") => Some(json!({"phase": "Pending", "lastPhaseTransitionTime": meta::now_rfc3339()})),
         ("", "services") => Some(json!({"loadBalancer": {}})),
         _ if rt.custom => None,
         _ => Some(json!({})),
