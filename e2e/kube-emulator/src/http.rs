@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use crate::auth::UserInfo;
 use crate::auth::authn::Authenticator;
 use crate::auth::reviews::Review;
-use crate::errors::{ApiError, ApiResult};
+use crate::errors::{ApiError, ApiResult, Cause};
 use crate::ops::{Cluster, FieldValidation, Filter, ListQuery, PatchKind, Sub, Target, WriteOp, WriteOptions, Written};
 use crate::request_info::percent_decode;
 use crate::requests::Context;
@@ -381,11 +381,38 @@ fn write_options(r: &Req) -> ApiResult<WriteOptions> {
     };
     Ok(WriteOptions {
         field_manager: r.q("fieldManager").map(String::from),
-        dry_run: r.q("dryRun") == Some("All"),
+        dry_run: dry_run(r)?,
         force: r.flag("force"),
         field_validation,
         seen: None,
     })
+}
+
+/// `dryRun` values other than `All` are refused as the options' validation does
+/// (apimachinery meta/v1/validation `ValidateDryRun`), in the options kind of the verb.
+fn dry_run(r: &Req) -> ApiResult<bool> {
+    let values: Vec<&str> = r.query.iter().filter(|(k, _)| k == "dryRun").map(|(_, v)| v.as_str()).collect();
+    let options = match r.method {
+        Method::POST => "CreateOptions",
+        Method::PUT => "UpdateOptions",
+        Method::DELETE => "DeleteOptions",
+        _ => "PatchOptions",
+    };
+    check_dry_run(&values, options)?;
+    Ok(!values.is_empty())
+}
+
+fn check_dry_run(values: &[&str], options: &str) -> ApiResult<()> {
+    if values.iter().all(|v| *v == "All") {
+        return Ok(());
+    }
+    let shown = serde_json::to_string(values).unwrap_or_default();
+    let cause = Cause::new(
+        "FieldValueNotSupported",
+        "dryRun",
+        format!("Unsupported value: {shown}: supported values: \"All\""),
+    );
+    Err(ApiError::invalid(&format!("{options}.meta.k8s.io"), "", vec![cause]))
 }
 
 /// DeleteOptions from the body and the query; `dryRun` may come in either.
@@ -395,8 +422,10 @@ fn delete_options(r: &Req) -> ApiResult<(Value, WriteOptions)> {
         opts["propagationPolicy"] = json!(p);
     }
     let mut wo = write_options(r)?;
-    let body_dry_run = opts.get("dryRun").and_then(Value::as_array).is_some_and(|a| a.iter().any(|v| v == "All"));
-    wo.dry_run |= body_dry_run;
+    let body_values: Vec<&str> =
+        opts.get("dryRun").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).collect();
+    check_dry_run(&body_values, "DeleteOptions")?;
+    wo.dry_run |= !body_values.is_empty();
     Ok((opts, wo))
 }
 

@@ -353,6 +353,7 @@ impl Cluster {
             ));
         }
         let mut obj = to_storage(&t.rt, &t.version, body)?;
+        decodable(&t.rt, &t.version, &obj)?;
         if managed == Managed::Record && resource_version(&obj).is_some() {
             // The real storage layer refuses this with a plain error, i.e. a 500.
             return Err(ApiError::internal(
@@ -370,8 +371,11 @@ impl Cluster {
         }
         init_metadata(&t.rt, &mut obj);
         crate::defaults::apply(&t.rt, &mut obj);
+        crate::defaults::generate_job_selector(&t.rt, &mut obj);
         let mut causes = validation::name(&t.rt, &name);
         causes.extend(validation::labels_and_annotations(&obj));
+        causes.extend(validation::workload_spec(&t.rt, &obj));
+        causes.extend(validation::job_generated_selector(&t.rt, &obj));
         if !causes.is_empty() {
             return Err(ApiError::invalid(&t.rt.kind_group(), &name, causes));
         }
@@ -490,6 +494,7 @@ impl Cluster {
         };
         let desired = make(&present(&t.rt, &t.version, &live))?;
         let mut new = to_storage(&t.rt, &t.version, desired)?;
+        decodable(&t.rt, &t.version, &new)?;
         check_identity(t, &new)?;
         if let Some(rv) = resource_version(&new)
             && Some(rv) != resource_version(&live)
@@ -501,6 +506,7 @@ impl Cluster {
         self.apply_update_rules(t, &live, &mut new)?;
         crate::defaults::status_zero_values(&t.rt, &mut new);
         let mut causes = validation::labels_and_annotations(&new);
+        causes.extend(validation::workload_spec(&t.rt, &new));
         causes.extend(validation::immutable_data(&t.rt, &live, &new));
         causes.extend(validation::immutable_spec(&t.rt, &live, &new));
         if !causes.is_empty() {
@@ -954,6 +960,19 @@ pub fn present(rt: &ResourceType, version: &str, obj: &Value) -> Value {
         map.insert("kind".into(), json!(rt.kind));
     }
     out
+}
+
+/// What the real server cannot decode into the kind's Go type is a 400 before any validation
+/// (apiserver handlers `transformDecodeError`); a Secret's data that is not base64 is the case
+/// clients meet.
+fn decodable(rt: &ResourceType, version: &str, obj: &Value) -> ApiResult<()> {
+    match validation::secret_data(rt, obj) {
+        Some(why) => Err(ApiError::bad_request(format!(
+            "{kind} in version \"{version}\" cannot be handled as a {kind}: {why}",
+            kind = rt.kind
+        ))),
+        None => Ok(()),
+    }
 }
 
 fn check_namespace(rt: &ResourceType, path_ns: &str, obj: &mut Value) -> ApiResult<()> {

@@ -112,3 +112,233 @@ async fn kubectl_create_shows_the_zero_status_of_a_new_statefulset() {
     let out = env.ok(&["create", "-f", &file, "-o", "jsonpath={.status}"]).await;
     assert_eq!(serde_json::from_str::<Value>(&out).expect("json"), json!({"replicas": 0, "availableReplicas": 0}));
 }
+
+// ---------------------------------------------------------------- validation (item 2)
+
+async fn create_dynamic(client: &Client, api_version: &str, kind: &str, body: Value) -> Result<Value, kube::Error> {
+    let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
+    let gvk = kube::api::GroupVersionKind::gvk(group, version, kind);
+    let (ar, _) = kube::discovery::pinned_kind(client, &gvk).await.expect("discovered");
+    let api: Api<kube::api::DynamicObject> = Api::default_namespaced_with(client.clone(), &ar);
+    let mut body = body;
+    body["apiVersion"] = json!(api_version);
+    body["kind"] = json!(kind);
+    let obj: kube::api::DynamicObject = serde_json::from_value(body).expect("object");
+    api.create(&PostParams::default(), &obj).await.map(|o| serde_json::to_value(o).expect("json"))
+}
+
+#[tokio::test]
+async fn workloads_whose_selector_misses_their_template_are_invalid() {
+    let (_emulator, client) = common::in_process();
+    let mut spec = workload_spec("web");
+    spec["selector"] = json!({"matchLabels": {"app": "other"}});
+    for (api_version, kind, group) in [
+        ("apps/v1", "Deployment", "apps"),
+        ("apps/v1", "ReplicaSet", "apps"),
+        ("apps/v1", "StatefulSet", "apps"),
+        ("apps/v1", "DaemonSet", "apps"),
+    ] {
+        let err = create_dynamic(&client, api_version, kind, json!({"metadata": {"name": "web"}, "spec": spec}))
+            .await
+            .expect_err("mismatch refused");
+        let s = common::status_of(err);
+        assert_eq!((s.code, s.reason.as_str()), (422, "Invalid"), "{kind}");
+        assert_eq!(
+            s.message,
+            format!(
+                "{kind}.{group} \"web\" is invalid: spec.template.metadata.labels: Invalid value: {{\"app\":\"web\"}}: `selector` does not match template `labels`"
+            )
+        );
+        let cause = &s.details.expect("details").causes[0];
+        assert_eq!(
+            (cause.reason.as_str(), cause.field.as_str()),
+            ("FieldValueInvalid", "spec.template.metadata.labels")
+        );
+    }
+    let mut no_selector = workload_spec("web");
+    no_selector["selector"] = Value::Null;
+    let err = create_dynamic(&client, "apps/v1", "Deployment", json!({"metadata": {"name": "a"}, "spec": no_selector}))
+        .await
+        .expect_err("no selector");
+    assert_eq!(
+        common::status_of(err).message,
+        "Deployment.apps \"a\" is invalid: [spec.selector: Required value, spec.template.metadata.labels: Invalid value: {\"app\":\"web\"}: `selector` does not match template `labels`]"
+    );
+    let mut empty = workload_spec("web");
+    empty["selector"] = json!({});
+    let err = create_dynamic(&client, "apps/v1", "ReplicaSet", json!({"metadata": {"name": "b"}, "spec": empty}))
+        .await
+        .expect_err("empty selector");
+    assert_eq!(
+        common::status_of(err).message,
+        "ReplicaSet.apps \"b\" is invalid: spec.selector: Invalid value: {}: empty selector is invalid for deployment"
+    );
+    let mut never = workload_spec("web");
+    never["template"]["spec"]["restartPolicy"] = json!("Never");
+    let err = create_dynamic(&client, "apps/v1", "Deployment", json!({"metadata": {"name": "c"}, "spec": never}))
+        .await
+        .expect_err("restartPolicy");
+    assert_eq!(
+        common::status_of(err).message,
+        "Deployment.apps \"c\" is invalid: spec.template.spec.restartPolicy: Unsupported value: \"Never\": supported values: \"Always\""
+    );
+}
+
+#[tokio::test]
+async fn a_mismatch_introduced_by_an_update_is_invalid_too() {
+    let (_emulator, client) = common::in_process();
+    create_dynamic(
+        &client,
+        "apps/v1",
+        "Deployment",
+        json!({"metadata": {"name": "web"}, "spec": workload_spec("web")}),
+    )
+    .await
+    .expect("created");
+    let api: Api<k8s_openapi::api::apps::v1::Deployment> = Api::default_namespaced(client);
+    let patch = json!({"spec": {"template": {"metadata": {"labels": {"app": "moved"}}}}});
+    let err = api.patch("web", &PatchParams::default(), &Patch::Strategic(&patch)).await.expect_err("refused");
+    let s = common::status_of(err);
+    assert_eq!(s.code, 422);
+    assert!(
+        s.message.contains("Invalid value: {\"app\":\"moved\"}: `selector` does not match template `labels`"),
+        "{}",
+        s.message
+    );
+}
+
+#[tokio::test]
+async fn jobs_get_a_generated_selector_and_refuse_bad_ones() {
+    let (_emulator, client) = common::in_process();
+    let mut template = pod_template("batch");
+    template["spec"]["restartPolicy"] = json!("Never");
+    let job =
+        create_dynamic(&client, "batch/v1", "Job", json!({"metadata": {"name": "pi"}, "spec": {"template": template}}))
+            .await
+            .expect("created");
+    let uid = job["metadata"]["uid"].as_str().expect("uid");
+    assert_eq!(job["spec"]["selector"], json!({"matchLabels": {"batch.kubernetes.io/controller-uid": uid}}));
+    let labels = &job["spec"]["template"]["metadata"]["labels"];
+    for (k, v) in
+        [("job-name", "pi"), ("batch.kubernetes.io/job-name", "pi"), ("controller-uid", uid), ("app", "batch")]
+    {
+        assert_eq!(labels[k], v, "{k}");
+    }
+    assert_eq!(
+        (&job["spec"]["completions"], &job["spec"]["backoffLimit"], &job["spec"]["completionMode"]),
+        (&json!(1), &json!(6), &json!("NonIndexed"))
+    );
+    let mut manual =
+        json!({"manualSelector": true, "selector": {"matchLabels": {"app": "other"}}, "template": template});
+    let err = create_dynamic(&client, "batch/v1", "Job", json!({"metadata": {"name": "m"}, "spec": manual}))
+        .await
+        .expect_err("mismatch");
+    assert_eq!(
+        common::status_of(err).message,
+        "Job.batch \"m\" is invalid: spec.template.metadata.labels: Invalid value: {\"app\":\"batch\"}: `selector` does not match template `labels`"
+    );
+    manual["template"]["spec"]["restartPolicy"] = json!("Always");
+    manual["selector"] = json!({"matchLabels": {"app": "batch"}});
+    let err = create_dynamic(&client, "batch/v1", "Job", json!({"metadata": {"name": "m"}, "spec": manual}))
+        .await
+        .expect_err("restartPolicy");
+    assert_eq!(
+        common::status_of(err).message,
+        "Job.batch \"m\" is invalid: spec.template.spec.restartPolicy: Unsupported value: \"Always\": supported values: \"OnFailure\", \"Never\""
+    );
+    let mut own = json!({"selector": {"matchLabels": {"app": "batch"}}, "template": template});
+    own["template"]["spec"]["restartPolicy"] = json!("Never");
+    let err = create_dynamic(&client, "batch/v1", "Job", json!({"metadata": {"name": "o"}, "spec": own}))
+        .await
+        .expect_err("not generated");
+    let s = common::status_of(err);
+    assert!(
+        s.message.starts_with("Job.batch \"o\" is invalid: spec.selector: Invalid value: {\"matchLabels\":{"),
+        "{}",
+        s.message
+    );
+    assert!(s.message.ends_with("}}: `selector` not auto-generated"), "{}", s.message);
+}
+
+#[tokio::test]
+async fn secret_data_that_is_not_base64_is_a_bad_request() {
+    let (_emulator, client) = common::in_process();
+    let err = create_dynamic(&client, "v1", "Secret", json!({"metadata": {"name": "s"}, "data": {"k": "not base64!"}}))
+        .await
+        .expect_err("refused");
+    let s = common::status_of(err);
+    assert_eq!((s.code, s.reason.as_str()), (400, "BadRequest"));
+    assert_eq!(
+        s.message,
+        "Secret in version \"v1\" cannot be handled as a Secret: illegal base64 data at input byte 3"
+    );
+    create_dynamic(&client, "v1", "Secret", json!({"metadata": {"name": "s"}, "data": {"k": "cQ=="}}))
+        .await
+        .expect("base64 is fine");
+    let api: Api<kube::api::DynamicObject> =
+        Api::default_namespaced_with(client, &kube::api::ApiResource::erase::<k8s_openapi::api::core::v1::Secret>(&()));
+    let err = api
+        .patch("s", &PatchParams::default(), &Patch::Merge(json!({"data": {"k": "abc"}})))
+        .await
+        .expect_err("a patch is decoded too");
+    assert_eq!(common::status_of(err).code, 400);
+}
+
+#[tokio::test]
+async fn dry_run_values_other_than_all_are_invalid() {
+    let (_emulator, client) = common::in_process();
+    let body = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}});
+    let cases = [
+        ("POST", "/api/v1/namespaces/default/configmaps?dryRun=Some", body.clone(), "CreateOptions"),
+        ("DELETE", "/api/v1/namespaces/default/configmaps/c?dryRun=true", json!({}), "DeleteOptions"),
+    ];
+    for (method, uri, body, options) in cases {
+        let req = http::Request::builder()
+            .method(method)
+            .uri(uri)
+            .header("content-type", "application/json")
+            .body(serde_json::to_vec(&body).expect("json"))
+            .expect("request");
+        let err = client.request::<Value>(req).await.expect_err("refused");
+        let s = common::status_of(err);
+        let bad = uri.rsplit('=').next().unwrap_or_default();
+        assert_eq!((s.code, s.reason.as_str()), (422, "Invalid"));
+        assert_eq!(
+            s.message,
+            format!(
+                "{options}.meta.k8s.io \"\" is invalid: dryRun: Unsupported value: [\"{bad}\"]: supported values: \"All\""
+            )
+        );
+    }
+    let api: Api<k8s_openapi::api::core::v1::ConfigMap> = Api::default_namespaced(client);
+    api.create(&PostParams { dry_run: true, ..Default::default() }, &typed(body)).await.expect("All is fine");
+    assert!(api.get_opt("c").await.expect("get").is_none(), "a dry run stores nothing");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_shows_the_real_servers_refusals() {
+    let env = common::kubectl::Env::start().await;
+    let mut spec = workload_spec("web");
+    spec["selector"] = json!({"matchLabels": {"app": "other"}});
+    let deploy = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"}, "spec": spec});
+    let file = env.file("deploy.yaml", &deploy.to_string());
+    let out = env.run(&["create", "-f", &file]).await;
+    assert!(!out.ok);
+    assert!(
+        out.stderr.contains("The Deployment \"web\" is invalid: spec.template.metadata.labels: Invalid value: {\"app\":\"web\"}: `selector` does not match template `labels`"),
+        "{}",
+        out.stderr
+    );
+    let secret = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}, "data": {"k": "abc"}});
+    let file = env.file("secret.yaml", &secret.to_string());
+    let out = env.run(&["apply", "-f", &file]).await;
+    assert!(!out.ok);
+    assert!(
+        out.stderr.contains("Error from server (BadRequest)")
+            && out.stderr.contains(
+                "Secret in version \"v1\" cannot be handled as a Secret: illegal base64 data at input byte 0"
+            ),
+        "{}",
+        out.stderr
+    );
+}
