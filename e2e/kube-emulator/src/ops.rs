@@ -388,6 +388,9 @@ impl Cluster {
         } else if t.rt.custom {
             crd::check_not_terminating(st, &t.rt)?;
             warnings = apply_schema(&t.rt, &t.version, &mut obj, None, o)?;
+            if t.version != t.rt.storage_version {
+                coerce_at(&t.rt, &t.rt.storage_version, &mut obj);
+            }
         }
         let manager = o.field_manager.as_deref().unwrap_or("unknown");
         if managed == Managed::Record {
@@ -517,6 +520,9 @@ impl Cluster {
             crd::prepare(&mut new)?;
         } else if t.rt.custom && t.sub != Some(Sub::Finalize) {
             warnings = apply_schema(&t.rt, &t.version, &mut new, Some(&live), o)?;
+            if t.version != t.rt.storage_version {
+                coerce_at(&t.rt, &t.rt.storage_version, &mut new);
+            }
         }
         let manager = o.field_manager.as_deref().unwrap_or("unknown");
         let mut new = match managed {
@@ -953,13 +959,33 @@ fn to_storage(rt: &ResourceType, version: &str, mut obj: Value) -> ApiResult<Val
 }
 
 /// The stored object as the client asked for it (version, and the events.k8s.io shape).
+/// A custom resource read at another version than its storage version is pruned and defaulted
+/// against the schema of the version it is read at.
 pub fn present(rt: &ResourceType, version: &str, obj: &Value) -> Value {
     let mut out = if rt.group == "events.k8s.io" { crate::events::from_core(obj.clone()) } else { obj.clone() };
     if let Some(map) = out.as_object_mut() {
         map.insert("apiVersion".into(), json!(rt.api_version(version)));
         map.insert("kind".into(), json!(rt.kind));
     }
+    if version != rt.storage_version {
+        coerce_at(rt, version, &mut out);
+    }
     out
+}
+
+/// The schema coercion of a conversion without a webhook (`strategy: None`): the object, its
+/// apiVersion rewritten, is pruned and defaulted against the target version's structural schema
+/// (apiextensions-apiserver `schemaCoercingConverter`), so a field only the other version
+/// declares does not survive. Writes at another version are coerced to the storage version's
+/// schema too, so the stored object holds only what that version declares.
+fn coerce_at(rt: &ResourceType, version: &str, obj: &mut Value) {
+    if !rt.custom || rt.conversion_webhook.is_some() {
+        return;
+    }
+    if let Some(schema) = rt.version_info.get(version).and_then(|v| v.compiled.as_ref()) {
+        adapters::prune(schema, obj);
+        schema.apply_defaults(obj);
+    }
 }
 
 /// What the real server cannot decode into the kind's Go type is a 400 before any validation

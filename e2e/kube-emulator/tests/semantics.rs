@@ -342,3 +342,74 @@ async fn kubectl_shows_the_real_servers_refusals() {
         out.stderr
     );
 }
+
+// ---------------------------------------------------------------- storage version (item 5)
+
+/// Widgets served at v1 (declares `legacy`) and v2 (the storage version, declares `shade`).
+async fn two_version_widgets(client: &Client) -> (Api<kube::api::DynamicObject>, Api<kube::api::DynamicObject>) {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    let version = |name: &str, storage: bool, extra: &str| {
+        json!({"name": name, "served": true, "storage": storage, "schema": {"openAPIV3Schema": {
+        "type": "object", "properties": {"spec": {"type": "object", "properties": {
+            "color": {"type": "string"},
+            extra: {"type": "string"},
+            "size": {"type": "integer", "default": 1}
+        }}}}}})
+    };
+    let crd = json!({"metadata": {"name": "widgets.example.com"}, "spec": {"group": "example.com", "scope": "Namespaced",
+        "names": {"plural": "widgets", "singular": "widget", "kind": "Widget"},
+        "versions": [version("v1", false, "legacy"), version("v2", true, "shade")]}});
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    crds.create(&PostParams::default(), &typed(crd)).await.expect("crd");
+    let api = |v: &str| {
+        let gvk = kube::api::GroupVersionKind::gvk("example.com", v, "Widget");
+        Api::default_namespaced_with(client.clone(), &kube::api::ApiResource::from_gvk_with_plural(&gvk, "widgets"))
+    };
+    (api("v1"), api("v2"))
+}
+
+fn widget_at(version: &str, name: &str, spec: Value) -> kube::api::DynamicObject {
+    typed(
+        json!({"apiVersion": format!("example.com/{version}"), "kind": "Widget", "metadata": {"name": name}, "spec": spec}),
+    )
+}
+
+#[tokio::test]
+async fn an_object_written_at_another_version_is_pruned_against_the_storage_versions_schema() {
+    let (emulator, client) = common::in_process();
+    let (v1, v2) = two_version_widgets(&client).await;
+    let created = v1
+        .create(&PostParams::default(), &widget_at("v1", "old", json!({"color": "red", "legacy": "x"})))
+        .await
+        .expect("created at v1");
+    // The answer is read back at v1 from the stored (v2) object: `legacy` did not survive storage.
+    assert_eq!(created.data["spec"], json!({"color": "red", "size": 1}));
+    let stored = emulator
+        .cluster
+        .stored(&emulator.cluster.target("example.com", "v2", "widgets", "default", "old").expect("target"))
+        .expect("stored");
+    assert_eq!(stored["spec"], json!({"color": "red", "size": 1}));
+    assert_eq!(stored["apiVersion"], "example.com/v2");
+    v2.create(&PostParams::default(), &widget_at("v2", "new", json!({"color": "blue", "shade": "dark"})))
+        .await
+        .expect("created at v2");
+    assert_eq!(v2.get("new").await.expect("v2").data["spec"]["shade"], "dark");
+    // Read at v1, a field only v2 declares is pruned (it stays stored).
+    assert_eq!(v1.get("new").await.expect("v1").data["spec"], json!({"color": "blue", "size": 1}));
+    let listed = v1.list(&Default::default()).await.expect("list at v1");
+    assert!(listed.items.iter().all(|w| w.data["spec"].get("shade").is_none()));
+    assert_eq!(v2.get("new").await.expect("still stored").data["spec"]["shade"], "dark");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_sees_a_field_of_the_old_version_dropped_by_storage() {
+    let env = common::kubectl::Env::start().await;
+    let client = kube::Client::try_from(common::admin_config(&env.em).await).expect("client");
+    two_version_widgets(&client).await;
+    let manifest = json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"},
+        "spec": {"color": "red", "legacy": "x"}});
+    let file = env.file("w.yaml", &manifest.to_string());
+    env.ok(&["create", "-f", &file]).await;
+    let out = env.ok(&["get", "widgets.v2.example.com", "w", "-o", "jsonpath={.spec}"]).await;
+    assert_eq!(serde_json::from_str::<Value>(&out).expect("json"), json!({"color": "red", "size": 1}));
+}
