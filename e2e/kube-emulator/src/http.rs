@@ -166,6 +166,8 @@ fn parse_target(cluster: &Arc<Cluster>, group: &str, version: &str, rest: &[&str
                 "status" => Sub::Status,
                 "scale" => Sub::Scale,
                 "finalize" => Sub::Finalize,
+                "eviction" => Sub::Eviction,
+                "resize" => Sub::Resize,
                 _ => return Err(ApiError::no_route()),
             };
             (*p, *n, Some(sub))
@@ -183,6 +185,7 @@ fn parse_target(cluster: &Arc<Cluster>, group: &str, version: &str, rest: &[&str
         Some(Sub::Status) => t.rt.has_status(version),
         Some(Sub::Scale) => t.rt.scale(version).is_some() || t.rt.group == "apps",
         Some(Sub::Finalize) => t.rt.group.is_empty() && t.rt.plural == "namespaces",
+        Some(Sub::Eviction | Sub::Resize) => t.rt.group.is_empty() && t.rt.plural == "pods",
     };
     if !ok_sub {
         return Err(ApiError::no_route());
@@ -196,6 +199,13 @@ async fn resource(api: &Api, r: &Req, group: &str, version: &str, rest: &[&str])
     let t = parse_target(&api.cluster, group, version, rest)?;
     if t.rt.is_review() {
         return review(api, r, &t);
+    }
+    if t.sub == Some(Sub::Eviction) {
+        if r.method != Method::POST {
+            return Err(not_allowed());
+        }
+        let answer = api.cluster.evict(&t, &decode_body(r)?, &write_options(r)?)?;
+        return Ok(json_response(StatusCode::CREATED, &answer));
     }
     let shape = negotiate(&r.accept, r.q("includeObject"))?;
     let collection = t.name.is_empty();

@@ -38,6 +38,10 @@ pub enum Sub {
     Status,
     Scale,
     Finalize,
+    /// pods/eviction (`crate::pods`).
+    Eviction,
+    /// pods/resize (`crate::pods`).
+    Resize,
 }
 
 impl Sub {
@@ -46,6 +50,8 @@ impl Sub {
             Self::Status => "status",
             Self::Scale => "scale",
             Self::Finalize => "finalize",
+            Self::Eviction => "eviction",
+            Self::Resize => "resize",
         }
     }
 }
@@ -272,6 +278,9 @@ impl Cluster {
         match t.sub {
             Some(Sub::Scale) => scale_view(&t.rt, &t.version, &live),
             Some(Sub::Status) if !t.rt.has_status(&t.version) => Err(ApiError::no_route()),
+            Some(Sub::Eviction) => {
+                Err(ApiError::method_not_allowed("the server does not allow this method on the requested resource"))
+            }
             _ => Ok(present(&t.rt, &t.version, &live)),
         }
     }
@@ -426,6 +435,17 @@ impl Cluster {
         self.update_locked(&mut st, t, o, Managed::Record, move |_| Ok(body))
     }
 
+    /// PUT under a lock already held (e.g. the eviction's update of a budget).
+    pub(crate) fn replace_locked(
+        &self,
+        st: &mut State,
+        t: &Target,
+        body: Value,
+        o: &WriteOptions,
+    ) -> ApiResult<Written> {
+        self.update_locked(st, t, o, Managed::Record, move |_| Ok(body))
+    }
+
     pub fn patch(&self, t: &Target, kind: PatchKind, patch: &Value, o: &WriteOptions) -> ApiResult<Written> {
         if kind == PatchKind::Strategic && t.rt.custom && t.sub != Some(Sub::Scale) {
             return Err(ApiError::unsupported_patch_type());
@@ -566,6 +586,14 @@ impl Cluster {
                     };
                 }
             }
+            Some(Sub::Resize) => {
+                let managed = new.pointer("/metadata/managedFields").cloned();
+                *new = crate::pods::resized(live, new)
+                    .map_err(|causes| ApiError::invalid(&t.rt.kind_group(), &t.name, causes))?;
+                if let Some(m) = managed {
+                    meta_mut(new).insert("managedFields".into(), m);
+                }
+            }
             _ if has_status => set_or_remove(new, "status", live.get("status").cloned()),
             _ => {}
         }
@@ -628,7 +656,7 @@ impl Cluster {
         self.delete_locked(&mut st, t, opts, o)
     }
 
-    fn delete_locked(&self, st: &mut State, t: &Target, opts: &Value, o: &WriteOptions) -> ApiResult<Value> {
+    pub(crate) fn delete_locked(&self, st: &mut State, t: &Target, opts: &Value, o: &WriteOptions) -> ApiResult<Value> {
         if t.sub.is_some() {
             return Err(ApiError::method_not_allowed(
                 "the server does not allow this method on the requested resource",
@@ -1079,7 +1107,7 @@ fn init_status(rt: &ResourceType, version: &str, obj: &mut Value) {
             obj["spec"]["finalizers"] = Value::Array(fins);
             Some(json!({"phase": "Active"}))
         }
-        ("", "pods") => Some(json!({"phase": "Pending", "qosClass": "BestEffort"})),
+        ("", "pods") => Some(json!({"phase": "Pending", "qosClass": crate::pods::qos_class(obj.get("spec"))})),
         ("", "persistentvolumeclaims") => Some(json!({"phase": "Pending"})),
         // pkg/registry/core/persistentvolume/strategy.go PrepareForCreate.
         ("", "persistentvolumes") => Some(json!({"phase": "Pending", "lastPhaseTransitionTime": meta::now_rfc3339()})),

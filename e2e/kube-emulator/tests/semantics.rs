@@ -413,3 +413,151 @@ async fn kubectl_sees_a_field_of_the_old_version_dropped_by_storage() {
     let out = env.ok(&["get", "widgets.v2.example.com", "w", "-o", "jsonpath={.spec}"]).await;
     assert_eq!(serde_json::from_str::<Value>(&out).expect("json"), json!({"color": "red", "size": 1}));
 }
+
+// ---------------------------------------------------------------- pods/eviction, pods/resize (item 3)
+
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::EvictParams;
+
+/// A pod the kubelet reports Running (and Ready unless told otherwise), as a simulation would.
+async fn running_pod(pods: &Api<Pod>, name: &str, ready: bool) {
+    let pod = json!({"metadata": {"name": name, "labels": {"app": "db"}},
+        "spec": {"containers": [{"name": "c", "image": "db:1", "resources": {"requests": {"cpu": "100m"}}}]}});
+    pods.create(&PostParams::default(), &typed(pod)).await.expect("pod");
+    let status = json!({"status": {"phase": "Running",
+        "conditions": [{"type": "Ready", "status": if ready { "True" } else { "False" }}]}});
+    pods.patch_status(name, &PatchParams::default(), &Patch::Merge(&status)).await.expect("running");
+}
+
+/// A budget selecting app=db whose status the disruption controller has written.
+async fn budget(client: &Client, allowed: i32, observed: bool) -> Api<PodDisruptionBudget> {
+    let pdbs: Api<PodDisruptionBudget> = Api::default_namespaced(client.clone());
+    let pdb =
+        json!({"metadata": {"name": "db"}, "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "db"}}}});
+    pdbs.create(&PostParams::default(), &typed(pdb)).await.expect("pdb");
+    let status = json!({"status": {"observedGeneration": if observed { 1 } else { 0 }, "disruptionsAllowed": allowed,
+        "currentHealthy": 1 + allowed, "desiredHealthy": 1, "expectedPods": 1 + allowed}});
+    pdbs.patch_status("db", &PatchParams::default(), &Patch::Merge(&status)).await.expect("pdb status");
+    pdbs
+}
+
+#[tokio::test]
+async fn eviction_deletes_a_pod_its_budget_allows_and_spends_the_disruption() {
+    let (_emulator, client) = common::in_process();
+    let pods: Api<Pod> = Api::default_namespaced(client.clone());
+    running_pod(&pods, "db-0", true).await;
+    running_pod(&pods, "db-1", true).await;
+    let pdbs = budget(&client, 1, true).await;
+    let answer = pods.evict("db-0", &EvictParams::default()).await.expect("evicted");
+    assert_eq!((answer.code, answer.status), (201, Some(kube::core::response::StatusSummary::Success)));
+    assert!(pods.get_opt("db-0").await.expect("get").is_none(), "the pod is gone");
+    let status = pdbs.get("db").await.expect("pdb").status.expect("status");
+    assert_eq!(status.disruptions_allowed, 0);
+    assert!(status.disrupted_pods.expect("recorded").contains_key("db-0"));
+    let err = pods.evict("db-1", &EvictParams::default()).await.expect_err("budget spent");
+    let s = common::status_of(err);
+    assert_eq!((s.code, s.reason.as_str()), (429, "TooManyRequests"));
+    assert_eq!(s.message, "Cannot evict pod as it would violate the pod's disruption budget.");
+    let cause = &s.details.expect("details").causes[0];
+    assert_eq!(
+        (cause.reason.as_str(), cause.message.as_str()),
+        // The disruption controller has not recounted yet: the eviction spent what it reported.
+        ("DisruptionBudget", "The disruption budget db needs 1 healthy pods and has 2 currently")
+    );
+    assert!(pods.get_opt("db-1").await.expect("get").is_some(), "the pod stays");
+}
+
+#[tokio::test]
+async fn eviction_follows_the_real_servers_exceptions() {
+    let (_emulator, client) = common::in_process();
+    let pods: Api<Pod> = Api::default_namespaced(client.clone());
+    budget(&client, 0, false).await;
+    running_pod(&pods, "ready", true).await;
+    let err = pods.evict("ready", &EvictParams::default()).await.expect_err("budget not yet observed");
+    let s = common::status_of(err);
+    assert_eq!(s.code, 429);
+    assert_eq!(
+        s.details.expect("details").causes[0].message,
+        "The disruption budget db is still being processed by the server."
+    );
+    // An unready pod does not count against a met budget; a pending one ignores budgets.
+    running_pod(&pods, "unready", false).await;
+    pods.evict("unready", &EvictParams::default()).await.expect("unready pod evicted");
+    pods.create(
+        &PostParams::default(),
+        &typed(json!({"metadata": {"name": "pending", "labels": {"app": "db"}},
+        "spec": {"containers": [{"name": "c", "image": "db:1"}]}})),
+    )
+    .await
+    .expect("pending pod");
+    pods.evict("pending", &EvictParams::default()).await.expect("pending pod evicted");
+    let err = pods.evict("missing", &EvictParams::default()).await.expect_err("404");
+    assert_eq!(common::status_of(err).message, "pods \"missing\" not found");
+    // A dry run checks the budget and deletes nothing.
+    let dry = EvictParams { delete_options: Some(kube::api::DeleteParams::default().dry_run()), ..Default::default() };
+    assert_eq!(common::status_of(pods.evict("ready", &dry).await.expect_err("still refused")).code, 429);
+}
+
+#[tokio::test]
+async fn resize_changes_only_cpu_and_memory_of_a_pods_containers() {
+    let (_emulator, client) = common::in_process();
+    let pods: Api<Pod> = Api::default_namespaced(client.clone());
+    running_pod(&pods, "app", true).await;
+    assert_eq!(pods.get("app").await.expect("pod").status.and_then(|s| s.qos_class).as_deref(), Some("Burstable"));
+    let resize = json!({"spec": {"containers": [{"name": "c", "image": "other:2",
+        "resources": {"requests": {"cpu": "250m", "memory": "64Mi"}}}]}});
+    let pp = PatchParams::default();
+    let resized = pods.patch_subresource("resize", "app", &pp, &Patch::Strategic(&resize)).await.expect("resized");
+    let c = &resized.spec.expect("spec").containers[0];
+    assert_eq!(c.image.as_deref(), Some("db:1"), "the rest of the request is dropped");
+    let requests = c.resources.as_ref().and_then(|r| r.requests.clone()).expect("requests");
+    assert_eq!((requests["cpu"].0.as_str(), requests["memory"].0.as_str()), ("250m", "64Mi"));
+    let gpu = json!({"spec": {"containers": [{"name": "c", "resources": {"limits": {"nvidia.com/gpu": "1"}}}]}});
+    let err = pods.patch_subresource("resize", "app", &pp, &Patch::Strategic(&gpu)).await.expect_err("refused");
+    let s = common::status_of(err);
+    assert_eq!((s.code, s.reason.as_str()), (422, "Invalid"));
+    assert_eq!(s.message, "Pod \"app\" is invalid: spec: Forbidden: only cpu and memory resources are mutable");
+    let guaranteed = json!({"spec": {"containers": [{"name": "c", "resources": {
+        "requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"cpu": "1", "memory": "1Gi"}}}]}});
+    let err = pods.patch_subresource("resize", "app", &pp, &Patch::Strategic(&guaranteed)).await.expect_err("qos");
+    assert_eq!(
+        common::status_of(err).message,
+        "Pod \"app\" is invalid: spec: Invalid value: \"Burstable\": Pod QOS Class may not change as a result of resizing"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_drain_evicts_and_waits_on_a_budget_and_kubectl_patch_resizes() {
+    let env = common::kubectl::Env::start().await;
+    let client = kube::Client::try_from(common::admin_config(&env.em).await).expect("client");
+    let nodes: Api<k8s_openapi::api::core::v1::Node> = Api::all(client.clone());
+    nodes.create(&PostParams::default(), &typed(json!({"metadata": {"name": "node-1"}}))).await.expect("node");
+    let pods: Api<Pod> = Api::default_namespaced(client.clone());
+    for name in ["db-0", "web-0"] {
+        let app = name.trim_end_matches("-0");
+        let pod = json!({"metadata": {"name": name, "labels": {"app": app}},
+            "spec": {"nodeName": "node-1", "containers": [{"name": "c", "image": "x:1", "resources": {"requests": {"cpu": "100m"}}}]}});
+        pods.create(&PostParams::default(), &typed(pod)).await.expect("pod");
+        let status = json!({"status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}});
+        pods.patch_status(name, &PatchParams::default(), &Patch::Merge(&status)).await.expect("running");
+    }
+    budget(&client, 0, true).await;
+    let out = env.run(&["drain", "node-1", "--force", "--timeout=3s"]).await;
+    assert!(!out.ok, "the budget holds the drain: {}", out.stdout);
+    assert!(out.stderr.contains("Cannot evict pod as it would violate the pod's disruption budget."), "{}", out.stderr);
+    assert!(pods.get_opt("web-0").await.expect("get").is_none(), "the pod without a budget was evicted");
+    assert!(pods.get_opt("db-0").await.expect("get").is_some(), "the budgeted pod stays");
+    let out = env
+        .ok(&[
+            "patch",
+            "pod",
+            "db-0",
+            "--subresource=resize",
+            "-p",
+            r#"{"spec":{"containers":[{"name":"c","resources":{"requests":{"cpu":"300m"}}}]}}"#,
+        ])
+        .await;
+    assert!(out.contains("pod/db-0 patched"), "{out}");
+    let cpu = env.ok(&["get", "pod", "db-0", "-o", "jsonpath={.spec.containers[0].resources.requests.cpu}"]).await;
+    assert_eq!(cpu, "300m");
+}
