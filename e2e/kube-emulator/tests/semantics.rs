@@ -561,3 +561,81 @@ async fn kubectl_drain_evicts_and_waits_on_a_budget_and_kubectl_patch_resizes() 
     let cpu = env.ok(&["get", "pod", "db-0", "-o", "jsonpath={.spec.containers[0].resources.requests.cpu}"]).await;
     assert_eq!(cpu, "300m");
 }
+
+// ---------------------------------------------------------------- CEL optional types (item 4)
+
+/// Gadgets whose rules use CEL's optional types, as kube-apiserver accepts them.
+fn gadget_crd() -> Value {
+    json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+    "metadata": {"name": "gadgets.example.com"},
+    "spec": {"group": "example.com", "scope": "Namespaced",
+        "names": {"plural": "gadgets", "singular": "gadget", "kind": "Gadget"},
+        "versions": [{"name": "v1", "served": true, "storage": true, "schema": {"openAPIV3Schema": {
+            "type": "object",
+            "properties": {"spec": {"type": "object",
+                "properties": {"size": {"type": "integer"}, "mode": {"type": "string"},
+                               "limits": {"type": "object", "properties": {"max": {"type": "integer"}}}},
+                "x-kubernetes-validations": [
+                    {"rule": "oldSelf.optMap(o, o.size <= self.size).orValue(true)", "optionalOldSelf": true,
+                     "message": "size may not shrink"},
+                    {"rule": "self.?limits.?max.orValue(10) >= self.size", "message": "size over the limit"},
+                    {"rule": "self.?mode.hasValue() ? self.mode in ['fast', 'slow'] : true",
+                     "messageExpression": "'unknown mode ' + self.mode"}
+                ]}}}}}]}})
+}
+
+#[tokio::test]
+async fn validation_rules_with_optional_types_are_accepted_and_enforced() {
+    let (_emulator, client) = common::in_process();
+    let crds: Api<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> =
+        Api::all(client.clone());
+    crds.create(&PostParams::default(), &typed(gadget_crd())).await.expect("the CRD is accepted");
+    let gvk = kube::api::GroupVersionKind::gvk("example.com", "v1", "Gadget");
+    let api: Api<kube::api::DynamicObject> =
+        Api::default_namespaced_with(client, &kube::api::ApiResource::from_gvk_with_plural(&gvk, "gadgets"));
+    let gadget = |spec: Value| -> kube::api::DynamicObject {
+        typed(json!({"apiVersion": "example.com/v1", "kind": "Gadget", "metadata": {"name": "g"}, "spec": spec}))
+    };
+    api.create(&PostParams::default(), &gadget(json!({"size": 5}))).await.expect("created: oldSelf is none");
+    let refuse = |spec: Value| {
+        let api = api.clone();
+        async move {
+            let patch = json!({"spec": spec});
+            let err = api.patch("g", &PatchParams::default(), &Patch::Merge(&patch)).await.expect_err("refused");
+            let s = common::status_of(err);
+            assert_eq!((s.code, s.reason.as_str()), (422, "Invalid"));
+            s.message
+        }
+    };
+    assert_eq!(
+        refuse(json!({"size": 4})).await,
+        "Gadget.example.com \"g\" is invalid: spec: Invalid value: \"object\": size may not shrink"
+    );
+    assert_eq!(
+        refuse(json!({"size": 20, "limits": {"max": 15}})).await,
+        "Gadget.example.com \"g\" is invalid: spec: Invalid value: \"object\": size over the limit"
+    );
+    assert_eq!(
+        refuse(json!({"mode": "warp"})).await,
+        "Gadget.example.com \"g\" is invalid: spec: Invalid value: \"object\": unknown mode warp"
+    );
+    let grown = json!({"spec": {"size": 8, "mode": "fast"}});
+    api.patch("g", &PatchParams::default(), &Patch::Merge(&grown)).await.expect("a valid update");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_applies_a_crd_with_optional_types_and_sees_its_refusals() {
+    let env = common::kubectl::Env::start().await;
+    let crd = env.file("crd.yaml", &gadget_crd().to_string());
+    env.ok(&["apply", "-f", &crd]).await;
+    env.ok(&["wait", "--for=condition=Established", "crd/gadgets.example.com", "--timeout=10s"]).await;
+    let g = |size: i64| json!({"apiVersion": "example.com/v1", "kind": "Gadget", "metadata": {"name": "g"}, "spec": {"size": size}});
+    env.ok(&["apply", "-f", &env.file("g1.yaml", &g(3).to_string())]).await;
+    let out = env.run(&["apply", "-f", &env.file("g2.yaml", &g(2).to_string())]).await;
+    assert!(!out.ok);
+    assert!(
+        out.stderr.contains("The Gadget \"g\" is invalid: spec: Invalid value: \"object\": size may not shrink"),
+        "{}",
+        out.stderr
+    );
+}
