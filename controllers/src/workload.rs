@@ -54,7 +54,30 @@ impl WorkloadView {
         object.downcast_ref::<StatefulSet>().map(Self::of_stateful_set)
     }
 
+    /// The rollout is complete as `kubectl rollout status` judges it: every replica updated and
+    /// available, and no pod of an older template left (during a surge, old and new pods
+    /// together can be as many as desired and available before the rollout has finished).
     pub fn rolled_out(&self) -> bool {
-        self.observed_current && self.updated >= self.desired && self.available >= self.desired
+        self.observed_current
+            && self.updated >= self.desired
+            && self.replicas <= self.updated
+            && self.available >= self.desired
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rollout_with_old_pods_left_is_not_rolled_out() {
+        let done =
+            WorkloadView { desired: 2, replicas: 2, updated: 2, available: 2, observed_current: true, stalled: false };
+        assert!(done.rolled_out());
+        // Surge: both new pods exist, one ready, beside an old ready pod that has not gone yet.
+        let surging = WorkloadView { replicas: 3, ..done.clone() };
+        assert!(!surging.rolled_out());
+        assert!(!WorkloadView { updated: 1, ..done.clone() }.rolled_out());
+        assert!(!WorkloadView { observed_current: false, ..done }.rolled_out());
     }
 }

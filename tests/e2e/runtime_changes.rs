@@ -103,7 +103,21 @@ async fn runtime_changes_reach_the_right_children_and_roll_only_what_changed() {
     })
     .await;
     let after = steady(&env, &["rt-keyvalue", "rt-mailbox", "rt-producer"]).await;
-    assert_eq!(changes(&before, &after), Default::default(), "no workload changes with the autoscaler's bounds");
+    // The autoscaler itself scales the proxy up to its new minimum (through /scale, as a real
+    // HPA does); the operator changes no workload's spec.
+    let c = changes(&before, &after);
+    assert!(c.rolled.is_empty() && c.appeared.is_empty() && c.gone.is_empty(), "{c:?}");
+    assert!(c.respecified.iter().all(|w| w == "Deployment/rt-proxy"), "{c:?}");
+    let deployments = env.api::<Deployment>();
+    let proxy = wait_for(&env, "the proxy scaled to the HPA's minimum", LIMIT, || async {
+        let proxy = deployments.get_opt("rt-proxy").await.ok().flatten()?;
+        (proxy.spec.as_ref()?.replicas == Some(2)).then_some(proxy)
+    })
+    .await;
+    let scaled_by = |m: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry| {
+        m.manager.as_deref() == Some("horizontal-pod-autoscaler")
+    };
+    assert!(proxy.metadata.managed_fields.iter().flatten().any(scaled_by), "by the autoscaler");
     println!("autoscaling bounds: {:?}", step.elapsed());
 
     // 3. A backend enabled and given to the mailbox runner: its StatefulSet appears, the mailbox

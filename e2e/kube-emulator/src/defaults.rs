@@ -22,8 +22,118 @@ pub fn apply(rt: &ResourceType, obj: &mut Value) {
             }
             template(obj)
         }
-        ("batch", "jobs") => template(obj),
+        ("batch", "jobs") => job(obj),
         _ => {}
+    }
+}
+
+/// pkg/apis/batch/v1/defaults.go `SetDefaults_Job`.
+fn job(obj: &mut Value) {
+    if obj.pointer("/spec/completions").is_none() && obj.pointer("/spec/parallelism").is_none() {
+        default(obj, "/spec", "completions", json!(1));
+    }
+    default(obj, "/spec", "parallelism", json!(1));
+    default(obj, "/spec", "backoffLimit", json!(6));
+    default(obj, "/spec", "completionMode", json!("NonIndexed"));
+    default(obj, "/spec", "suspend", json!(false));
+    default(obj, "/spec", "manualSelector", json!(false));
+    if obj.pointer("/spec/podFailurePolicy").is_none() {
+        default(obj, "/spec", "podReplacementPolicy", json!("TerminatingOrFailed"));
+    }
+    let no_labels = obj.pointer("/metadata/labels").and_then(Value::as_object).is_none_or(|l| l.is_empty());
+    if no_labels && let Some(labels) = obj.pointer("/spec/template/metadata/labels").cloned() {
+        meta_labels(obj, labels);
+    }
+    template(obj);
+}
+
+fn meta_labels(obj: &mut Value, labels: Value) {
+    if let Some(m) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+        m.insert("labels".into(), labels);
+    }
+}
+
+pub const JOB_CONTROLLER_UID_LABEL: &str = "batch.kubernetes.io/controller-uid";
+pub const JOB_NAME_LABEL: &str = "batch.kubernetes.io/job-name";
+
+/// A new Job's selector, unless `manualSelector` (pkg/registry/batch/job/strategy.go
+/// `generateSelector`): its pods are labelled with the Job's name and uid (the legacy and the
+/// `batch.kubernetes.io/` keys) and selected by uid; labels the user set stay, and validation
+/// then refuses a template the selector does not match.
+pub fn generate_job_selector(rt: &ResourceType, obj: &mut Value) {
+    if !(rt.group == "batch" && rt.plural == "jobs")
+        || obj.pointer("/spec/manualSelector").and_then(Value::as_bool) == Some(true)
+    {
+        return;
+    }
+    let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_string();
+    let uid = obj.pointer("/metadata/uid").and_then(Value::as_str).unwrap_or("").to_string();
+    let Some(spec) = obj.get_mut("spec").and_then(Value::as_object_mut) else { return };
+    let template = spec.entry("template").or_insert_with(|| json!({}));
+    if let Some(t) = template.as_object_mut() {
+        let meta = t.entry("metadata").or_insert_with(|| json!({}));
+        if let Some(m) = meta.as_object_mut() {
+            let labels = m.entry("labels").or_insert_with(|| json!({}));
+            if let Some(l) = labels.as_object_mut() {
+                for (key, value) in [
+                    ("job-name", &name),
+                    (JOB_NAME_LABEL, &name),
+                    ("controller-uid", &uid),
+                    (JOB_CONTROLLER_UID_LABEL, &uid),
+                ] {
+                    l.entry(key).or_insert_with(|| json!(value));
+                }
+            }
+        }
+    }
+    let selector = spec.entry("selector").or_insert_with(|| json!({}));
+    if let Some(sel) = selector.as_object_mut() {
+        let labels = sel.entry("matchLabels").or_insert_with(|| json!({}));
+        if let Some(l) = labels.as_object_mut() {
+            l.entry(JOB_CONTROLLER_UID_LABEL).or_insert_with(|| json!(uid));
+        }
+    }
+}
+
+/// The status fields a built-in kind's Go type does not omit when zero (no `omitempty` in its
+/// JSON tag): the real server decodes every write into that type and encodes it back, so they are
+/// always present, as 0, even when no controller has written a status yet (a new StatefulSet
+/// reads `status: {replicas: 0, availableReplicas: 0}`). Strictly typed clients rely on them
+/// (k8s-openapi's `StatefulSetStatus::replicas` is not an `Option`). Applied after the status
+/// rules of every write, so a controller's partial status keeps them too.
+pub fn status_zero_values(rt: &ResourceType, obj: &mut Value) {
+    let fields: &[&str] = match (rt.group.as_str(), rt.plural.as_str()) {
+        // k8s.io/api apps/v1 types.go: StatefulSetStatus.{Replicas, AvailableReplicas}.
+        ("apps", "statefulsets") => &["replicas", "availableReplicas"],
+        ("apps", "replicasets") | ("", "replicationcontrollers") => &["replicas"],
+        ("apps", "daemonsets") => {
+            &["currentNumberScheduled", "numberMisscheduled", "desiredNumberScheduled", "numberReady"]
+        }
+        // autoscaling/v2 HorizontalPodAutoscalerStatus.DesiredReplicas (currentReplicas is omitempty).
+        ("autoscaling", "horizontalpodautoscalers") => &["desiredReplicas"],
+        ("policy", "poddisruptionbudgets") => {
+            &["disruptionsAllowed", "currentHealthy", "desiredHealthy", "expectedPods"]
+        }
+        // IngressStatus.LoadBalancer is a struct: encoding/json never omits it.
+        ("networking.k8s.io", "ingresses") => {
+            if let Some(status) = obj.as_object_mut().map(|m| m.entry("status").or_insert_with(|| json!({})))
+                && let Some(s) = status.as_object_mut()
+            {
+                s.entry("loadBalancer").or_insert_with(|| json!({}));
+            }
+            return;
+        }
+        _ => return,
+    };
+    let Some(map) = obj.as_object_mut() else { return };
+    let status = map.entry("status").or_insert_with(|| json!({}));
+    if !status.is_object() {
+        *status = json!({});
+    }
+    if let Some(s) = status.as_object_mut() {
+        for f in fields {
+            s.entry(*f).or_insert(json!(0));
+        }
     }
 }
 

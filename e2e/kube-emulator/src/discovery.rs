@@ -37,6 +37,11 @@ fn subresources(rt: &ResourceType, version: &str) -> Vec<Subresource> {
     if rt.group.is_empty() && rt.plural == "namespaces" {
         subs.push(Subresource { name: "finalize", kind: None, verbs: &["update"] });
     }
+    if rt.group.is_empty() && rt.plural == "pods" {
+        // kubectl drain evicts only where discovery lists pods/eviction (policy/v1 Eviction).
+        subs.push(Subresource { name: "eviction", kind: Some(("policy", "v1", "Eviction")), verbs: &["create"] });
+        subs.push(Subresource { name: "resize", kind: None, verbs: READ_WRITE });
+    }
     if rt.group.is_empty() && rt.plural == "serviceaccounts" {
         let token_request = ("authentication.k8s.io", "v1", "TokenRequest");
         subs.push(Subresource { name: "token", kind: Some(token_request), verbs: &["create"] });
@@ -141,10 +146,17 @@ pub fn api_resource_list(reg: &Registry, group: &str, version: &str) -> Option<V
         resources.push(r);
         for sub in subresources(rt, version) {
             let kind = sub.kind.map_or(rt.kind.as_str(), |(_, _, k)| k);
-            resources.push(json!({
+            let mut r = json!({
                 "name": format!("{}/{}", rt.plural, sub.name), "singularName": "", "namespaced": rt.namespaced,
                 "kind": kind, "verbs": sub.verbs,
-            }));
+            });
+            // Another kind's group and version are named (kubectl drain looks for pods/eviction
+            // with policy/v1 here before it evicts rather than deletes).
+            if let Some((g, v, _)) = sub.kind {
+                r["group"] = json!(g);
+                r["version"] = json!(v);
+            }
+            resources.push(r);
         }
     }
     let gv = if group.is_empty() { version.to_string() } else { format!("{group}/{version}") };

@@ -206,7 +206,7 @@ impl Cause {
         Self { reason: reason.to_string(), field: field.to_string(), message: message.into() }
     }
 
-    fn display(&self) -> String {
+    pub fn display(&self) -> String {
         if self.field.is_empty() { self.message.clone() } else { format!("{}: {}", self.field, self.message) }
     }
 

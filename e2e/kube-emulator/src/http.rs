@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use crate::auth::UserInfo;
 use crate::auth::authn::Authenticator;
 use crate::auth::reviews::Review;
-use crate::errors::{ApiError, ApiResult};
+use crate::errors::{ApiError, ApiResult, Cause};
 use crate::ops::{Cluster, FieldValidation, Filter, ListQuery, PatchKind, Sub, Target, WriteOp, WriteOptions, Written};
 use crate::request_info::percent_decode;
 use crate::requests::Context;
@@ -166,6 +166,8 @@ fn parse_target(cluster: &Arc<Cluster>, group: &str, version: &str, rest: &[&str
                 "status" => Sub::Status,
                 "scale" => Sub::Scale,
                 "finalize" => Sub::Finalize,
+                "eviction" => Sub::Eviction,
+                "resize" => Sub::Resize,
                 _ => return Err(ApiError::no_route()),
             };
             (*p, *n, Some(sub))
@@ -183,6 +185,7 @@ fn parse_target(cluster: &Arc<Cluster>, group: &str, version: &str, rest: &[&str
         Some(Sub::Status) => t.rt.has_status(version),
         Some(Sub::Scale) => t.rt.scale(version).is_some() || t.rt.group == "apps",
         Some(Sub::Finalize) => t.rt.group.is_empty() && t.rt.plural == "namespaces",
+        Some(Sub::Eviction | Sub::Resize) => t.rt.group.is_empty() && t.rt.plural == "pods",
     };
     if !ok_sub {
         return Err(ApiError::no_route());
@@ -196,6 +199,13 @@ async fn resource(api: &Api, r: &Req, group: &str, version: &str, rest: &[&str])
     let t = parse_target(&api.cluster, group, version, rest)?;
     if t.rt.is_review() {
         return review(api, r, &t);
+    }
+    if t.sub == Some(Sub::Eviction) {
+        if r.method != Method::POST {
+            return Err(not_allowed());
+        }
+        let answer = api.cluster.evict(&t, &decode_body(r)?, &write_options(r)?)?;
+        return Ok(json_response(StatusCode::CREATED, &answer));
     }
     let shape = negotiate(&r.accept, r.q("includeObject"))?;
     let collection = t.name.is_empty();
@@ -381,11 +391,38 @@ fn write_options(r: &Req) -> ApiResult<WriteOptions> {
     };
     Ok(WriteOptions {
         field_manager: r.q("fieldManager").map(String::from),
-        dry_run: r.q("dryRun") == Some("All"),
+        dry_run: dry_run(r)?,
         force: r.flag("force"),
         field_validation,
         seen: None,
     })
+}
+
+/// `dryRun` values other than `All` are refused as the options' validation does
+/// (apimachinery meta/v1/validation `ValidateDryRun`), in the options kind of the verb.
+fn dry_run(r: &Req) -> ApiResult<bool> {
+    let values: Vec<&str> = r.query.iter().filter(|(k, _)| k == "dryRun").map(|(_, v)| v.as_str()).collect();
+    let options = match r.method {
+        Method::POST => "CreateOptions",
+        Method::PUT => "UpdateOptions",
+        Method::DELETE => "DeleteOptions",
+        _ => "PatchOptions",
+    };
+    check_dry_run(&values, options)?;
+    Ok(!values.is_empty())
+}
+
+fn check_dry_run(values: &[&str], options: &str) -> ApiResult<()> {
+    if values.iter().all(|v| *v == "All") {
+        return Ok(());
+    }
+    let shown = serde_json::to_string(values).unwrap_or_default();
+    let cause = Cause::new(
+        "FieldValueNotSupported",
+        "dryRun",
+        format!("Unsupported value: {shown}: supported values: \"All\""),
+    );
+    Err(ApiError::invalid(&format!("{options}.meta.k8s.io"), "", vec![cause]))
 }
 
 /// DeleteOptions from the body and the query; `dryRun` may come in either.
@@ -395,8 +432,10 @@ fn delete_options(r: &Req) -> ApiResult<(Value, WriteOptions)> {
         opts["propagationPolicy"] = json!(p);
     }
     let mut wo = write_options(r)?;
-    let body_dry_run = opts.get("dryRun").and_then(Value::as_array).is_some_and(|a| a.iter().any(|v| v == "All"));
-    wo.dry_run |= body_dry_run;
+    let body_values: Vec<&str> =
+        opts.get("dryRun").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).collect();
+    check_dry_run(&body_values, "DeleteOptions")?;
+    wo.dry_run |= !body_values.is_empty();
     Ok((opts, wo))
 }
 

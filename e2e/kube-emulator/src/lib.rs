@@ -38,6 +38,7 @@ pub mod meta;
 pub mod openapi;
 pub mod ops;
 pub mod patch;
+pub mod pods;
 pub mod protobuf;
 pub mod registry;
 pub mod request_info;

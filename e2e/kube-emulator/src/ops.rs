@@ -38,6 +38,10 @@ pub enum Sub {
     Status,
     Scale,
     Finalize,
+    /// pods/eviction (`crate::pods`).
+    Eviction,
+    /// pods/resize (`crate::pods`).
+    Resize,
 }
 
 impl Sub {
@@ -46,6 +50,8 @@ impl Sub {
             Self::Status => "status",
             Self::Scale => "scale",
             Self::Finalize => "finalize",
+            Self::Eviction => "eviction",
+            Self::Resize => "resize",
         }
     }
 }
@@ -272,6 +278,9 @@ impl Cluster {
         match t.sub {
             Some(Sub::Scale) => scale_view(&t.rt, &t.version, &live),
             Some(Sub::Status) if !t.rt.has_status(&t.version) => Err(ApiError::no_route()),
+            Some(Sub::Eviction) => {
+                Err(ApiError::method_not_allowed("the server does not allow this method on the requested resource"))
+            }
             _ => Ok(present(&t.rt, &t.version, &live)),
         }
     }
@@ -353,6 +362,7 @@ impl Cluster {
             ));
         }
         let mut obj = to_storage(&t.rt, &t.version, body)?;
+        decodable(&t.rt, &t.version, &obj)?;
         if managed == Managed::Record && resource_version(&obj).is_some() {
             // The real storage layer refuses this with a plain error, i.e. a 500.
             return Err(ApiError::internal(
@@ -370,12 +380,16 @@ impl Cluster {
         }
         init_metadata(&t.rt, &mut obj);
         crate::defaults::apply(&t.rt, &mut obj);
+        crate::defaults::generate_job_selector(&t.rt, &mut obj);
         let mut causes = validation::name(&t.rt, &name);
         causes.extend(validation::labels_and_annotations(&obj));
+        causes.extend(validation::workload_spec(&t.rt, &obj));
+        causes.extend(validation::job_generated_selector(&t.rt, &obj));
         if !causes.is_empty() {
             return Err(ApiError::invalid(&t.rt.kind_group(), &name, causes));
         }
         init_status(&t.rt, &t.version, &mut obj);
+        crate::defaults::status_zero_values(&t.rt, &mut obj);
         let mut warnings = Vec::new();
         if t.rt.group == "apiextensions.k8s.io" {
             crd::prepare(&mut obj)?;
@@ -383,6 +397,9 @@ impl Cluster {
         } else if t.rt.custom {
             crd::check_not_terminating(st, &t.rt)?;
             warnings = apply_schema(&t.rt, &t.version, &mut obj, None, o)?;
+            if t.version != t.rt.storage_version {
+                coerce_at(&t.rt, &t.rt.storage_version, &mut obj);
+            }
         }
         let manager = o.field_manager.as_deref().unwrap_or("unknown");
         if managed == Managed::Record {
@@ -416,6 +433,17 @@ impl Cluster {
             return self.update_scale(&mut st, t, o, |_| Ok(body));
         }
         self.update_locked(&mut st, t, o, Managed::Record, move |_| Ok(body))
+    }
+
+    /// PUT under a lock already held (e.g. the eviction's update of a budget).
+    pub(crate) fn replace_locked(
+        &self,
+        st: &mut State,
+        t: &Target,
+        body: Value,
+        o: &WriteOptions,
+    ) -> ApiResult<Written> {
+        self.update_locked(st, t, o, Managed::Record, move |_| Ok(body))
     }
 
     pub fn patch(&self, t: &Target, kind: PatchKind, patch: &Value, o: &WriteOptions) -> ApiResult<Written> {
@@ -489,6 +517,7 @@ impl Cluster {
         };
         let desired = make(&present(&t.rt, &t.version, &live))?;
         let mut new = to_storage(&t.rt, &t.version, desired)?;
+        decodable(&t.rt, &t.version, &new)?;
         check_identity(t, &new)?;
         if let Some(rv) = resource_version(&new)
             && Some(rv) != resource_version(&live)
@@ -498,7 +527,9 @@ impl Cluster {
         keep_allocated_service_ips(&t.rt, &live, &mut new);
         crate::defaults::apply(&t.rt, &mut new);
         self.apply_update_rules(t, &live, &mut new)?;
+        crate::defaults::status_zero_values(&t.rt, &mut new);
         let mut causes = validation::labels_and_annotations(&new);
+        causes.extend(validation::workload_spec(&t.rt, &new));
         causes.extend(validation::immutable_data(&t.rt, &live, &new));
         causes.extend(validation::immutable_spec(&t.rt, &live, &new));
         if !causes.is_empty() {
@@ -509,6 +540,9 @@ impl Cluster {
             crd::prepare(&mut new)?;
         } else if t.rt.custom && t.sub != Some(Sub::Finalize) {
             warnings = apply_schema(&t.rt, &t.version, &mut new, Some(&live), o)?;
+            if t.version != t.rt.storage_version {
+                coerce_at(&t.rt, &t.rt.storage_version, &mut new);
+            }
         }
         let manager = o.field_manager.as_deref().unwrap_or("unknown");
         let mut new = match managed {
@@ -550,6 +584,14 @@ impl Cluster {
                         Some(f) => spec.insert("finalizers".into(), f),
                         None => spec.remove("finalizers"),
                     };
+                }
+            }
+            Some(Sub::Resize) => {
+                let managed = new.pointer("/metadata/managedFields").cloned();
+                *new = crate::pods::resized(live, new)
+                    .map_err(|causes| ApiError::invalid(&t.rt.kind_group(), &t.name, causes))?;
+                if let Some(m) = managed {
+                    meta_mut(new).insert("managedFields".into(), m);
                 }
             }
             _ if has_status => set_or_remove(new, "status", live.get("status").cloned()),
@@ -614,7 +656,7 @@ impl Cluster {
         self.delete_locked(&mut st, t, opts, o)
     }
 
-    fn delete_locked(&self, st: &mut State, t: &Target, opts: &Value, o: &WriteOptions) -> ApiResult<Value> {
+    pub(crate) fn delete_locked(&self, st: &mut State, t: &Target, opts: &Value, o: &WriteOptions) -> ApiResult<Value> {
         if t.sub.is_some() {
             return Err(ApiError::method_not_allowed(
                 "the server does not allow this method on the requested resource",
@@ -945,13 +987,46 @@ fn to_storage(rt: &ResourceType, version: &str, mut obj: Value) -> ApiResult<Val
 }
 
 /// The stored object as the client asked for it (version, and the events.k8s.io shape).
+/// A custom resource read at another version than its storage version is pruned and defaulted
+/// against the schema of the version it is read at.
 pub fn present(rt: &ResourceType, version: &str, obj: &Value) -> Value {
     let mut out = if rt.group == "events.k8s.io" { crate::events::from_core(obj.clone()) } else { obj.clone() };
     if let Some(map) = out.as_object_mut() {
         map.insert("apiVersion".into(), json!(rt.api_version(version)));
         map.insert("kind".into(), json!(rt.kind));
     }
+    if version != rt.storage_version {
+        coerce_at(rt, version, &mut out);
+    }
     out
+}
+
+/// The schema coercion of a conversion without a webhook (`strategy: None`): the object, its
+/// apiVersion rewritten, is pruned and defaulted against the target version's structural schema
+/// (apiextensions-apiserver `schemaCoercingConverter`), so a field only the other version
+/// declares does not survive. Writes at another version are coerced to the storage version's
+/// schema too, so the stored object holds only what that version declares.
+fn coerce_at(rt: &ResourceType, version: &str, obj: &mut Value) {
+    if !rt.custom || rt.conversion_webhook.is_some() {
+        return;
+    }
+    if let Some(schema) = rt.version_info.get(version).and_then(|v| v.compiled.as_ref()) {
+        adapters::prune(schema, obj);
+        schema.apply_defaults(obj);
+    }
+}
+
+/// What the real server cannot decode into the kind's Go type is a 400 before any validation
+/// (apiserver handlers `transformDecodeError`); a Secret's data that is not base64 is the case
+/// clients meet.
+fn decodable(rt: &ResourceType, version: &str, obj: &Value) -> ApiResult<()> {
+    match validation::secret_data(rt, obj) {
+        Some(why) => Err(ApiError::bad_request(format!(
+            "{kind} in version \"{version}\" cannot be handled as a {kind}: {why}",
+            kind = rt.kind
+        ))),
+        None => Ok(()),
+    }
 }
 
 fn check_namespace(rt: &ResourceType, path_ns: &str, obj: &mut Value) -> ApiResult<()> {
@@ -1032,8 +1107,10 @@ fn init_status(rt: &ResourceType, version: &str, obj: &mut Value) {
             obj["spec"]["finalizers"] = Value::Array(fins);
             Some(json!({"phase": "Active"}))
         }
-        ("", "pods") => Some(json!({"phase": "Pending", "qosClass": "BestEffort"})),
+        ("", "pods") => Some(json!({"phase": "Pending", "qosClass": crate::pods::qos_class(obj.get("spec"))})),
         ("", "persistentvolumeclaims") => Some(json!({"phase": "Pending"})),
+        // pkg/registry/core/persistentvolume/strategy.go PrepareForCreate.
+        ("", "persistentvolumes") => Some(json!({"phase": "Pending", "lastPhaseTransitionTime": meta::now_rfc3339()})),
         ("", "services") => Some(json!({"loadBalancer": {}})),
         _ if rt.custom => None,
         _ => Some(json!({})),

@@ -1,5 +1,7 @@
 //! Just enough of the Kubernetes protobuf encoding to accept the bodies kubectl's generators
-//! send (`kubectl create namespace|configmap|secret|serviceaccount|deployment|role|token|...`,
+//! send (every `kubectl create` generator: clusterrole, clusterrolebinding, configmap, cronjob,
+//! deployment, ingress, job (also `--from=cronjob/...`), namespace, poddisruptionbudget,
+//! priorityclass, quota, role, rolebinding, secret, service, serviceaccount, token; and
 //! `kubectl auth can-i|whoami`): they
 //! post `application/vnd.kubernetes.protobuf` whatever the server prefers; and the DeleteOptions
 //! of client-go clients configured for protobuf (Helm's release storage). Fields outside the
@@ -15,7 +17,17 @@ use crate::errors::{ApiError, ApiResult};
 enum F {
     Str,
     Bool,
+    /// A `*bool`: false is a value, not an absence.
+    OptBool,
     Int,
+    /// A `*int32`/`*int64` (or an int JSON never omits): zero is a value, not an absence.
+    OptInt,
+    /// `intstr.IntOrString`.
+    IntOrStr,
+    /// A struct embedded inline: its fields are the parent's in JSON.
+    Inline(&'static [Field]),
+    /// `map[string]resource.Quantity`.
+    MapQuantity,
     Time,
     Msg(&'static [Field]),
     MapStr,
@@ -64,30 +76,139 @@ const POLICY_RULE: &[Field] = &[
     (5, "nonResourceURLs", F::RepStr),
 ];
 const ROLE: &[Field] = &[META, (2, "rules", F::RepMsg(POLICY_RULE))];
+/// `kubectl create clusterrole --aggregation-rule=...`.
+const CLUSTER_ROLE: &[Field] = &[
+    META,
+    (2, "rules", F::RepMsg(POLICY_RULE)),
+    (3, "aggregationRule", F::Msg(&[(1, "clusterRoleSelectors", F::RepMsg(LABEL_SELECTOR))])),
+];
 const SUBJECT: &[Field] =
     &[(1, "kind", F::Str), (2, "apiGroup", F::Str), (3, "name", F::Str), (4, "namespace", F::Str)];
 const ROLE_REF: &[Field] = &[(1, "apiGroup", F::Str), (2, "kind", F::Str), (3, "name", F::Str)];
 const ROLE_BINDING: &[Field] = &[META, (2, "subjects", F::RepMsg(SUBJECT)), (3, "roleRef", F::Msg(ROLE_REF))];
 const CONTAINER_PORT: &[Field] = &[(1, "name", F::Str), (3, "containerPort", F::Int), (4, "protocol", F::Str)];
-const RESOURCES: &[Field] = &[];
+const RESOURCES: &[Field] = &[(1, "limits", F::MapQuantity), (2, "requests", F::MapQuantity)];
 const CONTAINER: &[Field] = &[
     (1, "name", F::Str),
     (2, "image", F::Str),
     (3, "command", F::RepStr),
     (4, "args", F::RepStr),
+    (5, "workingDir", F::Str),
     (6, "ports", F::RepMsg(CONTAINER_PORT)),
     (8, "resources", F::Msg(RESOURCES)),
+    (13, "terminationMessagePath", F::Str),
+    (14, "imagePullPolicy", F::Str),
+    (20, "terminationMessagePolicy", F::Str),
 ];
-const POD_SPEC: &[Field] = &[(2, "containers", F::RepMsg(CONTAINER))];
+const POD_SPEC: &[Field] = &[
+    (2, "containers", F::RepMsg(CONTAINER)),
+    (3, "restartPolicy", F::Str),
+    (4, "terminationGracePeriodSeconds", F::OptInt),
+    (5, "activeDeadlineSeconds", F::OptInt),
+    (6, "dnsPolicy", F::Str),
+    (7, "nodeSelector", F::MapStr),
+    (8, "serviceAccountName", F::Str),
+    (14, "securityContext", F::Msg(EMPTY)),
+    (19, "schedulerName", F::Str),
+];
 const POD_TEMPLATE: &[Field] = &[META, (2, "spec", F::Msg(POD_SPEC))];
-const LABEL_SELECTOR: &[Field] = &[(1, "matchLabels", F::MapStr)];
+const SELECTOR_REQUIREMENT: &[Field] = &[(1, "key", F::Str), (2, "operator", F::Str), (3, "values", F::RepStr)];
+const LABEL_SELECTOR: &[Field] =
+    &[(1, "matchLabels", F::MapStr), (2, "matchExpressions", F::RepMsg(SELECTOR_REQUIREMENT))];
 const DEPLOYMENT_SPEC: &[Field] = &[
-    (1, "replicas", F::Int),
+    (1, "replicas", F::OptInt),
     (2, "selector", F::Msg(LABEL_SELECTOR)),
     (3, "template", F::Msg(POD_TEMPLATE)),
     (4, "strategy", F::Msg(EMPTY)),
 ];
 const DEPLOYMENT: &[Field] = &[META, (2, "spec", F::Msg(DEPLOYMENT_SPEC)), (3, "status", F::Msg(EMPTY))];
+
+/// batch/v1 JobSpec (`kubectl create job`, and `--from=cronjob/...` with the CronJob's template).
+const JOB_SPEC: &[Field] = &[
+    (1, "parallelism", F::OptInt),
+    (2, "completions", F::OptInt),
+    (3, "activeDeadlineSeconds", F::OptInt),
+    (4, "selector", F::Msg(LABEL_SELECTOR)),
+    (5, "manualSelector", F::OptBool),
+    (6, "template", F::Msg(POD_TEMPLATE)),
+    (7, "backoffLimit", F::OptInt),
+    (8, "ttlSecondsAfterFinished", F::OptInt),
+    (9, "completionMode", F::Str),
+    (10, "suspend", F::OptBool),
+    (14, "podReplacementPolicy", F::Str),
+];
+const JOB: &[Field] = &[META, (2, "spec", F::Msg(JOB_SPEC)), (3, "status", F::Msg(EMPTY))];
+const JOB_TEMPLATE: &[Field] = &[META, (2, "spec", F::Msg(JOB_SPEC))];
+const CRON_JOB_SPEC: &[Field] = &[
+    (1, "schedule", F::Str),
+    (2, "startingDeadlineSeconds", F::OptInt),
+    (3, "concurrencyPolicy", F::Str),
+    (4, "suspend", F::OptBool),
+    (5, "jobTemplate", F::Msg(JOB_TEMPLATE)),
+    (6, "successfulJobsHistoryLimit", F::OptInt),
+    (7, "failedJobsHistoryLimit", F::OptInt),
+    (8, "timeZone", F::Str),
+];
+const CRON_JOB: &[Field] = &[META, (2, "spec", F::Msg(CRON_JOB_SPEC)), (3, "status", F::Msg(EMPTY))];
+
+/// core/v1 Service (`kubectl create service clusterip|nodeport|loadbalancer|externalname`).
+const SERVICE_PORT: &[Field] = &[
+    (1, "name", F::Str),
+    (2, "protocol", F::Str),
+    (3, "port", F::Int),
+    (4, "targetPort", F::IntOrStr),
+    (5, "nodePort", F::Int),
+];
+const SERVICE_SPEC: &[Field] = &[
+    (1, "ports", F::RepMsg(SERVICE_PORT)),
+    (2, "selector", F::MapStr),
+    (3, "clusterIP", F::Str),
+    (4, "type", F::Str),
+    (10, "externalName", F::Str),
+];
+const SERVICE: &[Field] = &[META, (2, "spec", F::Msg(SERVICE_SPEC)), (3, "status", F::Msg(EMPTY))];
+
+/// networking/v1 Ingress (`kubectl create ingress --rule=... --default-backend=...`).
+const SERVICE_BACKEND_PORT: &[Field] = &[(1, "name", F::Str), (2, "number", F::Int)];
+const INGRESS_SERVICE_BACKEND: &[Field] = &[(1, "name", F::Str), (2, "port", F::Msg(SERVICE_BACKEND_PORT))];
+const INGRESS_BACKEND: &[Field] = &[(4, "service", F::Msg(INGRESS_SERVICE_BACKEND))];
+const HTTP_INGRESS_PATH: &[Field] =
+    &[(1, "path", F::Str), (2, "backend", F::Msg(INGRESS_BACKEND)), (3, "pathType", F::Str)];
+const INGRESS_RULE_VALUE: &[Field] = &[(1, "http", F::Msg(&[(1, "paths", F::RepMsg(HTTP_INGRESS_PATH))]))];
+const INGRESS_RULE: &[Field] = &[(1, "host", F::Str), (2, "ingressRuleValue", F::Inline(INGRESS_RULE_VALUE))];
+const INGRESS_TLS: &[Field] = &[(1, "hosts", F::RepStr), (2, "secretName", F::Str)];
+const INGRESS_SPEC: &[Field] = &[
+    (1, "defaultBackend", F::Msg(INGRESS_BACKEND)),
+    (2, "tls", F::RepMsg(INGRESS_TLS)),
+    (3, "rules", F::RepMsg(INGRESS_RULE)),
+    (4, "ingressClassName", F::Str),
+];
+const INGRESS: &[Field] = &[META, (2, "spec", F::Msg(INGRESS_SPEC)), (3, "status", F::Msg(EMPTY))];
+
+/// policy/v1 PodDisruptionBudget (`kubectl create poddisruptionbudget`).
+const PDB_SPEC: &[Field] = &[
+    (1, "minAvailable", F::IntOrStr),
+    (2, "selector", F::Msg(LABEL_SELECTOR)),
+    (3, "maxUnavailable", F::IntOrStr),
+    (4, "unhealthyPodEvictionPolicy", F::Str),
+];
+const PDB: &[Field] = &[META, (2, "spec", F::Msg(PDB_SPEC)), (3, "status", F::Msg(EMPTY))];
+
+/// scheduling/v1 PriorityClass (`kubectl create priorityclass`): `value` is never omitted.
+const PRIORITY_CLASS: &[Field] = &[
+    META,
+    (2, "value", F::OptInt),
+    (3, "globalDefault", F::Bool),
+    (4, "description", F::Str),
+    (5, "preemptionPolicy", F::Str),
+];
+
+/// core/v1 ResourceQuota (`kubectl create quota --hard=... --scopes=...`).
+const RESOURCE_QUOTA: &[Field] = &[
+    META,
+    (2, "spec", F::Msg(&[(1, "hard", F::MapQuantity), (2, "scopes", F::RepStr)])),
+    (3, "status", F::Msg(EMPTY)),
+];
 
 const BOUND_OBJECT_REF: &[Field] =
     &[(1, "kind", F::Str), (2, "apiVersion", F::Str), (3, "name", F::Str), (4, "uid", F::Str)];
@@ -137,8 +258,16 @@ fn table(api_version: &str, kind: &str) -> Option<&'static [Field]> {
         ("v1", "ConfigMap") => CONFIG_MAP,
         ("v1", "Secret") => SECRET,
         ("v1", "ServiceAccount") => SERVICE_ACCOUNT,
+        ("v1", "Service") => SERVICE,
+        ("v1", "ResourceQuota") => RESOURCE_QUOTA,
         ("apps/v1", "Deployment") => DEPLOYMENT,
-        ("rbac.authorization.k8s.io/v1", "Role" | "ClusterRole") => ROLE,
+        ("batch/v1", "Job") => JOB,
+        ("batch/v1", "CronJob") => CRON_JOB,
+        ("networking.k8s.io/v1", "Ingress") => INGRESS,
+        ("policy/v1", "PodDisruptionBudget") => PDB,
+        ("scheduling.k8s.io/v1", "PriorityClass") => PRIORITY_CLASS,
+        ("rbac.authorization.k8s.io/v1", "Role") => ROLE,
+        ("rbac.authorization.k8s.io/v1", "ClusterRole") => CLUSTER_ROLE,
         ("rbac.authorization.k8s.io/v1", "RoleBinding" | "ClusterRoleBinding") => ROLE_BINDING,
         ("authentication.k8s.io/v1", "TokenRequest") => TOKEN_REQUEST,
         ("authentication.k8s.io/v1", "TokenReview") => TOKEN_REVIEW,
@@ -248,8 +377,43 @@ fn message(buf: &[u8], table: &[Field]) -> Result<Value, String> {
             (F::Bool, Wire::Varint(v)) if v != 0 => {
                 out.insert(name, json!(true));
             }
-            (F::Int, Wire::Varint(v)) if v != 0 || name == "replicas" => {
+            (F::OptBool, Wire::Varint(v)) => {
+                out.insert(name, json!(v != 0));
+            }
+            (F::Int, Wire::Varint(v)) if v != 0 => {
                 out.insert(name, json!(v as i64));
+            }
+            (F::OptInt, Wire::Varint(v)) => {
+                out.insert(name, json!(v as i64));
+            }
+            (F::IntOrStr, Wire::Len(b)) => {
+                out.insert(name, int_or_string(b)?);
+            }
+            (F::Inline(t), Wire::Len(b)) => {
+                if let Value::Object(inner) = message(b, t)? {
+                    out.extend(inner);
+                }
+            }
+            (F::MapQuantity, Wire::Len(b)) => {
+                let (mut k, mut v) = (String::new(), String::new());
+                for (n, w) in fields(b)? {
+                    match (n, w) {
+                        (1, Wire::Len(x)) => k = String::from_utf8_lossy(x).into_owned(),
+                        // resource.Quantity is a message holding its string form.
+                        (2, Wire::Len(q)) => {
+                            for (qn, qw) in fields(q)? {
+                                if let (1, Wire::Len(x)) = (qn, qw) {
+                                    v = String::from_utf8_lossy(x).into_owned();
+                                }
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                let map = out.entry(name).or_insert_with(|| json!({}));
+                if let Some(m) = map.as_object_mut() {
+                    m.insert(k, json!(v));
+                }
             }
             (F::Time, Wire::Len(b)) => {
                 let secs = fields(b)?.into_iter().find_map(|(n, w)| match (n, w) {
@@ -284,6 +448,20 @@ fn message(buf: &[u8], table: &[Field]) -> Result<Value, String> {
         }
     }
     Ok(Value::Object(out))
+}
+
+/// `intstr.IntOrString`: type (0 int, 1 string), intVal, strVal.
+fn int_or_string(b: &[u8]) -> Result<Value, String> {
+    let (mut kind, mut int, mut text) = (0, 0i64, String::new());
+    for (n, w) in fields(b)? {
+        match (n, w) {
+            (1, Wire::Varint(v)) => kind = v,
+            (2, Wire::Varint(v)) => int = v as i64,
+            (3, Wire::Len(x)) => text = String::from_utf8_lossy(x).into_owned(),
+            _ => {}
+        }
+    }
+    Ok(if kind == 1 { json!(text) } else { json!(int) })
 }
 
 fn push(out: &mut Map<String, Value>, name: String, v: Value) {

@@ -229,3 +229,192 @@ fn unchanged(old: &Value, cur: &Value, key: &str, field: &str) -> Vec<Cause> {
     let shown = cur.get(key).map(Value::to_string).unwrap_or_else(|| "null".into());
     vec![Cause::new("FieldValueInvalid", field, format!("Invalid value: {shown}: field is immutable"))]
 }
+
+/// How field errors show a value since Kubernetes 1.31: strings quoted, everything else as JSON.
+fn shown(v: Option<&Value>) -> String {
+    v.map(Value::to_string).unwrap_or_else(|| "null".into())
+}
+
+/// A workload's selector must select its own pod template (pkg/apis/apps/validation
+/// `ValidateDeploymentSpec`, `ValidateStatefulSetSpec`, `ValidateDaemonSetSpec`,
+/// `ValidateReplicaSetSpec`, pkg/apis/batch/validation `validateJobSpec`), and its pods restart
+/// as the controller expects.
+pub fn workload_spec(rt: &ResourceType, obj: &Value) -> Vec<Cause> {
+    let noun = match (rt.group.as_str(), rt.plural.as_str()) {
+        // ValidateReplicaSetSpec reuses the Deployment's wording.
+        ("apps", "deployments" | "replicasets") => "deployment",
+        ("apps", "statefulsets") => "statefulset",
+        ("apps", "daemonsets") => "daemonset",
+        ("batch", "jobs") => "job",
+        _ => return Vec::new(),
+    };
+    let Some(spec) = obj.get("spec") else { return Vec::new() };
+    let mut out = Vec::new();
+    let selector = spec.get("selector").filter(|s| !s.is_null());
+    let template_labels = spec.pointer("/template/metadata/labels");
+    match selector {
+        None => {
+            out.push(Cause::new("FieldValueRequired", "spec.selector", "Required value"));
+            // A missing selector selects nothing, so the template does not match it either.
+            out.push(selector_mismatch(template_labels));
+        }
+        Some(sel) => {
+            let empty = ["matchLabels", "matchExpressions"].iter().all(|k| {
+                sel.get(*k).is_none_or(|v| {
+                    v.as_object().is_some_and(|m| m.is_empty())
+                        || v.as_array().is_some_and(|a| a.is_empty())
+                        || v.is_null()
+                })
+            });
+            if empty && noun != "job" {
+                out.push(Cause::new(
+                    "FieldValueInvalid",
+                    "spec.selector",
+                    format!("Invalid value: {}: empty selector is invalid for {noun}", sel),
+                ));
+            }
+            let pod = serde_json::json!({"metadata": {"labels": template_labels.cloned().unwrap_or(Value::Null)}});
+            match crate::selectors::LabelSelector::from_object(sel) {
+                Ok(s) if !empty && !s.matches(&pod) => out.push(selector_mismatch(template_labels)),
+                Ok(_) => {}
+                Err(_) => out.push(Cause::new(
+                    "FieldValueInvalid",
+                    "spec.selector",
+                    format!("Invalid value: {sel}: invalid label selector"),
+                )),
+            }
+        }
+    }
+    let restart = spec.pointer("/template/spec/restartPolicy");
+    let supported: &[&str] = if noun == "job" { &["OnFailure", "Never"] } else { &["Always"] };
+    if let Some(r) = restart.and_then(Value::as_str)
+        && !supported.contains(&r)
+    {
+        let list = supported.iter().map(|s| format!("\"{s}\"")).collect::<Vec<_>>().join(", ");
+        out.push(Cause::new(
+            "FieldValueNotSupported",
+            "spec.template.spec.restartPolicy",
+            format!("Unsupported value: \"{r}\": supported values: {list}"),
+        ));
+    }
+    out
+}
+
+/// A Job whose selector the server generated must keep exactly that selector
+/// (pkg/apis/batch/validation `ValidateGeneratedSelector`).
+pub fn job_generated_selector(rt: &ResourceType, obj: &Value) -> Vec<Cause> {
+    if !(rt.group == "batch" && rt.plural == "jobs")
+        || obj.pointer("/spec/manualSelector").and_then(Value::as_bool) == Some(true)
+    {
+        return Vec::new();
+    }
+    let Some(sel) = obj.pointer("/spec/selector") else { return Vec::new() };
+    let uid = obj.pointer("/metadata/uid").cloned().unwrap_or(Value::Null);
+    let expected = serde_json::json!({"matchLabels": {crate::defaults::JOB_CONTROLLER_UID_LABEL: uid}});
+    if *sel == expected {
+        return Vec::new();
+    }
+    vec![Cause::new(
+        "FieldValueInvalid",
+        "spec.selector",
+        format!("Invalid value: {sel}: `selector` not auto-generated"),
+    )]
+}
+
+fn selector_mismatch(template_labels: Option<&Value>) -> Cause {
+    Cause::new(
+        "FieldValueInvalid",
+        "spec.template.metadata.labels",
+        format!("Invalid value: {}: `selector` does not match template `labels`", shown(template_labels)),
+    )
+}
+
+/// The byte offset at which Go's `base64.StdEncoding` gives up on `s` (`illegal base64 data at
+/// input byte N`), or None when it decodes: encoding/base64 `decodeQuantum`, step by step
+/// (newlines skipped; the last bits of a quantum need not be zero, Go's decoder is not strict).
+pub fn base64_error_offset(s: &str) -> Option<usize> {
+    let src = s.as_bytes();
+    let newline = |b: u8| b == b'\n' || b == b'\r';
+    let symbol = |b: u8| b.is_ascii_alphanumeric() || b == b'+' || b == b'/';
+    let mut si = 0;
+    loop {
+        let mut j = 0;
+        while j < 4 {
+            let Some(&b) = src.get(si) else {
+                return (j != 0).then(|| si - j);
+            };
+            si += 1;
+            if symbol(b) {
+                j += 1;
+                continue;
+            }
+            if newline(b) {
+                continue;
+            }
+            if b != b'=' || j < 2 {
+                return Some(si - 1);
+            }
+            if j == 2 {
+                // "==" is expected; the first "=" is consumed.
+                while src.get(si).is_some_and(|b| newline(*b)) {
+                    si += 1;
+                }
+                match src.get(si) {
+                    None => return Some(src.len()),
+                    Some(b'=') => si += 1,
+                    Some(_) => return Some(si - 1),
+                }
+            }
+            while src.get(si).is_some_and(|b| newline(*b)) {
+                si += 1;
+            }
+            // Trailing garbage after the padding.
+            return (si < src.len()).then_some(si);
+        }
+    }
+}
+
+/// A Secret's `data` values are bytes, written as base64: anything else fails to decode, which
+/// the real server answers with a 400 (`transformDecodeError` in the apiserver's handlers).
+pub fn secret_data(rt: &ResourceType, obj: &Value) -> Option<String> {
+    if !(rt.group.is_empty() && rt.plural == "secrets") {
+        return None;
+    }
+    let data = obj.get("data")?.as_object()?;
+    data.values().find_map(|v| match v {
+        Value::String(s) => base64_error_offset(s).map(|n| format!("illegal base64 data at input byte {n}")),
+        Value::Null => None,
+        other => Some(format!("json: cannot unmarshal {} into Go value of type []uint8", json_type(other))),
+    })
+}
+
+fn json_type(v: &Value) -> &'static str {
+    match v {
+        Value::Bool(_) => "bool",
+        Value::Number(_) => "number",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+        Value::String(_) => "string",
+        Value::Null => "null",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_errors_are_at_the_offsets_go_reports() {
+        assert_eq!(base64_error_offset("cQ=="), None);
+        assert_eq!(base64_error_offset("aGVsbG8="), None);
+        assert_eq!(base64_error_offset("aGVs\nbG8="), None);
+        assert_eq!(base64_error_offset(""), None);
+        assert_eq!(base64_error_offset("not base64!"), Some(3));
+        assert_eq!(base64_error_offset("abc"), Some(0));
+        assert_eq!(base64_error_offset("abcdab"), Some(4));
+        assert_eq!(base64_error_offset("ab=c"), Some(2));
+        assert_eq!(base64_error_offset("ab="), Some(3));
+        assert_eq!(base64_error_offset("a==="), Some(1));
+        assert_eq!(base64_error_offset("cQ==cQ=="), Some(4));
+    }
+}

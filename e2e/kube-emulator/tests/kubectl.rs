@@ -210,6 +210,97 @@ async fn kubectl_create_generators_send_protobuf_and_work() {
     assert_eq!(out, "r,bot");
 }
 
+/// Every other `kubectl create` generator: each posts protobuf, which the real server decodes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_kubectl_create_generator_is_decoded_from_protobuf() {
+    let env = Env::start().await;
+    env.ok(&["create", "cronjob", "tick", "--image=busybox:1.36", "--schedule=*/5 * * * *", "--", "date"]).await;
+    let out = env.ok(&[
+        "get",
+        "cronjob",
+        "tick",
+        "-o",
+        "jsonpath={.spec.schedule},{.spec.jobTemplate.spec.template.spec.restartPolicy},{.spec.jobTemplate.spec.template.spec.containers[0].command[0]}",
+    ])
+    .await;
+    assert_eq!(out, "*/5 * * * *,OnFailure,date");
+    env.ok(&["create", "job", "once", "--image=busybox:1.36", "--", "echo", "hi"]).await;
+    let out = env.ok(&[
+        "get",
+        "job",
+        "once",
+        "-o",
+        "jsonpath={.spec.template.spec.restartPolicy},{.spec.template.spec.containers[0].command[1]},{.spec.selector.matchLabels}",
+    ])
+    .await;
+    assert!(out.starts_with("Never,hi,{\"batch.kubernetes.io/controller-uid\""), "{out}");
+    // --from sends the CronJob's stored template (with the server's defaults) and an owner.
+    env.ok(&["create", "job", "manual", "--from=cronjob/tick"]).await;
+    let out = env.ok(&[
+        "get",
+        "job",
+        "manual",
+        "-o",
+        "jsonpath={.metadata.ownerReferences[0].kind},{.metadata.annotations.cronjob\\.kubernetes\\.io/instantiate},{.spec.template.spec.terminationGracePeriodSeconds},{.spec.template.spec.containers[0].imagePullPolicy}",
+    ])
+    .await;
+    assert_eq!(out, "CronJob,manual,30,IfNotPresent");
+    env.ok(&["create", "service", "clusterip", "web", "--tcp=80:8080"]).await;
+    let out = env
+        .ok(&[
+            "get",
+            "service",
+            "web",
+            "-o",
+            "jsonpath={.spec.ports[0].port},{.spec.ports[0].targetPort},{.spec.selector.app}",
+        ])
+        .await;
+    assert_eq!(out, "80,8080,web");
+    env.ok(&["create", "service", "externalname", "ext", "--external-name=example.com"]).await;
+    let out = env.ok(&["get", "service", "ext", "-o", "jsonpath={.spec.type},{.spec.externalName}"]).await;
+    assert_eq!(out, "ExternalName,example.com");
+    env.ok(&["create", "service", "nodeport", "np", "--tcp=443:8443", "--node-port=30443"]).await;
+    let out = env.ok(&["get", "service", "np", "-o", "jsonpath={.spec.type},{.spec.ports[0].nodePort}"]).await;
+    assert_eq!(out, "NodePort,30443");
+    env.ok(&["create", "ingress", "site", "--class=nginx", "--rule=example.com/api*=web:80,tls=site-tls"]).await;
+    let out = env.ok(&[
+        "get",
+        "ingress",
+        "site",
+        "-o",
+        "jsonpath={.spec.ingressClassName},{.spec.rules[0].host},{.spec.rules[0].http.paths[0].path},{.spec.rules[0].http.paths[0].pathType},{.spec.rules[0].http.paths[0].backend.service.port.number},{.spec.tls[0].secretName}",
+    ])
+    .await;
+    assert_eq!(out, "nginx,example.com,/api,Prefix,80,site-tls");
+    env.ok(&["create", "poddisruptionbudget", "web", "--selector=app=web", "--min-available=50%"]).await;
+    let out =
+        env.ok(&["get", "pdb", "web", "-o", "jsonpath={.spec.minAvailable},{.spec.selector.matchLabels.app}"]).await;
+    assert_eq!(out, "50%,web");
+    env.ok(&["create", "poddisruptionbudget", "db", "--selector=tier in (db)", "--max-unavailable=1"]).await;
+    let out = env
+        .ok(&[
+            "get",
+            "pdb",
+            "db",
+            "-o",
+            "jsonpath={.spec.maxUnavailable},{.spec.selector.matchExpressions[0].operator}",
+        ])
+        .await;
+    assert_eq!(out, "1,In");
+    env.ok(&["create", "priorityclass", "low", "--value=0", "--description=last"]).await;
+    let out = env.ok(&["get", "priorityclass", "low", "-o", "jsonpath={.value},{.description}"]).await;
+    assert_eq!(out, "0,last");
+    env.ok(&["create", "quota", "q", "--hard=cpu=1,memory=1G,pods=2", "--scopes=BestEffort"]).await;
+    let out =
+        env.ok(&["get", "quota", "q", "-o", "jsonpath={.spec.hard.memory},{.spec.hard.pods},{.spec.scopes[0]}"]).await;
+    assert_eq!(out, "1G,2,BestEffort");
+    env.ok(&["create", "clusterrole", "agg", "--aggregation-rule=example.com/aggregate=true"]).await;
+    let out = env
+        .ok(&["get", "clusterrole", "agg", "-o", "jsonpath={.aggregationRule.clusterRoleSelectors[0].matchLabels}"])
+        .await;
+    assert_eq!(out, "{\"example.com/aggregate\":\"true\"}");
+}
+
 #[test]
 fn standalone_binary_prints_its_address_serves_kubectl_and_stops_on_sigterm() {
     use std::io::{BufRead, BufReader};

@@ -12,6 +12,7 @@
 mod aggregation;
 mod gc;
 mod objects;
+mod replicas;
 mod workloads;
 
 use std::sync::Arc;
@@ -23,6 +24,7 @@ use tokio::task::JoinHandle;
 use crate::instruments::simulation::Simulation;
 use crate::ops::Cluster;
 
+pub use replicas::LOAD_ANNOTATION;
 pub use workloads::{NEVER_READY_ANNOTATION, READY_AFTER_ANNOTATION};
 
 /// The running controllers of one cluster; their tasks stop when it is dropped.

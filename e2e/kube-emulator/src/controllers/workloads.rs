@@ -1,11 +1,14 @@
-//! Workload simulation (off by default, kwok-style): Deployments and StatefulSets report status as
-//! their controllers would once their pods run, Services get a cluster IP, StatefulSets get
-//! PersistentVolumeClaims from their volumeClaimTemplates.
+//! Workload simulation (off by default, kwok-style): the controllers and kubelets behind
+//! workloads (`replicas`: Deployments roll out through ReplicaSets and Pods, Pods run and become
+//! Ready, Jobs complete, PodDisruptionBudgets and HorizontalPodAutoscalers follow their Pods and a
+//! utilization a test sets), StatefulSets report status as their controller would once their pods
+//! run and get PersistentVolumeClaims from their volumeClaimTemplates, Services get a cluster IP.
 //!
-//! Status goes through the /status subresource under the real controllers' manager names. Each
-//! new generation is observed at once and becomes ready after a delay (the default, or the
-//! `kube-emulator.io/ready-after` annotation); `kube-emulator.io/never-ready: "true"` makes a
-//! Deployment time out instead (Progressing=False, ProgressDeadlineExceeded).
+//! Status goes through the /status subresource under the real controllers' manager names. A Pod
+//! starts after a delay (the default, or the `kube-emulator.io/ready-after` annotation of the Pod
+//! or of the workload that made it); `kube-emulator.io/never-ready: "true"` keeps its containers
+//! unready, and makes a Deployment's current rollout time out once the delay has passed
+//! (Progressing=False, ProgressDeadlineExceeded).
 
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Weak};
@@ -16,6 +19,7 @@ use tokio::sync::{broadcast, watch};
 use tokio::time::Instant;
 
 use super::objects::{ObjKey, live, snapshot_all, target};
+use super::replicas::{self, Counts, PODS, REPLICASETS};
 use crate::errors::ApiResult;
 use crate::instruments::simulation::Simulation;
 use crate::meta::{is_deleting, meta_str, now_rfc3339};
@@ -30,10 +34,15 @@ pub const STATEFULSET_MANAGER: &str = "statefulset-controller";
 pub const PV_BINDER_MANAGER: &str = "persistentvolume-binder-controller";
 pub const SERVICE_IP_MANAGER: &str = "kube-apiserver";
 
-const DEPLOYMENTS: &str = "apps/deployments";
+pub(super) const DEPLOYMENTS: &str = "apps/deployments";
 const STATEFULSETS: &str = "apps/statefulsets";
 const SERVICES: &str = "/services";
 const PVCS: &str = "/persistentvolumeclaims";
+const JOBS: &str = "batch/jobs";
+const PDBS: &str = "policy/poddisruptionbudgets";
+const HPAS: &str = "autoscaling/horizontalpodautoscalers";
+/// Every kind the simulation acts on.
+const WATCHED: [&str; 8] = [DEPLOYMENTS, STATEFULSETS, SERVICES, REPLICASETS, PODS, JOBS, PDBS, HPAS];
 
 /// Where a workload's rollout stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,6 +74,8 @@ struct Sim {
     next_ip: u32,
     used_ips: HashSet<String>,
     last_rv: u64,
+    /// The budgets and autoscalers of each namespace (they follow its pods and workloads).
+    by_namespace: HashMap<String, BTreeSet<ObjKey>>,
 }
 
 /// The simulation's task: runs until the cluster is dropped.
@@ -120,6 +131,7 @@ impl Sim {
             next_ip: 10,
             used_ips: HashSet::new(),
             last_rv: 0,
+            by_namespace: HashMap::new(),
         }
     }
 
@@ -131,10 +143,14 @@ impl Sim {
             (c.store.subscribe(), snapshot_all(&st), st.rv)
         };
         self.last_rv = rv;
-        for storage in [DEPLOYMENTS, STATEFULSETS, SERVICES] {
+        for storage in WATCHED {
             for obj in all.get(storage).into_iter().flatten() {
                 if storage == SERVICES {
                     self.note_ip(obj);
+                }
+                if storage == PDBS || storage == HPAS {
+                    let key = ObjKey::of_object(storage, obj);
+                    self.by_namespace.entry(key.namespace.clone()).or_default().insert(key);
                 }
                 self.enqueue(ObjKey::of_object(storage, obj));
             }
@@ -144,13 +160,42 @@ impl Sim {
 
     fn on_change(&mut self, change: &Change) {
         self.last_rv = self.last_rv.max(change.rv);
-        if ![DEPLOYMENTS, STATEFULSETS, SERVICES].contains(&change.storage.as_str()) {
+        if !WATCHED.contains(&change.storage.as_str()) {
             return;
         }
         if change.storage == SERVICES {
             self.note_ip(&change.object);
         }
         self.enqueue(ObjKey::of(change));
+        // A controller hears of its objects' changes; budgets and autoscalers of the namespace
+        // of a pod or a workload look again.
+        if let Some(owner) = replicas::controller_ref(&change.object) {
+            let storage = match owner.get("kind").and_then(Value::as_str) {
+                Some("ReplicaSet") => Some(REPLICASETS),
+                Some("Deployment") => Some(DEPLOYMENTS),
+                Some("Job") => Some(JOBS),
+                Some("StatefulSet") => Some(STATEFULSETS),
+                _ => None,
+            };
+            if let (Some(storage), Some(name)) = (storage, owner.get("name").and_then(Value::as_str)) {
+                self.enqueue(ObjKey {
+                    storage: storage.into(),
+                    namespace: change.namespace.clone(),
+                    name: name.into(),
+                });
+            }
+        }
+        match change.storage.as_str() {
+            PDBS | HPAS => {
+                self.by_namespace.entry(change.namespace.clone()).or_default().insert(ObjKey::of(change));
+            }
+            PODS | DEPLOYMENTS | STATEFULSETS | REPLICASETS => {
+                let related: Vec<ObjKey> =
+                    self.by_namespace.get(&change.namespace).into_iter().flatten().cloned().collect();
+                related.into_iter().for_each(|k| self.enqueue(k));
+            }
+            _ => {}
+        }
     }
 
     fn note_ip(&mut self, svc: &Value) {
@@ -201,29 +246,51 @@ impl Sim {
         match key.storage.as_str() {
             DEPLOYMENTS => {
                 let phase = self.phase(key, &obj);
-                write_status(c, &rt, &obj, deployment_status(&obj, phase), DEPLOYMENT_MANAGER)
+                let (counts, rs) = replicas::roll_out(c, &obj)?;
+                write_status(
+                    c,
+                    &rt,
+                    &obj,
+                    deployment_status(&obj, counts, phase == Phase::Stuck, &rs),
+                    DEPLOYMENT_MANAGER,
+                )
             }
             STATEFULSETS => {
-                let phase = self.phase(key, &obj);
                 create_claims(c, &obj)?;
-                write_status(c, &rt, &obj, statefulset_status(&obj, phase), STATEFULSET_MANAGER)
+                replicas::stateful_set(c, &rt, &obj)?;
+                // Its pods look again: the set's never-ready annotation holds them.
+                let pods = replicas::owned(c, PODS, &key.namespace, meta_str(&obj, "uid"));
+                pods.iter().for_each(|p| self.enqueue(ObjKey::of_object(PODS, p)));
+                Ok(())
             }
             SERVICES => self.assign_cluster_ip(c, &rt, &obj),
+            REPLICASETS => replicas::replica_set(c, &rt, &obj),
+            PODS => self.kubelet(c, key, &obj),
+            JOBS => replicas::job(c, &rt, &obj),
+            PDBS => replicas::budget(c, &rt, &obj),
+            HPAS => {
+                // The autoscaler syncs periodically (every delay here), as the real one does.
+                self.timers.insert((
+                    Instant::now() + self.simulation.ready_delay().max(Duration::from_millis(10)),
+                    key.clone(),
+                ));
+                replicas::autoscale(c, &rt, &obj)
+            }
             _ => Ok(()),
         }
     }
 
-    /// The phase of the object's current generation; schedules the moment it changes.
-    fn phase(&mut self, key: &ObjKey, obj: &Value) -> Phase {
+    /// Whether the delay of `obj` (its `ready-after` annotation, or the default) has passed since
+    /// its current generation (0 for pods) was first seen; if not, schedules the moment it does.
+    fn delay_passed(&mut self, key: &ObjKey, obj: &Value, generation: i64) -> bool {
         let uid = meta_str(obj, "uid").to_string();
-        let generation = obj.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(0);
         let seen = self.seen.entry(key.clone()).or_insert_with(|| Seen {
             uid: uid.clone(),
             generation,
             since: Instant::now(),
         });
         if seen.uid != uid || seen.generation != generation {
-            // A new generation restarts the readiness delay.
+            // A new generation (or a new object of the same name) restarts the delay.
             *seen = Seen { uid, generation, since: Instant::now() };
         }
         let delay = annotation(obj, READY_AFTER_ANNOTATION)
@@ -232,6 +299,31 @@ impl Sim {
         let due = seen.since + delay;
         if Instant::now() < due {
             self.timers.insert((due, key.clone()));
+            return false;
+        }
+        true
+    }
+
+    /// The kubelet: a new pod starts once its delay has passed since it was first seen.
+    fn kubelet(&mut self, c: &Cluster, key: &ObjKey, pod: &Value) -> ApiResult<()> {
+        let held = annotation(pod, NEVER_READY_ANNOTATION).as_deref() == Some("true") || held_by_stateful_set(c, pod);
+        if replicas::started_unready(pod) {
+            // A pod held unready becomes ready once released.
+            return if held { Ok(()) } else { replicas::start_pod(c, pod, false) };
+        }
+        if !replicas::needs_kubelet(pod) {
+            return Ok(());
+        }
+        if !self.delay_passed(key, pod, 0) {
+            return Ok(());
+        }
+        replicas::start_pod(c, pod, held)
+    }
+
+    /// The phase of the object's current generation; schedules the moment it changes.
+    fn phase(&mut self, key: &ObjKey, obj: &Value) -> Phase {
+        let generation = obj.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(0);
+        if !self.delay_passed(key, obj, generation) {
             return Phase::Rolling;
         }
         if annotation(obj, NEVER_READY_ANNOTATION).as_deref() == Some("true") { Phase::Stuck } else { Phase::Ready }
@@ -263,6 +355,20 @@ impl Sim {
     }
 }
 
+/// A StatefulSet's never-ready annotation holds its pods, for as long as it is there.
+fn held_by_stateful_set(c: &Cluster, pod: &Value) -> bool {
+    let Some(owner) =
+        replicas::controller_ref(pod).filter(|r| r.get("kind").and_then(Value::as_str) == Some("StatefulSet"))
+    else {
+        return false;
+    };
+    let name = owner.get("name").and_then(Value::as_str).unwrap_or("");
+    c.store
+        .lock()
+        .get(STATEFULSETS, meta_str(pod, "namespace"), name)
+        .is_some_and(|s| annotation(&s, NEVER_READY_ANNOTATION).as_deref() == Some("true"))
+}
+
 fn annotation(obj: &Value, key: &str) -> Option<String> {
     obj.pointer("/metadata/annotations").and_then(|a| a.get(key)).and_then(Value::as_str).map(String::from)
 }
@@ -276,97 +382,49 @@ fn generation(obj: &Value) -> i64 {
     obj.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(0)
 }
 
-/// Writes the status through /status when it differs from the live one.
-fn write_status(c: &Cluster, rt: &Arc<ResourceType>, obj: &Value, status: Value, manager: &str) -> ApiResult<()> {
-    if obj.get("status") == Some(&status) {
-        return Ok(());
-    }
-    let mut body = obj.clone();
-    body["status"] = status;
-    let key = ObjKey::of_object(&rt.storage, obj);
-    c.replace(&target(rt, &key, Some(Sub::Status)), body, &WriteOptions::manager(manager)).map(|_| ())
-}
+use replicas::write_status;
 
-/// The status the deployment controller reports for a phase.
-fn deployment_status(obj: &Value, phase: Phase) -> Value {
+/// The status the deployment controller reports from its ReplicaSets' counts; `stuck` is a
+/// rollout past its deadline.
+fn deployment_status(obj: &Value, c: Counts, stuck: bool, rs: &str) -> Value {
     let r = spec_replicas(obj);
-    let rs = format!("{}-{}", meta_str(obj, "name"), template_hash(obj));
-    let was_available = has_condition(obj, "Available", "True");
-    let (available, progressing) = match phase {
-        Phase::Ready => (
-            cond("Available", "True", "MinimumReplicasAvailable", "Deployment has minimum availability."),
-            cond(
-                "Progressing",
-                "True",
-                "NewReplicaSetAvailable",
-                &format!("ReplicaSet \"{rs}\" has successfully progressed."),
-            ),
-        ),
-        Phase::Rolling => (
-            available_while_rolling(was_available),
-            cond("Progressing", "True", "ReplicaSetUpdated", &format!("ReplicaSet \"{rs}\" is progressing.")),
-        ),
-        Phase::Stuck => (
-            available_while_rolling(was_available),
-            cond(
-                "Progressing",
-                "False",
-                "ProgressDeadlineExceeded",
-                &format!("ReplicaSet \"{rs}\" has timed out progressing."),
-            ),
-        ),
+    let max_unavailable = match obj.pointer("/spec/strategy/rollingUpdate/maxUnavailable") {
+        Some(Value::String(p)) => p.trim_end_matches('%').parse::<i64>().unwrap_or(0) * r / 100,
+        Some(v) => v.as_i64().unwrap_or(0),
+        None => 0,
     };
-    let (updated, ready) = match phase {
-        Phase::Ready => (r, r),
-        // During a rollout the old pods stay ready; a first rollout has none.
-        _ if was_available => (0, r),
-        _ => (r, 0),
-    };
-    let mut status = Map::new();
-    status.insert("observedGeneration".into(), json!(generation(obj)));
-    put_nonzero(&mut status, "replicas", r);
-    put_nonzero(&mut status, "updatedReplicas", updated);
-    put_nonzero(&mut status, "readyReplicas", ready);
-    put_nonzero(&mut status, "availableReplicas", ready);
-    put_nonzero(&mut status, "unavailableReplicas", r - ready);
-    let conditions = vec![keep_times(obj, available), keep_times(obj, progressing)];
-    status.insert("conditions".into(), Value::Array(conditions));
-    Value::Object(status)
-}
-
-fn available_while_rolling(was_available: bool) -> Value {
-    if was_available {
+    let complete = c.updated == r && c.replicas == r && c.available == r;
+    let available = if c.available >= r - max_unavailable && (r == 0 || c.available > 0 || max_unavailable >= r) {
         cond("Available", "True", "MinimumReplicasAvailable", "Deployment has minimum availability.")
     } else {
         cond("Available", "False", "MinimumReplicasUnavailable", "Deployment does not have minimum availability.")
-    }
-}
-
-/// The status the StatefulSet controller reports for a phase.
-fn statefulset_status(obj: &Value, phase: Phase) -> Value {
-    let r = spec_replicas(obj);
-    let update = format!("{}-{}", meta_str(obj, "name"), template_hash(obj));
-    let previous = obj.pointer("/status/currentRevision").and_then(Value::as_str).filter(|s| !s.is_empty());
-    let first_rollout = previous.is_none_or(|p| p == update);
-    let current = match phase {
-        Phase::Ready => update.clone(),
-        _ => previous.unwrap_or(&update).to_string(),
     };
-    let (ready, updated) = match phase {
-        Phase::Ready => (r, r),
-        _ if first_rollout => (0, r),
-        _ => (r, 0),
+    let progressing = if stuck {
+        cond(
+            "Progressing",
+            "False",
+            "ProgressDeadlineExceeded",
+            &format!("ReplicaSet \"{rs}\" has timed out progressing."),
+        )
+    } else if complete {
+        cond(
+            "Progressing",
+            "True",
+            "NewReplicaSetAvailable",
+            &format!("ReplicaSet \"{rs}\" has successfully progressed."),
+        )
+    } else {
+        cond("Progressing", "True", "ReplicaSetUpdated", &format!("ReplicaSet \"{rs}\" is progressing."))
     };
     let mut status = Map::new();
     status.insert("observedGeneration".into(), json!(generation(obj)));
-    status.insert("replicas".into(), json!(r));
-    put_nonzero(&mut status, "readyReplicas", ready);
-    put_nonzero(&mut status, "currentReplicas", r);
-    put_nonzero(&mut status, "updatedReplicas", updated);
-    status.insert("availableReplicas".into(), json!(ready));
-    status.insert("currentRevision".into(), json!(current));
-    status.insert("updateRevision".into(), json!(update));
-    status.insert("collisionCount".into(), json!(0));
+    put_nonzero(&mut status, "replicas", c.replicas);
+    put_nonzero(&mut status, "updatedReplicas", c.updated);
+    put_nonzero(&mut status, "readyReplicas", c.ready);
+    put_nonzero(&mut status, "availableReplicas", c.available);
+    put_nonzero(&mut status, "unavailableReplicas", (r - c.available).max(0));
+    let conditions = vec![keep_times(obj, available), keep_times(obj, progressing)];
+    status.insert("conditions".into(), Value::Array(conditions));
     Value::Object(status)
 }
 
@@ -424,19 +482,10 @@ fn create_claim(c: &Cluster, sts: &Value, tmpl: &Value, name: &str) -> ApiResult
     c.replace(&t, bound, &WriteOptions::manager(PV_BINDER_MANAGER)).map(|_| ())
 }
 
-fn put_nonzero(m: &mut Map<String, Value>, key: &str, n: i64) {
-    // The real controllers' status fields are omitempty.
-    if n != 0 {
-        m.insert(key.into(), json!(n));
-    }
-}
+use replicas::put_nonzero;
 
 fn cond(type_: &str, status: &str, reason: &str, message: &str) -> Value {
     json!({"type": type_, "status": status, "reason": reason, "message": message})
-}
-
-fn has_condition(obj: &Value, type_: &str, status: &str) -> bool {
-    find_condition(obj, type_).is_some_and(|c| c.get("status").and_then(Value::as_str) == Some(status))
 }
 
 fn find_condition<'a>(obj: &'a Value, type_: &str) -> Option<&'a Value> {
@@ -454,6 +503,16 @@ fn keep_times(obj: &Value, mut c: Value) -> Value {
     let update = if same("status") && same("reason") && same("message") { time("lastUpdateTime") } else { json!(now) };
     c["lastTransitionTime"] = transition;
     c["lastUpdateTime"] = update;
+    c
+}
+
+/// A condition whose lastTransitionTime moves only when its status does (PDB, HPA conditions).
+pub(super) fn keep_transition(obj: &Value, mut c: Value) -> Value {
+    let old = find_condition(obj, c["type"].as_str().unwrap_or(""));
+    c["lastTransitionTime"] = match old {
+        Some(o) if o.get("status") == c.get("status") => o.get("lastTransitionTime").cloned().unwrap_or(Value::Null),
+        _ => json!(now_rfc3339()),
+    };
     c
 }
 
@@ -522,14 +581,17 @@ mod tests {
     #[test]
     fn ready_deployment_reports_all_replicas_and_conditions() {
         let d = json!({"metadata": {"name": "web", "generation": 3}, "spec": {"replicas": 2, "template": {}}});
-        let s = deployment_status(&d, Phase::Ready);
+        let all = Counts { replicas: 2, updated: 2, ready: 2, available: 2 };
+        let s = deployment_status(&d, all, false, "web-x");
         assert_eq!(s["observedGeneration"], 3);
         for k in ["replicas", "updatedReplicas", "readyReplicas", "availableReplicas"] {
             assert_eq!(s[k], 2, "{k}");
         }
         assert_eq!(s["conditions"][0]["reason"], "MinimumReplicasAvailable");
         assert_eq!(s["conditions"][1]["reason"], "NewReplicaSetAvailable");
-        let stuck = deployment_status(&d, Phase::Stuck);
+        let rolling = deployment_status(&d, Counts { replicas: 3, updated: 1, ready: 2, available: 2 }, false, "web-x");
+        assert_eq!(rolling["conditions"][1]["reason"], "ReplicaSetUpdated");
+        let stuck = deployment_status(&d, all, true, "web-x");
         assert_eq!(stuck["conditions"][1]["status"], "False");
         assert_eq!(stuck["conditions"][1]["reason"], "ProgressDeadlineExceeded");
     }

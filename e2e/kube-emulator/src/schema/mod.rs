@@ -4,6 +4,7 @@
 
 mod errors;
 mod openapi;
+mod optional;
 mod structural;
 
 use serde_json::Value;
@@ -14,6 +15,8 @@ pub use errors::{FieldError, FieldErrorKind, invalid_message};
 pub struct CompiledSchema {
     root: Value,
     cel: kube_cel::CompiledSchema,
+    /// Rules that need CEL's optional types, which kube-cel lacks (`optional`).
+    optional: optional::OptionalRules,
 }
 
 impl std::fmt::Debug for CompiledSchema {
@@ -27,9 +30,14 @@ impl CompiledSchema {
     /// which CEL rule does not compile: the server refuses such a CRD with 422.
     pub fn new(openapi_v3_schema: &Value) -> Result<Self, Vec<String>> {
         let mut problems = structural::check(openapi_v3_schema);
-        let cel = kube_cel::compile_schema(openapi_v3_schema);
+        let (for_kube_cel, optional) = optional::OptionalRules::split(openapi_v3_schema);
+        let cel = kube_cel::compile_schema(&for_kube_cel);
         problems.extend(cel.compilation_errors().iter().map(|e| format!("x-kubernetes-validations: {e}")));
-        if problems.is_empty() { Ok(CompiledSchema { root: openapi_v3_schema.clone(), cel }) } else { Err(problems) }
+        if problems.is_empty() {
+            Ok(CompiledSchema { root: openapi_v3_schema.clone(), cel, optional })
+        } else {
+            Err(problems)
+        }
     }
 
     /// Removes fields the schema does not declare (unless it preserves unknown fields) and
@@ -100,9 +108,11 @@ impl CompiledSchema {
             // The validator holds the CEL function registry: build it once per thread.
             static VALIDATOR: kube_cel::Validator = kube_cel::Validator::new();
         }
-        VALIDATOR.with(|validator| {
+        let mut errors: Vec<FieldError> = VALIDATOR.with(|validator| {
             validator.validate_compiled(&self.cel, obj, old).into_iter().map(|e| cel_error(&e, &self.root)).collect()
-        })
+        });
+        errors.extend(self.optional.validate(obj, old));
+        errors
     }
 }
 
