@@ -14,11 +14,11 @@
 //! - `PRISM_BENCH_WRAPPER`: a command the operator runs under, for profiling (e.g.
 //!   `valgrind --tool=massif --massif-out-file=/tmp/operator.massif`).
 
+#[path = "support/cache_bytes.rs"]
+mod cache_bytes;
 #[allow(dead_code)]
 #[path = "../tests/e2e/harness.rs"]
 mod harness;
-#[path = "support/cache_bytes.rs"]
-mod cache_bytes;
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -606,8 +606,10 @@ fn print(label: &str, clusters: usize, f: &Figures) {
 
 /// The cache's bytes per kind for one cluster (each object cached once, as trimmed).
 fn print_cache(cache: &[cache_bytes::KindBytes]) {
-    println!("
-cached per cluster, by kind (heap of one trimmed copy and its store key):");
+    println!(
+        "
+cached per cluster, by kind (heap of one trimmed copy and its store key):"
+    );
     for kind in cache.iter().filter(|k| k.objects > 0) {
         let each = kind.bytes / kind.objects;
         println!("  {:<26} {:>3} x {:>6} B = {:>7} B", kind.kind, kind.objects, each, kind.bytes);

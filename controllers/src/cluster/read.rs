@@ -13,6 +13,7 @@ use super::build::Credentials;
 use super::credentials;
 use super::status::Observations;
 use super::validate::ValidatedCluster;
+use crate::cache::in_namespace;
 use crate::error::Result;
 use crate::workload::WorkloadView;
 use crate::writer::Writer;
@@ -49,15 +50,15 @@ pub async fn read(
         let name = naming::backend_service(&valid.name, kind);
         backends.push((kind.as_str().to_string(), w.live_child::<StatefulSet>(&name, &labels(kind.as_str())).await?));
     }
-    let in_ns = |object_ns: Option<String>| object_ns.as_deref() == Some(valid.namespace.as_str());
+    let ns = Some(valid.namespace.as_str());
     Ok(Read {
         credentials,
         lingering_credentials,
         admin: w.live_child(&naming::admin_service(&valid.name), &labels("admin")).await?,
         proxy: w.live_child(&naming::proxy_service(&valid.name), &labels("proxy")).await?,
         backends,
-        patterns: patterns.state_filter(|p| in_ns(p.namespace())).iter().map(|p| p.as_ref().clone()).collect(),
-        namespaces: namespaces.state_filter(|n| in_ns(n.namespace())).iter().map(|n| n.as_ref().clone()).collect(),
+        patterns: in_namespace(patterns, ns, |_| true).iter().map(|p| p.as_ref().clone()).collect(),
+        namespaces: in_namespace(namespaces, ns, |_| true).iter().map(|n| n.as_ref().clone()).collect(),
     })
 }
 

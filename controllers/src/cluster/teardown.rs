@@ -16,6 +16,7 @@ use prism_api::v1alpha2::PrismNamespace;
 use prism_api::v1beta1::PrismPattern;
 
 use super::credentials;
+use crate::cache::in_namespace;
 use crate::error::{Error, Result};
 use crate::naming;
 use crate::routes::Routes;
@@ -58,7 +59,7 @@ async fn delete_app_team_namespaces(
     let ns = cluster.namespace().unwrap_or_default();
     let uid = cluster.uid().unwrap_or_default();
     let mut remaining = 0;
-    for namespace in namespaces.state_filter(|n| n.namespace().as_deref() == Some(ns.as_str())) {
+    for namespace in in_namespace(namespaces, Some(ns.as_str()), |_| true) {
         let tied = namespace.owner_references().iter().any(|o| o.uid == uid && o.controller != Some(true));
         if !tied {
             continue;

@@ -26,7 +26,7 @@ use prism_api::v1alpha1::PrismCluster;
 use prism_api::v1alpha2::PrismNamespace;
 use prism_api::v1beta1::PrismPattern;
 
-use crate::cache::ChildrenBuilder;
+use crate::cache::{ChildrenBuilder, in_namespace};
 use crate::context::{Context, Identity};
 use crate::driver::Driver;
 use crate::routes;
@@ -76,13 +76,9 @@ fn namespaces_of_cluster<M: Resource>(
     store: Store<PrismNamespace>,
 ) -> impl Fn(M) -> Vec<ObjectRef<PrismNamespace>> + Send + Sync + 'static {
     move |cluster| {
-        let (name, ns) = (cluster.name_any(), cluster.namespace());
-        store
-            .state()
-            .iter()
-            .filter(|n| n.spec.cluster == name && n.namespace() == ns)
-            .map(|n| ObjectRef::from_obj(n.as_ref()))
-            .collect()
+        let (name, ns) = (cluster.name_any(), cluster.meta().namespace.as_deref());
+        let named = in_namespace(&store, ns, |n| n.spec.cluster == name);
+        named.iter().map(|n| ObjectRef::from_obj(n.as_ref())).collect()
     }
 }
 
@@ -101,12 +97,10 @@ fn namespaces_of_runner<M: Resource>(
         let Some(cluster) = runner.labels().get(labels::CLUSTER).cloned() else {
             return owner.into_iter().collect();
         };
-        let served = store
-            .state()
-            .into_iter()
-            .filter(|n| n.spec.cluster == cluster && n.namespace() == ns)
-            .filter(|n| n.spec.settings.patterns.iter().any(|p| routes::runner_for(n, p) == name))
-            .map(|n| ObjectRef::from_obj(n.as_ref()));
-        owner.into_iter().chain(served).collect()
+        let serves = |n: &PrismNamespace| {
+            n.spec.cluster == cluster && n.spec.settings.patterns.iter().any(|p| routes::runner_for(n, p) == name)
+        };
+        let served = in_namespace(&store, ns.as_deref(), serves);
+        owner.into_iter().chain(served.iter().map(|n| ObjectRef::from_obj(n.as_ref()))).collect()
     }
 }

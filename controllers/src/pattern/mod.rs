@@ -22,7 +22,7 @@ use prism_api::names::{field_managers, finalizers, labels};
 use prism_api::v1alpha1::PrismCluster;
 use prism_api::v1beta1::PrismPattern;
 
-use crate::cache::ChildrenBuilder;
+use crate::cache::{ChildrenBuilder, in_namespace};
 use crate::context::{Context, Identity};
 use crate::driver::Driver;
 use crate::kinds::{self, api_served};
@@ -86,13 +86,9 @@ fn patterns_of_cluster<M: kube::Resource>(
     store: Store<PrismPattern>,
 ) -> impl Fn(M) -> Vec<ObjectRef<PrismPattern>> + Send + Sync + 'static {
     move |cluster| {
-        let (name, ns) = (cluster.name_any(), cluster.namespace());
-        store
-            .state()
-            .iter()
-            .filter(|p| p.spec.cluster == name && p.namespace() == ns)
-            .map(|p| ObjectRef::from_obj(p.as_ref()))
-            .collect()
+        let (name, ns) = (cluster.name_any(), cluster.meta().namespace.as_deref());
+        let named = in_namespace(&store, ns, |p| p.spec.cluster == name);
+        named.iter().map(|p| ObjectRef::from_obj(p.as_ref())).collect()
     }
 }
 
@@ -120,17 +116,13 @@ fn patterns_of_backend<M: kube::Resource>(
     store: Store<PrismPattern>,
 ) -> impl Fn(M) -> Vec<ObjectRef<PrismPattern>> + Send + Sync + 'static {
     move |backend| {
-        let ns = backend.namespace();
         let labels = backend.labels();
         let (Some(cluster), Some(kind)) = (labels.get(labels::CLUSTER), labels.get(labels::BACKEND)) else {
             return Vec::new();
         };
-        store
-            .state()
-            .iter()
-            .filter(|p| &p.spec.cluster == cluster && p.namespace() == ns)
-            .filter(|p| p.spec.backends.iter().any(|b| b.name.as_str() == kind))
-            .map(|p| ObjectRef::from_obj(p.as_ref()))
-            .collect()
+        let uses =
+            |p: &PrismPattern| &p.spec.cluster == cluster && p.spec.backends.iter().any(|b| b.name.as_str() == kind);
+        let users = in_namespace(&store, backend.meta().namespace.as_deref(), uses);
+        users.iter().map(|p| ObjectRef::from_obj(p.as_ref())).collect()
     }
 }
