@@ -31,8 +31,8 @@ use kube::api::{
 use kube::{Client, Resource};
 use kube_emulator::instruments::accounting::RequestRecord;
 use kube_emulator::{Emulator, Server};
-use prism_api::v1alpha1::{ClusterPhase, PrismCluster};
-use prism_api::v1alpha2::PrismNamespace;
+use prism_api::v1beta1::PrismNamespace;
+use prism_api::v1beta1::{ClusterPhase, PrismCluster};
 use prism_api::v1beta1::{PatternPhase, PrismPattern};
 use serde_json::{Value, json};
 use support::rbac::{self, Binding, Grant, Install, Report, Request, RulesFile};

@@ -4,8 +4,8 @@
 
 use std::time::Instant;
 
-use prism_api::v1alpha2::{NamespacePhase, PrismNamespace};
 use prism_api::v1beta1::PrismPattern;
+use prism_api::v1beta1::{NamespacePhase, PrismNamespace};
 
 use crate::clusters::{LIMIT, condition, converged, kubectl_ok, kubectl_patch, patterns_converged, routes, wait_for};
 use crate::harness::{Env, sample};
@@ -13,7 +13,7 @@ use crate::harness::{Env, sample};
 fn cluster(name: &str) -> String {
     format!(
         r#"
-apiVersion: prism.io/v1alpha1
+apiVersion: prism.io/v1beta1
 kind: PrismCluster
 metadata:
   name: {name}
@@ -26,7 +26,7 @@ spec:
 }
 
 const UNKNOWN_CLUSTER: &str = r#"
-apiVersion: prism.io/v1alpha2
+apiVersion: prism.io/v1beta1
 kind: PrismNamespace
 metadata:
   name: lost
@@ -37,7 +37,7 @@ spec:
 "#;
 
 const UNKNOWN_PATTERN: &str = r#"
-apiVersion: prism.io/v1alpha2
+apiVersion: prism.io/v1beta1
 kind: PrismNamespace
 metadata:
   name: bad

@@ -10,7 +10,7 @@ use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::{Patch, PatchParams};
 use kube_emulator::Emulator;
 use kube_emulator::instruments::faults::{FaultAction, FaultRule};
-use prism_api::v1alpha1::{ClusterPhase, PrismCluster};
+use prism_api::v1beta1::{ClusterPhase, PrismCluster};
 use prism_api::v1beta1::{PatternPhase, PrismPattern};
 use serde_json::json;
 
@@ -144,7 +144,7 @@ fn failures(ns: &str) -> String {
     let labels = "{app.kubernetes.io/managed-by: prism-operator, prism.io/cluster: old}";
     format!(
         r#"
-apiVersion: prism.io/v1alpha1
+apiVersion: prism.io/v1beta1
 kind: PrismCluster
 metadata: {{name: broken, namespace: {ns}}}
 spec:
@@ -153,7 +153,7 @@ spec:
     - {{name: keyvalue, backends: [redis]}}
     - {{name: consumer, backends: [nats]}}
 ---
-apiVersion: prism.io/v1alpha2
+apiVersion: prism.io/v1beta1
 kind: PrismNamespace
 metadata: {{name: typo, namespace: {ns}}}
 spec: {{cluster: minimal, patterns: [keyvalue, mailbox]}}

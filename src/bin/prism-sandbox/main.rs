@@ -123,8 +123,8 @@ async fn install(client: &Client) -> Result<(), SandboxError> {
 }
 
 async fn apply_sample(client: &Client) -> Result<(), SandboxError> {
-    let cluster: prism_api::v1alpha1::PrismCluster = serde_saphyr::from_str(SAMPLE)?;
-    let api: Api<prism_api::v1alpha1::PrismCluster> = Api::namespaced(client.clone(), NAMESPACE);
+    let cluster: prism_api::v1beta1::PrismCluster = serde_saphyr::from_str(SAMPLE)?;
+    let api: Api<prism_api::v1beta1::PrismCluster> = Api::namespaced(client.clone(), NAMESPACE);
     let name = cluster.metadata.name.clone().unwrap_or_default();
     api.patch(&name, &PatchParams::apply("prism-sandbox"), &Patch::Apply(&cluster)).await?;
     Ok(())
