@@ -318,6 +318,8 @@ fn start_operator(kubeconfig: &Path, qps: &str, metrics_port: u16, log: &Path) -
         .args(command)
         .args(["run", "--leader-elect=false", "--qps", qps, "--resync", RESYNC, "--log-format", "json"])
         .args(["--metrics-addr", &metrics, "--health-addr", "127.0.0.1:0"])
+        // The figures measure the controllers; no Service reaches a webhook here.
+        .arg("--webhook=false")
         .arg("--kubeconfig")
         .arg(kubeconfig)
         .env("RUST_LOG", "info")
