@@ -58,6 +58,12 @@ const MAY_BE_UNUSED: &[(&str, &str, &str, &str)] = &[
     ("get", "autoscaling", "horizontalpodautoscalers", CACHE_MISS),
     ("get", "networking.k8s.io", "ingresses", CACHE_MISS),
     ("get", "policy", "poddisruptionbudgets", CACHE_MISS),
+    (
+        "patch",
+        "apiextensions.k8s.io",
+        "customresourcedefinitions/status",
+        "an operator watching one namespace migrates its objects but leaves storedVersions to a cluster-wide one",
+    ),
 ];
 
 /// Why a controller may never GET a kind it caches: it reads its children from its watches'
@@ -120,6 +126,7 @@ fn chart_install(watch_namespace: Option<&str>) -> Install {
         watch_namespace: watch_namespace.map(String::from),
         release_namespace: RELEASE_NS.into(),
         leader_election: true,
+        webhook: true,
     }
 }
 
@@ -153,10 +160,33 @@ async fn install(rules: &RulesFile, install: &Install) -> Installed {
     for object in rbac::render(rules, install, RELEASE) {
         create(&client, object).await;
     }
+    upgrade_leftovers(&client).await;
     let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), RELEASE_NS);
     let answer = accounts.create_token_request(RELEASE, &PostParams::default(), &Default::default()).await;
     let token = answer.expect("a token of the chart's ServiceAccount").status.expect("token").token;
     Installed { server, client, token }
+}
+
+/// What an upgrade leaves for the operator: objects stored at the first release's versions (the
+/// leader migrates them and trims storedVersions) and a webhook certificate 15 days from expiry
+/// (the operator renews it).
+async fn upgrade_leftovers(client: &Client) {
+    use prism_operator::webhook::certs;
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    for (crd, older) in [
+        ("prismclusters.prism.io", "v1alpha1"),
+        ("prismnamespaces.prism.io", "v1alpha2"),
+        ("prismpatterns.prism.io", "v1alpha1"),
+    ] {
+        let stored = json!({"status": {"storedVersions": [older, "v1beta1"]}});
+        crds.patch_status(crd, &PatchParams::default(), &Patch::Merge(&stored)).await.expect("storedVersions");
+    }
+    let now = k8s_openapi::jiff::Timestamp::now().as_second();
+    let names = certs::service_names("prism-operator-webhook", RELEASE_NS);
+    let expiring = certs::generate(&names, now - 350 * 86400).expect("a certificate");
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(client.clone(), RELEASE_NS);
+    let secret = certs::secret(support::rbac::WEBHOOK_SECRET, RELEASE_NS, &expiring);
+    secrets.create(&PostParams::default(), &secret).await.expect("the webhook's Secret");
 }
 
 /// Creates any object (its apiVersion, kind and namespace say where).
@@ -193,6 +223,14 @@ impl Operator {
         if let Some(ns) = watch_namespace {
             command.arg(format!("--namespace={ns}"));
         }
+        // The webhook as the chart serves it (its Service reaches this process's port).
+        let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
+        installed.server.emulator.services.register(
+            RELEASE_NS,
+            "prism-operator-webhook",
+            ([127, 0, 0, 1], port).into(),
+        );
+        command.args([format!("--webhook-addr=127.0.0.1:{port}"), format!("--webhook-namespace={RELEASE_NS}")]);
         // The chart's lease settings: tighter ones can lose the lease on a loaded machine.
         let election = &chart_values()["leaderElection"];
         let setting = |key: &str| election[key].as_str().expect("leaderElection setting").to_string();
@@ -277,6 +315,8 @@ async fn scenario(client: &Client) {
     let sample = std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(SAMPLE)).expect(SAMPLE);
     let mut cluster: Value = serde_saphyr::from_str(&sample).expect("sample YAML");
     cluster["spec"]["deletionPolicy"] = json!("Delete");
+    // Its deletion deletes data: confirmed, as the webhook requires.
+    cluster["metadata"]["annotations"] = json!({"prism.io/confirm-data-deletion": CLUSTER_NAME});
     let clusters: Api<PrismCluster> = Api::namespaced(client.clone(), WATCHED);
     clusters.patch(CLUSTER_NAME, &apply_params(), &Patch::Apply(&cluster)).await.expect("apply the cluster");
     eventually("the cluster Running", || async {
@@ -503,7 +543,12 @@ leaderElection:
 "#;
 
     fn install(watch: Option<&str>) -> Install {
-        Install { watch_namespace: watch.map(String::from), release_namespace: "ops".into(), leader_election: true }
+        Install {
+            watch_namespace: watch.map(String::from),
+            release_namespace: "ops".into(),
+            leader_election: true,
+            webhook: false,
+        }
     }
 
     fn recorded() -> Vec<Request> {
