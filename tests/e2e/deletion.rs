@@ -32,6 +32,9 @@ apiVersion: prism.io/v1beta1
 kind: PrismCluster
 metadata:
   name: {name}
+  annotations:
+    # Deletion with policy Delete deletes data: the webhook wants it confirmed.
+    prism.io/confirm-data-deletion: {name}
 spec:
   deletionPolicy: {policy}
   patterns:
