@@ -68,6 +68,9 @@ fn spec_valid(namespace: &PrismNamespace) -> (String, String, String) {
 async fn app_team_namespaces_become_ready_and_invalid_ones_say_why_and_recover() {
     let started = Instant::now();
     let mut env = Env::new("apps").await;
+    // The conditions' side of invalid references: admission steps aside as with the operator
+    // down (tests/e2e/versions.rs covers the refusals).
+    env.webhook_reachable = false;
     env.start_operator("a", &[]);
     env.apply(&cluster("apps")).await;
     converged(&env, "apps").await;

@@ -37,6 +37,12 @@ pub struct Env {
     operators: Vec<Operator>,
     /// Operators started from now on watch every namespace (not only the scenario's).
     pub watch_all_namespaces: bool,
+    /// Where the operators' webhook Service and certificate Secret live (a chart's release
+    /// namespace), apart from the Prism resources.
+    pub operator_namespace: String,
+    /// Whether the API server reaches the operators' webhook (false: as with the operator down,
+    /// so that admission steps aside and the conditions report problems instead).
+    pub webhook_reachable: bool,
 }
 
 /// A running `prism-operator run` process.
@@ -68,8 +74,17 @@ impl Env {
             }
         };
         let client = client_for(&kubeconfig).await;
-        let env =
-            Env { namespace, kubeconfig, server, client, home, operators: Vec::new(), watch_all_namespaces: false };
+        let env = Env {
+            operator_namespace: format!("{namespace}-operator"),
+            namespace,
+            kubeconfig,
+            server,
+            client,
+            home,
+            operators: Vec::new(),
+            watch_all_namespaces: false,
+            webhook_reachable: true,
+        };
         env.install_crds(crds).await;
         env.create_namespace().await;
         env
@@ -97,8 +112,14 @@ impl Env {
 
     async fn create_namespace(&self) {
         let namespaces: Api<Namespace> = Api::all(self.client.clone());
-        let ns = serde_json::from_value(json!({"metadata": {"name": self.namespace}})).expect("namespace");
-        namespaces.create(&PostParams::default(), &ns).await.expect("namespace created");
+        for name in [&self.namespace, &self.operator_namespace()] {
+            let ns = serde_json::from_value(json!({"metadata": {"name": name}})).expect("namespace");
+            namespaces.create(&PostParams::default(), &ns).await.expect("namespace created");
+        }
+    }
+
+    pub fn operator_namespace(&self) -> String {
+        self.operator_namespace.clone()
     }
 
     /// An Api in the scenario's namespace.
@@ -157,14 +178,18 @@ impl Env {
         let log = self.home.path().join(format!("operator-{identity}.log"));
         let log_file = std::fs::File::create(&log).expect("log file");
         let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
-        if let Some(server) = &self.server {
-            server.emulator.services.register(&self.namespace, WEBHOOK_SERVICE, ([127, 0, 0, 1], port).into());
+        if let Some(server) = self.server.as_ref().filter(|_| self.webhook_reachable) {
+            server.emulator.services.register(
+                &self.operator_namespace(),
+                WEBHOOK_SERVICE,
+                ([127, 0, 0, 1], port).into(),
+            );
         }
         let webhook_addr = format!("127.0.0.1:{port}");
         let child = Command::new(env!("CARGO_BIN_EXE_prism-operator"))
             .args(["run", "--lease-namespace", &self.namespace])
             .args(if self.watch_all_namespaces { vec![] } else { vec!["--namespace", &self.namespace] })
-            .args(["--webhook-addr", &webhook_addr, "--webhook-namespace", &self.namespace])
+            .args(["--webhook-addr", &webhook_addr, "--webhook-namespace", &self.operator_namespace()])
             .args(["--webhook-configuration", &format!("prism-operator-{}", self.namespace)])
             .args(["--identity", identity, "--metrics-addr", "127.0.0.1:0", "--health-addr", "127.0.0.1:0"])
             .args([

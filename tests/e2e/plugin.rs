@@ -111,6 +111,9 @@ async fn a_progressing_cluster_says_what_it_waits_on_and_wait_times_out() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_known_failure_is_explained_with_what_to_do() {
     let mut env = Env::new("plugin-failing").await;
+    // Broken objects on purpose: admission steps aside (as with the operator down) so that the
+    // conditions, which the plugin explains, report them.
+    env.webhook_reachable = false;
     env.start_operator("a", &[]);
     let ns = env.namespace.clone();
     env.apply(&sample("minimal-cluster.yaml", &ns)).await;

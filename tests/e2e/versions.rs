@@ -206,7 +206,7 @@ async fn admission_refuses_what_a_schema_cannot_see_and_steps_aside_without_the_
     );
 
     // The webhook unreachable: apply succeeds (failurePolicy Ignore), the condition reports.
-    env.emulator().services.unregister(&ns, WEBHOOK_SERVICE);
+    env.emulator().services.unregister(&env.operator_namespace(), WEBHOOK_SERVICE);
     env.apply(&namespace("orders", "nope", "keyvalue")).await;
     let namespaces = env.api::<PrismNamespace>();
     let reason = wait_for(&env, "the namespace's SpecValid condition", LIMIT, || async {
