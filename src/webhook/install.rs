@@ -83,7 +83,7 @@ pub struct InstallError {
     source: kube::Error,
 }
 
-/// Writes the conversion of every Prism CRD and the validating configuration.
+/// Writes the conversion of every installed Prism CRD and the validating configuration.
 pub async fn install(
     client: &kube::Client,
     configuration: &str,
@@ -94,6 +94,15 @@ pub async fn install(
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
     for crd in prism_api::crds() {
         let name = crd.metadata.name.unwrap_or_default();
+        let installed = crds
+            .get_opt(&name)
+            .await
+            .map_err(|source| InstallError { what: format!("CustomResourceDefinition {name}"), source })?;
+        if installed.is_none() {
+            // Not installed yet: an apply would create half a CRD. The next refresh points it.
+            tracing::info!(crd = %name, "not installed: its conversion is set once it is");
+            continue;
+        }
         let body = crd_conversion(&name, endpoint, ca_pem);
         crds.patch(&name, &params, &Patch::Apply(&body))
             .await

@@ -119,6 +119,12 @@ async fn refresh(client: Client, settings: Settings, current: Arc<tls::CurrentCe
             }
         };
         if next == serving {
+            // Again anyway: CRDs installed since, or re-applied, get their conversion back.
+            if let Err(e) =
+                install::install(&client, &settings.configuration, &settings.endpoint, &serving.ca_pem).await
+            {
+                tracing::warn!(error = %e, "pointing the API server at the webhook");
+            }
             continue;
         }
         if let Err(e) = current.set(&next) {
