@@ -30,8 +30,7 @@ use harness::{Env, sample};
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams, PostParams};
 use kube_emulator::instruments::accounting::{RequestKey, RequestSnapshot};
-use prism_api::v1alpha1::{ClusterPhase, PrismCluster};
-use prism_api::v1alpha2::NamespacePhase;
+use prism_api::v1beta1::{ClusterPhase, NamespacePhase, PrismCluster};
 use serde_json::{Value, json};
 use tokio::process::{Child, Command};
 
@@ -53,7 +52,7 @@ const CHILD_KINDS: [(&str, &str, &str, &str); 11] = [
     ("autoscaling", "v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers"),
     ("networking.k8s.io", "v1", "Ingress", "ingresses"),
     ("prism.io", "v1beta1", "PrismPattern", "prismpatterns"),
-    ("prism.io", "v1alpha2", "PrismNamespace", "prismnamespaces"),
+    ("prism.io", "v1beta1", "PrismNamespace", "prismnamespaces"),
 ];
 
 /// Counts allocations: what a cached object takes (see `cache_bytes`).
@@ -319,6 +318,8 @@ fn start_operator(kubeconfig: &Path, qps: &str, metrics_port: u16, log: &Path) -
         .args(command)
         .args(["run", "--leader-elect=false", "--qps", qps, "--resync", RESYNC, "--log-format", "json"])
         .args(["--metrics-addr", &metrics, "--health-addr", "127.0.0.1:0"])
+        // The figures measure the controllers; no Service reaches a webhook here.
+        .arg("--webhook=false")
         .arg("--kubeconfig")
         .arg(kubeconfig)
         .env("RUST_LOG", "info")
@@ -377,7 +378,7 @@ async fn floor(env: &Env, log: &Path, namespaces: &[String]) -> Floor {
     let text = std::fs::read_to_string(log).unwrap_or_default();
     let phase_changes = text.lines().filter(|l| is_phase_change(l)).count() as u64;
     let patterns = count_in(env, "prism.io", "v1beta1", "PrismPattern", "prismpatterns", &ours).await;
-    let namespaces = count_in(env, "prism.io", "v1alpha2", "PrismNamespace", "prismnamespaces", &ours).await;
+    let namespaces = count_in(env, "prism.io", "v1beta1", "PrismNamespace", "prismnamespaces", &ours).await;
     Floor { children, phase_changes, custom_resources: ours.len() as u64 + patterns + namespaces }
 }
 

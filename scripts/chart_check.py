@@ -310,6 +310,8 @@ def run_operator_with_chart_args(c: Checks, kc: Path, deployment: dict, workdir:
             arg = f"--metrics-addr=127.0.0.1:{free_port()}"
         elif arg.startswith("--health-addr="):
             arg = f"--health-addr=127.0.0.1:{health}"
+        elif arg.startswith("--webhook-addr="):
+            arg = f"--webhook-addr=127.0.0.1:{free_port()}"
         args.append(arg)
     sa_kubeconfig = workdir / "service-account.kubeconfig"
     user = service_account_kubeconfig(kc, RELEASE_NS, deployment["spec"]["template"]["spec"]["serviceAccountName"],

@@ -61,6 +61,89 @@ pub struct RunArgs {
 
     #[command(flatten)]
     pub leader: LeaderArgs,
+
+    #[command(flatten)]
+    pub webhook: WebhookArgs,
+}
+
+/// The conversion and validating webhook, served by every replica.
+#[derive(Args, Debug, Clone, PartialEq)]
+pub struct WebhookArgs {
+    /// Serve the webhook and point the CRDs' conversion and the ValidatingWebhookConfiguration at
+    /// it (--webhook=false: neither, e.g. an operator outside the cluster that the API server
+    /// cannot reach; older API versions then do not convert).
+    #[arg(id = "webhook", long = "webhook", env = "PRISM_OPERATOR_WEBHOOK", default_value_t = true,
+          action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true",
+          value_parser = BoolishValueParser::new(), value_name = "BOOL")]
+    pub enabled: bool,
+
+    /// Address the webhook's HTTPS listens on.
+    #[arg(
+        id = "webhook-addr",
+        long = "webhook-addr",
+        env = "PRISM_OPERATOR_WEBHOOK_ADDR",
+        default_value = "0.0.0.0:9443"
+    )]
+    pub addr: SocketAddr,
+
+    /// The Service through which the API server reaches the webhook.
+    #[arg(
+        id = "webhook-service",
+        long = "webhook-service",
+        env = "PRISM_OPERATOR_WEBHOOK_SERVICE",
+        default_value = "prism-operator-webhook"
+    )]
+    pub service: String,
+
+    /// The port of that Service.
+    #[arg(
+        id = "webhook-service-port",
+        long = "webhook-service-port",
+        env = "PRISM_OPERATOR_WEBHOOK_SERVICE_PORT",
+        default_value_t = 443
+    )]
+    pub service_port: u16,
+
+    /// Namespace of the Service and the certificate Secret [default: the pod's namespace, else `default`].
+    #[arg(id = "webhook-namespace", long = "webhook-namespace", env = "PRISM_OPERATOR_WEBHOOK_NAMESPACE")]
+    pub namespace: Option<String>,
+
+    /// The Secret holding the webhook's certificate (tls.crt, tls.key, ca.crt).
+    #[arg(
+        long = "webhook-secret",
+        env = "PRISM_OPERATOR_WEBHOOK_SECRET",
+        default_value = "prism-operator-webhook-cert"
+    )]
+    pub secret: String,
+
+    /// Name of the ValidatingWebhookConfiguration the operator writes.
+    #[arg(
+        long = "webhook-configuration",
+        env = "PRISM_OPERATOR_WEBHOOK_CONFIGURATION",
+        default_value = "prism-operator"
+    )]
+    pub configuration: String,
+
+    /// Who makes the certificate: the operator itself (`self-signed`: a CA and a serving
+    /// certificate in --webhook-secret, renewed before expiry), or another tool such as
+    /// cert-manager writing --webhook-secret (`secret`).
+    #[arg(id = "webhook-certificates", long = "webhook-certificates", env = "PRISM_OPERATOR_WEBHOOK_CERTIFICATES", value_enum,
+          default_value_t = CertificateSource::SelfSigned)]
+    pub certificates: CertificateSource,
+}
+
+/// Where the webhook's certificate comes from.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CertificateSource {
+    SelfSigned,
+    Secret,
+}
+
+impl WebhookArgs {
+    /// The namespace of the Service and the Secret: the flag, else the pod's own namespace.
+    pub fn namespace(&self) -> String {
+        self.namespace.clone().unwrap_or_else(pod_namespace)
+    }
 }
 
 /// How log lines are written (to standard error).
@@ -165,13 +248,7 @@ impl LeaderArgs {
 
     /// The Lease's namespace: the flag, else the pod's own namespace, else `default`.
     pub fn lease_namespace(&self) -> String {
-        self.lease_namespace.clone().unwrap_or_else(|| {
-            std::fs::read_to_string(SERVICE_ACCOUNT_NAMESPACE)
-                .ok()
-                .map(|ns| ns.trim().to_string())
-                .filter(|ns| !ns.is_empty())
-                .unwrap_or_else(|| "default".to_string())
-        })
+        self.lease_namespace.clone().unwrap_or_else(pod_namespace)
     }
 
     /// This instance's holder identity: the flag, else `$POD_NAME` or the host name with a random
@@ -179,6 +256,15 @@ impl LeaderArgs {
     pub fn identity(&self) -> String {
         self.identity.clone().unwrap_or_else(|| format!("{}-{}", host_name(), random_suffix()))
     }
+}
+
+/// The pod's own namespace (from its service account), else `default`.
+fn pod_namespace() -> String {
+    std::fs::read_to_string(SERVICE_ACCOUNT_NAMESPACE)
+        .ok()
+        .map(|ns| ns.trim().to_string())
+        .filter(|ns| !ns.is_empty())
+        .unwrap_or_else(|| "default".to_string())
 }
 
 fn host_name() -> String {

@@ -60,7 +60,7 @@ impl Command {
             Command::Version => {
                 println!("prism-operator {}", env!("CARGO_PKG_VERSION"));
                 println!(
-                    "serves prism.io/v1alpha1 PrismCluster, prism.io/v1alpha2 PrismNamespace, prism.io/v1beta1 PrismPattern"
+                    "serves prism.io/v1beta1 (storage) PrismCluster, PrismNamespace, PrismPattern; also prism.io/v1alpha1 PrismCluster and PrismPattern (upstream shape), prism.io/v1alpha2 PrismNamespace"
                 );
                 Ok(())
             }

@@ -12,6 +12,8 @@ use tokio::time::Instant;
 pub struct Readiness {
     api_reached: AtomicBool,
     stopping: AtomicBool,
+    /// With the webhook: whether it serves (certificate loaded, API server pointed at it).
+    webhook: Option<AtomicBool>,
     /// With leader election: how stale the last lease contact may be, and when it was.
     lease: Option<(Duration, Mutex<Option<Instant>>)>,
 }
@@ -22,7 +24,20 @@ impl Readiness {
         Readiness {
             api_reached: AtomicBool::new(false),
             stopping: AtomicBool::new(false),
+            webhook: None,
             lease: lease_staleness.map(|d| (d, Mutex::new(None))),
+        }
+    }
+
+    /// Ready only once the webhook serves, too.
+    pub fn with_webhook(mut self) -> Readiness {
+        self.webhook = Some(AtomicBool::new(false));
+        self
+    }
+
+    pub fn webhook_serving(&self) {
+        if let Some(webhook) = &self.webhook {
+            webhook.store(true, Ordering::Relaxed);
         }
     }
 
@@ -49,6 +64,9 @@ impl Readiness {
         if !self.api_reached.load(Ordering::Relaxed) {
             return Err("the Kubernetes API has not been reached yet");
         }
+        if self.webhook.as_ref().is_some_and(|w| !w.load(Ordering::Relaxed)) {
+            return Err("the webhook does not serve yet");
+        }
         let Some((staleness, last)) = &self.lease else { return Ok(()) };
         match *last.lock().unwrap_or_else(std::sync::PoisonError::into_inner) {
             Some(at) if now.saturating_duration_since(at) <= *staleness => Ok(()),
@@ -71,6 +89,16 @@ mod tests {
         assert_eq!(readiness.check(now), Ok(()));
         readiness.stopping();
         assert_eq!(readiness.check(now), Err("shutting down"));
+    }
+
+    #[test]
+    fn with_the_webhook_ready_once_it_serves() {
+        let readiness = Readiness::new(None).with_webhook();
+        let now = Instant::now();
+        readiness.api_reached();
+        assert_eq!(readiness.check(now), Err("the webhook does not serve yet"));
+        readiness.webhook_serving();
+        assert_eq!(readiness.check(now), Ok(()));
     }
 
     #[test]

@@ -41,6 +41,8 @@ pub enum RunError {
     ControllersFailed(#[source] tokio::task::JoinError),
     #[error("the controllers stopped without being asked to")]
     ControllersStopped,
+    #[error("the webhook cannot start")]
+    Webhook(#[from] crate::webhook::WebhookError),
 }
 
 /// Runs the operator on a new multi-threaded runtime until shutdown or a lost lease.
@@ -62,9 +64,12 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
     if let Some(limit) = args.memory_limit {
         metrics.set_memory_limit(limit);
     }
-    let readiness = Arc::new(Readiness::new(args.leader.enabled.then_some(args.leader.lease_duration)));
+    let readiness = Readiness::new(args.leader.enabled.then_some(args.leader.lease_duration));
+    let readiness = Arc::new(if args.webhook.enabled { readiness.with_webhook() } else { readiness });
     let metrics_listener = http::bind(args.metrics_addr, "metrics").await?;
     let health_listener = http::bind(args.health_addr, "health probes").await?;
+    let webhook_listener =
+        if args.webhook.enabled { Some(http::bind(args.webhook.addr, "the webhook").await?) } else { None };
     http::spawn(metrics_listener, http::metrics_router(metrics.clone()), "metrics");
     http::spawn(health_listener, http::health_router(readiness.clone()), "health probes");
 
@@ -77,6 +82,18 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
     };
     tracing::info!(%url, version = %info.git_version, "connected to the Kubernetes API");
     readiness.api_reached();
+
+    // Every replica serves the webhook, leader or not; the controllers read v1beta1 only once
+    // the CRDs convert through it (an object stored at an older version reads wrong before).
+    if let Some(listener) = webhook_listener {
+        let webhook_client = client::build_client(config.clone(), args.qps, args.burst, Some(metrics.clone()))?;
+        let settings = crate::webhook::Settings::from_args(&args.webhook);
+        tokio::select! {
+            started = crate::webhook::start(webhook_client, settings, listener) => { started?; }
+            () = shutdown.requested() => return Ok(()),
+        }
+        readiness.webhook_serving();
+    }
 
     // One identity for the Lease and for Events, so both name the same instance.
     let identity = args.leader.identity();
@@ -96,6 +113,7 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
     } else {
         // Without election this instance is the only writer: it leads, for the leader metric.
         metrics.set_leader(true);
+        spawn_migration(&ctx);
         run_controllers(ctx, shutdown).await
     };
     readiness.stopping();
@@ -119,6 +137,20 @@ fn elector(client: Client, args: &LeaderArgs, identity: String, readiness: Arc<R
     };
     let api = Api::<Lease>::namespaced(client, &args.lease_namespace());
     LeaderElector::new(api, &args.lease_name, identity, timings).on_contact(move |at| readiness.lease_contact(at))
+}
+
+/// The leader migrates stored objects to v1beta1 beside the controllers (they read v1beta1
+/// either way); a failure is logged and the next leader term tries again.
+fn spawn_migration(ctx: &Context) {
+    let client = ctx.client.clone();
+    let namespace = ctx.config.namespace.clone();
+    tokio::spawn(async move {
+        match crate::migration::migrate(&client, namespace.as_deref()).await {
+            Ok(done) if done.trimmed.is_empty() && done.rewritten == 0 => {}
+            Ok(done) => tracing::info!(rewritten = done.rewritten, trimmed = ?done.trimmed, "storage migration done"),
+            Err(e) => tracing::warn!(error = %e, "storage migration failed; the next leader term retries"),
+        }
+    });
 }
 
 /// Without leader election: the controllers run until shutdown.
@@ -152,6 +184,7 @@ async fn lead_then_run(
         () = shutdown.requested() => return Ok(()),
     }
     metrics.set_leader(true);
+    spawn_migration(&ctx);
     let (stop_controllers, controllers_stop) = shutdown::channel();
     let mut controllers = tokio::spawn(prism_controllers::run(ctx, controllers_stop.into_future()));
     let end = tokio::select! {

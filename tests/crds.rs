@@ -58,18 +58,57 @@ fn kinds_share_the_prism_category_and_none_is_named_like_it() {
         all.extend(names.singular.clone());
         all.extend(names.short_names.clone().unwrap_or_default());
         assert!(!all.iter().any(|n| n == CATEGORY), "a name equal to the category confuses kubectl: {all:?}");
-        let version = &crd.spec.versions[0];
-        let subresources = version.subresources.as_ref().expect("subresources");
-        assert!(subresources.status.is_some(), "{} has a status subresource", names.kind);
-        let columns: Vec<&str> = version.additional_printer_columns.iter().flatten().map(|c| c.name.as_str()).collect();
-        assert!(columns.contains(&"Phase") && columns.contains(&"Age"), "{}: {columns:?}", names.kind);
+        for version in &crd.spec.versions {
+            let subresources = version.subresources.as_ref().expect("subresources");
+            assert!(subresources.status.is_some(), "{} {} has a status subresource", names.kind, version.name);
+            let columns: Vec<&str> =
+                version.additional_printer_columns.iter().flatten().map(|c| c.name.as_str()).collect();
+            assert!(
+                columns.contains(&"Phase") && columns.contains(&"Age"),
+                "{} {}: {columns:?}",
+                names.kind,
+                version.name
+            );
+        }
     }
+}
+
+#[test]
+fn every_kind_serves_its_older_version_and_stores_v1beta1() {
+    let served: Vec<(String, Vec<(String, bool)>)> = prism_api::crds()
+        .into_iter()
+        .map(|crd| {
+            let versions = crd.spec.versions.iter().filter(|v| v.served).map(|v| (v.name.clone(), v.storage)).collect();
+            (crd.spec.names.kind, versions)
+        })
+        .collect();
+    let both = |older: &str| vec![(older.to_string(), false), ("v1beta1".to_string(), true)];
+    assert_eq!(
+        served,
+        vec![
+            ("PrismCluster".to_string(), both("v1alpha1")),
+            ("PrismNamespace".to_string(), both("v1alpha2")),
+            ("PrismPattern".to_string(), both("v1alpha1")),
+        ]
+    );
+}
+
+#[test]
+fn printer_columns_speak_each_versions_own_field_names() {
+    let crd = prism_api::crds().into_iter().find(|c| c.spec.names.kind == "PrismPattern").expect("crd");
+    let paths = |name: &str| -> Vec<String> {
+        let version = crd.spec.versions.iter().find(|v| v.name == name).expect("version");
+        version.additional_printer_columns.iter().flatten().map(|c| c.json_path.clone()).collect()
+    };
+    assert!(paths("v1alpha1").contains(&".spec.pattern".to_string()), "upstream's field: {:?}", paths("v1alpha1"));
+    assert!(paths("v1beta1").contains(&".spec.type".to_string()), "{:?}", paths("v1beta1"));
 }
 
 #[test]
 fn prism_pattern_serves_the_scale_subresource() {
     let crd = prism_api::crds().into_iter().find(|c| c.spec.names.kind == "PrismPattern").expect("crd");
-    let scale = crd.spec.versions[0].subresources.as_ref().and_then(|s| s.scale.as_ref()).expect("scale");
+    let v1beta1 = crd.spec.versions.iter().find(|v| v.name == "v1beta1").expect("v1beta1");
+    let scale = v1beta1.subresources.as_ref().and_then(|s| s.scale.as_ref()).expect("scale");
     assert_eq!(scale.spec_replicas_path, ".spec.replicas");
     assert_eq!(scale.status_replicas_path, ".status.replicas");
     assert_eq!(scale.label_selector_path.as_deref(), Some(".status.selector"));

@@ -32,3 +32,5 @@ mod runtime_changes;
 mod sample;
 #[path = "e2e/self_healing.rs"]
 mod self_healing;
+#[path = "e2e/versions.rs"]
+mod versions;

@@ -31,8 +31,8 @@ use kube::api::{
 use kube::{Client, Resource};
 use kube_emulator::instruments::accounting::RequestRecord;
 use kube_emulator::{Emulator, Server};
-use prism_api::v1alpha1::{ClusterPhase, PrismCluster};
-use prism_api::v1alpha2::PrismNamespace;
+use prism_api::v1beta1::PrismNamespace;
+use prism_api::v1beta1::{ClusterPhase, PrismCluster};
 use prism_api::v1beta1::{PatternPhase, PrismPattern};
 use serde_json::{Value, json};
 use support::rbac::{self, Binding, Grant, Install, Report, Request, RulesFile};
@@ -58,6 +58,19 @@ const MAY_BE_UNUSED: &[(&str, &str, &str, &str)] = &[
     ("get", "autoscaling", "horizontalpodautoscalers", CACHE_MISS),
     ("get", "networking.k8s.io", "ingresses", CACHE_MISS),
     ("get", "policy", "poddisruptionbudgets", CACHE_MISS),
+    (
+        "create",
+        "",
+        "secrets",
+        "a first install creates the webhook's Secret; this scenario is an upgrade that left one to renew \
+         (each_rule_of_the_chart_is_needed also runs a first install)",
+    ),
+    (
+        "patch",
+        "apiextensions.k8s.io",
+        "customresourcedefinitions/status",
+        "an operator watching one namespace migrates its objects but leaves storedVersions to a cluster-wide one",
+    ),
 ];
 
 /// Why a controller may never GET a kind it caches: it reads its children from its watches'
@@ -120,6 +133,7 @@ fn chart_install(watch_namespace: Option<&str>) -> Install {
         watch_namespace: watch_namespace.map(String::from),
         release_namespace: RELEASE_NS.into(),
         leader_election: true,
+        webhook: true,
     }
 }
 
@@ -136,7 +150,14 @@ struct Installed {
     token: String,
 }
 
-async fn install(rules: &RulesFile, install: &Install) -> Installed {
+/// What the emulator holds before the operator starts: a first install, or an upgrade's leftovers.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Before {
+    FirstInstall,
+    Upgrade,
+}
+
+async fn install(rules: &RulesFile, install: &Install, before: Before) -> Installed {
     let server = Emulator::start().serve("127.0.0.1:0").await.expect("emulator");
     server.emulator.instruments.simulation.enable(Duration::from_millis(50));
     // The test's own client: in-process, the cluster admin.
@@ -153,10 +174,35 @@ async fn install(rules: &RulesFile, install: &Install) -> Installed {
     for object in rbac::render(rules, install, RELEASE) {
         create(&client, object).await;
     }
+    if before == Before::Upgrade {
+        upgrade_leftovers(&client).await;
+    }
     let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), RELEASE_NS);
     let answer = accounts.create_token_request(RELEASE, &PostParams::default(), &Default::default()).await;
     let token = answer.expect("a token of the chart's ServiceAccount").status.expect("token").token;
     Installed { server, client, token }
+}
+
+/// What an upgrade leaves for the operator: objects stored at the first release's versions (the
+/// leader migrates them and trims storedVersions) and a webhook certificate 15 days from expiry
+/// (the operator renews it).
+async fn upgrade_leftovers(client: &Client) {
+    use prism_operator::webhook::certs;
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    for (crd, older) in [
+        ("prismclusters.prism.io", "v1alpha1"),
+        ("prismnamespaces.prism.io", "v1alpha2"),
+        ("prismpatterns.prism.io", "v1alpha1"),
+    ] {
+        let stored = json!({"status": {"storedVersions": [older, "v1beta1"]}});
+        crds.patch_status(crd, &PatchParams::default(), &Patch::Merge(&stored)).await.expect("storedVersions");
+    }
+    let now = k8s_openapi::jiff::Timestamp::now().as_second();
+    let names = certs::service_names("prism-operator-webhook", RELEASE_NS);
+    let expiring = certs::generate(&names, now - 350 * 86400).expect("a certificate");
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(client.clone(), RELEASE_NS);
+    let secret = certs::secret(support::rbac::WEBHOOK_SECRET, RELEASE_NS, &expiring);
+    secrets.create(&PostParams::default(), &secret).await.expect("the webhook's Secret");
 }
 
 /// Creates any object (its apiVersion, kind and namespace say where).
@@ -193,6 +239,14 @@ impl Operator {
         if let Some(ns) = watch_namespace {
             command.arg(format!("--namespace={ns}"));
         }
+        // The webhook as the chart serves it (its Service reaches this process's port).
+        let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
+        installed.server.emulator.services.register(
+            RELEASE_NS,
+            "prism-operator-webhook",
+            ([127, 0, 0, 1], port).into(),
+        );
+        command.args([format!("--webhook-addr=127.0.0.1:{port}"), format!("--webhook-namespace={RELEASE_NS}")]);
         // The chart's lease settings: tighter ones can lose the lease on a loaded machine.
         let election = &chart_values()["leaderElection"];
         let setting = |key: &str| election[key].as_str().expect("leaderElection setting").to_string();
@@ -277,6 +331,8 @@ async fn scenario(client: &Client) {
     let sample = std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(SAMPLE)).expect(SAMPLE);
     let mut cluster: Value = serde_saphyr::from_str(&sample).expect("sample YAML");
     cluster["spec"]["deletionPolicy"] = json!("Delete");
+    // Its deletion deletes data: confirmed, as the webhook requires.
+    cluster["metadata"]["annotations"] = json!({"prism.io/confirm-data-deletion": CLUSTER_NAME});
     let clusters: Api<PrismCluster> = Api::namespaced(client.clone(), WATCHED);
     clusters.patch(CLUSTER_NAME, &apply_params(), &Patch::Apply(&cluster)).await.expect("apply the cluster");
     eventually("the cluster Running", || async {
@@ -361,7 +417,7 @@ async fn scenario(client: &Client) {
 /// The whole scenario with the chart's rules enforced, then the operator's termination: every
 /// request the operator sent.
 async fn enforced_run(watch_namespace: Option<&str>) -> Vec<RequestRecord> {
-    let installed = install(&chart_rules(), &chart_install(watch_namespace)).await;
+    let installed = install(&chart_rules(), &chart_install(watch_namespace), Before::Upgrade).await;
     let mut operator = Operator::start(&installed, watch_namespace);
     scenario(&installed.client).await;
     // At least one renewal (every retryPeriod), then the pod's termination: the lease is handed back.
@@ -380,8 +436,8 @@ async fn enforced_run(watch_namespace: Option<&str>) -> Vec<RequestRecord> {
 
 /// The scenario with `rules` enforced, until the operator is refused a request: that request,
 /// or None when the scenario ends without one.
-async fn first_refusal(rules: &RulesFile, watch_namespace: Option<&str>) -> Option<RequestRecord> {
-    let installed = install(rules, &chart_install(watch_namespace)).await;
+async fn first_refusal(rules: &RulesFile, watch_namespace: Option<&str>, before: Before) -> Option<RequestRecord> {
+    let installed = install(rules, &chart_install(watch_namespace), before).await;
     let _operator = Operator::start(&installed, watch_namespace);
     let accounting = &installed.server.emulator.instruments.requests;
     let refused = async {
@@ -462,7 +518,14 @@ async fn each_rule_of_the_chart_is_needed() {
     let rules = chart_rules();
     let runs = rules.each_rule().into_iter().map(|(at, rule)| {
         let without = rules.without(at);
-        async move { (at, rule, first_refusal(&without, None).await) }
+        async move {
+            // An upgrade first (renewal, migration), else a first install (the Secret created).
+            let refused = match first_refusal(&without, None, Before::Upgrade).await {
+                Some(refused) => Some(refused),
+                None => first_refusal(&without, None, Before::FirstInstall).await,
+            };
+            (at, rule, refused)
+        }
     });
     let outcomes: Vec<_> = futures::stream::iter(runs).buffered(3).collect().await;
     println!("{:<18} {:<72} first request refused without it", "rule", "grants");
@@ -503,7 +566,12 @@ leaderElection:
 "#;
 
     fn install(watch: Option<&str>) -> Install {
-        Install { watch_namespace: watch.map(String::from), release_namespace: "ops".into(), leader_election: true }
+        Install {
+            watch_namespace: watch.map(String::from),
+            release_namespace: "ops".into(),
+            leader_election: true,
+            webhook: false,
+        }
     }
 
     fn recorded() -> Vec<Request> {

@@ -33,6 +33,7 @@ impl Operator {
             .arg("run")
             .arg(format!("--metrics-addr=127.0.0.1:{metrics_port}"))
             .arg(format!("--health-addr=127.0.0.1:{health_port}"))
+            .arg("--webhook-addr=127.0.0.1:0")
             .arg("--lease-namespace=default")
             .args(["--lease-duration=3s", "--renew-deadline=2s", "--retry-period=300ms"])
             .arg(format!("--identity={identity}"))
@@ -259,6 +260,7 @@ fn an_unreadable_kubeconfig_is_reported_with_its_path() {
             "--kubeconfig=/nonexistent/kubeconfig",
             "--metrics-addr=127.0.0.1:0",
             "--health-addr=127.0.0.1:0",
+            "--webhook-addr=127.0.0.1:0",
         ])
         .output()
         .expect("the operator runs");

@@ -83,14 +83,45 @@ fn every_sample_is_valid() {
     }
 }
 
+/// The samples of the older versions (samples/alpha/): valid at their version, valid at v1beta1
+/// once converted, and read back at their version exactly as written.
+#[test]
+fn alpha_samples_are_valid_and_convert_to_valid_v1beta1_and_back() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/alpha");
+    let mut paths: Vec<PathBuf> =
+        std::fs::read_dir(dir).expect("samples/alpha/").map(|e| e.expect("entry").path()).collect();
+    paths.sort();
+    let mut versions = Vec::new();
+    for path in paths {
+        for doc in load(&path) {
+            assert_eq!(server_errors(&doc, None), Vec::<String>::new(), "{}", path.display());
+            let hub = prism_api::conversion::convert(&doc, "prism.io/v1beta1").expect("converts");
+            assert_eq!(server_errors(&hub, None), Vec::<String>::new(), "{} at v1beta1: {hub:#}", path.display());
+            let api_version = doc["apiVersion"].as_str().expect("apiVersion");
+            // As stored: with the defaults of the version it was written at.
+            let mut defaulted = doc.clone();
+            schema_for(&doc).apply_defaults(&mut defaulted);
+            let back = prism_api::conversion::convert(&hub, api_version).expect("converts back");
+            assert_eq!(back, defaulted, "{}", path.display());
+            versions.push(format!("{api_version} {}", doc["kind"].as_str().unwrap_or_default()));
+        }
+    }
+    versions.sort();
+    versions.dedup();
+    assert_eq!(
+        versions,
+        ["prism.io/v1alpha1 PrismCluster", "prism.io/v1alpha1 PrismPattern", "prism.io/v1alpha2 PrismNamespace"]
+    );
+}
+
 #[test]
 fn every_sample_deserializes_into_its_rust_type() {
     for path in sample_paths() {
         for doc in load(&path) {
             let kind = doc["kind"].as_str().unwrap_or_default().to_string();
             let result = match kind.as_str() {
-                "PrismCluster" => prism_api::v1alpha1::PrismCluster::deserialize(&doc).map(drop),
-                "PrismNamespace" => prism_api::v1alpha2::PrismNamespace::deserialize(&doc).map(drop),
+                "PrismCluster" => prism_api::v1beta1::PrismCluster::deserialize(&doc).map(drop),
+                "PrismNamespace" => prism_api::v1beta1::PrismNamespace::deserialize(&doc).map(drop),
                 "PrismPattern" => prism_api::v1beta1::PrismPattern::deserialize(&doc).map(drop),
                 other => panic!("{}: unexpected kind {other}", path.display()),
             };

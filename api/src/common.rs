@@ -2,13 +2,19 @@
 //! settings) and Kubernetes shapes (images, storage, pod overrides, conditions). Version modules
 //! import from here and from nowhere else in the crate, so that each version stands alone.
 
+mod cluster;
+mod namespace;
 mod prism;
+mod runner;
 
+pub use cluster::*;
+pub use namespace::*;
 pub use prism::*;
+pub use runner::*;
 
 use std::borrow::Cow;
 
-use k8s_openapi::api::core::v1::{LocalObjectReference, PodTemplateSpec};
+use k8s_openapi::api::core::v1::{LocalObjectReference, PodTemplateSpec, ResourceRequirements};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use kube::KubeSchema;
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
@@ -47,6 +53,22 @@ pub enum PullPolicy {
     Always,
     IfNotPresent,
     Never,
+}
+
+/// What every component the operator runs accepts: its container's resources and image, and pod
+/// template overrides. Flattened into the admin, the proxy and the backing services (v1beta1).
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ComponentSpec {
+    /// Compute resources of the component's main container.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<ResourceRequirements>,
+    /// Image of the component; the operator's default where unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<ImageSpec>,
+    /// Pod template fields merged over what the operator builds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod_overrides: Option<PodOverrides>,
 }
 
 /// A persistent volume for a component's data.

@@ -37,6 +37,13 @@ pub mod annotations {
     /// Hash of the desired state last applied to a child: lets a reconcile skip writes that would
     /// change nothing (drift is still caught by comparing the live object).
     pub const APPLIED_HASH: &str = "prism.io/applied-hash";
+    /// On an object read at an older version: its v1beta1 fields that version has no place for
+    /// (a delta, JSON), taken back when it converts to v1beta1 again.
+    pub const V1BETA1_FIELDS: &str = "prism.io/v1beta1-fields";
+    /// On a v1beta1 PrismCluster or PrismPattern: its v1alpha1 fields v1beta1 has no place for.
+    pub const V1ALPHA1_FIELDS: &str = "prism.io/v1alpha1-fields";
+    /// On a v1beta1 PrismNamespace: its v1alpha2 fields v1beta1 has no place for.
+    pub const V1ALPHA2_FIELDS: &str = "prism.io/v1alpha2-fields";
 }
 
 /// Finalizers, one per controller that needs ordered teardown.

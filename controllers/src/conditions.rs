@@ -2,8 +2,8 @@
 //! flips, so that recomputing an unchanged status yields an equal value (and no write).
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
-use prism_api::v1alpha1::PrismClusterStatus;
-use prism_api::v1alpha2::PrismNamespaceStatus;
+use prism_api::v1beta1::PrismClusterStatus;
+use prism_api::v1beta1::PrismNamespaceStatus;
 use prism_api::v1beta1::PrismPatternStatus;
 use serde::Serialize;
 

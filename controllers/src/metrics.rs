@@ -10,7 +10,7 @@ use std::fmt;
 use std::sync::Mutex;
 use std::time::Instant;
 
-use prism_api::v1alpha1::ClusterPhase;
+use prism_api::v1beta1::ClusterPhase;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{
     DescriptorEncoder, EncodeLabelSet, EncodeLabelValue, EncodeMetric, LabelValueEncoder, prometheus_text,

@@ -5,8 +5,8 @@
 
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::ResourceExt;
-use prism_api::v1alpha2::{PrismNamespace, Quota};
 use prism_api::v1beta1::PrismPattern;
+use prism_api::v1beta1::{PrismNamespace, Quota};
 use serde::{Deserialize, Serialize};
 
 use crate::naming;
@@ -122,8 +122,8 @@ pub fn observed_runners(cluster: &str, patterns: &[PrismPattern]) -> Vec<Pattern
 /// shared one.
 pub fn runner_for(namespace: &PrismNamespace, pattern: &str) -> String {
     match namespace.spec.settings.isolation {
-        prism_api::v1alpha2::Isolation::Namespace => naming::dedicated_runner(&namespace.name_any(), pattern),
-        prism_api::v1alpha2::Isolation::None | prism_api::v1alpha2::Isolation::Session => {
+        prism_api::v1beta1::Isolation::Namespace => naming::dedicated_runner(&namespace.name_any(), pattern),
+        prism_api::v1beta1::Isolation::None | prism_api::v1beta1::Isolation::Session => {
             naming::cluster_pattern(&namespace.spec.cluster, pattern)
         }
     }

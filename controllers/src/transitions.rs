@@ -88,7 +88,7 @@ fn condition_message<S: ObjectStatus>(status: &S, type_: &str) -> String {
 #[cfg(test)]
 mod tests {
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
-    use prism_api::v1alpha1::{ClusterPhase, PrismClusterStatus};
+    use prism_api::v1beta1::{ClusterPhase, PrismClusterStatus};
 
     use super::*;
 

@@ -13,9 +13,9 @@ use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Secret, Service};
 use k8s_openapi::api::networking::v1::Ingress;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Resource, ResourceExt};
-use prism_api::v1alpha1::{ClusterPhase, PrismCluster};
-use prism_api::v1alpha2::PrismNamespace;
+use prism_api::v1beta1::PrismNamespace;
 use prism_api::v1beta1::PrismPattern;
+use prism_api::v1beta1::{ClusterPhase, PrismCluster};
 use serde_json::json;
 
 fn sample() -> String {
@@ -23,7 +23,7 @@ fn sample() -> String {
 }
 
 const SMALL: &str = r#"
-apiVersion: prism.io/v1alpha1
+apiVersion: prism.io/v1beta1
 kind: PrismCluster
 metadata: {name: small, namespace: prism}
 spec:

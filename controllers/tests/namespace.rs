@@ -11,12 +11,12 @@ use common::{Harness, eventually, settle};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::ResourceExt;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
-use prism_api::v1alpha2::{NamespacePhase, PrismNamespace};
 use prism_api::v1beta1::PrismPattern;
+use prism_api::v1beta1::{NamespacePhase, PrismNamespace};
 use serde_json::json;
 
 const CLUSTER: &str = r#"
-apiVersion: prism.io/v1alpha1
+apiVersion: prism.io/v1beta1
 kind: PrismCluster
 metadata: {name: prod, namespace: prism}
 spec:
@@ -26,7 +26,7 @@ spec:
 "#;
 
 const NAMESPACE: &str = r#"
-apiVersion: prism.io/v1alpha2
+apiVersion: prism.io/v1beta1
 kind: PrismNamespace
 metadata: {name: orders, namespace: prism}
 spec:
@@ -234,9 +234,9 @@ async fn an_unknown_pattern_fails_with_its_name_and_recovers_when_the_cluster_de
     settle(&h.writes, Duration::from_millis(200)).await;
     assert!(runner(&h, "orders-keyvalue").await.is_none(), "nothing is built for an invalid spec");
 
-    let add = json!({"apiVersion": "prism.io/v1alpha1", "kind": "PrismCluster", "metadata": {"name": "prod"},
-        "spec": {"patterns": [{"name": "keyvalue"}, {"name": "consumer"}, {"name": "mailbox", "type": "StatefulSet"}]}});
-    let clusters = h.api::<prism_api::v1alpha1::PrismCluster>();
+    let add = json!({"apiVersion": "prism.io/v1beta1", "kind": "PrismCluster", "metadata": {"name": "prod"},
+        "spec": {"patterns": [{"name": "keyvalue"}, {"name": "consumer"}, {"name": "mailbox", "workload": "StatefulSet"}]}});
+    let clusters = h.api::<prism_api::v1beta1::PrismCluster>();
     clusters.patch("prod", &PatchParams::apply("test").force(), &Patch::Apply(&add)).await.expect("add mailbox");
     wait_runner(&h, "orders-mailbox").await;
     eventually("SpecValid=True", || async { condition(&h, "orders", "SpecValid").await.filter(|c| c.0 == "True") })
@@ -247,7 +247,7 @@ async fn an_unknown_pattern_fails_with_its_name_and_recovers_when_the_cluster_de
 async fn an_app_team_namespace_is_tied_to_its_cluster_by_a_non_controller_owner_reference() {
     let h = with_cluster().await;
     apply_namespace(&h, NAMESPACE).await;
-    let cluster = h.api::<prism_api::v1alpha1::PrismCluster>().get("prod").await.expect("cluster");
+    let cluster = h.api::<prism_api::v1beta1::PrismCluster>().get("prod").await.expect("cluster");
     let owners = eventually("owner reference", || async {
         namespace(&h, "orders").await?.metadata.owner_references.filter(|o| !o.is_empty())
     })
@@ -264,9 +264,9 @@ async fn an_app_team_namespace_is_tied_to_its_cluster_by_a_non_controller_owner_
 #[tokio::test]
 async fn a_namespace_the_cluster_created_keeps_its_controller_reference_and_gets_no_other() {
     let h = with_cluster().await;
-    let cluster = h.api::<prism_api::v1alpha1::PrismCluster>().get("prod").await.expect("cluster");
-    let created = json!({"apiVersion": "prism.io/v1alpha2", "kind": "PrismNamespace",
-        "metadata": {"name": "prod-billing", "namespace": common::NS, "ownerReferences": [{"apiVersion": "prism.io/v1alpha1",
+    let cluster = h.api::<prism_api::v1beta1::PrismCluster>().get("prod").await.expect("cluster");
+    let created = json!({"apiVersion": "prism.io/v1beta1", "kind": "PrismNamespace",
+        "metadata": {"name": "prod-billing", "namespace": common::NS, "ownerReferences": [{"apiVersion": "prism.io/v1beta1",
             "kind": "PrismCluster", "name": "prod", "uid": cluster.uid(), "controller": true, "blockOwnerDeletion": true}]},
         "spec": {"cluster": "prod", "patterns": ["keyvalue"], "isolation": "none"}});
     let params = PatchParams::apply("prism-operator/cluster").force();
@@ -334,10 +334,7 @@ async fn deletion_does_not_wait_for_a_cluster_that_is_gone() {
     wait_runner(&h, "orders-keyvalue").await;
     eventually("finalizer", || async { namespace(&h, "orders").await?.metadata.finalizers.filter(|f| !f.is_empty()) })
         .await;
-    h.api::<prism_api::v1alpha1::PrismCluster>()
-        .delete("prod", &DeleteParams::default())
-        .await
-        .expect("delete cluster");
+    h.api::<prism_api::v1beta1::PrismCluster>().delete("prod", &DeleteParams::default()).await.expect("delete cluster");
     h.api::<PrismNamespace>().delete("orders", &DeleteParams::default()).await.expect("delete");
     eventually("namespace gone", || async { namespace(&h, "orders").await.is_none().then_some(()) }).await;
     assert!(runner(&h, "orders-keyvalue").await.is_none());
@@ -375,7 +372,7 @@ async fn samples_ready() -> Harness {
 #[tokio::test]
 async fn the_whole_hierarchy_serves_the_samples_namespaces_and_tears_one_down_in_order() {
     let h = samples_ready().await;
-    let cluster = h.api::<prism_api::v1alpha1::PrismCluster>().get("prism-local").await.expect("cluster");
+    let cluster = h.api::<prism_api::v1beta1::PrismCluster>().get("prism-local").await.expect("cluster");
     let payments = namespace(&h, "payments").await.expect("payments");
     let tie = payments.owner_references().iter().find(|o| Some(&o.uid) == cluster.metadata.uid.as_ref()).cloned();
     assert_ne!(tie.expect("owner reference to the cluster").controller, Some(true));
@@ -420,9 +417,9 @@ async fn dedicated_runners_follow_their_cluster_entry_and_come_back_when_deleted
     apply_namespace(&h, NAMESPACE).await;
     wait_runner(&h, "orders-keyvalue").await;
 
-    let scale = json!({"apiVersion": "prism.io/v1alpha1", "kind": "PrismCluster", "metadata": {"name": "prod"},
+    let scale = json!({"apiVersion": "prism.io/v1beta1", "kind": "PrismCluster", "metadata": {"name": "prod"},
         "spec": {"patterns": [{"name": "keyvalue", "replicas": 3}, {"name": "consumer"}]}});
-    let clusters = h.api::<prism_api::v1alpha1::PrismCluster>();
+    let clusters = h.api::<prism_api::v1beta1::PrismCluster>();
     clusters.patch("prod", &PatchParams::apply("test").force(), &Patch::Apply(&scale)).await.expect("scale");
     eventually("replicas follow the cluster", || async {
         (runner(&h, "orders-keyvalue").await?.spec.replicas == Some(3)).then_some(())
@@ -443,7 +440,7 @@ async fn a_paused_cluster_stops_runner_writes_and_the_namespace_says_so() {
     wait_runner(&h, "orders-keyvalue").await;
     wait_runner(&h, "orders-consumer").await;
     let pause = json!({"spec": {"paused": true}});
-    let clusters = h.api::<prism_api::v1alpha1::PrismCluster>();
+    let clusters = h.api::<prism_api::v1beta1::PrismCluster>();
     clusters.patch("prod", &PatchParams::default(), &Patch::Merge(&pause)).await.expect("pause");
     eventually("Paused", || async { condition(&h, "orders", "Paused").await.filter(|c| c.0 == "True") }).await;
     settle(&h.writes, Duration::from_millis(200)).await;
@@ -470,7 +467,7 @@ async fn a_paused_cluster_stops_runner_writes_and_the_namespace_says_so() {
 async fn deleting_the_cluster_takes_its_own_and_app_team_namespaces_with_their_runners() {
     let h = samples_ready().await;
 
-    let clusters = h.api::<prism_api::v1alpha1::PrismCluster>();
+    let clusters = h.api::<prism_api::v1beta1::PrismCluster>();
     clusters.delete("prism-local", &DeleteParams::default()).await.expect("delete cluster");
     for name in ["prism-local-orders", "payments"] {
         eventually(&format!("{name} gone"), || async { namespace(&h, name).await.is_none().then_some(()) }).await;
@@ -486,20 +483,20 @@ async fn a_dedicated_runner_name_another_namespace_has_is_refused_and_not_taken_
     let mut h = Harness::new().await;
     h.apply_yaml(
         r#"
-apiVersion: prism.io/v1alpha1
+apiVersion: prism.io/v1beta1
 kind: PrismCluster
 metadata: {name: prod, namespace: prism}
 spec:
   patterns:
     - {name: keyvalue}
-    - {name: eu-keyvalue, pattern: keyvalue}
+    - {name: eu-keyvalue, type: keyvalue}
 "#,
     )
     .await;
     h.start(prism_controllers::namespace::run);
     let dedicated = |name: &str, pattern: &str| {
         format!(
-            "{{apiVersion: prism.io/v1alpha2, kind: PrismNamespace, metadata: {{name: {name}, namespace: prism}}, \
+            "{{apiVersion: prism.io/v1beta1, kind: PrismNamespace, metadata: {{name: {name}, namespace: prism}}, \
              spec: {{cluster: prod, patterns: [{pattern}], isolation: namespace}}}}"
         )
     };

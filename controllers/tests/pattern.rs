@@ -14,7 +14,7 @@ use prism_api::v1beta1::{PatternPhase, PrismPattern};
 use serde_json::json;
 
 const CLUSTER: &str = r#"
-apiVersion: prism.io/v1alpha1
+apiVersion: prism.io/v1beta1
 kind: PrismCluster
 metadata: {name: prod, namespace: prism}
 spec:

@@ -88,7 +88,7 @@ fn backend_not_enabled(node: &Node, snapshot: &Snapshot) -> String {
             .spec
             .patterns
             .iter()
-            .find_map(|p| p.backends.iter().find(|b| !enabled(**b)).map(|b| (p.name.as_str(), b.as_str())));
+            .find_map(|p| p.runner.backends.iter().find(|b| !enabled(**b)).map(|b| (p.name.as_str(), b.as_str())));
         return missing
             .map_or(generic, |(pattern, b)| format!("enable spec.backends.{b} or remove {b} from pattern {pattern}"));
     }
@@ -108,7 +108,7 @@ fn backend_not_enabled(node: &Node, snapshot: &Snapshot) -> String {
 
 #[cfg(test)]
 mod tests {
-    use prism_api::v1alpha1::PrismCluster;
+    use prism_api::v1beta1::PrismCluster;
 
     use super::*;
     use crate::inspect::node;

@@ -11,8 +11,8 @@ use kube::api::{Api, ApiResource, DynamicObject, ListParams, PartialObjectMeta};
 use kube::core::NamespaceResourceScope;
 use kube::{Client, Resource};
 use prism_api::names::labels;
-use prism_api::v1alpha1::PrismCluster;
-use prism_api::v1alpha2::PrismNamespace;
+use prism_api::v1beta1::PrismCluster;
+use prism_api::v1beta1::PrismNamespace;
 use prism_api::v1beta1::PrismPattern;
 use serde::de::DeserializeOwned;
 

@@ -11,8 +11,8 @@ use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, ObjectMeta, Time};
 use kube::api::DynamicObject;
 use prism_api::names::{conditions as types, labels};
-use prism_api::v1alpha1::{ClusterPhase, PrismCluster};
-use prism_api::v1alpha2::PrismNamespace;
+use prism_api::v1beta1::PrismNamespace;
+use prism_api::v1beta1::{ClusterPhase, PrismCluster};
 use prism_api::v1beta1::{PatternPhase, PrismPattern};
 use serde::Serialize;
 

@@ -4,7 +4,7 @@
 use std::fmt::Write;
 
 use prism_api::names::conditions as types;
-use prism_api::v1alpha1::{ComponentStatus, PrismCluster};
+use prism_api::v1beta1::{ComponentStatus, PrismCluster};
 use serde::Serialize;
 
 use super::advice::what_to_do;

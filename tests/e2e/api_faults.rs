@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use k8s_openapi::api::apps::v1::Deployment;
 use kube_emulator::instruments::accounting::RequestSnapshot;
 use kube_emulator::instruments::faults::{DownMode, FaultAction, FaultRule};
-use prism_api::v1alpha1::{ClusterPhase, PrismCluster};
+use prism_api::v1beta1::{ClusterPhase, PrismCluster};
 
 use crate::harness::{Env, eventually, sample};
 

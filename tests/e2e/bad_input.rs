@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use kube_emulator::patch::apply_merge_patch;
-use prism_api::v1alpha1::{ClusterPhase, PrismCluster};
+use prism_api::v1beta1::{ClusterPhase, PrismCluster};
 use serde_json::{Value, json};
 
 use crate::harness::{Env, eventually};
@@ -48,6 +48,9 @@ fn refused_as_expected(stderr: &str, expected: &str, server_side: bool) -> bool 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invalid_manifests_are_refused_and_semantic_errors_are_reported_without_harm() {
     let mut env = Env::new("bad-input").await;
+    // The conditions' side of invalid references: admission steps aside as with the operator
+    // down (tests/e2e/versions.rs covers the refusals).
+    env.webhook_reachable = false;
     env.start_operator("a", &[]);
     let ns = env.namespace.clone();
 
@@ -94,7 +97,7 @@ async fn invalid_manifests_are_refused_and_semantic_errors_are_reported_without_
         (
             "prismcluster",
             "bad-backend",
-            json!({"apiVersion": "prism.io/v1alpha1", "kind": "PrismCluster",
+            json!({"apiVersion": "prism.io/v1beta1", "kind": "PrismCluster",
                    "metadata": {"name": "bad-backend", "namespace": ns},
                    "spec": {"patterns": [{"name": "consumer", "backends": ["nats"]}]}}),
             "BackendNotEnabled",
@@ -103,7 +106,7 @@ async fn invalid_manifests_are_refused_and_semantic_errors_are_reported_without_
         (
             "prismcluster",
             "bad-namespace",
-            json!({"apiVersion": "prism.io/v1alpha1", "kind": "PrismCluster",
+            json!({"apiVersion": "prism.io/v1beta1", "kind": "PrismCluster",
                    "metadata": {"name": "bad-namespace", "namespace": ns},
                    "spec": {"namespaces": [{"name": "orders", "patterns": ["keyvalue"]}]}}),
             "PatternNotFound",
@@ -121,7 +124,7 @@ async fn invalid_manifests_are_refused_and_semantic_errors_are_reported_without_
         (
             "prismnamespace",
             "lost",
-            json!({"apiVersion": "prism.io/v1alpha2", "kind": "PrismNamespace",
+            json!({"apiVersion": "prism.io/v1beta1", "kind": "PrismNamespace",
                    "metadata": {"name": "lost", "namespace": ns},
                    "spec": {"cluster": "valid", "patterns": ["mailbox"]}}),
             "PatternNotFound",

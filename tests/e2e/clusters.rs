@@ -9,7 +9,7 @@ use std::time::Duration;
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::PodTemplateSpec;
 use prism_api::common::Condition;
-use prism_api::v1alpha1::{ClusterPhase, PrismCluster};
+use prism_api::v1beta1::{ClusterPhase, PrismCluster};
 use prism_api::v1beta1::{PatternPhase, PrismPattern};
 
 use crate::harness::Env;

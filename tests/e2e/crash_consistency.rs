@@ -14,8 +14,8 @@ use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::api::{Api, PostParams};
 use kube_emulator::instruments::faults::{FaultAction, FaultRule};
-use prism_api::v1alpha1::{ClusterPhase, PrismCluster};
-use prism_api::v1alpha2::{NamespacePhase, PrismNamespace};
+use prism_api::v1beta1::{ClusterPhase, PrismCluster};
+use prism_api::v1beta1::{NamespacePhase, PrismNamespace};
 use prism_api::v1beta1::{PatternPhase, PrismPattern};
 use serde_json::{Value, json};
 

@@ -18,8 +18,8 @@ use kube::api::Api;
 use kube::core::PartialObjectMeta;
 use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event, watcher};
-use prism_api::v1alpha1::PrismCluster;
-use prism_api::v1alpha2::PrismNamespace;
+use prism_api::v1beta1::PrismCluster;
+use prism_api::v1beta1::PrismNamespace;
 use prism_api::v1beta1::PrismPattern;
 
 use crate::clusters::{LIMIT, converged, kubectl_ok, log_tail, patterns_converged, read_until, wait_for};
@@ -28,10 +28,13 @@ use crate::harness::Env;
 fn cluster(name: &str, policy: &str) -> String {
     format!(
         r#"
-apiVersion: prism.io/v1alpha1
+apiVersion: prism.io/v1beta1
 kind: PrismCluster
 metadata:
   name: {name}
+  annotations:
+    # Deletion with policy Delete deletes data: the webhook wants it confirmed.
+    prism.io/confirm-data-deletion: {name}
 spec:
   deletionPolicy: {policy}
   patterns:

@@ -17,6 +17,9 @@ use serde_json::json;
 use tempfile::TempDir;
 use tokio::process::{Child, Command};
 
+/// The webhook's Service, as the operator's flag defaults name it.
+pub const WEBHOOK_SERVICE: &str = "prism-operator-webhook";
+
 /// Names a kubeconfig of a real cluster to run the scenarios against instead of the emulator.
 pub const REAL_CLUSTER_ENV: &str = "PRISM_E2E_KUBECONFIG";
 
@@ -32,6 +35,14 @@ pub struct Env {
     pub client: Client,
     home: TempDir,
     operators: Vec<Operator>,
+    /// Operators started from now on watch every namespace (not only the scenario's).
+    pub watch_all_namespaces: bool,
+    /// Where the operators' webhook Service and certificate Secret live (a chart's release
+    /// namespace), apart from the Prism resources.
+    pub operator_namespace: String,
+    /// Whether the API server reaches the operators' webhook (false: as with the operator down,
+    /// so that admission steps aside and the conditions report problems instead).
+    pub webhook_reachable: bool,
 }
 
 /// A running `prism-operator run` process.
@@ -44,6 +55,11 @@ pub struct Operator {
 impl Env {
     /// A fresh world for scenario `name`: API server, CRDs installed, the scenario's namespace.
     pub async fn new(name: &str) -> Env {
+        Env::with_crds(name, prism_api::crds()).await
+    }
+
+    /// A fresh world with `crds` installed (e.g. those of an earlier release).
+    pub async fn with_crds(name: &str, crds: Vec<CustomResourceDefinition>) -> Env {
         let home = TempDir::new().expect("temp HOME");
         let namespace = format!("e2e-{name}-{}-{}", std::process::id(), SEQUENCE.fetch_add(1, Ordering::Relaxed));
         let (server, kubeconfig) = match std::env::var_os(REAL_CLUSTER_ENV) {
@@ -58,8 +74,18 @@ impl Env {
             }
         };
         let client = client_for(&kubeconfig).await;
-        let env = Env { namespace, kubeconfig, server, client, home, operators: Vec::new() };
-        env.install_crds().await;
+        let env = Env {
+            operator_namespace: format!("{namespace}-operator"),
+            namespace,
+            kubeconfig,
+            server,
+            client,
+            home,
+            operators: Vec::new(),
+            watch_all_namespaces: false,
+            webhook_reachable: true,
+        };
+        env.install_crds(crds).await;
         env.create_namespace().await;
         env
     }
@@ -74,10 +100,11 @@ impl Env {
         &self.server.as_ref().expect("this scenario needs the emulator").emulator
     }
 
-    async fn install_crds(&self) {
+    /// Installs (or upgrades) `crds` with server-side apply, as the README's install does.
+    pub async fn install_crds(&self, list: Vec<CustomResourceDefinition>) {
         let crds: Api<CustomResourceDefinition> = Api::all(self.client.clone());
         let params = PatchParams::apply("prism-e2e").force();
-        for crd in prism_api::crds() {
+        for crd in list {
             let name = crd.metadata.name.clone().expect("name");
             crds.patch(&name, &params, &Patch::Apply(&crd)).await.expect("CRD installed");
         }
@@ -85,8 +112,14 @@ impl Env {
 
     async fn create_namespace(&self) {
         let namespaces: Api<Namespace> = Api::all(self.client.clone());
-        let ns = serde_json::from_value(json!({"metadata": {"name": self.namespace}})).expect("namespace");
-        namespaces.create(&PostParams::default(), &ns).await.expect("namespace created");
+        for name in [&self.namespace, &self.operator_namespace()] {
+            let ns = serde_json::from_value(json!({"metadata": {"name": name}})).expect("namespace");
+            namespaces.create(&PostParams::default(), &ns).await.expect("namespace created");
+        }
+    }
+
+    pub fn operator_namespace(&self) -> String {
+        self.operator_namespace.clone()
     }
 
     /// An Api in the scenario's namespace.
@@ -138,12 +171,26 @@ impl Env {
         assert!(out.success, "kubectl apply failed: {}", out.stderr);
     }
 
-    /// Starts an operator process watching the scenario's namespace, holding the lease there.
+    /// Starts an operator process watching the scenario's namespace, holding the lease there,
+    /// serving its webhook (the emulator reaches the webhook Service at the operator started
+    /// last, as a Service reaches a ready pod).
     pub fn start_operator(&mut self, identity: &str, extra: &[&str]) -> &mut Operator {
         let log = self.home.path().join(format!("operator-{identity}.log"));
         let log_file = std::fs::File::create(&log).expect("log file");
+        let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
+        if let Some(server) = self.server.as_ref().filter(|_| self.webhook_reachable) {
+            server.emulator.services.register(
+                &self.operator_namespace(),
+                WEBHOOK_SERVICE,
+                ([127, 0, 0, 1], port).into(),
+            );
+        }
+        let webhook_addr = format!("127.0.0.1:{port}");
         let child = Command::new(env!("CARGO_BIN_EXE_prism-operator"))
-            .args(["run", "--namespace", &self.namespace, "--lease-namespace", &self.namespace])
+            .args(["run", "--lease-namespace", &self.namespace])
+            .args(if self.watch_all_namespaces { vec![] } else { vec!["--namespace", &self.namespace] })
+            .args(["--webhook-addr", &webhook_addr, "--webhook-namespace", &self.operator_namespace()])
+            .args(["--webhook-configuration", &format!("prism-operator-{}", self.namespace)])
             .args(["--identity", identity, "--metrics-addr", "127.0.0.1:0", "--health-addr", "127.0.0.1:0"])
             .args([
                 "--lease-duration",
@@ -166,6 +213,21 @@ impl Env {
             .expect("operator starts");
         self.operators.push(Operator { child, identity: identity.to_string(), log });
         self.operators.last_mut().expect("just pushed")
+    }
+
+    /// Waits until an operator has pointed the API server at its webhook (the CRDs convert
+    /// through it, the validating configuration exists), as a ready pod would have.
+    pub async fn webhook_installed(&self) {
+        use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration;
+        let configurations: Api<ValidatingWebhookConfiguration> = Api::all(self.client.clone());
+        let crds: Api<CustomResourceDefinition> = Api::all(self.client.clone());
+        let name = format!("prism-operator-{}", self.namespace);
+        eventually("the webhook installed", Duration::from_secs(60), || async {
+            configurations.get_opt(&name).await.ok().flatten()?;
+            let crd = crds.get_opt("prismpatterns.prism.io").await.ok().flatten()?;
+            (crd.spec.conversion?.strategy == "Webhook").then_some(())
+        })
+        .await;
     }
 
     pub fn operators(&mut self) -> &mut Vec<Operator> {

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use kube::api::DeleteParams;
 use kube_emulator::instruments::faults::{FaultAction, FaultRule};
-use prism_api::v1alpha1::{ClusterPhase, PrismCluster};
+use prism_api::v1beta1::{ClusterPhase, PrismCluster};
 use promql_parser::label::MatchOp;
 use promql_parser::parser::{self, Expr, LabelModifier};
 use serde_json::Value;

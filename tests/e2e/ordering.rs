@@ -11,7 +11,7 @@ use crate::clusters::{LIMIT, condition, converged, kubectl_ok, patterns_converge
 use crate::harness::Env;
 
 const CLUSTER: &str = r#"
-apiVersion: prism.io/v1alpha1
+apiVersion: prism.io/v1beta1
 kind: PrismCluster
 metadata:
   name: ord

@@ -8,8 +8,8 @@ use std::time::Instant;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Service;
 use kube_emulator::instruments::accounting::RequestRecord;
-use prism_api::v1alpha1::{ClusterPhase, PrismCluster};
 use prism_api::v1beta1::PrismPattern;
+use prism_api::v1beta1::{ClusterPhase, PrismCluster};
 
 use crate::clusters::{
     LIMIT, condition, converged, kubectl_ok, kubectl_patch, log_tail, patterns_converged, settle, wait_for,
@@ -17,7 +17,7 @@ use crate::clusters::{
 use crate::harness::Env;
 
 const CLUSTER: &str = r#"
-apiVersion: prism.io/v1alpha1
+apiVersion: prism.io/v1beta1
 kind: PrismCluster
 metadata:
   name: pz

@@ -10,7 +10,7 @@ use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::{Patch, PatchParams};
 use kube_emulator::Emulator;
 use kube_emulator::instruments::faults::{FaultAction, FaultRule};
-use prism_api::v1alpha1::{ClusterPhase, PrismCluster};
+use prism_api::v1beta1::{ClusterPhase, PrismCluster};
 use prism_api::v1beta1::{PatternPhase, PrismPattern};
 use serde_json::json;
 
@@ -111,6 +111,9 @@ async fn a_progressing_cluster_says_what_it_waits_on_and_wait_times_out() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_known_failure_is_explained_with_what_to_do() {
     let mut env = Env::new("plugin-failing").await;
+    // Broken objects on purpose: admission steps aside (as with the operator down) so that the
+    // conditions, which the plugin explains, report them.
+    env.webhook_reachable = false;
     env.start_operator("a", &[]);
     let ns = env.namespace.clone();
     env.apply(&sample("minimal-cluster.yaml", &ns)).await;
@@ -144,7 +147,7 @@ fn failures(ns: &str) -> String {
     let labels = "{app.kubernetes.io/managed-by: prism-operator, prism.io/cluster: old}";
     format!(
         r#"
-apiVersion: prism.io/v1alpha1
+apiVersion: prism.io/v1beta1
 kind: PrismCluster
 metadata: {{name: broken, namespace: {ns}}}
 spec:
@@ -153,7 +156,7 @@ spec:
     - {{name: keyvalue, backends: [redis]}}
     - {{name: consumer, backends: [nats]}}
 ---
-apiVersion: prism.io/v1alpha2
+apiVersion: prism.io/v1beta1
 kind: PrismNamespace
 metadata: {{name: typo, namespace: {ns}}}
 spec: {{cluster: minimal, patterns: [keyvalue, mailbox]}}

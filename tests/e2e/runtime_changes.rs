@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
-use prism_api::v1alpha2::PrismNamespace;
+use prism_api::v1beta1::PrismNamespace;
 use prism_api::v1beta1::PrismPattern;
 
 use crate::clusters::{
@@ -16,7 +16,7 @@ use crate::clusters::{
 use crate::harness::Env;
 
 const CLUSTER: &str = r#"
-apiVersion: prism.io/v1alpha1
+apiVersion: prism.io/v1beta1
 kind: PrismCluster
 metadata:
   name: rt

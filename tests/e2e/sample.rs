@@ -4,9 +4,9 @@ use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use kube::Resource;
-use prism_api::v1alpha1::{ClusterPhase, PrismCluster};
-use prism_api::v1alpha2::PrismNamespace;
+use prism_api::v1beta1::PrismNamespace;
 use prism_api::v1beta1::PrismPattern;
+use prism_api::v1beta1::{ClusterPhase, PrismCluster};
 
 use crate::harness::{Env, eventually, sample};
 

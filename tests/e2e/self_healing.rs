@@ -15,7 +15,7 @@ use crate::clusters::{
 use crate::harness::Env;
 
 const CLUSTER: &str = r#"
-apiVersion: prism.io/v1alpha1
+apiVersion: prism.io/v1beta1
 kind: PrismCluster
 metadata:
   name: heal

@@ -14,8 +14,14 @@ use serde::Deserialize;
 /// Where the chart's rules live, relative to the repository root.
 pub const RULES_FILE: &str = "charts/prism-operator/files/rbac-rules.yaml";
 
-/// The one template expression in the rules file (the Lease's name).
+/// The template expressions the rules file may hold (values of the chart), with the values of
+/// values.yaml the tests use.
 const LEASE_NAME_PLACEHOLDER: &str = "{{ .Values.leaderElection.leaseName }}";
+pub const WEBHOOK_SECRET_PLACEHOLDER: &str = "{{ .Values.webhook.secretName }}";
+pub const WEBHOOK_CONFIGURATION_PLACEHOLDER: &str = "{{ .Values.webhook.configurationName }}";
+/// values.yaml's webhook names (the flags' defaults too).
+pub const WEBHOOK_SECRET: &str = "prism-operator-webhook-cert";
+pub const WEBHOOK_CONFIGURATION: &str = "prism-operator";
 
 /// The verbs a Kubernetes RBAC rule may name for resources.
 pub const RESOURCE_VERBS: [&str; 8] =
@@ -45,6 +51,13 @@ pub struct RulesFile {
     pub watched: Vec<Rule>,
     /// Granted in the release namespace (Role), with leader election on.
     pub leader_election: Vec<Rule>,
+    /// Granted in the release namespace (Role), with the webhook on: its certificate Secret.
+    #[serde(default)]
+    pub webhook: Vec<Rule>,
+    /// Cluster-scoped objects (ClusterRole, in both scopes), with the webhook on: the CRDs'
+    /// conversion and storage versions, the ValidatingWebhookConfiguration.
+    #[serde(default)]
+    pub cluster: Vec<Rule>,
 }
 
 impl RulesFile {
@@ -59,9 +72,14 @@ impl RulesFile {
     }
 
     pub fn parse(text: &str, lease_name: &str) -> Result<Self, String> {
-        let text = text.replace(LEASE_NAME_PLACEHOLDER, lease_name);
+        let text = text
+            .replace(LEASE_NAME_PLACEHOLDER, lease_name)
+            .replace(WEBHOOK_SECRET_PLACEHOLDER, WEBHOOK_SECRET)
+            .replace(WEBHOOK_CONFIGURATION_PLACEHOLDER, WEBHOOK_CONFIGURATION);
         if text.contains("{{") {
-            return Err(format!("{RULES_FILE}: only {LEASE_NAME_PLACEHOLDER} may be templated"));
+            return Err(format!(
+                "{RULES_FILE}: only {LEASE_NAME_PLACEHOLDER}, {WEBHOOK_SECRET_PLACEHOLDER} and {WEBHOOK_CONFIGURATION_PLACEHOLDER} may be templated"
+            ));
         }
         serde_saphyr::from_str(&text).map_err(|e| format!("{RULES_FILE}: {e}"))
     }
@@ -70,7 +88,12 @@ impl RulesFile {
     /// cannot be restricted by name. One line per problem.
     pub fn problems(&self) -> Vec<String> {
         let mut problems = Vec::new();
-        for (section, rules) in [("watched", &self.watched), ("leaderElection", &self.leader_election)] {
+        for (section, rules) in [
+            ("watched", &self.watched),
+            ("leaderElection", &self.leader_election),
+            ("webhook", &self.webhook),
+            ("cluster", &self.cluster),
+        ] {
             for (i, rule) in rules.iter().enumerate() {
                 let at = format!("{section}[{i}]");
                 let lists = [&rule.api_groups, &rule.resources, &rule.verbs, &rule.resource_names];
@@ -100,6 +123,8 @@ impl RulesFile {
 pub enum Section {
     Watched,
     LeaderElection,
+    Webhook,
+    Cluster,
 }
 
 /// Where a rule stands in the rules file.
@@ -114,6 +139,8 @@ impl fmt::Display for RuleAt {
         let section = match self.section {
             Section::Watched => "watched",
             Section::LeaderElection => "leaderElection",
+            Section::Webhook => "webhook",
+            Section::Cluster => "cluster",
         };
         write!(f, "{section}[{}]", self.index)
     }
@@ -135,7 +162,12 @@ impl fmt::Display for Rule {
 impl RulesFile {
     /// Every rule, with where it stands.
     pub fn each_rule(&self) -> Vec<(RuleAt, Rule)> {
-        let sections = [(Section::Watched, &self.watched), (Section::LeaderElection, &self.leader_election)];
+        let sections = [
+            (Section::Watched, &self.watched),
+            (Section::LeaderElection, &self.leader_election),
+            (Section::Webhook, &self.webhook),
+            (Section::Cluster, &self.cluster),
+        ];
         sections
             .into_iter()
             .flat_map(|(section, rules)| {
@@ -150,6 +182,8 @@ impl RulesFile {
         match at.section {
             Section::Watched => rules.watched.remove(at.index),
             Section::LeaderElection => rules.leader_election.remove(at.index),
+            Section::Webhook => rules.webhook.remove(at.index),
+            Section::Cluster => rules.cluster.remove(at.index),
         };
         rules
     }
@@ -187,6 +221,8 @@ pub struct Install {
     /// The release namespace, where the Lease lives.
     pub release_namespace: String,
     pub leader_election: bool,
+    /// values.yaml's webhook.enabled.
+    pub webhook: bool,
 }
 
 /// The grants of the chart's roles, as templates/rbac.yaml renders them.
@@ -200,6 +236,11 @@ pub fn grants(rules: &RulesFile, install: &Install) -> Vec<Grant> {
     if install.leader_election {
         let binding = Binding::Namespace(install.release_namespace.clone());
         grants.extend(rules.leader_election.iter().map(|rule| Grant { binding: binding.clone(), rule: rule.clone() }));
+    }
+    if install.webhook {
+        let binding = Binding::Namespace(install.release_namespace.clone());
+        grants.extend(rules.webhook.iter().map(|rule| Grant { binding: binding.clone(), rule: rule.clone() }));
+        grants.extend(rules.cluster.iter().map(|rule| Grant { binding: Binding::Cluster, rule: rule.clone() }));
     }
     grants
 }
@@ -244,6 +285,11 @@ pub fn render(rules: &RulesFile, install: &Install, name: &str) -> Vec<serde_jso
     if install.leader_election {
         let lease_role = format!("{name}-leader-election");
         objects.extend(pair("Role", "RoleBinding", &lease_role, Some(release_ns), &rules.leader_election));
+    }
+    if install.webhook {
+        let webhook_role = format!("{name}-webhook");
+        objects.extend(pair("Role", "RoleBinding", &webhook_role, Some(release_ns), &rules.webhook));
+        objects.extend(pair("ClusterRole", "ClusterRoleBinding", &webhook_role, None, &rules.cluster));
     }
     objects
 }

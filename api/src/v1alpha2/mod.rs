@@ -1,4 +1,4 @@
-//! prism.io/v1alpha2: PrismNamespace, an app team's Prism namespace.
+//! prism.io/v1alpha2: PrismNamespace as first released; the same shape as v1beta1.
 
 mod namespace;
 

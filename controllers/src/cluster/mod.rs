@@ -24,8 +24,8 @@ use kube::api::ApiResource;
 use kube::core::{Expression, Selector};
 use kube::runtime::reflector::ObjectRef;
 use prism_api::names::{field_managers, finalizers, labels};
-use prism_api::v1alpha1::PrismCluster;
-use prism_api::v1alpha2::PrismNamespace;
+use prism_api::v1beta1::PrismCluster;
+use prism_api::v1beta1::PrismNamespace;
 use prism_api::v1beta1::PrismPattern;
 
 use crate::cache::ChildrenBuilder;

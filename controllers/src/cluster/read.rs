@@ -5,8 +5,8 @@ use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
 use kube::runtime::reflector::Store;
-use prism_api::v1alpha1::NamespaceSummary;
-use prism_api::v1alpha2::PrismNamespace;
+use prism_api::v1beta1::NamespaceSummary;
+use prism_api::v1beta1::PrismNamespace;
 use prism_api::v1beta1::PrismPattern;
 
 use super::build::Credentials;

@@ -10,9 +10,9 @@ use kube::runtime::events::EventType;
 use kube::runtime::reflector::Store;
 use kube::{Resource, ResourceExt};
 use prism_api::names::labels;
-use prism_api::v1alpha1::{DeletionPolicy, PrismCluster, PrismClusterStatus};
-use prism_api::v1alpha2::PrismNamespace;
+use prism_api::v1beta1::PrismNamespace;
 use prism_api::v1beta1::PrismPattern;
+use prism_api::v1beta1::{DeletionPolicy, PrismCluster, PrismClusterStatus};
 
 use super::build::{self, Inputs, Role, Visit};
 use super::read::{self, Read};

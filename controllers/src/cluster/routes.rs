@@ -2,7 +2,7 @@
 //! app teams created is taken from the objects observed in the cluster's namespace.
 
 use kube::ResourceExt;
-use prism_api::v1alpha2::PrismNamespace;
+use prism_api::v1beta1::PrismNamespace;
 use prism_api::v1beta1::PrismPattern;
 
 use super::validate::ValidatedCluster;
@@ -28,7 +28,7 @@ pub fn routes(
         .iter()
         .map(|entry| {
             let name = naming::cluster_namespace(&valid.name, &entry.name);
-            let spec = prism_api::v1alpha2::PrismNamespaceSpec {
+            let spec = prism_api::v1beta1::PrismNamespaceSpec {
                 cluster: valid.name.clone(),
                 settings: entry.settings.clone(),
             };
@@ -52,7 +52,7 @@ pub fn routes(
     for namespace in
         namespaces.iter().filter(|n| n.spec.cluster == valid.name && n.metadata.deletion_timestamp.is_none())
     {
-        if namespace.spec.settings.isolation == prism_api::v1alpha2::Isolation::Namespace {
+        if namespace.spec.settings.isolation == prism_api::v1beta1::Isolation::Namespace {
             for pattern in &namespace.spec.settings.patterns {
                 let runner = crate::routes::runner_for(namespace, pattern);
                 runners.extend(type_of(pattern).map(|t| crate::routes::pattern_route(&runner, ns, t, None)));

@@ -3,7 +3,7 @@
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use prism_api::names::conditions as types;
-use prism_api::v1alpha1::{ClusterPhase, ComponentStatus, NamespaceSummary, PrismClusterStatus};
+use prism_api::v1beta1::{ClusterPhase, ComponentStatus, NamespaceSummary, PrismClusterStatus};
 use prism_api::v1beta1::{PatternPhase, PrismPatternStatus};
 
 use super::validate::Invalid;

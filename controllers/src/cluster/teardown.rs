@@ -11,9 +11,9 @@ use kube::api::ListParams;
 use kube::runtime::reflector::Store;
 use kube::{Resource, ResourceExt};
 use prism_api::names::labels;
-use prism_api::v1alpha1::{DeletionPolicy, PrismCluster};
-use prism_api::v1alpha2::PrismNamespace;
+use prism_api::v1beta1::PrismNamespace;
 use prism_api::v1beta1::PrismPattern;
+use prism_api::v1beta1::{DeletionPolicy, PrismCluster};
 
 use super::credentials;
 use crate::cache::in_namespace;

@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::PodTemplateSpec;
 use prism_api::common::PodOverrides;
-use prism_api::v1alpha1::{PrismCluster, PrismClusterSpec};
 use prism_api::v1beta1::BackendKind;
+use prism_api::v1beta1::{PrismCluster, PrismClusterSpec};
 
 /// A PrismCluster whose spec can be realised.
 #[derive(Clone, Debug)]
@@ -32,7 +32,7 @@ pub fn validate(cluster: &PrismCluster) -> Result<ValidatedCluster, Invalid> {
     let mut backend_overrides = BTreeMap::new();
     for (kind, backend) in spec.backends.enabled() {
         if let Some(t) =
-            parse(backend.pod_overrides.as_ref(), &format!("spec.backends.{}.podOverrides", kind.as_str()))?
+            parse(backend.component.pod_overrides.as_ref(), &format!("spec.backends.{}.podOverrides", kind.as_str()))?
         {
             backend_overrides.insert(kind, t);
         }
@@ -40,8 +40,8 @@ pub fn validate(cluster: &PrismCluster) -> Result<ValidatedCluster, Invalid> {
     Ok(ValidatedCluster {
         name: cluster.metadata.name.clone().unwrap_or_default(),
         namespace: cluster.metadata.namespace.clone().unwrap_or_default(),
-        admin_overrides: parse(spec.admin.pod_overrides.as_ref(), "spec.admin.podOverrides")?,
-        proxy_overrides: parse(spec.proxy.pod_overrides.as_ref(), "spec.proxy.podOverrides")?,
+        admin_overrides: parse(spec.admin.component.pod_overrides.as_ref(), "spec.admin.podOverrides")?,
+        proxy_overrides: parse(spec.proxy.component.pod_overrides.as_ref(), "spec.proxy.podOverrides")?,
         backend_overrides,
         spec: spec.clone(),
     })
@@ -62,7 +62,7 @@ fn check_patterns(spec: &PrismClusterSpec) -> Result<(), Invalid> {
                 message: format!("spec.patterns[{i}].pattern is required: {:?} is not a pattern type", pattern.name),
             });
         };
-        for backend in &pattern.backends {
+        for backend in &pattern.runner.backends {
             if !pattern_type.supported_backends().contains(backend) {
                 let supported: Vec<&str> = pattern_type.supported_backends().iter().map(|b| b.as_str()).collect();
                 return Err(Invalid {
@@ -123,7 +123,7 @@ mod tests {
     #[test]
     fn a_pattern_on_a_disabled_backend_names_the_field_to_fix() {
         let c = cluster(
-            r#"{"apiVersion": "prism.io/v1alpha1", "kind": "PrismCluster", "metadata": {"name": "c", "namespace": "n"},
+            r#"{"apiVersion": "prism.io/v1beta1", "kind": "PrismCluster", "metadata": {"name": "c", "namespace": "n"},
                 "spec": {"patterns": [{"name": "consumer", "backends": ["nats"]}]}}"#,
         );
         let invalid = validate(&c).unwrap_err();
@@ -134,7 +134,7 @@ mod tests {
     #[test]
     fn a_namespace_using_an_unknown_pattern_is_invalid() {
         let c = cluster(
-            r#"{"apiVersion": "prism.io/v1alpha1", "kind": "PrismCluster", "metadata": {"name": "c", "namespace": "n"},
+            r#"{"apiVersion": "prism.io/v1beta1", "kind": "PrismCluster", "metadata": {"name": "c", "namespace": "n"},
                 "spec": {"namespaces": [{"name": "orders", "patterns": ["keyvalue"]}]}}"#,
         );
         assert_eq!(validate(&c).unwrap_err().reason, "PatternNotFound");

@@ -52,7 +52,7 @@ pub fn dedicated_selector(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use kube::Resource;
-    use prism_api::v1alpha2::Isolation;
+    use prism_api::v1beta1::Isolation;
 
     use super::*;
     use crate::namespace::fixtures::{cluster, namespace};

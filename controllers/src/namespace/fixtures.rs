@@ -1,7 +1,7 @@
 //! Small objects for the pure tests of the namespace controller.
 
-use prism_api::v1alpha1::{PrismCluster, PrismClusterSpec};
-use prism_api::v1alpha2::{Isolation, NamespaceSettings, PrismNamespace, PrismNamespaceSpec};
+use prism_api::v1beta1::{Isolation, NamespaceSettings, PrismNamespace, PrismNamespaceSpec};
+use prism_api::v1beta1::{PrismCluster, PrismClusterSpec};
 
 /// PrismCluster `prod` in namespace `prism` defining `patterns` (each named by its type).
 pub fn cluster(patterns: &[&str]) -> PrismCluster {

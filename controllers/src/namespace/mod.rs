@@ -22,8 +22,8 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{PredicateConfig, WatchStreamExt};
 use kube::{Resource, ResourceExt};
 use prism_api::names::{field_managers, finalizers, labels};
-use prism_api::v1alpha1::PrismCluster;
-use prism_api::v1alpha2::PrismNamespace;
+use prism_api::v1beta1::PrismCluster;
+use prism_api::v1beta1::PrismNamespace;
 use prism_api::v1beta1::PrismPattern;
 
 use crate::cache::{ChildrenBuilder, in_namespace};

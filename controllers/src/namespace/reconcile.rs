@@ -6,8 +6,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::api::{Patch, PatchParams};
 use kube::{Resource, ResourceExt};
 use prism_api::names::field_managers;
-use prism_api::v1alpha1::PrismCluster;
-use prism_api::v1alpha2::PrismNamespace;
+use prism_api::v1beta1::PrismCluster;
+use prism_api::v1beta1::PrismNamespace;
 use prism_api::v1beta1::PrismPattern;
 use serde_json::json;
 

@@ -2,7 +2,7 @@
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use prism_api::names::conditions as types;
-use prism_api::v1alpha2::{NamespacePhase, PrismNamespaceStatus, ResolvedPattern};
+use prism_api::v1beta1::{NamespacePhase, PrismNamespaceStatus, ResolvedPattern};
 use prism_api::v1beta1::{PatternPhase, PrismPattern};
 
 use super::validate::ValidatedNamespace;

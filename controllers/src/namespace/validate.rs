@@ -2,9 +2,9 @@
 //! defines every pattern the namespace uses. Pure: the reconcile reads, this decides.
 
 use kube::ResourceExt;
-use prism_api::v1alpha1::{ClusterPattern, PrismCluster};
-use prism_api::v1alpha2::{Isolation, PrismNamespace};
 use prism_api::v1beta1::PrismPattern;
+use prism_api::v1beta1::{ClusterPattern, PrismCluster};
+use prism_api::v1beta1::{Isolation, PrismNamespace};
 
 use crate::conditions::Problem;
 use crate::{naming, routes};

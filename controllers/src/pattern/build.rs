@@ -16,8 +16,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, 
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
 use prism_api::names::annotations;
-use prism_api::v1alpha1::DeletionPolicy;
-use prism_api::v1beta1::{PatternAutoscaling, Scaler, ServiceType, WorkloadKind};
+use prism_api::v1beta1::DeletionPolicy;
+use prism_api::v1beta1::{Autoscaling, Scaler, ServiceType, WorkloadKind};
 use serde_json::json;
 
 use super::validate::ValidatedPattern;
@@ -309,7 +309,7 @@ fn env(pattern: &ValidatedPattern) -> Vec<EnvVar> {
     env
 }
 
-fn autoscaler(pattern: &ValidatedPattern, owner: &OwnerReference, scaling: &PatternAutoscaling) -> Autoscaler {
+fn autoscaler(pattern: &ValidatedPattern, owner: &OwnerReference, scaling: &Autoscaling) -> Autoscaler {
     match scaling.scaler {
         Scaler::Hpa => Autoscaler::Hpa(Box::new(hpa(pattern, owner, scaling))),
         Scaler::Keda => Autoscaler::Keda(Box::new(scaled_object(pattern, owner, scaling))),
@@ -324,7 +324,7 @@ fn target_ref(pattern: &ValidatedPattern) -> CrossVersionObjectReference {
     CrossVersionObjectReference { api_version: Some("apps/v1".into()), kind: kind.into(), name: pattern.name.clone() }
 }
 
-fn hpa(pattern: &ValidatedPattern, owner: &OwnerReference, scaling: &PatternAutoscaling) -> HorizontalPodAutoscaler {
+fn hpa(pattern: &ValidatedPattern, owner: &OwnerReference, scaling: &Autoscaling) -> HorizontalPodAutoscaler {
     let target = target_ref(pattern);
     objects::hpa(
         metadata(pattern, owner, pattern.name.clone()),
@@ -342,7 +342,7 @@ fn hpa(pattern: &ValidatedPattern, owner: &OwnerReference, scaling: &PatternAuto
     )
 }
 
-fn scaled_object(pattern: &ValidatedPattern, owner: &OwnerReference, scaling: &PatternAutoscaling) -> DynamicObject {
+fn scaled_object(pattern: &ValidatedPattern, owner: &OwnerReference, scaling: &Autoscaling) -> DynamicObject {
     let mut triggers: Vec<serde_json::Value> = Vec::new();
     for (kind, target) in [("cpu", scaling.target_cpu), ("memory", scaling.target_memory)] {
         if let Some(percent) = target {
@@ -370,7 +370,7 @@ fn scaled_object(pattern: &ValidatedPattern, owner: &OwnerReference, scaling: &P
 
 #[cfg(test)]
 mod tests {
-    use prism_api::v1alpha1::DeletionPolicy;
+    use prism_api::v1beta1::DeletionPolicy;
     use prism_api::v1beta1::{PrismPatternSpec, RunnerPorts};
 
     use super::*;
@@ -411,7 +411,7 @@ mod tests {
                 size: k8s_openapi::apimachinery::pkg::api::resource::Quantity("1Gi".into()),
                 storage_class_name: None,
             }),
-            autoscaling: Some(PatternAutoscaling {
+            autoscaling: Some(Autoscaling {
                 enabled: true,
                 max_replicas: Some(4),
                 target_cpu: Some(60),

@@ -19,7 +19,7 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{PredicateConfig, WatchStreamExt};
 use kube::{Resource, ResourceExt};
 use prism_api::names::{field_managers, finalizers, labels};
-use prism_api::v1alpha1::PrismCluster;
+use prism_api::v1beta1::PrismCluster;
 use prism_api::v1beta1::PrismPattern;
 
 use crate::cache::{ChildrenBuilder, in_namespace};

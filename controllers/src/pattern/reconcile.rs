@@ -5,7 +5,7 @@ use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::DynamicObject;
 use kube::{Resource, ResourceExt};
-use prism_api::v1alpha1::PrismCluster;
+use prism_api::v1beta1::PrismCluster;
 use prism_api::v1beta1::{PrismPattern, WorkloadKind};
 
 use super::PatternReconciler;

@@ -2,8 +2,8 @@
 //! Pure: the reconcile reads, this decides.
 
 use k8s_openapi::api::core::v1::PodTemplateSpec;
-use prism_api::v1alpha1::{DeletionPolicy, PrismCluster};
 use prism_api::v1beta1::{BackendKind, PrismPattern, PrismPatternSpec};
+use prism_api::v1beta1::{DeletionPolicy, PrismCluster};
 
 use crate::conditions::Problem;
 
@@ -84,7 +84,7 @@ fn check_backends(spec: &PrismPatternSpec, cluster: &PrismCluster) -> Result<(),
 
 #[cfg(test)]
 mod tests {
-    use prism_api::v1alpha1::{BackendService, PrismClusterSpec};
+    use prism_api::v1beta1::{BackendService, PrismClusterSpec};
     use prism_api::v1beta1::{PatternBackend, PatternType};
 
     use super::*;

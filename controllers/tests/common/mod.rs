@@ -104,7 +104,7 @@ impl Harness {
         let params = PatchParams::apply("test").force();
         let result = match kind.as_str() {
             "PrismCluster" => self
-                .api::<prism_api::v1alpha1::PrismCluster>()
+                .api::<prism_api::v1beta1::PrismCluster>()
                 .patch(&name, &params, &Patch::Apply(&value))
                 .await
                 .map(drop),

@@ -992,6 +992,12 @@ fn to_storage(rt: &ResourceType, version: &str, mut obj: Value) -> ApiResult<Val
 pub fn present(rt: &ResourceType, version: &str, obj: &Value) -> Value {
     let mut out = if rt.group == "events.k8s.io" { crate::events::from_core(obj.clone()) } else { obj.clone() };
     if let Some(map) = out.as_object_mut() {
+        // An object stored at another version of a kind converted by a webhook (stored before
+        // the storage version changed) keeps its version: the webhook converts it on the way
+        // out, as the real server decodes each object from the version it was stored at.
+        if stored_elsewhere(rt, map.get("apiVersion")) {
+            return out;
+        }
         map.insert("apiVersion".into(), json!(rt.api_version(version)));
         map.insert("kind".into(), json!(rt.kind));
     }
@@ -1027,6 +1033,15 @@ fn decodable(rt: &ResourceType, version: &str, obj: &Value) -> ApiResult<()> {
         ))),
         None => Ok(()),
     }
+}
+
+/// Whether `api_version` names a served version of `rt` other than its storage version, for a
+/// kind whose versions a webhook converts.
+pub fn stored_elsewhere(rt: &ResourceType, api_version: Option<&Value>) -> bool {
+    let Some(api_version) = api_version.and_then(Value::as_str) else { return false };
+    rt.conversion_webhook.is_some()
+        && api_version != rt.api_version(&rt.storage_version)
+        && rt.version_info.keys().any(|v| rt.api_version(v) == api_version)
 }
 
 fn check_namespace(rt: &ResourceType, path_ns: &str, obj: &mut Value) -> ApiResult<()> {

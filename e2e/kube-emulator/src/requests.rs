@@ -42,9 +42,11 @@ pub struct Context {
 
 // ---------------------------------------------------------------- conversion
 
-/// Whether objects of `t` come from a conversion webhook (stored at another version).
+/// Whether objects of `t` come from a conversion webhook (stored at another version: the one
+/// asked for is not the storage version, or objects stored before the storage version changed
+/// may still be at an older one).
 fn converts(t: &Target) -> bool {
-    t.rt.conversion_webhook.is_some() && t.version != t.rt.storage_version && t.sub != Some(Sub::Scale)
+    t.rt.conversion_webhook.is_some() && t.sub != Some(Sub::Scale)
 }
 
 /// The same target at the storage version.

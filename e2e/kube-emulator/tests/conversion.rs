@@ -220,3 +220,31 @@ async fn kubectl_reads_other_versions_through_the_webhook_and_prints_its_failure
         "Error from server: conversion webhook for example.com/v1, Kind=Gadget failed: no conversion today"
     );
 }
+
+#[tokio::test]
+async fn objects_stored_before_the_storage_version_changed_convert_at_the_new_one() {
+    let s = setup().await;
+    let (v1, v2) = (gadgets(&s.client, "v1"), gadgets(&s.client, "v2"));
+    let old: DynamicObject = serde_json::from_value(json!({"apiVersion": "example.com/v1", "kind": "Gadget",
+        "metadata": {"name": "old"}, "spec": {"size": 4}}))
+    .expect("gadget");
+    v1.create(&PostParams::default(), &old).await.expect("stored at v1");
+    // An upgrade makes v2 the storage version; "old" stays stored at v1 until it is written.
+    let crds: Api<CustomResourceDefinition> = Api::all(s.client.clone());
+    let storage = json!({"spec": {"versions": [
+        {"name": "v1", "served": true, "storage": false, "schema": gadget_crd(json!({}))["spec"]["versions"][0]["schema"]},
+        {"name": "v2", "served": true, "storage": true, "schema": gadget_crd(json!({}))["spec"]["versions"][1]["schema"]}]}});
+    crds.patch("gadgets.example.com", &PatchParams::default(), &Patch::Merge(storage)).await.expect("storage v2");
+    assert_eq!(v2.get("old").await.expect("v2").data["spec"], json!({"length": 4, "unit": "cm"}), "converted from v1");
+    assert_eq!(v1.get("old").await.expect("v1").data["spec"], json!({"size": 4}), "as stored");
+    let listed = v2.list(&ListParams::default()).await.expect("list at v2");
+    assert_eq!(listed.items[0].data["spec"]["length"], 4);
+    // A write (the storage migrator's no-op patch) stores it at v2.
+    v2.patch("old", &PatchParams::default(), &Patch::Merge(json!({}))).await.expect("rewritten");
+    let target = s.emulator.cluster.target("example.com", "v2", "gadgets", "default", "old").expect("target");
+    let stored = s.emulator.cluster.stored(&target).expect("stored");
+    assert_eq!(
+        (stored["apiVersion"].as_str(), &stored["spec"]),
+        (Some("example.com/v2"), &json!({"length": 4, "unit": "cm"}))
+    );
+}

@@ -349,7 +349,8 @@ async fn kubectl_explain_reads_the_schemas_of_custom_and_built_in_kinds() {
     let env = Env::start().await;
     env.ok(&["apply", "--server-side", "-f", &env.file("crds.yaml", &prism_crds())]).await;
     let header = |out: &str| out.lines().take(3).map(str::trim).collect::<Vec<_>>().join(" ");
-    for (kind, version) in [("prismcluster", "v1alpha1"), ("prismnamespace", "v1alpha2"), ("prismpattern", "v1beta1")] {
+    // Every kind prefers v1beta1, its storage version; the older one is explained on request.
+    for (kind, version) in [("prismcluster", "v1beta1"), ("prismnamespace", "v1beta1"), ("prismpattern", "v1beta1")] {
         let out = env.ok(&["explain", kind]).await;
         assert!(header(&out).starts_with("GROUP:      prism.io"), "{out}");
         assert!(out.contains(&format!("VERSION:    {version}")) && out.contains("spec\t<Object>"), "{out}");
@@ -361,6 +362,8 @@ async fn kubectl_explain_reads_the_schemas_of_custom_and_built_in_kinds() {
     assert!(out.contains("KIND:       PrismPattern") && out.contains("VERSION:    v1beta1"), "{out}");
     let out = env.ok(&["explain", "prismpatterns.prism.io.spec"]).await;
     assert!(out.contains("FIELD: spec <Object>"), "{out}");
+    let out = env.ok(&["explain", "prismpatterns.spec", "--api-version=prism.io/v1alpha1"]).await;
+    assert!(out.contains("VERSION:    v1alpha1") && out.contains("backendConfig\t<Object>"), "upstream's shape: {out}");
     // kubectl reads `resource.version.group` as a resource and a field path, against any server.
     let out = env.run(&["explain", "prismpatterns.v1beta1.prism.io"]).await;
     assert!(!out.ok && out.stderr.contains(r#"field "io" does not exist"#), "{}", out.stderr);

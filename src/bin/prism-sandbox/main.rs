@@ -56,6 +56,8 @@ enum SandboxError {
     Telemetry(#[from] prism_operator::telemetry::TelemetryError),
     #[error("the operator stopped: {0}")]
     Operator(String),
+    #[error("no free port for the operator's webhook: {0}")]
+    WebhookPort(#[source] std::io::Error),
 }
 
 fn main() -> std::process::ExitCode {
@@ -89,7 +91,11 @@ async fn run(args: Args) -> Result<(), SandboxError> {
         server.url()
     );
     install(&client).await?;
-    let operator = tokio::spawn(run_operator(kubeconfig.clone()));
+    // The operator's webhook, reached through its Service as in a cluster.
+    let webhook =
+        std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map_err(SandboxError::WebhookPort)?;
+    server.emulator.services.register(NAMESPACE, "prism-operator-webhook", webhook);
+    let operator = tokio::spawn(run_operator(kubeconfig.clone(), webhook.to_string()));
     apply_sample(&client).await?;
     println!("Applied samples/prism-local.yaml; the operator is reconciling it:\n");
     let converged = watch_tree(&client, args.exit_when_converged).await;
@@ -123,15 +129,15 @@ async fn install(client: &Client) -> Result<(), SandboxError> {
 }
 
 async fn apply_sample(client: &Client) -> Result<(), SandboxError> {
-    let cluster: prism_api::v1alpha1::PrismCluster = serde_saphyr::from_str(SAMPLE)?;
-    let api: Api<prism_api::v1alpha1::PrismCluster> = Api::namespaced(client.clone(), NAMESPACE);
+    let cluster: prism_api::v1beta1::PrismCluster = serde_saphyr::from_str(SAMPLE)?;
+    let api: Api<prism_api::v1beta1::PrismCluster> = Api::namespaced(client.clone(), NAMESPACE);
     let name = cluster.metadata.name.clone().unwrap_or_default();
     api.patch(&name, &PatchParams::apply("prism-sandbox"), &Patch::Apply(&cluster)).await?;
     Ok(())
 }
 
 /// The operator, in this process, exactly as `prism-operator run` runs it; it stops on Ctrl-C.
-async fn run_operator(kubeconfig: PathBuf) -> Result<(), SandboxError> {
+async fn run_operator(kubeconfig: PathBuf, webhook: String) -> Result<(), SandboxError> {
     let kubeconfig = kubeconfig.to_string_lossy().into_owned();
     let argv = [
         "prism-operator",
@@ -146,6 +152,10 @@ async fn run_operator(kubeconfig: PathBuf) -> Result<(), SandboxError> {
         NAMESPACE,
         "--identity",
         "sandbox",
+        "--webhook-addr",
+        &webhook,
+        "--webhook-namespace",
+        NAMESPACE,
         // A local API server: no need to ration requests.
         "--qps",
         "500",

@@ -11,8 +11,8 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use prism_api::names::labels;
-use prism_api::v1alpha1::BackendService;
 use prism_api::v1beta1::BackendKind;
+use prism_api::v1beta1::BackendService;
 
 use super::BackendObjects;
 use crate::backends::{self, BackendFacts, ClientEnv, ServerEnv};
@@ -64,7 +64,7 @@ fn stateful_set(
     let kind = facts.kind;
     let selector = meta::selector(&cluster.name, kind.as_str());
     let tag = spec.version.as_deref().unwrap_or("latest");
-    let image = images::resolve(images::BACKEND_REGISTRY, facts.repository, tag, spec.image.as_ref());
+    let image = images::resolve(images::BACKEND_REGISTRY, facts.repository, tag, spec.component.image.as_ref());
     let vars = Vars::new(cluster, facts, spec, headless);
     let mut volumes: Vec<Volume> =
         facts.scratch_dirs.iter().enumerate().map(|(i, _)| empty_dir(&format!("scratch-{i}"))).collect();
@@ -92,7 +92,7 @@ fn stateful_set(
         ports: Some(objects::container_ports(&ports(facts))),
         readiness_probe: Some(tcp_probe(kind.as_str(), 0, 5)),
         liveness_probe: Some(tcp_probe(kind.as_str(), 30, 10)),
-        resources: spec.resources.clone(),
+        resources: spec.component.resources.clone(),
         volume_mounts: Some(mounts),
         ..Container::default()
     };

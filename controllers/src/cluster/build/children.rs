@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
-use prism_api::v1alpha2::{PrismNamespace, PrismNamespaceSpec};
 use prism_api::v1beta1::PrismPattern;
+use prism_api::v1beta1::{PrismNamespace, PrismNamespaceSpec};
 
 use crate::cluster::validate::ValidatedCluster;
 use crate::{children, meta, naming};

@@ -15,7 +15,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, OwnerReferen
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use prism_api::common::ImageSpec;
 use prism_api::names::annotations;
-use prism_api::v1alpha1::AdminStorageType;
+use prism_api::v1beta1::AdminStorageType;
 use prism_api::v1beta1::BackendKind;
 
 use crate::cluster::validate::ValidatedCluster;
@@ -149,7 +149,7 @@ pub fn admin(
         cluster,
         name: "admin",
         repository: "prism/prism-admin",
-        image: spec.image.as_ref(),
+        image: spec.component.image.as_ref(),
         ports: &ADMIN_PORTS,
         overrides: cluster.admin_overrides.as_ref(),
     };
@@ -193,7 +193,7 @@ pub fn admin(
     let container = Container {
         args: Some(vec!["serve".into(), "--data-dir".into(), "/data".into(), "--db".into(), db]),
         env: Some(container_env),
-        resources: spec.resources.clone(),
+        resources: spec.component.resources.clone(),
         volume_mounts: Some(vec![VolumeMount {
             name: "data".into(),
             mount_path: "/data".into(),
@@ -238,7 +238,7 @@ pub fn proxy(
         cluster,
         name: "proxy",
         repository: "prism/prism-proxy",
-        image: spec.image.as_ref(),
+        image: spec.component.image.as_ref(),
         ports: &PROXY_PORTS,
         overrides: cluster.proxy_overrides.as_ref(),
     };
@@ -249,7 +249,7 @@ pub fn proxy(
             env("PRISM_ROUTES", format!("/etc/prism/{}", naming::PROXY_ROUTES_KEY)),
             env("RUST_LOG", "info".into()),
         ]),
-        resources: spec.resources.clone(),
+        resources: spec.component.resources.clone(),
         volume_mounts: Some(vec![VolumeMount {
             name: "routes".into(),
             mount_path: "/etc/prism".into(),
@@ -284,8 +284,8 @@ pub fn proxy(
                 max: a.max_replicas.unwrap_or(1),
                 target_cpu: a.target_cpu,
                 target_memory: a.target_memory,
-                extra_metrics: Vec::new(),
-                behavior: None,
+                extra_metrics: a.metrics.clone(),
+                behavior: a.behavior.clone(),
             },
         )
     });

@@ -18,8 +18,8 @@ use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::api::{ApiResource, DynamicObject};
-use prism_api::v1alpha1::DeletionPolicy;
-use prism_api::v1alpha2::PrismNamespace;
+use prism_api::v1beta1::DeletionPolicy;
+use prism_api::v1beta1::PrismNamespace;
 use prism_api::v1beta1::{BackendKind, PrismPattern};
 
 pub use exposure::service_monitor_resource;
@@ -222,7 +222,7 @@ pub fn build(cluster: &ValidatedCluster, inputs: &Inputs<'_>) -> ClusterObjects 
 #[cfg(test)]
 mod tests {
     use kube::Resource;
-    use prism_api::v1alpha1::PrismCluster;
+    use prism_api::v1beta1::PrismCluster;
     use serde_json::json;
 
     use super::*;
@@ -230,7 +230,7 @@ mod tests {
 
     fn cluster(spec: serde_json::Value) -> ValidatedCluster {
         let mut c: PrismCluster = serde_json::from_value(json!({
-            "apiVersion": "prism.io/v1alpha1", "kind": "PrismCluster",
+            "apiVersion": "prism.io/v1beta1", "kind": "PrismCluster",
             "metadata": {"name": "c", "namespace": "ns", "uid": "u-1"}, "spec": spec
         }))
         .expect("cluster");

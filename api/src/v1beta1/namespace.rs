@@ -1,0 +1,3 @@
+pub use crate::common::{Isolation, NamespacePhase, NamespaceSettings, PrismNamespaceStatus, Quota, ResolvedPattern};
+
+crate::common::prism_namespace_version!("v1beta1");
