@@ -232,7 +232,7 @@ def check_deployment(c: Checks, kc: Path, name: str, ns: str, replicas: int, wat
     c.equal("container capabilities", sc.get("capabilities"), {"drop": ["ALL"]})
     c.equal("container seccomp", sc.get("seccompProfile"), {"type": "RuntimeDefault"})
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
-    c.equal("ports", ports, {"metrics": 8080, "health": 8081})
+    c.equal("ports", ports, {"metrics": 8080, "health": 8081, "webhook": 9443})
     c.equal("liveness probe", container["livenessProbe"]["httpGet"], {"path": "/healthz", "port": "health", "scheme": "HTTP"})
     c.equal("readiness probe", container["readinessProbe"]["httpGet"], {"path": "/readyz", "port": "health", "scheme": "HTTP"})
     c.equal("resources", container["resources"], values["resources"])
@@ -289,6 +289,12 @@ async def install_cluster_wide(c: Checks, kc: Path) -> dict | None:
         labels = deployment["spec"]["template"]["metadata"]["labels"]
         c.check("metrics Service selects the operator's pods",
                 all(labels.get(k) == v for k, v in service["spec"]["selector"].items()), service["spec"]["selector"])
+    webhook = get(kc, "service", f"{RELEASE}-webhook", RELEASE_NS)
+    if c.check("webhook Service", webhook is not None) and deployment:
+        c.equal("webhook Service port", [(p["port"], p["targetPort"]) for p in webhook["spec"]["ports"]], [(443, "webhook")])
+        labels = deployment["spec"]["template"]["metadata"]["labels"]
+        c.check("webhook Service selects the operator's pods",
+                all(labels.get(k) == v for k, v in webhook["spec"]["selector"].items()), webhook["spec"]["selector"])
     pdb = get(kc, "poddisruptionbudget", RELEASE, RELEASE_NS)
     if c.check("PodDisruptionBudget (2 replicas)", pdb is not None):
         c.equal("PodDisruptionBudget minAvailable", pdb["spec"]["minAvailable"], 1)
