@@ -38,6 +38,8 @@ enum Place {
     Under(usize),
     Root,
     Orphan(String),
+    /// The operator's own objects, of no cluster (its webhook certificate): not drawn.
+    Outside,
 }
 
 /// The order of kinds under one parent: custom resources, workloads, then what serves them.
@@ -73,6 +75,7 @@ pub fn build(mut nodes: Vec<Node>) -> Forest {
             Place::Under(parent) => children.entry(parent).or_default().push(index),
             Place::Root => roots.push(index),
             Place::Orphan(why) => orphans.push((index, why)),
+            Place::Outside => {}
         }
     }
     let mut slots: Vec<Option<Node>> = nodes.into_iter().map(Some).collect();
@@ -115,7 +118,8 @@ fn place(node: &Node, nodes: &[Node]) -> Place {
     match (parent_cluster, cluster) {
         (Some(parent), _) => Place::Under(parent),
         (None, Some(cluster)) => Place::Orphan(format!("its PrismCluster {cluster} is gone")),
-        (None, None) => Place::Orphan("it has no owner".into()),
+        // Every child of a cluster carries its label: this one is the operator's own.
+        (None, None) => Place::Outside,
     }
 }
 
@@ -215,6 +219,7 @@ mod tests {
             node("PrismPattern", "stray", "p2", None, Some("missing")),
             node("ConfigMap", "old", "m1", Some(("PrismCluster", "gone")), Some("old")),
             node("Secret", "old-credentials", "x1", None, Some("old")),
+            node("Secret", "prism-operator-webhook-cert", "w1", None, None),
         ]);
         let mut lines = Vec::new();
         for tree in &forest.items {
