@@ -61,6 +61,24 @@ async fn counts_every_verb_once() {
 }
 
 #[tokio::test]
+async fn the_log_is_read_on_from_where_a_reader_stopped_in_arrival_order() {
+    let (emulator, client) = common::in_process();
+    let api: Api<ConfigMap> = Api::default_namespaced(client);
+    api.create(&PostParams::default(), &cm("a")).await.expect("create");
+    let requests = &emulator.instruments.requests;
+    let first = requests.log_after(0);
+    assert_eq!(first.len(), 1, "{first:?}");
+    api.get("a").await.expect("get");
+    api.list(&ListParams::default()).await.expect("list");
+
+    let rest = requests.log_after(first[0].seq);
+    let verbs: Vec<&str> = rest.iter().map(|r| r.info.verb.as_str()).collect();
+    assert_eq!(verbs, ["get", "list"]);
+    assert!(first[0].at <= rest[0].at && rest[0].at <= rest[1].at, "stamped in arrival order");
+    assert!(requests.log_after(rest[1].seq).is_empty());
+}
+
+#[tokio::test]
 async fn records_group_subresource_and_namespace_for_rbac() {
     let (emulator, client) = common::in_process();
     let ns: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());

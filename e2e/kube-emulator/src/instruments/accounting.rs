@@ -6,6 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Mutex;
+use std::time::Instant;
 
 use serde::Serialize;
 
@@ -74,6 +75,10 @@ pub struct RequestRecord {
     pub fault: Option<String>,
     /// The user who sent it, as authenticated (e.g. `system:serviceaccount:ns:name`).
     pub user: String,
+    /// When the answer was ready (a write is committed by then), for tests that ask what
+    /// happened in which period: which client wrote, how many requests in a second.
+    #[serde(skip)]
+    pub at: Instant,
 }
 
 /// How a request was answered, and to whom.
@@ -116,6 +121,7 @@ impl Accounting {
             code,
             fault,
             user,
+            at: Instant::now(),
         };
         inner.log.push_back(record);
     }
@@ -123,6 +129,15 @@ impl Accounting {
     /// Forgets all counts and the log.
     pub fn reset(&self) {
         *self.inner.lock().unwrap_or_else(|e| e.into_inner()) = Inner::default();
+    }
+
+    /// The logged requests after `seq` (all with `0`), oldest first: a test that follows the log
+    /// reads each request once, without copying the whole log every time. Requests the bounded
+    /// log has already dropped are missing (the first record's `seq` then jumps).
+    pub fn log_after(&self, seq: u64) -> Vec<RequestRecord> {
+        let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let start = inner.log.partition_point(|r| r.seq <= seq);
+        inner.log.range(start..).cloned().collect()
     }
 
     /// A copy of the counts and the log, for assertions.
