@@ -60,7 +60,9 @@ impl Env {
 
     /// A fresh world with `crds` installed (e.g. those of an earlier release).
     pub async fn with_crds(name: &str, crds: Vec<CustomResourceDefinition>) -> Env {
-        let home = TempDir::new().expect("temp HOME");
+        // Under the build's own temporary directory, not /tmp: kubectl's cache and the operators'
+        // logs stay with the checkout that ran them.
+        let home = tempfile::Builder::new().prefix("e2e-").tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("temp HOME");
         let namespace = format!("e2e-{name}-{}-{}", std::process::id(), SEQUENCE.fetch_add(1, Ordering::Relaxed));
         let (server, kubeconfig) = match std::env::var_os(REAL_CLUSTER_ENV) {
             Some(path) => (None, PathBuf::from(path)),
@@ -175,7 +177,23 @@ impl Env {
     /// serving its webhook (the emulator reaches the webhook Service at the operator started
     /// last, as a Service reaches a ready pod).
     pub fn start_operator(&mut self, identity: &str, extra: &[&str]) -> &mut Operator {
-        let log = self.home.path().join(format!("operator-{identity}.log"));
+        let operator = self.spawn_operator(identity, extra);
+        self.operators.push(operator);
+        self.operators.last_mut().expect("just pushed")
+    }
+
+    /// Starts an operator process as [`Env::start_operator`] does, but hands it to the caller
+    /// (which kills and restarts processes itself) instead of keeping it. Each process of an
+    /// identity logs to a file of its own: a restarted one does not overwrite what its
+    /// predecessor logged.
+    pub fn spawn_operator(&self, identity: &str, extra: &[&str]) -> Operator {
+        let log = (0..)
+            .map(|n| match n {
+                0 => self.home.path().join(format!("operator-{identity}.log")),
+                n => self.home.path().join(format!("operator-{identity}.{n}.log")),
+            })
+            .find(|path| !path.exists())
+            .expect("a free log file name");
         let log_file = std::fs::File::create(&log).expect("log file");
         let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
         if let Some(server) = self.server.as_ref().filter(|_| self.webhook_reachable) {
@@ -211,8 +229,7 @@ impl Env {
             .kill_on_drop(true)
             .spawn()
             .expect("operator starts");
-        self.operators.push(Operator { child, identity: identity.to_string(), log });
-        self.operators.last_mut().expect("just pushed")
+        Operator { child, identity: identity.to_string(), log }
     }
 
     /// Waits until an operator has pointed the API server at its webhook (the CRDs convert
