@@ -167,6 +167,11 @@ const KAFKA: BackendFacts = BackendFacts {
 };
 
 /// The facts of a backend service; `None` for embedded drivers (sqlite, memstore).
+/// Every backing service's facts.
+pub fn all() -> impl Iterator<Item = &'static BackendFacts> {
+    [&REDIS, &NATS, &POSTGRES, &MINIO, &KAFKA].into_iter()
+}
+
 pub fn facts(kind: BackendKind) -> Option<&'static BackendFacts> {
     match kind {
         BackendKind::Redis => Some(&REDIS),

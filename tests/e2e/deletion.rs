@@ -289,3 +289,50 @@ async fn deleting_the_namespace_of_a_running_cluster_completes() {
     );
     println!("namespace deletion: {:?}", started.elapsed());
 }
+
+/// With the Delete policy, a backend removed from the spec takes its data along: its volumes go
+/// (the cluster deletes them) and so does its credentials Secret, which the cluster's sweep
+/// deletes. The Secret carries the credentials' protection finalizer, released only while its
+/// backend is enabled (to recreate it) or when the whole cluster goes: it must not stay
+/// Terminating for as long as the cluster lives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_delete_policy_a_removed_backends_credentials_go() {
+    let mut env = Env::new("deletion-backend").await;
+    env.start_operator("a", &["--leader-elect=false"]);
+    let manifest = r#"
+apiVersion: prism.io/v1alpha1
+kind: PrismCluster
+metadata:
+  name: drop
+spec:
+  deletionPolicy: Delete
+  patterns:
+    - {name: keyvalue, backends: [memstore]}
+  backends:
+    redis: {enabled: true, version: "7-alpine", storage: 1Gi}
+"#;
+    env.apply(manifest).await;
+    converged(&env, "drop").await;
+    let secrets = env.api::<Secret>();
+    wait_for(&env, "the redis credentials", LIMIT, || async {
+        secrets.get_opt("drop-redis-credentials").await.ok().flatten()
+    })
+    .await;
+
+    kubectl_ok(
+        &env,
+        &["patch", "prismcluster/drop", "--type", "merge", "-p", r#"{"spec": {"backends": {"redis": null}}}"#],
+    )
+    .await;
+    converged(&env, "drop").await;
+    let left =
+        read_until(LIMIT, || async { secrets.get_opt("drop-redis-credentials").await.ok().flatten() }, Option::is_none)
+            .await;
+    assert!(
+        left.is_none(),
+        "the removed backend's credentials are still there: deletionTimestamp {:?}, finalizers {:?}\n{}",
+        left.as_ref().and_then(|s| s.metadata.deletion_timestamp.clone()),
+        left.as_ref().and_then(|s| s.metadata.finalizers.clone()),
+        log_tail(&env, 40)
+    );
+}

@@ -65,6 +65,25 @@ pub async fn read(valid: &ValidatedCluster, w: &Writer<'_>) -> Result<(Credentia
     Ok((credentials, lingering))
 }
 
+/// With the Delete policy the sweep deletes a removed backend's credentials Secret, and nothing
+/// reads it back (only enabled backends' are read): its protection goes with its backend, or it
+/// would stay Terminating for as long as the cluster lives. (With Retain the Secret has no owner,
+/// the sweep leaves it, and it serves the backend again when it is enabled again.)
+pub async fn release_removed(valid: &ValidatedCluster, w: &Writer<'_>) -> Result<()> {
+    let enabled: Vec<_> = valid.spec.backends.enabled().map(|(kind, _)| kind).collect();
+    let removed = backends::all().filter(|f| !f.secret_keys.is_empty() && !enabled.contains(&f.kind));
+    for facts in removed {
+        let name = crate::naming::backend_secret(&valid.name, facts.kind);
+        let labels = crate::meta::component_labels(&valid.name, facts.kind.as_str());
+        if let Some(secret) = w.live_child::<Secret>(&name, &labels).await?
+            && secret.metadata.deletion_timestamp.is_some()
+        {
+            release(w, &secret).await?;
+        }
+    }
+    Ok(())
+}
+
 fn values(secret: &Secret) -> BTreeMap<String, String> {
     secret
         .data

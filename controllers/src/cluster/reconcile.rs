@@ -95,6 +95,7 @@ impl ClusterReconciler {
         w.sweep(&children_selector(valid)).await?;
         if valid.spec.deletion_policy == DeletionPolicy::Delete {
             delete_volumes_of_removed_backends(valid, w).await?;
+            credentials::release_removed(valid, w).await?;
         }
         Ok(Observations { observability: observability_problems(valid, self.service_monitor_api), ..applier.observed })
     }
