@@ -319,3 +319,22 @@ fn reconciles(h: &Harness, controller: &str) -> u64 {
     let prefix = format!("prism_operator_reconcile_total{{controller=\"{controller}\"}} ");
     h.ctx.metrics.encode().lines().find_map(|l| l.strip_prefix(&prefix)?.parse().ok()).unwrap_or(0)
 }
+
+/// Found by the soak (seed 13): a cluster paused while its spec cannot be realised reported
+/// Paused=False (NotPaused), though nothing of it is written either way.
+#[tokio::test]
+async fn a_paused_cluster_says_so_even_when_its_spec_cannot_be_realised() {
+    let h = start(&SMALL.replace("{name: keyvalue, backends: [redis]}", "{name: producer, backends: [nats]}")).await;
+    eventually("Failed", || async { (phase(&h, "small").await == Some(ClusterPhase::Failed)).then_some(()) }).await;
+    let pause = json!({"spec": {"paused": true}});
+    h.api::<PrismCluster>().patch("small", &PatchParams::default(), &Patch::Merge(&pause)).await.expect("pause");
+    let status = eventually("the paused generation observed", || async {
+        let c = h.api::<PrismCluster>().get("small").await.ok()?;
+        let status = c.status?;
+        (status.observed_generation == c.metadata.generation).then_some(status)
+    })
+    .await;
+    let paused = status.conditions.iter().find(|c| c.type_ == "Paused").expect("Paused condition");
+    assert_eq!((paused.status.as_str(), paused.reason.as_str()), ("True", "SpecPaused"), "{paused:?}");
+    assert_eq!(status.phase, Some(ClusterPhase::Failed), "the spec still cannot be realised");
+}

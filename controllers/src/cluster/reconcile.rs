@@ -46,7 +46,14 @@ impl Reconciler for ClusterReconciler {
     async fn apply(&self, cluster: &PrismCluster, w: &Writer<'_>) -> Result<Observations> {
         let valid = match validate::validate(cluster) {
             Ok(valid) => valid,
-            Err(invalid) => return Ok(Observations { invalid: Some(invalid), ..Observations::default() }),
+            // Nothing is written either way, but a pause the user asked for is reported as such.
+            Err(invalid) => {
+                return Ok(Observations {
+                    invalid: Some(invalid),
+                    paused: cluster.spec.paused,
+                    ..Observations::default()
+                });
+            }
         };
         let read = read::read(&valid, &self.patterns, &self.namespaces, w).await?;
         if cluster.spec.paused {
