@@ -58,8 +58,8 @@ async fn perform(soak: &Soak, op: &Op) -> Outcome {
         }
         Op::TunePattern { pattern, tuning } => tune(soak, pattern, tuning).await,
         Op::DeleteChild { cluster, child } => delete_child(soak, cluster, child).await,
-        Op::KillLeader { restart_after } => Outcome::Done(soak.fleet.kill_leader(*restart_after).await),
-        Op::RestartLeader => Outcome::Done(soak.fleet.terminate_leader().await),
+        Op::KillLeader { restart_after } => soak.fleet.kill_leader(*restart_after).await.into(),
+        Op::RestartLeader => soak.fleet.terminate_leader().await.into(),
         Op::Fault { fault, lasting } => inject(soak, *fault, *lasting).await,
     }
 }

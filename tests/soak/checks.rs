@@ -267,12 +267,17 @@ impl Volumes {
     }
 }
 
-/// An object with the operator's labels but no live controller owner.
+/// An object with the operator's labels, as the orphan and convergence checks see it.
 #[derive(Debug)]
-pub struct Orphan {
+pub struct Child {
     pub uid: String,
-    pub what: String,
+    /// `Kind/name`.
+    pub name: String,
+    /// The cluster it belongs to (its instance label).
+    pub cluster: String,
     pub terminating: bool,
+    /// Why it is an orphan, if it is one.
+    pub orphaned: Option<String>,
 }
 
 /// Objects seen orphaned, by uid, with when first seen so.
@@ -284,27 +289,27 @@ pub struct Orphans {
 impl Orphans {
     /// Invariant 2, with a grace period for garbage collection and finalizers at work: an orphan
     /// that is not terminating and lasts longer than the grace is a violation. (After quiet,
-    /// [`orphans`] is asserted strictly.)
+    /// none may be left at all.)
     pub async fn check(&mut self, soak: &Soak) {
-        let Ok(found) = orphans(&soak.env.client, &soak.env.namespace).await else { return };
+        let Ok(children) = children(&soak.env.client, &soak.env.namespace).await else { return };
         soak.violations.checked(Invariant::NoOrphan);
         let now = Instant::now();
-        let current: BTreeSet<&str> = found.iter().map(|o| o.uid.as_str()).collect();
-        self.since.retain(|uid, _| current.contains(uid.as_str()));
-        for orphan in found.iter().filter(|o| !o.terminating) {
-            let since = *self.since.entry(orphan.uid.clone()).or_insert(now);
+        let orphans: Vec<(&Child, &String)> = children.iter().filter_map(|c| Some((c, c.orphaned.as_ref()?))).collect();
+        self.since.retain(|uid, _| orphans.iter().any(|(c, _)| &c.uid == uid));
+        for (child, why) in orphans.into_iter().filter(|(c, _)| !c.terminating) {
+            let since = *self.since.entry(child.uid.clone()).or_insert(now);
             if now.duration_since(since) > ORPHAN_GRACE {
-                let what = format!("{} for more than {ORPHAN_GRACE:?}", orphan.what);
-                soak.violations.found(&soak.journal, Invariant::NoOrphan, what, vec![orphan.what.clone()]);
+                let what = format!("{why} for more than {ORPHAN_GRACE:?}");
+                soak.violations.found(&soak.journal, Invariant::NoOrphan, what, vec![child.name.clone()]);
             }
         }
     }
 }
 
-/// Every object with the operator's labels whose controller owner is not a live object, except
-/// retained data: volumes (never owned but with the Delete policy) and the credentials Secrets of
-/// clusters with the Retain policy.
-pub async fn orphans(client: &kube::Client, namespace: &str) -> Result<Vec<Orphan>, kube::Error> {
+/// Every object with the operator's labels (`app.kubernetes.io/name=prism`), each judged: an
+/// orphan has no live controller owner and is not retained data (volumes, never owned but with
+/// the Delete policy, and the credentials Secrets of clusters with the Retain policy).
+pub async fn children(client: &kube::Client, namespace: &str) -> Result<Vec<Child>, kube::Error> {
     let selector = format!("{}=prism", labels::NAME);
     let mut owners = BTreeSet::new();
     owners.extend(uids(&metas::<PrismCluster>(client, namespace, None).await?));
@@ -350,13 +355,16 @@ fn uids<K>(objects: &[PartialObjectMeta<K>]) -> impl Iterator<Item = String> + '
 fn judge_owners<K: Resource<DynamicType = ()>>(
     objects: &[PartialObjectMeta<K>],
     owners: &BTreeSet<String>,
-    found: &mut Vec<Orphan>,
+    found: &mut Vec<Child>,
 ) {
     for object in objects {
-        if let Some(what) = orphaned(object, owners) {
-            let terminating = object.metadata.deletion_timestamp.is_some();
-            found.push(Orphan { uid: object.uid().unwrap_or_default(), what, terminating });
-        }
+        found.push(Child {
+            uid: object.uid().unwrap_or_default(),
+            name: format!("{}/{}", K::kind(&()), object.name_any()),
+            cluster: object.labels().get(labels::INSTANCE).cloned().unwrap_or_default(),
+            terminating: object.metadata.deletion_timestamp.is_some(),
+            orphaned: orphaned(object, owners),
+        });
     }
 }
 

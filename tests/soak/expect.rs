@@ -14,6 +14,8 @@ use prism_api::v1alpha1::{ClusterPhase, PrismCluster, PrismClusterSpec};
 use prism_api::v1alpha2::{NamespacePhase, PrismNamespace};
 use prism_api::v1beta1::{PatternPhase, PrismPattern};
 
+use crate::checks::Child;
+
 /// Why a cluster's spec cannot be realised, if it cannot.
 pub fn cluster_problem(spec: &PrismClusterSpec) -> Option<String> {
     let enabled: Vec<_> = spec.backends.enabled().map(|(kind, _)| kind).collect();
@@ -76,8 +78,13 @@ fn teardown_blocked(cluster_name: &str, clusters: &BTreeMap<String, PrismCluster
     clusters.get(cluster_name).is_some_and(|c| !writes_children(c))
 }
 
-/// Every Prism object whose status is not what its spec implies, as `kind/name: why`.
-pub async fn unconverged(client: &kube::Client, namespace: &str) -> Result<Vec<String>, kube::Error> {
+/// Every Prism object whose status is not what its spec implies, and every child still being
+/// deleted (unless a paused or invalid cluster holds its teardown up), as `kind/name: why`.
+pub async fn unconverged(
+    client: &kube::Client,
+    namespace: &str,
+    children: &[Child],
+) -> Result<Vec<String>, kube::Error> {
     let clusters = Api::<PrismCluster>::namespaced(client.clone(), namespace).list(&Default::default()).await?.items;
     let patterns = Api::<PrismPattern>::namespaced(client.clone(), namespace).list(&Default::default()).await?.items;
     let namespaces =
@@ -107,6 +114,11 @@ pub async fn unconverged(client: &kube::Client, namespace: &str) -> Result<Vec<S
         let seen = Seen { observed: status.and_then(|s| s.observed_generation), phase: status.and_then(|s| s.phase) };
         let may_linger = teardown_blocked(&n.spec.cluster, &live);
         off.extend(judge("prismnamespace", n, seen, Implied { phase: namespace_phase(n, &live), may_linger }, None));
+    }
+    // The Prism kinds among the children are judged above, with their finalizers.
+    let other_kinds = children.iter().filter(|c| !c.name.starts_with("Prism"));
+    for child in other_kinds.filter(|c| c.terminating && !teardown_blocked(&c.cluster, &live)) {
+        off.push(format!("{}: still terminating", child.name));
     }
     Ok(off)
 }

@@ -129,25 +129,20 @@ impl Fleet {
     }
 
     /// Kills the leader's process (kill -9) and has it started again after `restart_after`.
-    /// Returns what was done.
-    pub async fn kill_leader(&self, restart_after: Duration) -> String {
-        match self.ask_leader(Request::Kill, Some(restart_after)).await {
-            Ok((leader, pid)) => format!("killed {leader} (pid {})", pid.map_or("?".into(), |p| p.to_string())),
-            Err(why) => why,
-        }
+    /// Returns what was done, or why nothing was.
+    pub async fn kill_leader(&self, restart_after: Duration) -> Result<String, String> {
+        let (leader, pid) = self.ask_leader(Request::Kill, Some(restart_after)).await?;
+        Ok(format!("killed {leader} (pid {})", pid.map_or("?".into(), |p| p.to_string())))
     }
 
     /// Sends SIGTERM to the leader's process; it is started again once it has exited.
-    pub async fn terminate_leader(&self) -> String {
-        let (leader, pid) = match self.ask_leader(Request::Terminate(Instant::now()), None).await {
-            Ok((leader, Some(pid))) => (leader, pid),
-            Ok((leader, None)) => return format!("leader {leader} has already exited"),
-            Err(why) => return why,
-        };
+    pub async fn terminate_leader(&self) -> Result<String, String> {
+        let (leader, pid) = self.ask_leader(Request::Terminate(Instant::now()), None).await?;
+        let pid = pid.ok_or_else(|| format!("leader {leader} has already exited"))?;
         let sent = tokio::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status().await;
         match sent {
-            Ok(status) if status.success() => format!("SIGTERM to {leader} (pid {pid})"),
-            other => format!("SIGTERM to {leader} (pid {pid}) failed: {other:?}"),
+            Ok(status) if status.success() => Ok(format!("SIGTERM to {leader} (pid {pid})")),
+            other => Err(format!("SIGTERM to {leader} (pid {pid}) failed: {other:?}")),
         }
     }
 
@@ -220,6 +215,11 @@ impl Fleet {
     pub fn process_at(&self, identity: &str, at: Instant) -> Option<Instant> {
         let slots = self.lock();
         slots.get(identity)?.starts.iter().rev().find(|s| **s <= at).copied()
+    }
+
+    /// How many processes were started so far.
+    pub fn starts(&self) -> usize {
+        self.lock().values().map(|s| s.starts.len()).sum()
     }
 
     /// Every process that ended so far.

@@ -7,7 +7,8 @@
 //! and after a final quiet period; a table sums it up.
 //!
 //! `PRISM_SOAK_SEED` replays a schedule (the seed is printed; random when unset);
-//! `PRISM_SOAK_SECONDS` sets its length (default 60). For a long run:
+//! `PRISM_SOAK_SECONDS` sets its length (default 60); `PRISM_SOAK_JOURNAL=1` prints every step
+//! with its outcome after the table. For a long run:
 //! `PRISM_SOAK_SECONDS=600 cargo test --release --test soak -- --nocapture`.
 
 #[path = "../e2e/harness.rs"]
@@ -115,6 +116,7 @@ async fn a_seeded_soak_of_edits_kills_and_api_faults_keeps_every_invariant() {
 pub struct Figures {
     pub first_convergence: Option<Duration>,
     pub quiet_convergence: Option<Duration>,
+    pub restored_convergence: Option<Duration>,
     pub idle_requests: Vec<String>,
     pub memory_first: Option<(String, u64)>,
     pub memory_end: Option<(String, u64, Duration)>,
@@ -136,30 +138,8 @@ async fn run(soak: &Arc<Soak>) -> Figures {
     figures.memory_first = leader_memory(soak).await.map(|(who, bytes, _)| (who, bytes));
 
     let checks = tokio::spawn(monitor(soak.clone(), origin, stopped));
-    let start = soak.journal.start_clock();
-    let steps = soak.journal.steps.clone();
-    let mut running = Vec::new();
-    for step in steps {
-        tokio::time::sleep_until((start + step.at).into()).await;
-        let soak = soak.clone();
-        running.push(tokio::spawn(async move { actions::run(&soak, &step).await }));
-    }
-    tokio::time::sleep_until((start + soak.journal.length).into()).await;
-    let drain = futures::future::join_all(running);
-    if tokio::time::timeout(STEP_DRAIN, drain).await.is_err() {
-        println!("steps still running {STEP_DRAIN:?} after the schedule ended: going quiet regardless");
-    }
-
-    // Quiet: no more faults, every replica running.
-    let faults = &soak.env.emulator().instruments.faults;
-    faults.clear();
-    soak.fleet.start_missing();
-    println!("quiet from +{:.1}s", soak.journal.now().as_secs_f64());
-    figures.quiet_convergence = converge(soak, "convergence after quiet").await;
-    settle(soak).await;
-    figures.idle_requests = idle_requests(soak).await;
-    figures.memory_end = leader_memory(soak).await;
-    judge_memory(soak, &figures);
+    play(soak).await;
+    quiet(soak, &mut figures).await;
 
     let _ = stop.send(true);
     let traffic = checks.await.expect("the continuous checks ran to the end");
@@ -169,6 +149,37 @@ async fn run(soak: &Arc<Soak>) -> Figures {
     figures.peak = traffic.peak();
     figures.writers = traffic.writers();
     figures
+}
+
+/// Runs every step at its time, each as its own task (steps overlap), and waits for them.
+async fn play(soak: &Arc<Soak>) {
+    let start = soak.journal.start_clock();
+    let mut running = Vec::new();
+    for step in soak.journal.steps.clone() {
+        tokio::time::sleep_until((start + step.at).into()).await;
+        let soak = soak.clone();
+        running.push(tokio::spawn(async move { actions::run(&soak, &step).await }));
+    }
+    tokio::time::sleep_until((start + soak.journal.length).into()).await;
+    if tokio::time::timeout(STEP_DRAIN, futures::future::join_all(running)).await.is_err() {
+        println!("steps still running {STEP_DRAIN:?} after the schedule ended: going quiet regardless");
+    }
+}
+
+/// No more faults, every replica running: convergence, idleness, then the whole catalog again
+/// for the memory (compared in the world it was first measured in).
+async fn quiet(soak: &Soak, figures: &mut Figures) {
+    soak.env.emulator().instruments.faults.clear();
+    soak.fleet.start_missing();
+    println!("quiet from +{:.1}s", soak.journal.now().as_secs_f64());
+    figures.quiet_convergence = converge(soak, "convergence after quiet").await;
+    settle(soak).await;
+    figures.idle_requests = idle_requests(soak).await;
+    apply_world(soak).await;
+    figures.restored_convergence = converge(soak, "convergence of the whole catalog restored").await;
+    settle(soak).await;
+    figures.memory_end = leader_memory(soak).await;
+    judge_memory(soak, figures);
 }
 
 /// The kubelet: restarts what exited, and judges each exit.
@@ -237,17 +248,19 @@ async fn apply_world(soak: &Soak) {
     }
 }
 
-/// Waits until every Prism object reports what its spec implies and nothing is orphaned, up to
+/// Waits until every Prism object reports what its spec implies, nothing lingers in deletion and
+/// nothing is orphaned, up to
 /// [`CONVERGENCE_BOUND`]; records violations of invariants 1 and 2 if it does not come to that.
 async fn converge(soak: &Soak, what: &str) -> Option<Duration> {
     let started = Instant::now();
     let deadline = started + CONVERGENCE_BOUND;
     let (mut off, mut orphaned) = (Vec::new(), Vec::new());
     while Instant::now() < deadline {
-        let unconverged = expect::unconverged(&soak.env.client, &soak.env.namespace).await;
-        let orphans = checks::orphans(&soak.env.client, &soak.env.namespace).await;
-        if let (Ok(u), Ok(o)) = (unconverged, orphans) {
-            (off, orphaned) = (u, o.into_iter().map(|o| o.what).collect());
+        if let Ok(children) = checks::children(&soak.env.client, &soak.env.namespace).await
+            && let Ok(unconverged) = expect::unconverged(&soak.env.client, &soak.env.namespace, &children).await
+        {
+            off = unconverged;
+            orphaned = children.into_iter().filter_map(|c| c.orphaned).collect();
             if off.is_empty() && orphaned.is_empty() && soak.fleet.all_running() {
                 let took = started.elapsed();
                 println!("{what}: {:.1} s", took.as_secs_f64());
@@ -291,16 +304,27 @@ async fn settle(soak: &Soak) {
 }
 
 /// Invariant 6's second half: once converged, the operators send nothing but Lease renewals for
-/// [`IDLE_WINDOW`]. Returns what they sent besides (each `identity verb uri`). Polls of a proxy
-/// ConfigMap a waiting teardown makes are a known bug ([`record::WAITING_TEARDOWN_POLLS`]).
+/// [`IDLE_WINDOW`]. Returns what they sent besides (each `identity verb uri`). A window in which a
+/// process started (after losing its lease: a new leader reads the world) is measured again.
+/// Polls of a proxy ConfigMap by a waiting teardown are a known bug
+/// ([`record::WAITING_TEARDOWN_POLLS`]).
 async fn idle_requests(soak: &Soak) -> Vec<String> {
     let requests = &soak.env.emulator().instruments.requests;
-    let from = requests.snapshot().log.last().map_or(0, |r| r.seq);
-    tokio::time::sleep(IDLE_WINDOW).await;
+    let mut window = Vec::new();
+    for _ in 0..3 {
+        let (from, starts) = (requests.snapshot().log.last().map_or(0, |r| r.seq), soak.fleet.starts());
+        tokio::time::sleep(IDLE_WINDOW).await;
+        window = requests.log_after(from);
+        if soak.fleet.starts() == starts {
+            break;
+        }
+        println!("a process started during the idle window: measuring it again");
+        settle(soak).await;
+    }
     let awaited = expect::awaited_by_teardowns(&soak.env.client, &soak.env.namespace).await.unwrap_or_default();
     let polled: Vec<String> = awaited.iter().map(|c| format!("configmaps/{c}-proxy-config")).collect();
     let mut sent = Vec::new();
-    for r in requests.log_after(from) {
+    for r in window {
         if !r.info.user_agent.starts_with(fleet::AGENT_PREFIX) || r.info.resource == "leases" {
             continue;
         }

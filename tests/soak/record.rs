@@ -89,6 +89,13 @@ impl Outcome {
     }
 }
 
+/// What was done, or why nothing was.
+impl From<Result<String, String>> for Outcome {
+    fn from(result: Result<String, String>) -> Outcome {
+        result.map_or_else(Outcome::Skipped, Outcome::Done)
+    }
+}
+
 /// The schedule with what became of each step.
 pub struct Journal {
     pub seed: u64,

@@ -56,9 +56,10 @@ pub fn print(soak: &Soak, figures: &Figures) {
         );
     }
     println!(
-        "time to converge: first {}, after quiet {} (bound {} s)",
+        "time to converge: first {}, after quiet {}, the whole catalog restored {} (bound {} s)",
         seconds(figures.first_convergence),
         seconds(figures.quiet_convergence),
+        seconds(figures.restored_convergence),
         CONVERGENCE_BOUND.as_secs()
     );
     match &figures.peak {
@@ -85,4 +86,7 @@ pub fn print(soak: &Soak, figures: &Figures) {
         "leader memory (RSS): after first convergence {first}; at the end {end}; ratio {ratio} (bound {LEAK_FACTOR})"
     );
     println!("processes that wrote (leadership terms): {}", figures.writers);
+    if std::env::var_os("PRISM_SOAK_JOURNAL").is_some() {
+        println!("\nthe schedule and what became of each step:\n{}", journal.up_to(journal.length));
+    }
 }
