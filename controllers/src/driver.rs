@@ -31,9 +31,6 @@ use crate::transitions;
 use crate::watches;
 use crate::writer::Writer;
 
-/// How often a teardown that waits on another controller looks again.
-pub const WAIT_POLL: Duration = Duration::from_secs(2);
-
 /// How long a status write of a controller's own may take to show in its cache before the
 /// cache is believed again (then someone else wrote the status since).
 const OWN_WRITE_LAG: Duration = Duration::from_secs(2);
@@ -262,13 +259,15 @@ async fn reconcile_in<R: Reconciler>(object: Arc<R::Kind>, driver: Arc<Driver<R>
     Ok(action)
 }
 
-/// The requeue after `error`: a teardown that waits on another controller is polled gently; a
-/// failure is counted, backed off per object, logged and announced as an Event on the object.
+/// The requeue after `error`: a teardown that waits on another controller is not polled (what it
+/// waits for is watched, and its change wakes the object: a cluster's routes dropping it, its
+/// children going, a cluster resuming), only looked at again at the resync; a failure is counted,
+/// backed off per object, logged and announced as an Event on the object.
 fn error_policy<R: Reconciler>(object: Arc<R::Kind>, error: &Error, driver: Arc<Driver<R>>) -> Action {
     let controller = R::IDENTITY.controller;
     if let Some(why) = error.waiting() {
         tracing::debug!(controller, object = %object.name_any(), why, "waiting");
-        return Action::requeue(WAIT_POLL);
+        return Action::requeue(driver.ctx.config.resync);
     }
     driver.ctx.metrics.reconcile_failed(controller, error.metric_label());
     let delay = driver.backoffs.next_delay(key::<R>(&object));

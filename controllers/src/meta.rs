@@ -23,6 +23,12 @@ pub fn component_labels(cluster: &str, component: &str) -> BTreeMap<String, Stri
     all
 }
 
+/// Labels of a cluster's proxy config, by which the teardowns of its patterns and namespaces find
+/// it in their caches.
+pub fn proxy_config_labels(cluster: &str) -> BTreeMap<String, String> {
+    component_labels(cluster, crate::naming::PROXY_COMPONENT)
+}
+
 /// Metadata of a child object.
 pub fn object(
     name: &str,

@@ -26,9 +26,15 @@ pub fn admin_service(cluster: &str) -> String {
     component(cluster, "admin")
 }
 
+/// The component label of a pattern runner's objects.
+pub const RUNNER_COMPONENT: &str = "pattern-runner";
+
+/// The proxy's component: its label value, and its objects' name suffix.
+pub const PROXY_COMPONENT: &str = "proxy";
+
 /// The proxy's Service.
 pub fn proxy_service(cluster: &str) -> String {
-    component(cluster, "proxy")
+    component(cluster, PROXY_COMPONENT)
 }
 
 /// The ConfigMap of the proxy's routing configuration (namespaces and the runners they use).
@@ -58,7 +64,7 @@ pub fn runner_selector(cluster: &str, pattern: &str) -> BTreeMap<String, String>
 /// Labels on every object of a pattern runner: the selector plus descriptive labels.
 pub fn runner_labels(cluster: &str, pattern: &str) -> BTreeMap<String, String> {
     let mut all = runner_selector(cluster, pattern);
-    all.insert(labels::COMPONENT.to_string(), "pattern-runner".to_string());
+    all.insert(labels::COMPONENT.to_string(), RUNNER_COMPONENT.to_string());
     all.insert(labels::MANAGED_BY.to_string(), labels::MANAGED_BY_VALUE.to_string());
     all.insert(labels::CLUSTER.to_string(), cluster.to_string());
     all

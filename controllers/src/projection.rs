@@ -5,10 +5,13 @@
 //! loses the content the operator wrote (spec, data), which only the no-op check of an apply read:
 //! that check compares hashes instead, so a child keeps a hash of its content. A workload keeps
 //! its replicas and status (readiness is read from them); Secrets keep their data (credentials
-//! are read back); custom resources are kept whole (their specs are read).
+//! are read back); a proxy's config keeps its routes (a deleting pattern or namespace waits until
+//! they no longer name it); custom resources are kept whole (their specs are read).
 //!
 //! The hashes and the managers that applied `spec.replicas` ride in annotations of the cached
 //! copy only: nothing in a cache is ever sent back to the API server.
+
+use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, StatefulSet, StatefulSetSpec};
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
@@ -18,6 +21,7 @@ use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::Resource;
 use kube::api::{DynamicObject, PartialObjectMeta};
+use prism_api::names::labels;
 use prism_api::v1beta1::PrismCluster;
 use prism_api::v1beta1::PrismNamespace;
 use prism_api::v1beta1::PrismPattern;
@@ -26,6 +30,7 @@ use serde_json::Value;
 
 use crate::hash;
 use crate::kinds::Watched;
+use crate::naming;
 
 /// Annotation of a cached copy: the hash of the object's content as the server holds it.
 const CONTENT_HASH: &str = "cache.prism.io/content-hash";
@@ -123,8 +128,19 @@ impl Cached for StatefulSet {
 
 impl Cached for ConfigMap {
     fn trim(&mut self) {
-        (self.data, self.binary_data) = (None, None);
+        let routes = self
+            .data
+            .take()
+            .filter(|_| is_proxy_config(&self.metadata))
+            .and_then(|mut data| data.remove_entry(naming::PROXY_ROUTES_KEY));
+        self.data = routes.map(|entry| BTreeMap::from([entry]));
+        self.binary_data = None;
     }
+}
+
+/// Whether a ConfigMap is a proxy's config (its routes): by its component label.
+fn is_proxy_config(meta: &ObjectMeta) -> bool {
+    meta.labels.as_ref().and_then(|l| l.get(labels::COMPONENT)).is_some_and(|c| c == naming::PROXY_COMPONENT)
 }
 
 impl Cached for Service {
@@ -234,5 +250,19 @@ mod tests {
         project(&mut config);
         assert_eq!((&config.data, &config.metadata.managed_fields), (&None, &None));
         assert_eq!(content_hash(&config), hash);
+    }
+
+    #[test]
+    fn a_cached_proxy_config_keeps_its_routes_and_nothing_else() {
+        let mut config: ConfigMap = serde_json::from_value(json!({
+            "metadata": {"name": "prod-proxy-config", "labels": {"app.kubernetes.io/component": "proxy"}},
+            "data": {"routes.json": "{\"cluster\": \"prod\"}", "other": "x"}
+        }))
+        .expect("config map");
+        let hash = content_hash(&config);
+        project(&mut config);
+        let kept = BTreeMap::from([("routes.json".to_string(), "{\"cluster\": \"prod\"}".to_string())]);
+        assert_eq!(config.data, Some(kept));
+        assert_eq!(content_hash(&config), hash, "the no-op check still compares the whole content");
     }
 }

@@ -5,6 +5,8 @@
 
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::ResourceExt;
+use kube::core::{Expression, Selector};
+use prism_api::names::labels;
 use prism_api::v1beta1::PrismPattern;
 use prism_api::v1beta1::{PrismNamespace, Quota};
 use serde::{Deserialize, Serialize};
@@ -67,6 +69,15 @@ impl Routes {
         let data = config_map?.data.as_ref()?.get(naming::PROXY_ROUTES_KEY)?;
         serde_json::from_str(data).ok()
     }
+}
+
+/// Selects the proxies' configs, every cluster's: the ConfigMaps that hold the routes.
+pub fn proxy_configs() -> Selector {
+    Selector::from_iter([
+        Expression::Equal(labels::COMPONENT.into(), naming::PROXY_COMPONENT.into()),
+        Expression::Equal(labels::MANAGED_BY.into(), labels::MANAGED_BY_VALUE.into()),
+        Expression::Exists(labels::CLUSTER.into()),
+    ])
 }
 
 /// Assembles the routes of `cluster`: `runners` (sorted, first of a name wins) and every namespace

@@ -90,11 +90,14 @@ async fn shared_runner(h: &Harness, name: &str) {
 }
 
 /// The proxy's routes document serving `namespaces`, as the cluster controller renders it.
+/// The proxy config of cluster `prod` serving `namespaces`, labelled as the cluster labels it
+/// (the teardowns find it in their caches by those labels).
 fn routes(namespaces: &[&str]) -> ConfigMap {
     let served: Vec<_> =
         namespaces.iter().map(|n| json!({"name": n, "isolation": "namespace", "patterns": []})).collect();
     let document = json!({"cluster": "prod", "patterns": [], "namespaces": served});
-    serde_json::from_value(json!({"metadata": {"name": "prod-proxy-config", "namespace": common::NS},
+    let labels = prism_controllers::meta::proxy_config_labels("prod");
+    serde_json::from_value(json!({"metadata": {"name": "prod-proxy-config", "namespace": common::NS, "labels": labels},
         "data": {"routes.json": document.to_string()}}))
     .expect("configmap")
 }

@@ -249,9 +249,13 @@ async fn a_backend_the_cluster_does_not_run_fails_with_what_to_fix() {
 #[tokio::test]
 async fn deletion_waits_until_the_proxy_no_longer_routes_to_the_runner() {
     let h = ready_backends().await;
+    // The proxy config, labelled as the cluster labels it (the teardown finds it in its cache so).
+    let labels = prism_controllers::meta::proxy_config_labels("prod");
     let routes = |patterns: serde_json::Value| -> ConfigMap {
-        serde_json::from_value(json!({"metadata": {"name": "prod-proxy-config", "namespace": "prism"},
-            "data": {"routes.json": json!({"cluster": "prod", "namespaces": [], "patterns": patterns}).to_string()}}))
+        serde_json::from_value(
+            json!({"metadata": {"name": "prod-proxy-config", "namespace": "prism", "labels": labels},
+            "data": {"routes.json": json!({"cluster": "prod", "namespaces": [], "patterns": patterns}).to_string()}}),
+        )
         .expect("configmap")
     };
     h.api::<ConfigMap>()

@@ -6,8 +6,9 @@
 use std::time::Instant;
 
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::core::v1::{ConfigMap, Service};
 use kube_emulator::instruments::accounting::RequestRecord;
+use prism_api::v1beta1::PrismNamespace;
 use prism_api::v1beta1::PrismPattern;
 use prism_api::v1beta1::{ClusterPhase, PrismCluster};
 
@@ -135,15 +136,15 @@ async fn a_paused_cluster_gets_no_writes_to_its_children_and_catches_up_when_res
     println!("caught up {:?} after resuming ({:?} in all)", resumed.elapsed(), started.elapsed());
 }
 
-/// Found by the soak (issue 17, seed 1): an app team's PrismNamespace deleted while its cluster
-/// is paused waits, as designed, for the paused cluster's proxy to stop serving it; but while it
-/// waits the operator GETs the proxy's ConfigMap every 2 s (the driver requeues a waiting teardown
-/// every `WAIT_POLL`, and the namespace's check reads the API, not a cache), for as long as the
-/// cluster stays paused: the operator is never idle.
+/// Found by the soak (issue 17, seed 1): an app team's PrismNamespace or a PrismPattern deleted
+/// while its cluster is paused waits, as designed, for the paused cluster's proxy to stop serving
+/// it. While it waited, the operator GETted the proxy's ConfigMap every 2 s (the driver requeued
+/// a waiting teardown every 2 s and the check read the API, not a cache), for as long as the
+/// cluster stayed paused: the operator was never idle. A waiting teardown now reads the routes
+/// from its controller's cache and is woken by their change: it sends nothing while nothing
+/// changes, and both deletions complete once the cluster resumes (long before any resync).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "bug: a teardown waiting on a paused cluster polls the API every 2 s (driver.rs WAIT_POLL and an \
-            uncached read of the proxy ConfigMap); the fix belongs in driver.rs, under rework"]
-async fn a_deletion_waiting_on_a_paused_cluster_sends_no_requests() {
+async fn a_deletion_waiting_on_a_paused_cluster_sends_no_requests_and_completes_when_resumed() {
     let mut env = Env::new("pause-wait").await;
     if !env.emulated() {
         eprintln!("skipped on a real cluster: counting the operator's requests needs the emulator's accounting");
@@ -154,7 +155,15 @@ async fn a_deletion_waiting_on_a_paused_cluster_sends_no_requests() {
     env.start_operator("a", &["--kubeconfig", &kubeconfig, "--leader-elect=false"]);
     env.apply(CLUSTER).await;
     env.apply(&APP_NAMESPACE.replace("NAMESPACE", &env.namespace)).await;
+    env.apply(&HAND_MADE_PATTERN.replace("NAMESPACE", &env.namespace)).await;
     converged(&env, "pz").await;
+    patterns_converged(&env, &["pz-keyvalue", "hand"]).await;
+    let configs = env.api::<ConfigMap>();
+    wait_for(&env, "the proxy routing to both runners", LIMIT, || async {
+        let routes = configs.get_opt("pz-proxy-config").await.ok().flatten()?.data?.remove("routes.json")?;
+        (routes.contains("\"hand\"") && routes.contains("\"team\"")).then_some(())
+    })
+    .await;
     kubectl_patch(&env, "prismcluster/pz", "merge", r#"{"spec": {"paused": true}}"#).await;
     let clusters = env.api::<PrismCluster>();
     wait_for(&env, "Paused=True", LIMIT, || async {
@@ -162,7 +171,7 @@ async fn a_deletion_waiting_on_a_paused_cluster_sends_no_requests() {
         (condition(&status.conditions, "Paused")?.status == "True").then_some(())
     })
     .await;
-    kubectl_ok(&env, &["delete", "prismnamespace/team", "--wait=false"]).await;
+    kubectl_ok(&env, &["delete", "prismnamespace/team", "prismpattern/hand", "--wait=false"]).await;
     settle(&env).await;
 
     let requests = &env.emulator().instruments.requests;
@@ -171,15 +180,31 @@ async fn a_deletion_waiting_on_a_paused_cluster_sends_no_requests() {
     let sent: Vec<String> = requests
         .log_after(before)
         .iter()
-        .filter(|r| r.info.user_agent.starts_with(agent))
+        .filter(|r| r.info.user_agent.starts_with(agent) && r.info.resource != "leases")
         .map(|r| format!("{} {}", r.info.verb, r.uri))
         .collect();
-    let namespace = env.api::<prism_api::v1alpha2::PrismNamespace>().get_opt("team").await.expect("get");
+    let (namespaces, patterns) = (env.api::<PrismNamespace>(), env.api::<PrismPattern>());
+    let namespace = namespaces.get_opt("team").await.expect("get");
     assert!(
         namespace.is_some_and(|n| n.metadata.deletion_timestamp.is_some()),
-        "the deletion waits for the paused cluster's proxy to stop serving the namespace"
+        "the namespace's deletion waits for the paused cluster's proxy to stop serving it"
+    );
+    let pattern = patterns.get_opt("hand").await.expect("get");
+    assert!(
+        pattern.is_some_and(|p| p.metadata.deletion_timestamp.is_some()),
+        "the pattern's deletion waits for the paused cluster's proxy to stop routing to it"
     );
     assert_eq!(sent, Vec::<String>::new(), "a waiting deletion sends nothing while nothing changes");
+
+    let resumed = Instant::now();
+    kubectl_patch(&env, "prismcluster/pz", "merge", r#"{"spec": {"paused": false}}"#).await;
+    wait_for(&env, "both deletions completed after resuming", LIMIT, || async {
+        let namespace = namespaces.get_opt("team").await.ok()?;
+        let pattern = patterns.get_opt("hand").await.ok()?;
+        (namespace.is_none() && pattern.is_none()).then_some(())
+    })
+    .await;
+    println!("both deletions completed {:?} after resuming", resumed.elapsed());
 }
 
 const APP_NAMESPACE: &str = r#"
@@ -192,4 +217,17 @@ spec:
   cluster: pz
   patterns: [keyvalue]
   isolation: none
+"#;
+
+/// A runner made by hand (not in the cluster's spec), which the proxy routes to all the same.
+const HAND_MADE_PATTERN: &str = r#"
+apiVersion: prism.io/v1beta1
+kind: PrismPattern
+metadata:
+  name: hand
+  namespace: NAMESPACE
+spec:
+  cluster: pz
+  type: keyvalue
+  backends: [{name: redis}]
 "#;

@@ -80,7 +80,7 @@ fn own() -> Selector {
     Selector::from_iter([
         Expression::Exists(labels::CLUSTER.into()),
         Expression::Equal(labels::MANAGED_BY.into(), labels::MANAGED_BY_VALUE.into()),
-        Expression::NotEqual(labels::COMPONENT.into(), "pattern-runner".into()),
+        Expression::NotEqual(labels::COMPONENT.into(), crate::naming::RUNNER_COMPONENT.into()),
     ])
 }
 

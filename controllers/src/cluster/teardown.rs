@@ -82,7 +82,7 @@ async fn empty_routes(cluster: &PrismCluster, w: &Writer<'_>) -> Result<()> {
     }
     let empty = Routes { cluster: cluster.name_any(), ..Routes::default() };
     let owner = cluster.controller_owner_ref(&()).ok_or(Error::MissingField("metadata.uid"))?;
-    let labels = crate::meta::component_labels(&cluster.name_any(), "proxy");
+    let labels = crate::meta::proxy_config_labels(&cluster.name_any());
     let config = ConfigMap {
         metadata: crate::meta::object(&name, &ns, labels, Some(&owner)),
         data: Some(BTreeMap::from([(

@@ -17,6 +17,7 @@ pub mod validate;
 use std::future::Future;
 use std::sync::Arc;
 
+use k8s_openapi::api::core::v1::ConfigMap;
 use kube::core::Selector;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{PredicateConfig, WatchStreamExt};
@@ -65,9 +66,13 @@ where
     // hand, and the cache must know that to refuse it. A change, status included, wakes the
     // namespaces a runner serves, whose reconcile reads the runner.
     let runners = children.owned::<PrismPattern>(Selector::default());
+    // The proxies' configs: a deleting namespace waits until its cluster's proxy no longer serves
+    // it, and a change of the routes wakes it.
+    let proxy_configs = children.referenced::<ConfigMap>(routes::proxy_configs());
     let controller = controller
         .watches_stream(clusters, namespaces_of_cluster(store.clone()))
-        .watches_stream(runners, namespaces_of_runner(store));
+        .watches_stream(runners, namespaces_of_runner(store.clone()))
+        .watches_stream(proxy_configs, deleting_namespaces_of_proxy(store));
     Driver::new(ctx, children.build(), NamespaceReconciler).run(controller, shutdown)
 }
 
@@ -79,6 +84,22 @@ fn namespaces_of_cluster<M: Resource>(
         let (name, ns) = (cluster.name_any(), cluster.meta().namespace.as_deref());
         let named = in_namespace(&store, ns, |n| n.spec.cluster == name);
         named.iter().map(|n| ObjectRef::from_obj(n.as_ref())).collect()
+    }
+}
+
+/// A change of a proxy's config wakes the namespaces of its cluster that are being deleted: their
+/// teardown waits for the routes to drop them.
+fn deleting_namespaces_of_proxy(
+    store: Store<PrismNamespace>,
+) -> impl Fn(ConfigMap) -> Vec<ObjectRef<PrismNamespace>> + Send + Sync + 'static {
+    move |config| {
+        let (Some(cluster), ns) = (config.labels().get(labels::CLUSTER), config.namespace()) else { return Vec::new() };
+        store
+            .state()
+            .iter()
+            .filter(|n| &n.spec.cluster == cluster && n.namespace() == ns && n.metadata.deletion_timestamp.is_some())
+            .map(|n| ObjectRef::from_obj(n.as_ref()))
+            .collect()
     }
 }
 

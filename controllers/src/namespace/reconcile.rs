@@ -19,9 +19,9 @@ use crate::context::Identity;
 use crate::driver::Reconciler;
 use crate::error::{Error, Result};
 use crate::metrics::WriteAction;
-use crate::naming;
 use crate::routes::Routes;
 use crate::writer::Writer;
+use crate::{meta, naming};
 
 impl Reconciler for NamespaceReconciler {
     type Kind = PrismNamespace;
@@ -123,7 +123,8 @@ async fn proxy_still_serves(namespace: &PrismNamespace, w: &Writer<'_>) -> Resul
         return Ok(None);
     }
     let config_name = naming::proxy_config(&namespace.spec.cluster);
-    let config = w.stored::<ConfigMap>(&config_name).await?;
+    let labels = meta::proxy_config_labels(&namespace.spec.cluster);
+    let config = w.live_child::<ConfigMap>(&config_name, &labels).await?;
     let serves = Routes::from_config_map(config.as_ref()).is_some_and(|r| r.serves_namespace(&namespace.name_any()));
     Ok(serves.then_some(config_name))
 }

@@ -235,7 +235,7 @@ fn pod_parts(pattern: &ValidatedPattern, config_hash: &str) -> pod::PodParts {
     }
     mounts.push(mount("data", DATA_DIR));
     let mut labels = naming::runner_labels(&spec.cluster, &pattern.name);
-    labels.insert(prism_api::names::labels::COMPONENT.into(), "pattern-runner".into());
+    labels.insert(prism_api::names::labels::COMPONENT.into(), naming::RUNNER_COMPONENT.into());
     pod::PodParts {
         labels,
         annotations: BTreeMap::from([(annotations::CONFIG_HASH.to_string(), config_hash.to_string())]),

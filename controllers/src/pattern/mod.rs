@@ -14,6 +14,7 @@ use std::sync::Arc;
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{ConfigMap, Service};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::core::{Expression, Selector};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{PredicateConfig, WatchStreamExt};
@@ -26,6 +27,7 @@ use crate::cache::{ChildrenBuilder, in_namespace};
 use crate::context::{Context, Identity};
 use crate::driver::Driver;
 use crate::kinds::{self, api_served};
+use crate::naming;
 use crate::watches::{self, SharedWatches};
 
 /// Name of this controller in metrics and logs.
@@ -52,10 +54,16 @@ where
     let controller = watches::controller::<PrismPattern>(watches);
     let store = controller.store();
     let mut children = ChildrenBuilder::new(watches);
-    let runners = || Selector::from(Expression::Equal(labels::COMPONENT.into(), "pattern-runner".into()));
+    let runners = || Selector::from(Expression::Equal(labels::COMPONENT.into(), naming::RUNNER_COMPONENT.into()));
+    // ConfigMaps: the runners' own, and the proxies' configs, whose routes a deleting pattern
+    // waits on (one watch, one cache; the sweep only deletes what a pattern controls).
+    let config_maps = Selector::from(Expression::In(
+        labels::COMPONENT.into(),
+        [naming::RUNNER_COMPONENT.to_string(), naming::PROXY_COMPONENT.to_string()].into(),
+    ));
     // Children in apply order (the sweep deletes in reverse).
     let mut controller = controller
-        .owns_stream(children.owned::<ConfigMap>(runners()))
+        .watches_stream(children.owned::<ConfigMap>(config_maps), owner_or_waiting(store.clone()))
         .owns_stream(children.owned::<Service>(runners()))
         .owns_stream(children.owned::<Deployment>(runners()))
         .watches_stream(children.owned::<StatefulSet>(kinds::stateful_sets()), owner_or_dependents(store.clone()))
@@ -81,6 +89,37 @@ pub async fn keda_installed(client: &kube::Client) -> bool {
     api_served(client, "keda.sh/v1alpha1", &build::scaled_object_resource().plural).await
 }
 
+/// A ConfigMap changing wakes the pattern that owns it (a runner's), or the patterns of its
+/// cluster that are being deleted (a proxy's config: their teardown waits for its routes to drop
+/// them).
+fn owner_or_waiting(
+    store: Store<PrismPattern>,
+) -> impl Fn(ConfigMap) -> Vec<ObjectRef<PrismPattern>> + Send + Sync + 'static {
+    move |config| {
+        let ns = config.namespace();
+        if let Some(owner) = pattern_owner(config.meta()) {
+            return ns.map(|ns| ObjectRef::new(&owner).within(&ns)).into_iter().collect();
+        }
+        let Some(cluster) = config.labels().get(labels::CLUSTER) else { return Vec::new() };
+        store
+            .state()
+            .iter()
+            .filter(|p| &p.spec.cluster == cluster && p.namespace() == ns && p.metadata.deletion_timestamp.is_some())
+            .map(|p| ObjectRef::from_obj(p.as_ref()))
+            .collect()
+    }
+}
+
+/// The PrismPattern that controls an object, if one does.
+fn pattern_owner(meta: &ObjectMeta) -> Option<String> {
+    let (kind, group) = (<PrismPattern as Resource>::kind(&()), <PrismPattern as Resource>::group(&()));
+    let owners = meta.owner_references.iter().flatten();
+    owners
+        .filter(|o| o.controller == Some(true) && o.kind == kind && o.api_version.split('/').next() == Some(&group))
+        .map(|o| o.name.clone())
+        .next()
+}
+
 /// A PrismCluster change wakes the patterns that name it.
 fn patterns_of_cluster<M: kube::Resource>(
     store: Store<PrismPattern>,
@@ -98,16 +137,9 @@ fn owner_or_dependents(
     store: Store<PrismPattern>,
 ) -> impl Fn(StatefulSet) -> Vec<ObjectRef<PrismPattern>> + Send + Sync + 'static {
     let dependents = patterns_of_backend(store);
-    move |set| {
-        let (kind, group) = (<PrismPattern as Resource>::kind(&()), <PrismPattern as Resource>::group(&()));
-        let owner =
-            set.metadata.owner_references.iter().flatten().find(|o| {
-                o.controller == Some(true) && o.kind == kind && o.api_version.split('/').next() == Some(&group)
-            });
-        match (owner, set.namespace()) {
-            (Some(owner), Some(ns)) => vec![ObjectRef::new(&owner.name).within(&ns)],
-            _ => dependents(set),
-        }
+    move |set| match (pattern_owner(&set.metadata), set.namespace()) {
+        (Some(owner), Some(ns)) => vec![ObjectRef::new(&owner).within(&ns)],
+        _ => dependents(set),
     }
 }
 

@@ -15,9 +15,9 @@ use super::validate::{self, ValidatedPattern};
 use crate::context::Identity;
 use crate::driver::Reconciler;
 use crate::error::{Error, Result};
-use crate::naming;
 use crate::routes::Routes;
 use crate::writer::Writer;
+use crate::{meta, naming};
 
 impl Reconciler for PatternReconciler {
     type Kind = PrismPattern;
@@ -40,7 +40,8 @@ impl Reconciler for PatternReconciler {
     async fn cleanup(&self, pattern: &PrismPattern, w: &Writer<'_>) -> Result<()> {
         let name = pattern.name_any();
         let config_name = naming::proxy_config(&pattern.spec.cluster);
-        let config = w.stored::<ConfigMap>(&config_name).await?;
+        let labels = meta::proxy_config_labels(&pattern.spec.cluster);
+        let config = w.live_child::<ConfigMap>(&config_name, &labels).await?;
         if Routes::from_config_map(config.as_ref()).is_some_and(|routes| routes.routes_to_runner(&name)) {
             return Err(Error::Waiting(format!(
                 "the proxy still routes to {name}; waiting for {config_name} to drop it"

@@ -300,7 +300,7 @@ pub fn proxy_config(cluster: &ValidatedCluster, owner: &OwnerReference, routes: 
         metadata: meta::object(
             &naming::proxy_config(&cluster.name),
             &cluster.namespace,
-            meta::component_labels(&cluster.name, "proxy"),
+            meta::proxy_config_labels(&cluster.name),
             Some(owner),
         ),
         data: Some(BTreeMap::from([(
