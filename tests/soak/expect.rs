@@ -6,7 +6,7 @@
 //! Running and a namespace Ready. A paused or invalid cluster writes nothing to its children, so
 //! what waits on it may be in any phase; the status must still describe the current generation.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use kube::ResourceExt;
 use kube::api::Api;
@@ -121,18 +121,6 @@ pub async fn unconverged(
         off.push(format!("{}: still terminating", child.name));
     }
     Ok(off)
-}
-
-/// The clusters some PrismPattern or PrismNamespace being deleted waits on.
-pub async fn awaited_by_teardowns(client: &kube::Client, namespace: &str) -> Result<BTreeSet<String>, kube::Error> {
-    let patterns = Api::<PrismPattern>::namespaced(client.clone(), namespace).list(&Default::default()).await?.items;
-    let namespaces =
-        Api::<PrismNamespace>::namespaced(client.clone(), namespace).list(&Default::default()).await?.items;
-    let deleting_patterns =
-        patterns.iter().filter(|p| p.metadata.deletion_timestamp.is_some()).map(|p| &p.spec.cluster);
-    let deleting_namespaces =
-        namespaces.iter().filter(|n| n.metadata.deletion_timestamp.is_some()).map(|n| &n.spec.cluster);
-    Ok(deleting_patterns.chain(deleting_namespaces).cloned().collect())
 }
 
 /// What an object's status says.

@@ -306,8 +306,6 @@ async fn settle(soak: &Soak) {
 /// Invariant 6's second half: once converged, the operators send nothing but Lease renewals for
 /// [`IDLE_WINDOW`]. Returns what they sent besides (each `identity verb uri`). A window in which a
 /// process started (after losing its lease: a new leader reads the world) is measured again.
-/// Polls of a proxy ConfigMap by a waiting teardown are a known bug
-/// ([`record::WAITING_TEARDOWN_POLLS`]).
 async fn idle_requests(soak: &Soak) -> Vec<String> {
     let requests = &soak.env.emulator().instruments.requests;
     let mut window = Vec::new();
@@ -321,19 +319,11 @@ async fn idle_requests(soak: &Soak) -> Vec<String> {
         println!("a process started during the idle window: measuring it again");
         settle(soak).await;
     }
-    let awaited = expect::awaited_by_teardowns(&soak.env.client, &soak.env.namespace).await.unwrap_or_default();
-    let polled: Vec<String> = awaited.iter().map(|c| format!("configmaps/{c}-proxy-config")).collect();
-    let mut sent = Vec::new();
-    for r in window {
-        if !r.info.user_agent.starts_with(fleet::AGENT_PREFIX) || r.info.resource == "leases" {
-            continue;
-        }
-        let what = format!("{} {} {} ({})", r.info.user_agent, r.info.verb, r.uri, r.code);
-        match r.info.verb == "get" && polled.iter().any(|p| r.uri.ends_with(p.as_str())) {
-            true => soak.violations.known(record::WAITING_TEARDOWN_POLLS, what),
-            false => sent.push(what),
-        }
-    }
+    let sent: Vec<String> = window
+        .iter()
+        .filter(|r| r.info.user_agent.starts_with(fleet::AGENT_PREFIX) && r.info.resource != "leases")
+        .map(|r| format!("{} {} {} ({})", r.info.user_agent, r.info.verb, r.uri, r.code))
+        .collect();
     soak.violations.checked(Invariant::BoundedRate);
     if !sent.is_empty() {
         let what = format!("{} requests in {IDLE_WINDOW:?} after converging: {}", sent.len(), sent.join("; "));

@@ -186,29 +186,10 @@ pub struct Violation {
     pub objects: Vec<String>,
 }
 
-/// A bug the soak already found and described, with its deterministic test (ignored until the
-/// fix lands where it belongs): its occurrences are shown in the table but do not fail the soak.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct KnownBug {
-    pub invariant: Invariant,
-    pub summary: &'static str,
-    pub test: &'static str,
-}
-
-/// Teardowns that wait on a paused or invalid cluster poll the API.
-pub const WAITING_TEARDOWN_POLLS: KnownBug = KnownBug {
-    invariant: Invariant::BoundedRate,
-    summary: "a PrismNamespace or PrismPattern whose deletion waits on a paused (or invalid) cluster GETs the \
-              proxy ConfigMap every 2 s for as long as the cluster stays so (driver.rs requeues waiting \
-              teardowns every WAIT_POLL, and their check reads the API, not a cache)",
-    test: "tests/e2e/pause.rs a_deletion_waiting_on_a_paused_cluster_sends_no_requests (ignored)",
-};
-
 /// The violations so far, and how many checks ran per invariant.
 #[derive(Default)]
 pub struct Violations {
     found: Mutex<Vec<Violation>>,
-    known: Mutex<BTreeMap<KnownBug, Vec<String>>>,
     /// Invariant and message of each violation printed, so that a lasting one prints once.
     printed: Mutex<BTreeSet<(Invariant, String)>>,
     checks: Mutex<BTreeMap<Invariant, u64>>,
@@ -235,15 +216,6 @@ impl Violations {
             journal.up_to(at)
         );
         self.found.lock().expect("violations").push(Violation { invariant, at, what, objects });
-    }
-
-    /// Records an occurrence of a known bug (printed with the table, not failing the soak).
-    pub fn known(&self, bug: KnownBug, what: String) {
-        self.known.lock().expect("known").entry(bug).or_default().push(what);
-    }
-
-    pub fn known_bugs(&self) -> BTreeMap<KnownBug, Vec<String>> {
-        self.known.lock().expect("known").clone()
     }
 
     pub fn all(&self) -> Vec<Violation> {

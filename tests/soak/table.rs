@@ -45,16 +45,6 @@ pub fn print(soak: &Soak, figures: &Figures) {
     }
     println!();
     println!("violations: {}", violations.len());
-    for (bug, occurrences) in soak.violations.known_bugs() {
-        println!(
-            "known bug (invariant {}), {} occurrences, not counted: {}\n  deterministic test: {}\n  e.g. {}",
-            bug.invariant.label(),
-            occurrences.len(),
-            bug.summary,
-            bug.test,
-            occurrences.first().map_or("-", String::as_str)
-        );
-    }
     println!(
         "time to converge: first {}, after quiet {}, the whole catalog restored {} (bound {} s)",
         seconds(figures.first_convergence),
