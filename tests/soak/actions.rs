@@ -74,7 +74,7 @@ fn judge_edit(soak: &Soak, step: &Step, outcome: &Outcome) {
         | Op::TunePattern { .. } => (false, "a valid edit was refused"),
         _ => return,
     };
-    soak.violations.checked(Invariant::EditsJudged);
+    soak.violations.checked(Invariant::EditsJudged, 1);
     let refused = matches!(outcome, Outcome::Refused(_));
     let accepted = matches!(outcome, Outcome::Done(_));
     if (expected_refusal && accepted) || (!expected_refusal && refused) {
@@ -169,7 +169,9 @@ fn rules(fault: Fault) -> Vec<FaultRule> {
 
 /// Injects `fault` for `lasting`, then removes it.
 async fn inject(soak: &Soak, fault: Fault, lasting: Duration) -> Outcome {
-    let faults = &soak.env.emulator().instruments.faults;
+    let instruments = &soak.env.emulator().instruments;
+    let faults = &instruments.faults;
+    let from = instruments.requests.snapshot().log.last().map_or(0, |r| r.seq);
     let ids: Vec<_> = rules(fault).into_iter().map(|rule| faults.add(rule)).collect();
     match fault {
         // Open watches end (as on a dropped connection), so that their resumptions meet the rule.
@@ -178,7 +180,16 @@ async fn inject(soak: &Soak, fault: Fault, lasting: Duration) -> Outcome {
         _ => {}
     }
     tokio::time::sleep(lasting).await;
-    let fired: u64 = ids.iter().map(|id| faults.fired(*id)).sum();
+    let fired: u64 = match fault {
+        // No rule: the operators' requests the server dropped (logged without an answer, code 0).
+        Fault::ServerDown => instruments
+            .requests
+            .log_after(from)
+            .iter()
+            .filter(|r| r.code == 0 && r.info.user_agent.starts_with(AGENT_PREFIX))
+            .count() as u64,
+        _ => ids.iter().map(|id| faults.fired(*id)).sum(),
+    };
     for id in ids {
         faults.remove(id);
     }

@@ -65,6 +65,13 @@ pub struct Traffic {
     /// (identity, start of its process) -> its writes (Lease renewals aside).
     terms: BTreeMap<(String, Instant), Term>,
     reported_overlaps: BTreeSet<((String, Instant), (String, Instant))>,
+    /// How many terms the last check compared.
+    terms_compared: u64,
+}
+
+/// How many pairs `n` things make.
+fn pairs(n: u64) -> u64 {
+    n * n.saturating_sub(1) / 2
 }
 
 impl Traffic {
@@ -75,6 +82,7 @@ impl Traffic {
             per_second: BTreeMap::new(),
             terms: BTreeMap::new(),
             reported_overlaps: BTreeSet::new(),
+            terms_compared: 0,
         }
     }
 
@@ -106,18 +114,43 @@ impl Traffic {
                 term.last_write = what;
             }
         }
-        soak.violations.checked(Invariant::OneWriter);
+        // Every pair of terms is compared at every check; a pair counts as a case once.
+        let terms = self.terms.len() as u64;
+        soak.violations.checked(Invariant::OneWriter, pairs(terms) - pairs(self.terms_compared));
+        self.terms_compared = terms;
         self.check_overlaps(soak);
-        soak.violations.checked(Invariant::BoundedRate);
+        soak.violations.checked(Invariant::BoundedRate, busy.len() as u64);
         for key in busy {
             let count = self.per_second[&key];
             if count > RATE_BOUND {
-                let what = format!("process {} sent {count} requests in second {} (bound {RATE_BOUND})", key.0, key.1);
+                let what = format!(
+                    "process {} sent {count} requests in second {} (bound {RATE_BOUND}); most: {}",
+                    key.0,
+                    key.1,
+                    busiest(&records, self.origin, &key)
+                );
                 soak.violations.found(&soak.journal, Invariant::BoundedRate, what, vec![super::fleet::agent(&key.0)]);
             }
         }
     }
+}
 
+/// The commonest requests (verb, resource, answer) of `records` that `key`'s process sent in
+/// `key`'s second, for a message.
+fn busiest(records: &[RequestRecord], origin: Instant, key: &(String, u64)) -> String {
+    let mut by: BTreeMap<String, u64> = BTreeMap::new();
+    for r in records
+        .iter()
+        .filter(|r| identity_of(r) == Some(key.0.as_str()) && r.at.saturating_duration_since(origin).as_secs() == key.1)
+    {
+        *by.entry(format!("{} {} ({})", r.info.verb, r.info.resource, r.code)).or_default() += 1;
+    }
+    let mut counts: Vec<(u64, String)> = by.into_iter().map(|(what, n)| (n, what)).collect();
+    counts.sort_by(|a, b| b.cmp(a));
+    counts.iter().take(5).map(|(n, what)| format!("{n} x {what}")).collect::<Vec<_>>().join(", ")
+}
+
+impl Traffic {
     /// Two processes wrote in one period when their terms (first to last write) overlap.
     fn check_overlaps(&mut self, soak: &Soak) {
         let terms: Vec<_> = self.terms.iter().map(|(k, t)| (k.clone(), t.clone())).collect();
@@ -189,7 +222,7 @@ impl Credentials {
             .filter(|c| c.metadata.deletion_timestamp.is_none())
             .map(|c| (c.name_any(), c.uid().unwrap_or_default()))
             .collect();
-        soak.violations.checked(Invariant::CredentialsKept);
+        let mut compared = 0;
         for secret in secrets.items {
             let Some(cluster) = secret.labels().get(labels::CLUSTER).cloned() else { continue };
             let Some(live_uid) = live.get(&cluster) else { continue };
@@ -207,8 +240,12 @@ impl Credentials {
                 continue;
             }
             let name = secret.name_any();
-            let seen =
-                self.seen.entry((owner, name.clone())).or_insert_with(|| Seen { data: data.clone(), changes: 0 });
+            let key = (owner, name.clone());
+            let Some(seen) = self.seen.get_mut(&key) else {
+                self.seen.insert(key, Seen { data, changes: 0 });
+                continue;
+            };
+            compared += 1;
             if seen.data == data {
                 continue;
             }
@@ -229,6 +266,7 @@ impl Credentials {
                 soak.violations.found(&soak.journal, Invariant::CredentialsKept, what, vec![format!("secret/{name}")]);
             }
         }
+        soak.violations.checked(Invariant::CredentialsKept, compared);
     }
 }
 
@@ -244,7 +282,7 @@ impl Volumes {
         let Ok(list) = soak.env.api::<PersistentVolumeClaim>().list_metadata(&ListParams::default()).await else {
             return;
         };
-        soak.violations.checked(Invariant::VolumesKept);
+        let known = self.retained.len() as u64;
         let mut present = BTreeSet::new();
         for pvc in &list.items {
             let uid = pvc.uid().unwrap_or_default();
@@ -264,6 +302,7 @@ impl Volumes {
                 soak.violations.found(&soak.journal, Invariant::VolumesKept, what, vec![format!("pvc/{name}")]);
             }
         }
+        soak.violations.checked(Invariant::VolumesKept, known);
     }
 }
 
@@ -292,7 +331,7 @@ impl Orphans {
     /// none may be left at all.)
     pub async fn check(&mut self, soak: &Soak) {
         let Ok(children) = children(&soak.env.client, &soak.env.namespace).await else { return };
-        soak.violations.checked(Invariant::NoOrphan);
+        soak.violations.checked(Invariant::NoOrphan, children.len() as u64);
         let now = Instant::now();
         let orphans: Vec<(&Child, &String)> = children.iter().filter_map(|c| Some((c, c.orphaned.as_ref()?))).collect();
         self.since.retain(|uid, _| orphans.iter().any(|(c, _)| &c.uid == uid));
@@ -395,7 +434,7 @@ fn retained_data<K>(kind: &str, object: &PartialObjectMeta<K>) -> bool {
 /// end a process; any other exit is a crash.
 pub fn judge_exits(soak: &Soak, ended: &[Ended]) {
     for e in ended {
-        soak.violations.checked(Invariant::NoCrash);
+        soak.violations.checked(Invariant::NoCrash, 1);
         if let End::Crashed(code) = e.end {
             let log = std::fs::read_to_string(&e.log).unwrap_or_default();
             let tail: Vec<&str> = log.lines().rev().take(5).collect();
@@ -413,7 +452,7 @@ pub fn judge_exits(soak: &Soak, ended: &[Ended]) {
 /// Invariant 7 over every log: no process panicked.
 pub fn judge_panics(soak: &Soak) {
     for log in soak.fleet.logs() {
-        soak.violations.checked(Invariant::NoCrash);
+        soak.violations.checked(Invariant::NoCrash, 1);
         let text = std::fs::read_to_string(&log).unwrap_or_default();
         if let Some(line) = text.lines().find(|l| l.contains("panicked")) {
             let what = format!("a panic in {}: {line}", log.display());

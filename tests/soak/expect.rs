@@ -78,13 +78,17 @@ fn teardown_blocked(cluster_name: &str, clusters: &BTreeMap<String, PrismCluster
     clusters.get(cluster_name).is_some_and(|c| !writes_children(c))
 }
 
+/// What a convergence check found.
+pub struct Judged {
+    /// How many Prism objects it judged.
+    pub objects: usize,
+    /// Each object not converged, as `kind/name: why`.
+    pub off: Vec<String>,
+}
+
 /// Every Prism object whose status is not what its spec implies, and every child still being
 /// deleted (unless a paused or invalid cluster holds its teardown up), as `kind/name: why`.
-pub async fn unconverged(
-    client: &kube::Client,
-    namespace: &str,
-    children: &[Child],
-) -> Result<Vec<String>, kube::Error> {
+pub async fn unconverged(client: &kube::Client, namespace: &str, children: &[Child]) -> Result<Judged, kube::Error> {
     let clusters = Api::<PrismCluster>::namespaced(client.clone(), namespace).list(&Default::default()).await?.items;
     let patterns = Api::<PrismPattern>::namespaced(client.clone(), namespace).list(&Default::default()).await?.items;
     let namespaces =
@@ -120,7 +124,7 @@ pub async fn unconverged(
     for child in other_kinds.filter(|c| c.terminating && !teardown_blocked(&c.cluster, &live)) {
         off.push(format!("{}: still terminating", child.name));
     }
-    Ok(off)
+    Ok(Judged { objects: clusters.len() + patterns.len() + namespaces.len(), off })
 }
 
 /// What an object's status says.

@@ -146,6 +146,7 @@ async fn run(soak: &Arc<Soak>) -> Figures {
     let _ = kubelet.await;
     checks::judge_exits(soak, &soak.fleet.tick());
     checks::judge_panics(soak);
+    soak.violations.judge_vacuous(&soak.journal);
     figures.peak = traffic.peak();
     figures.writers = traffic.writers();
     figures
@@ -254,25 +255,26 @@ async fn apply_world(soak: &Soak) {
 async fn converge(soak: &Soak, what: &str) -> Option<Duration> {
     let started = Instant::now();
     let deadline = started + CONVERGENCE_BOUND;
-    let (mut off, mut orphaned) = (Vec::new(), Vec::new());
+    let (mut off, mut orphaned, mut judged) = (Vec::new(), Vec::new(), (0, 0));
     while Instant::now() < deadline {
         if let Ok(children) = checks::children(&soak.env.client, &soak.env.namespace).await
             && let Ok(unconverged) = expect::unconverged(&soak.env.client, &soak.env.namespace, &children).await
         {
-            off = unconverged;
+            judged = (unconverged.objects as u64, children.len() as u64);
+            off = unconverged.off;
             orphaned = children.into_iter().filter_map(|c| c.orphaned).collect();
             if off.is_empty() && orphaned.is_empty() && soak.fleet.all_running() {
                 let took = started.elapsed();
                 println!("{what}: {:.1} s", took.as_secs_f64());
-                soak.violations.checked(Invariant::Converged);
-                soak.violations.checked(Invariant::NoOrphan);
+                soak.violations.checked(Invariant::Converged, judged.0);
+                soak.violations.checked(Invariant::NoOrphan, judged.1);
                 return Some(took);
             }
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    soak.violations.checked(Invariant::Converged);
-    soak.violations.checked(Invariant::NoOrphan);
+    soak.violations.checked(Invariant::Converged, judged.0);
+    soak.violations.checked(Invariant::NoOrphan, judged.1);
     if !off.is_empty() {
         let message = format!("{what}: not converged within {CONVERGENCE_BOUND:?}: {}", off.join("; "));
         soak.violations.found(&soak.journal, Invariant::Converged, message, off);
@@ -324,7 +326,7 @@ async fn idle_requests(soak: &Soak) -> Vec<String> {
         .filter(|r| r.info.user_agent.starts_with(fleet::AGENT_PREFIX) && r.info.resource != "leases")
         .map(|r| format!("{} {} {} ({})", r.info.user_agent, r.info.verb, r.uri, r.code))
         .collect();
-    soak.violations.checked(Invariant::BoundedRate);
+    soak.violations.checked(Invariant::BoundedRate, 1);
     if !sent.is_empty() {
         let what = format!("{} requests in {IDLE_WINDOW:?} after converging: {}", sent.len(), sent.join("; "));
         soak.violations.found(&soak.journal, Invariant::BoundedRate, what, Vec::new());
@@ -341,12 +343,13 @@ async fn leader_memory(soak: &Soak) -> Option<(String, u64, Duration)> {
 
 /// Invariant 8.
 fn judge_memory(soak: &Soak, figures: &Figures) {
-    soak.violations.checked(Invariant::NoLeak);
     let (Some((_, first)), Some((who, end, age))) = (&figures.memory_first, &figures.memory_end) else {
+        soak.violations.checked(Invariant::NoLeak, 0);
         let what = "the leader's memory could not be read at the first convergence or at the end".to_string();
         soak.violations.found(&soak.journal, Invariant::NoLeak, what, Vec::new());
         return;
     };
+    soak.violations.checked(Invariant::NoLeak, 1);
     if *end as f64 > *first as f64 * LEAK_FACTOR {
         let what = format!(
             "leader {who} (up {:.0} s) holds {} at the end, more than {LEAK_FACTOR} x {} after the first convergence",

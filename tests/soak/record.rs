@@ -49,6 +49,22 @@ impl Invariant {
             Invariant::EditsJudged => "R valid edits accepted, invalid ones refused",
         }
     }
+
+    /// What one case of the invariant is: a check that examined no case proved nothing, and an
+    /// invariant without a single case in a whole soak was asserted vacuously (a violation).
+    pub fn case(self) -> &'static str {
+        match self {
+            Invariant::Converged => "Prism objects judged at a convergence",
+            Invariant::NoOrphan => "labelled objects judged for an owner",
+            Invariant::CredentialsKept => "credentials Secrets of live clusters compared with an earlier read",
+            Invariant::VolumesKept => "volumes of Retain clusters looked for again",
+            Invariant::OneWriter => "pairs of processes that wrote, compared",
+            Invariant::BoundedRate => "process-seconds of requests counted, and idle windows",
+            Invariant::NoCrash => "process exits judged and logs read",
+            Invariant::NoLeak => "memory measurements compared",
+            Invariant::EditsJudged => "edits judged",
+        }
+    }
 }
 
 /// How a step ended.
@@ -192,12 +208,34 @@ pub struct Violations {
     found: Mutex<Vec<Violation>>,
     /// Invariant and message of each violation printed, so that a lasting one prints once.
     printed: Mutex<BTreeSet<(Invariant, String)>>,
-    checks: Mutex<BTreeMap<Invariant, u64>>,
+    /// Per invariant: checks run, and cases they examined.
+    checks: Mutex<BTreeMap<Invariant, Checked>>,
+}
+
+/// How often an invariant was checked, and how many cases the checks examined.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Checked {
+    pub checks: u64,
+    pub cases: u64,
 }
 
 impl Violations {
-    pub fn checked(&self, invariant: Invariant) {
-        *self.checks.lock().expect("checks").entry(invariant).or_default() += 1;
+    /// Notes one check of `invariant` that examined `cases` cases (see [`Invariant::case`]).
+    pub fn checked(&self, invariant: Invariant, cases: u64) {
+        let mut checks = self.checks.lock().expect("checks");
+        let checked = checks.entry(invariant).or_default();
+        checked.checks += 1;
+        checked.cases += cases;
+    }
+
+    /// Records a violation for each invariant no check examined a case of: asserted vacuously.
+    pub fn judge_vacuous(&self, journal: &Journal) {
+        for invariant in Invariant::ALL {
+            if self.checks().get(&invariant).is_none_or(|c| c.cases == 0) {
+                let what = format!("never exercised: no {} in the whole soak", invariant.case());
+                self.found(journal, invariant, what, Vec::new());
+            }
+        }
     }
 
     /// Records a violation and prints it with what it takes to replay it (once per message).
@@ -222,7 +260,7 @@ impl Violations {
         self.found.lock().expect("violations").clone()
     }
 
-    pub fn checks(&self) -> BTreeMap<Invariant, u64> {
+    pub fn checks(&self) -> BTreeMap<Invariant, Checked> {
         self.checks.lock().expect("checks").clone()
     }
 }

@@ -202,11 +202,13 @@ pub fn generate(seed: u64, length: Duration) -> Vec<Step> {
     loop {
         at += Duration::from_millis(generator.rng.random_range(GAP_MS));
         if at >= length {
-            return steps;
+            break;
         }
         let op = generator.next_op();
         steps.push(Step { index: steps.len() + 1, at, op });
     }
+    generator.hand_overs(&mut steps, length);
+    steps
 }
 
 /// How often each kind of operation is drawn, relative to the others.
@@ -265,6 +267,25 @@ impl Generator {
             if let Some(op) = op {
                 return op;
             }
+        }
+    }
+
+    /// Adds a kill -9 and a SIGTERM of the leader at random times if the draw gave none: every
+    /// schedule hands the lease over both ways, so that invariants 5 and 7 are never asserted on
+    /// one writer alone. (They change nothing of the desired state the other steps keep.)
+    fn hand_overs(&mut self, steps: &mut Vec<Step>, length: Duration) {
+        if !steps.iter().any(|s| matches!(s.op, Op::KillLeader { .. })) {
+            let restart_after = Duration::from_millis(self.rng.random_range(500..8000));
+            let at = Duration::from_millis(self.rng.random_range(0..length.as_millis() as u64));
+            steps.push(Step { index: 0, at, op: Op::KillLeader { restart_after } });
+        }
+        if !steps.iter().any(|s| matches!(s.op, Op::RestartLeader)) {
+            let at = Duration::from_millis(self.rng.random_range(0..length.as_millis() as u64));
+            steps.push(Step { index: 0, at, op: Op::RestartLeader });
+        }
+        steps.sort_by_key(|s| s.at);
+        for (i, step) in steps.iter_mut().enumerate() {
+            step.index = i + 1;
         }
     }
 
@@ -519,5 +540,15 @@ mod tests {
         let length = Duration::from_secs(120);
         assert_eq!(describe(generate(7, length)), describe(generate(7, length)));
         assert_ne!(describe(generate(7, length)), describe(generate(8, length)));
+    }
+
+    #[test]
+    fn every_schedule_kills_and_restarts_the_leader() {
+        for seed in 0..50 {
+            let steps = generate(seed, Duration::from_secs(10));
+            assert!(steps.iter().any(|s| matches!(s.op, Op::KillLeader { .. })), "seed {seed}");
+            assert!(steps.iter().any(|s| matches!(s.op, Op::RestartLeader)), "seed {seed}");
+            assert!(steps.windows(2).all(|w| w[0].at <= w[1].at && w[0].index + 1 == w[1].index), "seed {seed}");
+        }
     }
 }

@@ -38,10 +38,18 @@ pub fn print(soak: &Soak, figures: &Figures) {
     }
     let checks = soak.violations.checks();
     let violations = soak.violations.all();
-    println!("\n{:<62} {:>9} {:>10}", "invariant", "checks", "violations");
+    println!("\n{:<62} {:>7} {:>8} {:>10}  a case is", "invariant", "checks", "cases", "violations");
     for invariant in Invariant::ALL {
         let broken = violations.iter().filter(|v| v.invariant == invariant).count();
-        println!("{:<62} {:>9} {:>10}", invariant.label(), checks.get(&invariant).unwrap_or(&0), broken);
+        let checked = checks.get(&invariant).copied().unwrap_or_default();
+        println!(
+            "{:<62} {:>7} {:>8} {:>10}  {}",
+            invariant.label(),
+            checked.checks,
+            checked.cases,
+            broken,
+            invariant.case()
+        );
     }
     println!();
     println!("violations: {}", violations.len());
