@@ -2,10 +2,12 @@
 //! client's HTTP service (kube has none built in; client-go's QPS/burst is the model).
 //!
 //! A request waits for a token before it is sent; a watch costs one token when it starts, not
-//! per event. The bucket starts full, so a burst of `burst` requests goes out at once.
+//! per event. The bucket starts full, so a burst of `burst` requests goes out at once. Clones of
+//! the service share the bucket: a retry (which sends from a clone) waits for its own token.
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
@@ -58,7 +60,8 @@ impl<S> Layer<S> for RateLimitLayer {
     type Service = RateLimit<S>;
 
     fn layer(&self, inner: S) -> RateLimit<S> {
-        RateLimit { inner, bucket: TokenBucket::new(self.qps, self.burst, Instant::now()), state: State::NeedToken }
+        let bucket = Arc::new(Mutex::new(TokenBucket::new(self.qps, self.burst, Instant::now())));
+        RateLimit { inner, bucket, state: State::NeedToken }
     }
 }
 
@@ -75,8 +78,15 @@ enum State {
 #[derive(Debug)]
 pub struct RateLimit<S> {
     inner: S,
-    bucket: TokenBucket,
+    bucket: Arc<Mutex<TokenBucket>>,
     state: State,
+}
+
+/// A clone shares the bucket and needs a token of its own.
+impl<S: Clone> Clone for RateLimit<S> {
+    fn clone(&self) -> Self {
+        RateLimit { inner: self.inner.clone(), bucket: self.bucket.clone(), state: State::NeedToken }
+    }
 }
 
 impl<S, R> Service<R> for RateLimit<S>
@@ -91,7 +101,7 @@ where
         loop {
             match &mut self.state {
                 State::NeedToken => {
-                    let wait = self.bucket.reserve(Instant::now());
+                    let wait = self.bucket.lock().unwrap_or_else(PoisonError::into_inner).reserve(Instant::now());
                     self.state = if wait.is_zero() {
                         State::HasToken
                     } else {
@@ -175,5 +185,18 @@ mod tests {
             sent.push(service.call(()).await.expect("infallible") - start);
         }
         assert_eq!(sent, vec![Duration::ZERO, secs(0.2), secs(0.4)]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn clones_share_the_bucket() {
+        let inner = tower::service_fn(|_: ()| async { Ok::<_, std::convert::Infallible>(Instant::now()) });
+        let mut first = RateLimitLayer::new(5.0, 1).layer(inner);
+        let mut second = first.clone();
+        let start = Instant::now();
+        std::future::poll_fn(|cx| first.poll_ready(cx)).await.expect("ready");
+        let a = first.call(()).await.expect("infallible") - start;
+        std::future::poll_fn(|cx| second.poll_ready(cx)).await.expect("ready");
+        let b = second.call(()).await.expect("infallible") - start;
+        assert_eq!((a, b), (Duration::ZERO, secs(0.2)), "the clone waited for the token the first one left");
     }
 }
