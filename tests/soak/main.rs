@@ -41,6 +41,9 @@ use crate::world::{APP_NAMESPACES, CLUSTERS, World};
 const CONVERGENCE_BOUND: Duration = Duration::from_secs(120);
 /// How long the operators must stay idle once converged.
 const IDLE_WINDOW: Duration = Duration::from_secs(10);
+/// Idle windows measured at most, while processes start or watches resume in them: beyond the
+/// longest watch backoff (30 s).
+const IDLE_WINDOWS: usize = 5;
 /// Steps still running when the schedule ends get this long to finish.
 const STEP_DRAIN: Duration = Duration::from_secs(120);
 /// How often the continuous checks run (the orphan check every fifth time).
@@ -118,6 +121,8 @@ pub struct Figures {
     pub quiet_convergence: Option<Duration>,
     pub restored_convergence: Option<Duration>,
     pub idle_requests: Vec<String>,
+    /// Watches that resumed in idle windows measured again.
+    pub resumed_watches: usize,
     pub memory_first: Option<(String, u64)>,
     pub memory_end: Option<(String, u64, Duration)>,
     pub peak: Option<(u64, String, u64)>,
@@ -175,7 +180,7 @@ async fn quiet(soak: &Soak, figures: &mut Figures) {
     println!("quiet from +{:.1}s", soak.journal.now().as_secs_f64());
     figures.quiet_convergence = converge(soak, "convergence after quiet").await;
     settle(soak).await;
-    figures.idle_requests = idle_requests(soak).await;
+    figures.idle_requests = idle_requests(soak, figures).await;
     apply_world(soak).await;
     figures.restored_convergence = converge(soak, "convergence of the whole catalog restored").await;
     settle(soak).await;
@@ -306,26 +311,38 @@ async fn settle(soak: &Soak) {
 }
 
 /// Invariant 6's second half: once converged, the operators send nothing but Lease renewals for
-/// [`IDLE_WINDOW`]. Returns what they sent besides (each `identity verb uri`). A window in which a
-/// process started (after losing its lease: a new leader reads the world) is measured again.
-async fn idle_requests(soak: &Soak) -> Vec<String> {
+/// [`IDLE_WINDOW`]. Returns what they sent besides (each `identity verb uri (code)`).
+///
+/// A window is measured again (up to [`IDLE_WINDOWS`] in all) when a process started in it (a
+/// new leader reads the world) or when all it holds is watches resuming, with the lists that
+/// re-sync them: a watch that failed during the last faults waits out its backoff (up to 30 s,
+/// as client-go's reflectors do) before it resumes once, so the operator was still recovering.
+/// A watch that keeps resuming, window after window, is reported.
+async fn idle_requests(soak: &Soak, figures: &mut Figures) -> Vec<String> {
     let requests = &soak.env.emulator().instruments.requests;
-    let mut window = Vec::new();
-    for _ in 0..3 {
+    let mut sent = Vec::new();
+    for _ in 0..IDLE_WINDOWS {
         let (from, starts) = (requests.snapshot().log.last().map_or(0, |r| r.seq), soak.fleet.starts());
         tokio::time::sleep(IDLE_WINDOW).await;
-        window = requests.log_after(from);
-        if soak.fleet.starts() == starts {
+        let window: Vec<_> = requests
+            .log_after(from)
+            .into_iter()
+            .filter(|r| r.info.user_agent.starts_with(fleet::AGENT_PREFIX) && r.info.resource != "leases")
+            .collect();
+        sent = window.iter().map(|r| format!("{} {} {} ({})", r.info.user_agent, r.info.verb, r.uri, r.code)).collect();
+        if soak.fleet.starts() != starts {
+            println!("a process started during the idle window: measuring it again");
+            settle(soak).await;
+            continue;
+        }
+        let resuming = !window.is_empty() && window.iter().all(|r| ["watch", "list"].contains(&r.info.verb.as_str()));
+        if !resuming {
             break;
         }
-        println!("a process started during the idle window: measuring it again");
-        settle(soak).await;
+        let watches = window.iter().filter(|r| r.info.verb == "watch").count();
+        figures.resumed_watches += watches;
+        println!("{watches} watches resumed during the idle window (backing off since the faults): measuring it again");
     }
-    let sent: Vec<String> = window
-        .iter()
-        .filter(|r| r.info.user_agent.starts_with(fleet::AGENT_PREFIX) && r.info.resource != "leases")
-        .map(|r| format!("{} {} {} ({})", r.info.user_agent, r.info.verb, r.uri, r.code))
-        .collect();
     soak.violations.checked(Invariant::BoundedRate, 1);
     if !sent.is_empty() {
         let what = format!("{} requests in {IDLE_WINDOW:?} after converging: {}", sent.len(), sent.join("; "));

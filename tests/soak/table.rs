@@ -67,9 +67,10 @@ pub fn print(soak: &Soak, figures: &Figures) {
         None => println!("peak request rate: no requests seen"),
     }
     println!(
-        "idle after quiet: {} requests in {} s (Lease renewals aside)",
+        "idle after quiet: {} requests in {} s (Lease renewals aside; {} watches resumed before it)",
         figures.idle_requests.len(),
-        IDLE_WINDOW.as_secs()
+        IDLE_WINDOW.as_secs(),
+        figures.resumed_watches
     );
     let first = figures.memory_first.as_ref().map_or("-".into(), |(who, b)| format!("{} ({who})", mib(*b)));
     let end = figures
