@@ -345,17 +345,28 @@ impl Orphans {
     }
 }
 
+/// What may own the operator's objects: the uids of the live objects of the owning kinds, and
+/// the names of the clusters that exist.
+#[derive(Debug, Default)]
+struct Owners {
+    uids: BTreeSet<String>,
+    clusters: BTreeSet<String>,
+}
+
 /// Every object with the operator's labels (`app.kubernetes.io/name=prism`), each judged: an
-/// orphan has no live controller owner and is not retained data (volumes, never owned but with
-/// the Delete policy, and the credentials Secrets of clusters with the Retain policy).
+/// orphan has no live controller owner and is not retained data (the volumes and credentials of
+/// clusters with the Retain policy; volumes a StatefulSet made, unowned, while their cluster is
+/// there).
 pub async fn children(client: &kube::Client, namespace: &str) -> Result<Vec<Child>, kube::Error> {
     let selector = format!("{}=prism", labels::NAME);
-    let mut owners = BTreeSet::new();
-    owners.extend(uids(&metas::<PrismCluster>(client, namespace, None).await?));
-    owners.extend(uids(&metas::<PrismNamespace>(client, namespace, None).await?));
-    owners.extend(uids(&metas::<PrismPattern>(client, namespace, None).await?));
-    owners.extend(uids(&metas::<StatefulSet>(client, namespace, None).await?));
-    owners.extend(uids(&metas::<Deployment>(client, namespace, None).await?));
+    let mut owners = Owners::default();
+    let clusters = metas::<PrismCluster>(client, namespace, None).await?;
+    owners.clusters.extend(clusters.iter().map(|c| c.name_any()));
+    owners.uids.extend(uids(&clusters));
+    owners.uids.extend(uids(&metas::<PrismNamespace>(client, namespace, None).await?));
+    owners.uids.extend(uids(&metas::<PrismPattern>(client, namespace, None).await?));
+    owners.uids.extend(uids(&metas::<StatefulSet>(client, namespace, None).await?));
+    owners.uids.extend(uids(&metas::<Deployment>(client, namespace, None).await?));
     let mut found = Vec::new();
     let s = Some(selector.as_str());
     judge_owners(&metas::<Secret>(client, namespace, s).await?, &owners, &mut found);
@@ -393,7 +404,7 @@ fn uids<K>(objects: &[PartialObjectMeta<K>]) -> impl Iterator<Item = String> + '
 
 fn judge_owners<K: Resource<DynamicType = ()>>(
     objects: &[PartialObjectMeta<K>],
-    owners: &BTreeSet<String>,
+    owners: &Owners,
     found: &mut Vec<Child>,
 ) {
     for object in objects {
@@ -409,25 +420,32 @@ fn judge_owners<K: Resource<DynamicType = ()>>(
 
 /// Why `object` is an orphan, if it is one: its controller owner is not among the live `owners`
 /// (uids), or it has none and is not retained data.
-fn orphaned<K: Resource<DynamicType = ()>>(object: &PartialObjectMeta<K>, owners: &BTreeSet<String>) -> Option<String> {
+fn orphaned<K: Resource<DynamicType = ()>>(object: &PartialObjectMeta<K>, owners: &Owners) -> Option<String> {
     let kind = K::kind(&());
     let name = object.name_any();
     match object.owner_references().iter().find(|o| o.controller == Some(true)) {
-        Some(owner) if owners.contains(&owner.uid) => None,
+        Some(owner) if owners.uids.contains(&owner.uid) => None,
         Some(owner) => {
             Some(format!("{kind}/{name}: its owner {}/{} (uid {}) is gone", owner.kind, owner.name, owner.uid))
         }
-        None if retained_data(&kind, object) => None,
+        None if retained_data(&kind, object, &owners.clusters) => None,
         None => Some(format!("{kind}/{name}: no controller owner")),
     }
 }
 
-/// Data that outlives its owner by design: volumes, and credentials under the Retain policy.
-fn retained_data<K>(kind: &str, object: &PartialObjectMeta<K>) -> bool {
+/// Data that may stand without a controller owner: the volumes and credentials of a cluster
+/// with the Retain policy (they outlive it by design), and volumes whose cluster exists (a
+/// StatefulSet's volume claims are not owned). With the Delete policy, what is left of a cluster
+/// that is gone is an orphan.
+fn retained_data<K>(kind: &str, object: &PartialObjectMeta<K>, clusters: &BTreeSet<String>) -> bool {
     let tags = object.metadata.labels.clone().unwrap_or_default();
-    let cluster = tags.get(labels::CLUSTER).map(String::as_str).unwrap_or_default();
-    let credentials = kind == "Secret" && tags.contains_key(labels::BACKEND);
-    kind == "PersistentVolumeClaim" || (credentials && policy_of(cluster) == Policy::Retain)
+    let cluster = tags.get(labels::CLUSTER).or_else(|| tags.get(labels::INSTANCE)).cloned().unwrap_or_default();
+    let retained = policy_of(&cluster) == Policy::Retain;
+    match kind {
+        "PersistentVolumeClaim" => retained || clusters.contains(&cluster),
+        "Secret" => tags.contains_key(labels::BACKEND) && retained,
+        _ => false,
+    }
 }
 
 /// Invariant 7 for processes that ended: only the schedule's kills and lost leases (by design)
@@ -527,12 +545,19 @@ mod tests {
 
     #[test]
     fn an_orphan_has_no_live_controller_owner_unless_it_is_retained_data() {
-        let live = BTreeSet::from(["uid-1".to_string()]);
+        let live = Owners { uids: BTreeSet::from(["uid-1".to_string()]), clusters: BTreeSet::from(["gamma".into()]) };
         assert_eq!(orphaned(&meta::<ConfigMap>("alpha-proxy-config", &[], Some("uid-1")), &live), None);
         let gone = orphaned(&meta::<ConfigMap>("alpha-proxy-config", &[], Some("uid-0")), &live);
         assert!(gone.is_some_and(|w| w.contains("uid-0") && w.contains("is gone")));
         assert!(orphaned(&meta::<Service>("stray", &[], None), &live).is_some(), "no owner at all");
-        assert_eq!(orphaned(&meta::<PersistentVolumeClaim>("data-alpha-redis-0", &[], None), &live), None);
+        let volume = |cluster| [(labels::INSTANCE, cluster)];
+        let alpha_volume = meta::<PersistentVolumeClaim>("data-alpha-redis-0", &volume("alpha"), None);
+        assert_eq!(orphaned(&alpha_volume, &live), None, "alpha (gone) retains its volumes");
+        let gamma_volume = meta::<PersistentVolumeClaim>("data-gamma-keyvalue-0", &volume("gamma"), None);
+        assert_eq!(orphaned(&gamma_volume, &live), None, "a StatefulSet's volume while gamma is there");
+        let no_gamma = Owners { clusters: BTreeSet::new(), ..live };
+        assert!(orphaned(&gamma_volume, &no_gamma).is_some(), "gamma's policy is Delete: its volumes go with it");
+        let live = no_gamma;
         let credentials = |cluster| [(labels::CLUSTER, cluster), (labels::BACKEND, "redis")];
         let retained = meta::<Secret>("alpha-redis-credentials", &credentials("alpha"), None);
         assert_eq!(orphaned(&retained, &live), None, "alpha retains its data");
