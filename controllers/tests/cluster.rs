@@ -338,3 +338,38 @@ async fn a_paused_cluster_says_so_even_when_its_spec_cannot_be_realised() {
     assert_eq!((paused.status.as_str(), paused.reason.as_str()), ("True", "SpecPaused"), "{paused:?}");
     assert_eq!(status.phase, Some(ClusterPhase::Failed), "the spec still cannot be realised");
 }
+
+/// Found by the soak (seed 10482285126338165731): a credentials Secret deleted by hand while its
+/// Retain cluster writes nothing (paused, or its spec cannot be realised) lingers on its
+/// protection, data intact; the cluster's teardown then released the protection, the deletion
+/// completed, and the next cluster of the name generated new credentials for the data its retained
+/// volumes hold. Retained credentials outlive the cluster: the teardown recreates the Secret with
+/// the same data (unprotected, as retained credentials are), as a live cluster would have.
+#[tokio::test]
+async fn retained_credentials_deleted_by_hand_outlive_the_teardown_with_the_same_data() {
+    let h = start(SMALL).await;
+    wait_running(&h, "small").await;
+    let secrets = h.api::<Secret>();
+    let before = secrets.get("small-redis-credentials").await.expect("secret");
+    let pause = json!({"spec": {"paused": true}});
+    h.api::<PrismCluster>().patch("small", &PatchParams::default(), &Patch::Merge(&pause)).await.expect("pause");
+    eventually("the paused generation observed", || async {
+        let c = h.api::<PrismCluster>().get("small").await.ok()?;
+        (c.status?.observed_generation == c.metadata.generation).then_some(())
+    })
+    .await;
+    secrets.delete("small-redis-credentials", &DeleteParams::default()).await.expect("delete by hand");
+    let lingering = secrets.get("small-redis-credentials").await.expect("held by its protection");
+    assert!(lingering.metadata.deletion_timestamp.is_some());
+
+    h.api::<PrismCluster>().delete("small", &DeleteParams::default()).await.expect("delete the cluster");
+    eventually("the cluster gone", || async {
+        h.api::<PrismCluster>().get_opt("small").await.ok()?.is_none().then_some(())
+    })
+    .await;
+    let kept = secrets.get_opt("small-redis-credentials").await.expect("get").expect("the credentials are retained");
+    assert_eq!(kept.data, before.data, "the same credentials, for the data the retained volumes hold");
+    assert!(kept.metadata.deletion_timestamp.is_none(), "no longer being deleted");
+    assert!(kept.metadata.finalizers.unwrap_or_default().is_empty(), "retained credentials are not protected");
+    assert!(kept.metadata.owner_references.unwrap_or_default().is_empty(), "nor owned");
+}

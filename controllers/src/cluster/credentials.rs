@@ -6,8 +6,10 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::ResourceExt;
-use kube::api::{Patch, PatchParams};
+use kube::api::{Patch, PatchParams, PostParams};
+use kube::runtime::events::EventType;
 use rand::distr::{Alphanumeric, SampleString};
 use serde_json::json;
 
@@ -81,6 +83,42 @@ pub async fn release_removed(valid: &ValidatedCluster, w: &Writer<'_>) -> Result
             release(w, &secret).await?;
         }
     }
+    Ok(())
+}
+
+/// Under the Retain policy the credentials outlive their cluster, unprotected. One deleted by hand
+/// while the cluster wrote nothing (paused, or a spec it cannot realise) still lingers on its
+/// protection; released, its deletion would complete, and the next cluster of the name would
+/// generate new credentials for the data the retained volumes hold. So it is recreated, as a live
+/// cluster recreates it: the same data, without protection or owner. (Another finalizer still
+/// holding it keeps it, data intact: only the protection goes.)
+pub async fn retain(w: &Writer<'_>, secret: &Secret) -> Result<()> {
+    let ours = prism_api::names::finalizers::CREDENTIALS;
+    let finalizers = secret.metadata.finalizers.as_deref().unwrap_or_default();
+    let held_by_us_alone = !finalizers.is_empty() && finalizers.iter().all(|f| f == ours);
+    let deleted_by_hand = secret.metadata.deletion_timestamp.is_some();
+    release(w, secret).await?;
+    if !(deleted_by_hand && held_by_us_alone) {
+        return Ok(());
+    }
+    let name = secret.name_any();
+    let kept = Secret {
+        metadata: ObjectMeta {
+            name: Some(name.clone()),
+            namespace: secret.metadata.namespace.clone(),
+            labels: secret.metadata.labels.clone(),
+            ..ObjectMeta::default()
+        },
+        data: secret.data.clone(),
+        type_: secret.type_.clone(),
+        ..Secret::default()
+    };
+    w.api::<Secret>()
+        .create(&PostParams::default(), &kept)
+        .await
+        .map_err(|source| Error::api("recreate", "Secret", &name, source))?;
+    let note = format!("Secret {name} was deleted: recreated with the same credentials, which the cluster retains");
+    w.announce(EventType::Warning, "CredentialsRecreated", &note);
     Ok(())
 }
 

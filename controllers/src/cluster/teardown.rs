@@ -103,9 +103,11 @@ async fn release_data(cluster: &PrismCluster, w: &Writer<'_>) -> Result<()> {
     let list =
         w.api::<Secret>().list(&params).await.map_err(|source| Error::api("list", "Secret", &selector, source))?;
     for secret in list.items {
-        credentials::release(w, &secret).await?;
         if delete {
+            credentials::release(w, &secret).await?;
             w.delete::<Secret>(&secret.name_any()).await?;
+        } else {
+            credentials::retain(w, &secret).await?;
         }
     }
     if delete {
