@@ -93,13 +93,10 @@ fn deleting_namespaces_of_proxy(
     store: Store<PrismNamespace>,
 ) -> impl Fn(ConfigMap) -> Vec<ObjectRef<PrismNamespace>> + Send + Sync + 'static {
     move |config| {
-        let (Some(cluster), ns) = (config.labels().get(labels::CLUSTER), config.namespace()) else { return Vec::new() };
-        store
-            .state()
-            .iter()
-            .filter(|n| &n.spec.cluster == cluster && n.namespace() == ns && n.metadata.deletion_timestamp.is_some())
-            .map(|n| ObjectRef::from_obj(n.as_ref()))
-            .collect()
+        let Some(cluster) = config.labels().get(labels::CLUSTER) else { return Vec::new() };
+        let deleting = |n: &PrismNamespace| &n.spec.cluster == cluster && n.metadata.deletion_timestamp.is_some();
+        let waiting = in_namespace(&store, config.metadata.namespace.as_deref(), deleting);
+        waiting.iter().map(|n| ObjectRef::from_obj(n.as_ref())).collect()
     }
 }
 

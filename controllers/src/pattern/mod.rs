@@ -101,12 +101,9 @@ fn owner_or_waiting(
             return ns.map(|ns| ObjectRef::new(&owner).within(&ns)).into_iter().collect();
         }
         let Some(cluster) = config.labels().get(labels::CLUSTER) else { return Vec::new() };
-        store
-            .state()
-            .iter()
-            .filter(|p| &p.spec.cluster == cluster && p.namespace() == ns && p.metadata.deletion_timestamp.is_some())
-            .map(|p| ObjectRef::from_obj(p.as_ref()))
-            .collect()
+        let deleting = |p: &PrismPattern| &p.spec.cluster == cluster && p.metadata.deletion_timestamp.is_some();
+        let waiting = in_namespace(&store, ns.as_deref(), deleting);
+        waiting.iter().map(|p| ObjectRef::from_obj(p.as_ref())).collect()
     }
 }
 
