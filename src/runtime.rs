@@ -16,6 +16,7 @@ use crate::http::{self, BindError};
 use crate::leader::{LeaderElector, LostLease, Timings};
 use crate::shutdown::{self, Shutdown};
 use crate::telemetry::{self, TelemetryError};
+use crate::webhook::Webhook;
 
 /// How long the controllers may take to finish their in-flight reconciles on shutdown; below
 /// Kubernetes' default 30 s grace period, leaving time to release the lease.
@@ -41,8 +42,6 @@ pub enum RunError {
     ControllersFailed(#[source] tokio::task::JoinError),
     #[error("the controllers stopped without being asked to")]
     ControllersStopped,
-    #[error("the webhook cannot start")]
-    Webhook(#[from] crate::webhook::WebhookError),
 }
 
 /// Runs the operator on a new multi-threaded runtime until shutdown or a lost lease.
@@ -83,17 +82,17 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
     tracing::info!(%url, version = %info.git_version, "connected to the Kubernetes API");
     readiness.api_reached();
 
-    // Every replica serves the webhook, leader or not; the controllers read v1beta1 only once
-    // the CRDs convert through it (an object stored at an older version reads wrong before).
-    if let Some(listener) = webhook_listener {
-        let webhook_client = client::build_client(config.clone(), args.qps, args.burst, Some(metrics.clone()))?;
-        let settings = crate::webhook::Settings::from_args(&args.webhook);
-        tokio::select! {
-            started = crate::webhook::start(webhook_client, settings, listener) => { started?; }
-            () = shutdown.requested() => return Ok(()),
+    // Every replica serves the webhook, leader or not; only the leader installs it (below).
+    let webhook = match webhook_listener {
+        Some(listener) => {
+            let webhook_client = client::build_client(config.clone(), args.qps, args.burst, Some(metrics.clone()))?;
+            let webhook = Webhook::new(webhook_client, crate::webhook::Settings::from_args(&args.webhook));
+            let readiness = readiness.clone();
+            tokio::spawn(webhook.clone().serve(listener, move || readiness.webhook_serving()));
+            Some(webhook)
         }
-        readiness.webhook_serving();
-    }
+        None => None,
+    };
 
     // One identity for the Lease and for Events, so both name the same instance.
     let identity = args.leader.identity();
@@ -109,12 +108,11 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
         // Renewals get their own client: never queued behind the controllers' rate limit.
         let lease_client = client::build_client(config, 0.0, 0, Some(metrics.clone()))?;
         let elector = elector(lease_client, &args.leader, identity, readiness.clone());
-        lead_then_run(elector, ctx, &metrics, shutdown).await
+        lead_then_run(elector, ctx, webhook, &metrics, shutdown).await
     } else {
         // Without election this instance is the only writer: it leads, for the leader metric.
         metrics.set_leader(true);
-        spawn_migration(&ctx);
-        run_controllers(ctx, shutdown).await
+        run_controllers(ctx, webhook, shutdown).await
     };
     readiness.stopping();
     result
@@ -153,9 +151,31 @@ fn spawn_migration(ctx: &Context) {
     });
 }
 
+/// A term of leading, until `stop`: the webhook installed first (the controllers read v1beta1
+/// only once the CRDs convert through it, and so does the storage migration), then the
+/// controllers, with the webhook kept installed beside them.
+async fn lead(ctx: Arc<Context>, webhook: Option<Webhook>, stop: Shutdown) {
+    if let Some(webhook) = &webhook {
+        tokio::select! {
+            () = webhook.install() => {}
+            () = stop.requested() => return,
+        }
+    }
+    spawn_migration(&ctx);
+    let controllers = prism_controllers::run(ctx, stop.into_future());
+    match webhook {
+        // `keep_installed` never returns: the term ends with the controllers.
+        Some(webhook) => tokio::select! {
+            () = controllers => {}
+            () = webhook.keep_installed() => {}
+        },
+        None => controllers.await,
+    }
+}
+
 /// Without leader election: the controllers run until shutdown.
-async fn run_controllers(ctx: Arc<Context>, shutdown: Shutdown) -> Result<(), RunError> {
-    let controllers = tokio::spawn(prism_controllers::run(ctx, shutdown.clone().into_future()));
+async fn run_controllers(ctx: Arc<Context>, webhook: Option<Webhook>, shutdown: Shutdown) -> Result<(), RunError> {
+    let controllers = tokio::spawn(lead(ctx, webhook, shutdown.clone()));
     shutdown.requested().await;
     let mut controllers = controllers;
     let drained = drain(&mut controllers).await;
@@ -175,6 +195,7 @@ enum TermEnd {
 async fn lead_then_run(
     mut elector: LeaderElector,
     ctx: Arc<Context>,
+    webhook: Option<Webhook>,
     metrics: &Metrics,
     shutdown: Shutdown,
 ) -> Result<(), RunError> {
@@ -184,9 +205,8 @@ async fn lead_then_run(
         () = shutdown.requested() => return Ok(()),
     }
     metrics.set_leader(true);
-    spawn_migration(&ctx);
     let (stop_controllers, controllers_stop) = shutdown::channel();
-    let mut controllers = tokio::spawn(prism_controllers::run(ctx, controllers_stop.into_future()));
+    let mut controllers = tokio::spawn(lead(ctx, webhook, controllers_stop));
     let end = tokio::select! {
         lost = elector.keep() => TermEnd::Lost(lost),
         () = shutdown.requested() => TermEnd::Shutdown,

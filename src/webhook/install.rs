@@ -1,7 +1,8 @@
 //! Points the API server at the webhook: the three CRDs' conversion (strategy Webhook, the
 //! Service, the CA bundle) and the ValidatingWebhookConfiguration, both built by pure functions
 //! and written with server-side apply under the webhook's own field manager, so that
-//! re-applying the CRDs (which do not set `spec.conversion`) never conflicts with it.
+//! re-applying the CRDs (which do not set `spec.conversion`) never conflicts with it. What is
+//! already installed as desired is not written again.
 
 use base64::Engine;
 use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration;
@@ -83,38 +84,69 @@ pub struct InstallError {
     source: kube::Error,
 }
 
-/// Writes the conversion of every installed Prism CRD and the validating configuration.
+/// Writes the conversion of every installed Prism CRD and the validating configuration, each
+/// only where it differs from what is installed.
 pub async fn install(
     client: &kube::Client,
     configuration: &str,
     endpoint: &Endpoint,
     ca_pem: &str,
 ) -> Result<(), InstallError> {
-    let params = PatchParams::apply(FIELD_MANAGER).force();
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
     for crd in prism_api::crds() {
         let name = crd.metadata.name.unwrap_or_default();
-        let installed = crds
-            .get_opt(&name)
-            .await
-            .map_err(|source| InstallError { what: format!("CustomResourceDefinition {name}"), source })?;
-        if installed.is_none() {
+        let what = || format!("CustomResourceDefinition {name}");
+        let installed = crds.get_opt(&name).await.map_err(|source| InstallError { what: what(), source })?;
+        let Some(installed) = installed else {
             // Not installed yet: an apply would create half a CRD. The next refresh points it.
             tracing::info!(crd = %name, "not installed: its conversion is set once it is");
             continue;
-        }
-        let body = crd_conversion(&name, endpoint, ca_pem);
-        crds.patch(&name, &params, &Patch::Apply(&body))
+        };
+        apply_if_changed(&crds, &name, Some(&installed), &crd_conversion(&name, endpoint, ca_pem))
             .await
-            .map_err(|source| InstallError { what: format!("CustomResourceDefinition {name}"), source })?;
+            .map_err(|source| InstallError { what: what(), source })?;
     }
     let configurations: Api<ValidatingWebhookConfiguration> = Api::all(client.clone());
-    let body = validating_configuration(configuration, endpoint, ca_pem);
-    configurations
-        .patch(configuration, &params, &Patch::Apply(&body))
+    let what = || format!("ValidatingWebhookConfiguration {configuration}");
+    let installed =
+        configurations.get_opt(configuration).await.map_err(|source| InstallError { what: what(), source })?;
+    let desired = validating_configuration(configuration, endpoint, ca_pem);
+    apply_if_changed(&configurations, configuration, installed.as_ref(), &desired)
         .await
-        .map_err(|source| InstallError { what: format!("ValidatingWebhookConfiguration {configuration}"), source })?;
+        .map_err(|source| InstallError { what: what(), source })
+}
+
+/// Applies `desired` to object `name` unless `installed` already holds all of it.
+async fn apply_if_changed<K>(
+    api: &Api<K>,
+    name: &str,
+    installed: Option<&K>,
+    desired: &Value,
+) -> Result<(), kube::Error>
+where
+    K: kube::Resource + Clone + serde::Serialize + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let live = installed.and_then(|object| serde_json::to_value(object).ok());
+    if live.as_ref().is_some_and(|live| holds(live, desired)) {
+        return Ok(());
+    }
+    api.patch(name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(desired)).await?;
+    tracing::info!(name, "pointed at the webhook");
     Ok(())
+}
+
+/// Whether `live` holds every field of `desired` with the same value (what the API server
+/// defaults or others set besides is not compared): then an apply would change nothing.
+pub fn holds(live: &Value, desired: &Value) -> bool {
+    match (live, desired) {
+        (Value::Object(live), Value::Object(desired)) => {
+            desired.iter().all(|(key, want)| live.get(key).is_some_and(|have| holds(have, want)))
+        }
+        (Value::Array(live), Value::Array(desired)) => {
+            live.len() == desired.len() && live.iter().zip(desired).all(|(have, want)| holds(have, want))
+        }
+        (live, desired) => live == desired,
+    }
 }
 
 #[cfg(test)]
@@ -145,5 +177,22 @@ mod tests {
         assert_eq!(crd.spec.conversion, None);
         let conversion = crd_conversion("prismclusters.prism.io", &endpoint, "PEM");
         assert_eq!(conversion["spec"]["conversion"]["webhook"]["clientConfig"]["service"]["path"], "/convert");
+    }
+
+    #[test]
+    fn an_installed_object_holds_the_desired_one_whatever_the_server_added() {
+        let endpoint = Endpoint { service: "w".into(), namespace: "ns".into(), port: 443 };
+        let desired = validating_configuration("prism-operator", &endpoint, "PEM");
+        let mut live = desired.clone();
+        live["metadata"]["resourceVersion"] = json!("7");
+        live["webhooks"][0]["namespaceSelector"] = json!({});
+        live["webhooks"][1]["timeoutSeconds"] = json!(5);
+        assert!(holds(&live, &desired), "server defaults and metadata are not differences");
+        let mut renewed = live.clone();
+        renewed["webhooks"][1]["clientConfig"]["caBundle"] = json!("T1RIRVI=");
+        assert!(!holds(&renewed, &desired), "another CA bundle is");
+        let mut fewer = live.clone();
+        fewer["webhooks"].as_array_mut().map(Vec::pop);
+        assert!(!holds(&fewer, &desired), "a missing webhook is");
     }
 }

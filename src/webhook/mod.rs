@@ -1,8 +1,12 @@
 //! The webhook server of `prism-operator run`, served by every replica (not only the leader):
 //! HTTPS with `/convert` (ConversionReview v1, the CRDs' conversion) and `/validate`
-//! (AdmissionReview v1, checks a schema cannot express). It takes its certificate from a Secret
-//! that it makes itself (a CA and a serving certificate, shared by the replicas, renewed before
-//! expiry) or that cert-manager writes, and points the API server at itself.
+//! (AdmissionReview v1, checks a schema cannot express).
+//!
+//! Every replica serves with the certificate of one shared Secret and follows it as it is
+//! renewed; only the leader writes: it makes the Secret (a CA and a serving certificate, renewed
+//! before expiry) unless cert-manager does, and points the API server at the webhook. So a
+//! standby never writes, and a replica that cannot reach the API server yet retries rather than
+//! exits (as cert-manager's cainjector and controller-runtime's certificate rotator do it).
 
 pub mod admission;
 pub mod certs;
@@ -10,8 +14,6 @@ pub mod install;
 pub mod review;
 pub mod tls;
 
-use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -20,18 +22,21 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
+use backon::{ExponentialBuilder, Retryable};
 use k8s_openapi::api::core::v1::Secret;
 use kube::{Api, Client};
 use prism_api::v1beta1::{PrismCluster, PrismPattern};
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 
 use crate::args::{CertificateSource, WebhookArgs};
 use admission::Lookup;
+use certs::ServingCert;
 use install::Endpoint;
 
 /// How often the certificates are checked (renewal, or a Secret cert-manager renewed).
 const REFRESH: Duration = Duration::from_secs(300);
-/// How often a Secret that cert-manager has not written yet is looked for.
+/// How often a Secret that is not written yet (by the leader, or cert-manager) is looked for.
 const SECRET_POLL: Duration = Duration::from_secs(2);
 
 #[derive(Debug, thiserror::Error)]
@@ -39,9 +44,9 @@ pub enum WebhookError {
     #[error(transparent)]
     Certificates(#[from] certs::CertError),
     #[error(transparent)]
-    Tls(#[from] tls::TlsError),
-    #[error(transparent)]
     Install(#[from] install::InstallError),
+    #[error("waiting for the webhook's certificate: the server stopped")]
+    NotServing,
 }
 
 /// Where the webhook runs and how it is reached, from the flags.
@@ -68,77 +73,131 @@ impl Settings {
     }
 }
 
-/// Serves the webhook on `listener` once its certificate is ready, points the API server at it,
-/// and keeps the certificate fresh in the background. Returns the address once all is in place
-/// (the moment readiness may say so).
-pub async fn start(client: Client, settings: Settings, listener: TcpListener) -> Result<SocketAddr, WebhookError> {
-    let serving = current_certificate(&client, &settings).await?;
-    let (config, current) = tls::server_config(&serving)?;
-    let addr = listener.local_addr().unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
-    tls::spawn(listener, router(client.clone()), config);
-    tracing::info!(%addr, "webhook serving /convert and /validate");
-    install::install(&client, &settings.configuration, &settings.endpoint, &serving.ca_pem).await?;
-    tokio::spawn(refresh(client, settings, current, serving));
-    Ok(addr)
+/// The webhook of one replica: what it serves with, known from the Secret or, on the leader,
+/// from what it has just written there.
+#[derive(Clone)]
+pub struct Webhook {
+    client: Client,
+    settings: Settings,
+    certificate: watch::Sender<Option<ServingCert>>,
 }
 
-async fn current_certificate(client: &Client, settings: &Settings) -> Result<certs::ServingCert, WebhookError> {
-    let secrets: Api<Secret> = Api::namespaced(client.clone(), &settings.endpoint.namespace);
-    match settings.certificates {
-        CertificateSource::SelfSigned => {
-            let names = certs::service_names(&settings.endpoint.service, &settings.endpoint.namespace);
-            let now = k8s_openapi::jiff::Timestamp::now().as_second();
-            Ok(certs::ensure(&secrets, &settings.endpoint.namespace, &settings.secret, &names, now).await?)
-        }
-        CertificateSource::Secret => loop {
-            match secrets.get_opt(&settings.secret).await {
-                Ok(Some(secret)) => match certs::serving_from(&secret) {
-                    Ok(serving) => return Ok(serving),
-                    Err(e) => tracing::warn!(error = %e, "waiting for the webhook's certificate"),
-                },
-                Ok(None) => {
-                    tracing::info!(secret = %settings.secret, "waiting for cert-manager to write the webhook's Secret")
-                }
-                Err(e) => tracing::warn!(error = %e, "reading the webhook's Secret"),
-            }
-            tokio::time::sleep(SECRET_POLL).await;
-        },
+impl Webhook {
+    pub fn new(client: Client, settings: Settings) -> Webhook {
+        Webhook { client, settings, certificate: watch::Sender::new(None) }
     }
-}
 
-/// Re-reads (and renews) the certificate periodically: a new one is served from the next
-/// connection on; a new CA is injected again.
-async fn refresh(client: Client, settings: Settings, current: Arc<tls::CurrentCert>, mut serving: certs::ServingCert) {
-    loop {
-        tokio::time::sleep(REFRESH).await;
-        let next = match current_certificate(&client, &settings).await {
-            Ok(next) => next,
-            Err(e) => {
-                tracing::warn!(error = %e, "refreshing the webhook's certificate");
-                continue;
+    /// Every replica: serves on `listener` once a certificate is known, calls `on_serving`, and
+    /// swaps in each renewed certificate from the next connection on. Runs until the process
+    /// exits; a certificate that cannot be used is logged and the next one awaited.
+    pub async fn serve(self, listener: TcpListener, on_serving: impl FnOnce()) {
+        tokio::spawn(self.clone().follow_secret());
+        let addr = listener.local_addr().ok();
+        let mut certificates = self.certificate.subscribe();
+        let current = loop {
+            let Ok(offered) = certificates.wait_for(Option::is_some).await.map(|c| c.clone()) else { return };
+            match offered.as_ref().map(tls::server_config) {
+                Some(Ok((config, current))) => {
+                    tls::spawn(listener, router(self.client.clone()), config);
+                    break current;
+                }
+                Some(Err(e)) => tracing::warn!(error = %e, "the webhook's certificate is not usable"),
+                None => {}
+            }
+            if certificates.changed().await.is_err() {
+                return;
             }
         };
-        if next == serving {
-            // Again anyway: CRDs installed since, or re-applied, get their conversion back.
-            if let Err(e) =
-                install::install(&client, &settings.configuration, &settings.endpoint, &serving.ca_pem).await
-            {
-                tracing::warn!(error = %e, "pointing the API server at the webhook");
+        tracing::info!(?addr, "webhook serving /convert and /validate");
+        on_serving();
+        while certificates.changed().await.is_ok() {
+            let renewed = certificates.borrow_and_update().clone();
+            match renewed.as_ref().map(|c| current.set(c)) {
+                Some(Ok(())) => tracing::info!("serving the renewed webhook certificate"),
+                Some(Err(e)) => tracing::warn!(error = %e, "the renewed webhook certificate is not usable"),
+                None => {}
             }
-            continue;
         }
-        if let Err(e) = current.set(&next) {
-            tracing::warn!(error = %e, "the renewed webhook certificate is not usable");
-            continue;
+    }
+
+    /// Reads the Secret until it holds a certificate, then again every [`REFRESH`]: the
+    /// leader (or cert-manager) renews it, every replica follows.
+    async fn follow_secret(self) {
+        let secrets: Api<Secret> = Api::namespaced(self.client.clone(), &self.settings.endpoint.namespace);
+        loop {
+            match secrets.get_opt(&self.settings.secret).await {
+                Ok(Some(secret)) => match certs::serving_from(&secret) {
+                    Ok(serving) => self.offer(serving),
+                    Err(e) => tracing::warn!(error = %e, "waiting for the webhook's certificate"),
+                },
+                Ok(None) => tracing::info!(secret = %self.settings.secret, "waiting for the webhook's Secret"),
+                Err(e) => tracing::warn!(error = %e, "reading the webhook's Secret"),
+            }
+            let known = self.certificate.borrow().is_some();
+            tokio::time::sleep(if known { REFRESH } else { SECRET_POLL }).await;
         }
-        if next.ca_pem != serving.ca_pem
-            && let Err(e) = install::install(&client, &settings.configuration, &settings.endpoint, &next.ca_pem).await
-        {
-            tracing::warn!(error = %e, "injecting the renewed CA bundle");
-            continue;
+    }
+
+    fn offer(&self, serving: ServingCert) {
+        self.certificate.send_if_modified(|current| {
+            let changed = current.as_ref() != Some(&serving);
+            *current = Some(serving);
+            changed
+        });
+    }
+
+    /// The leader: the certificates made or renewed (unless cert-manager makes them), then the
+    /// API server pointed at the webhook, writing only what differs. Retried until done: the
+    /// controllers read v1beta1 only once the CRDs convert through the webhook.
+    pub async fn install(&self) {
+        let attempt = || async {
+            let serving = self.current_certificate().await?;
+            install::install(&self.client, &self.settings.configuration, &self.settings.endpoint, &serving.ca_pem)
+                .await?;
+            Ok::<_, WebhookError>(())
+        };
+        let retried = attempt
+            .retry(
+                ExponentialBuilder::default()
+                    .with_min_delay(Duration::from_secs(1))
+                    .with_max_delay(REFRESH / 10)
+                    .without_max_times(),
+            )
+            .notify(|e, wait| tracing::warn!(error = %e, ?wait, "installing the webhook; retrying"))
+            .await;
+        if let Err(e) = retried {
+            tracing::warn!(error = %e, "installing the webhook failed; the next refresh retries");
         }
-        tracing::info!("serving the renewed webhook certificate");
-        serving = next;
+    }
+
+    /// The leader, for as long as it leads: renews and re-installs every [`REFRESH`] (CRDs
+    /// installed since, or re-applied, get their conversion back). Never returns.
+    pub async fn keep_installed(&self) {
+        loop {
+            tokio::time::sleep(REFRESH).await;
+            self.install().await;
+        }
+    }
+
+    /// The certificate to install: the one the leader has just made sure of in the Secret, or
+    /// the one cert-manager wrote (once this replica has read it).
+    async fn current_certificate(&self) -> Result<ServingCert, WebhookError> {
+        match self.settings.certificates {
+            CertificateSource::SelfSigned => {
+                let endpoint = &self.settings.endpoint;
+                let secrets: Api<Secret> = Api::namespaced(self.client.clone(), &endpoint.namespace);
+                let names = certs::service_names(&endpoint.service, &endpoint.namespace);
+                let now = k8s_openapi::jiff::Timestamp::now().as_second();
+                let serving = certs::ensure(&secrets, &endpoint.namespace, &self.settings.secret, &names, now).await?;
+                self.offer(serving.clone());
+                Ok(serving)
+            }
+            CertificateSource::Secret => {
+                let mut certificates = self.certificate.subscribe();
+                let known = certificates.wait_for(Option::is_some).await.map_err(|_| WebhookError::NotServing)?;
+                known.clone().ok_or(WebhookError::NotServing)
+            }
+        }
     }
 }
 

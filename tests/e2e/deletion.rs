@@ -300,7 +300,7 @@ async fn with_the_delete_policy_a_removed_backends_credentials_go() {
     let mut env = Env::new("deletion-backend").await;
     env.start_operator("a", &["--leader-elect=false"]);
     let manifest = r#"
-apiVersion: prism.io/v1alpha1
+apiVersion: prism.io/v1beta1
 kind: PrismCluster
 metadata:
   name: drop

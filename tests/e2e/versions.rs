@@ -7,6 +7,7 @@
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::Api;
 use kube::api::{Patch, PatchParams};
+use kube_emulator::instruments::faults::FaultRule;
 use prism_api::v1beta1::PrismNamespace;
 use serde_json::{Value, json};
 
@@ -215,4 +216,25 @@ async fn admission_refuses_what_a_schema_cannot_see_and_steps_aside_without_the_
     })
     .await;
     assert_eq!(reason, "ClusterNotFound");
+}
+
+/// The soak found an operator that exited when the API server answered its webhook
+/// installation with a 500 (and was restarted, and could fail again): the installation is
+/// retried with backoff, the process stays up, and the controllers start once it is done.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_webhook_installation_is_retried_not_fatal() {
+    let mut env = Env::new("webhook-retry").await;
+    if !env.emulated() {
+        eprintln!("skipped on a real cluster: needs the emulator's fault injection");
+        return;
+    }
+    let faults = &env.emulator().instruments.faults;
+    let fault = faults.add(FaultRule::error(500).resource("customresourcedefinitions").verb("patch").times(3));
+    env.start_operator("a", &["--leader-elect=false"]);
+    env.webhook_installed().await;
+    assert_eq!(env.emulator().instruments.faults.fired(fault), 3, "every injected 500 met the installation");
+    env.apply(&sample("minimal-cluster.yaml", &env.namespace)).await;
+    converged(&env, "minimal").await;
+    let operator = env.operators().iter_mut().find(|o| o.identity == "a").expect("a");
+    assert!(operator.is_running(), "the operator outlived the failed installations");
 }

@@ -16,8 +16,8 @@ use kube::{Resource, ResourceExt};
 use kube_emulator::instruments::accounting::RequestRecord;
 use kube_emulator::request_info::WRITE_VERBS;
 use prism_api::names::labels;
-use prism_api::v1alpha1::PrismCluster;
-use prism_api::v1alpha2::PrismNamespace;
+use prism_api::v1beta1::PrismCluster;
+use prism_api::v1beta1::PrismNamespace;
 use prism_api::v1beta1::PrismPattern;
 
 use crate::Soak;

@@ -10,8 +10,8 @@ use std::collections::BTreeMap;
 
 use kube::ResourceExt;
 use kube::api::Api;
-use prism_api::v1alpha1::{ClusterPhase, PrismCluster, PrismClusterSpec};
-use prism_api::v1alpha2::{NamespacePhase, PrismNamespace};
+use prism_api::v1beta1::{ClusterPhase, PrismCluster, PrismClusterSpec};
+use prism_api::v1beta1::{NamespacePhase, PrismNamespace};
 use prism_api::v1beta1::{PatternPhase, PrismPattern};
 
 use crate::checks::Child;
@@ -20,7 +20,7 @@ use crate::checks::Child;
 pub fn cluster_problem(spec: &PrismClusterSpec) -> Option<String> {
     let enabled: Vec<_> = spec.backends.enabled().map(|(kind, _)| kind).collect();
     for pattern in &spec.patterns {
-        if let Some(backend) = pattern.backends.iter().find(|b| b.is_service() && !enabled.contains(b)) {
+        if let Some(backend) = pattern.runner.backends.iter().find(|b| b.is_service() && !enabled.contains(b)) {
             return Some(format!("pattern {} uses backend {} which is not enabled", pattern.name, backend.as_str()));
         }
     }
@@ -175,7 +175,7 @@ mod tests {
         serde_json::from_str(json).expect("a PrismCluster")
     }
 
-    const ALPHA: &str = r#"{"apiVersion": "prism.io/v1alpha1", "kind": "PrismCluster", "metadata": {"name": "alpha"},
+    const ALPHA: &str = r#"{"apiVersion": "prism.io/v1beta1", "kind": "PrismCluster", "metadata": {"name": "alpha"},
         "spec": {"backends": {"redis": {"enabled": true, "version": "7"}},
                  "patterns": [{"name": "keyvalue", "backends": ["redis"]}],
                  "namespaces": [{"name": "orders", "patterns": ["keyvalue"]}]}}"#;
@@ -212,7 +212,7 @@ mod tests {
         assert_eq!(pattern_phase(&pattern("other", "redis"), &clusters), Some(PatternPhase::Pending));
         let namespace = |patterns: &str| -> PrismNamespace {
             serde_json::from_str(&format!(
-                r#"{{"apiVersion": "prism.io/v1alpha2", "kind": "PrismNamespace", "metadata": {{"name": "n"}},
+                r#"{{"apiVersion": "prism.io/v1beta1", "kind": "PrismNamespace", "metadata": {{"name": "n"}},
                     "spec": {{"cluster": "alpha", "patterns": {patterns}}}}}"#
             ))
             .expect("a PrismNamespace")

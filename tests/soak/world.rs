@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use prism_api::v1alpha1::PrismCluster;
+use prism_api::v1beta1::PrismCluster;
 use serde_json::{Value, json};
 
 /// What happens to a cluster's data volumes when it (or a backend) goes. Fixed per cluster: the
@@ -227,7 +227,8 @@ pub fn cluster_manifest(plan: &ClusterPlan, spec: &ClusterSpec, namespace: &str)
         .iter()
         .filter_map(|p| spec.patterns.get(p.name).map(|replicas| (p, *replicas)))
         .map(|(p, replicas)| {
-            let mut pattern = json!({"name": p.name, "type": p.workload, "replicas": replicas, "backends": p.backends});
+            let mut pattern =
+                json!({"name": p.name, "workload": p.workload, "replicas": replicas, "backends": p.backends});
             if p.storage {
                 pattern["storage"] = json!({"size": "1Gi"});
             }
@@ -240,10 +241,15 @@ pub fn cluster_manifest(plan: &ClusterPlan, spec: &ClusterSpec, namespace: &str)
         .filter(|n| spec.namespaces.contains(n.name))
         .map(|n| json!({"name": n.name, "patterns": n.patterns, "isolation": n.isolation}))
         .collect();
+    // A user of the Delete policy confirms, as the data-safety webhook asks, that its data may go.
+    let annotations = match plan.policy {
+        Policy::Delete => json!({prism_operator::webhook::admission::CONFIRM_DATA_DELETION: plan.name}),
+        Policy::Retain => json!({}),
+    };
     json!({
-        "apiVersion": "prism.io/v1alpha1",
+        "apiVersion": "prism.io/v1beta1",
         "kind": "PrismCluster",
-        "metadata": {"name": plan.name, "namespace": namespace},
+        "metadata": {"name": plan.name, "namespace": namespace, "annotations": annotations},
         "spec": {
             "proxy": proxy,
             "backends": backends,
@@ -263,7 +269,7 @@ pub fn cluster_object(plan: &ClusterPlan, spec: &ClusterSpec) -> PrismCluster {
 /// The PrismNamespace manifest of an app team's namespace.
 pub fn app_namespace_manifest(plan: &AppNamespacePlan, spec: &AppNamespaceSpec, namespace: &str) -> Value {
     json!({
-        "apiVersion": "prism.io/v1alpha2",
+        "apiVersion": "prism.io/v1beta1",
         "kind": "PrismNamespace",
         "metadata": {"name": plan.name, "namespace": namespace},
         "spec": {
