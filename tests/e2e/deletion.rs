@@ -318,6 +318,11 @@ spec:
         secrets.get_opt("drop-redis-credentials").await.ok().flatten()
     })
     .await;
+    let volume = "data-drop-redis-0";
+    let volumes = env.api::<PersistentVolumeClaim>();
+    if env.emulated() {
+        wait_for(&env, "the redis data volume", LIMIT, || async { volumes.get_opt(volume).await.ok().flatten() }).await;
+    }
 
     kubectl_ok(
         &env,
@@ -335,4 +340,17 @@ spec:
         left.as_ref().and_then(|s| s.metadata.finalizers.clone()),
         log_tail(&env, 40)
     );
+    if env.emulated() {
+        let left = read_until(
+            LIMIT,
+            || async { volumes.get_opt(volume).await.ok().flatten() },
+            |v| v.as_ref().is_none_or(|v| v.metadata.deletion_timestamp.is_some()),
+        )
+        .await;
+        assert!(
+            left.as_ref().is_none_or(|v| v.metadata.deletion_timestamp.is_some()),
+            "the removed backend's volume {volume} is still there\n{}",
+            log_tail(&env, 40)
+        );
+    }
 }

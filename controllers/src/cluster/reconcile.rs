@@ -5,6 +5,7 @@ use std::future::Future;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::PersistentVolumeClaim;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{ApiResource, DynamicObject, ListParams};
 use kube::runtime::events::EventType;
 use kube::runtime::reflector::Store;
@@ -150,22 +151,37 @@ fn children_selector(valid: &ValidatedCluster) -> String {
 }
 
 /// With the Delete policy, a removed backend's volumes (not owned by anything: the StatefulSet
-/// controller creates them) go too.
+/// controller creates them) go too. They carry the cluster's labels, so the volume cache holds
+/// them: read there (a list here was a request on every reconcile, resyncs included), listed only
+/// until that cache has its first list.
 async fn delete_volumes_of_removed_backends(valid: &ValidatedCluster, w: &Writer<'_>) -> Result<()> {
     let selector = format!("{}={},{}", labels::CLUSTER, valid.name, labels::BACKEND);
-    let list = w
-        .api::<PersistentVolumeClaim>()
-        .list_metadata(&ListParams::default().labels(&selector))
-        .await
-        .map_err(|source| Error::api("list", "PersistentVolumeClaim", &selector, source))?;
-    for pvc in list.items {
-        let backend = pvc.labels().get(labels::BACKEND).cloned().unwrap_or_default();
-        let enabled = valid.spec.backends.enabled().any(|(kind, _)| kind.as_str() == backend);
-        if !enabled && pvc.metadata.deletion_timestamp.is_none() {
-            w.delete::<PersistentVolumeClaim>(&pvc.name_any()).await?;
-        }
+    let volumes: Vec<ObjectMeta> = match w.children.all_in::<PersistentVolumeClaim>(&valid.namespace) {
+        Some(cached) => cached.iter().map(|pvc| pvc.metadata.clone()).collect(),
+        None => w
+            .api::<PersistentVolumeClaim>()
+            .list_metadata(&ListParams::default().labels(&selector))
+            .await
+            .map_err(|source| Error::api("list", "PersistentVolumeClaim", &selector, source))?
+            .items
+            .into_iter()
+            .map(|pvc| pvc.metadata)
+            .collect(),
+    };
+    for pvc in volumes.iter().filter(|meta| removed_backend_volume(valid, meta)) {
+        w.delete::<PersistentVolumeClaim>(pvc.name.as_deref().unwrap_or_default()).await?;
     }
     Ok(())
+}
+
+/// Whether `pvc` is a live volume of one of the cluster's backends that is no longer enabled.
+fn removed_backend_volume(valid: &ValidatedCluster, pvc: &ObjectMeta) -> bool {
+    let labels = pvc.labels.as_ref();
+    let label = |key: &str| labels.and_then(|l| l.get(key)).map(String::as_str);
+    let Some(backend) = label(labels::BACKEND) else { return false };
+    label(labels::CLUSTER) == Some(valid.name.as_str())
+        && pvc.deletion_timestamp.is_none()
+        && !valid.spec.backends.enabled().any(|(kind, _)| kind.as_str() == backend)
 }
 
 fn observability_problems(valid: &ValidatedCluster, service_monitor_api: bool) -> Vec<(&'static str, String)> {
