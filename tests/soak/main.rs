@@ -44,6 +44,11 @@ const IDLE_WINDOW: Duration = Duration::from_secs(10);
 /// Idle windows measured at most, while processes start or watches resume in them: beyond the
 /// longest watch backoff (30 s).
 const IDLE_WINDOWS: usize = 5;
+/// A leader younger than this may still be reading the world when the idle window opens (its
+/// watches' first lists, slowed by the last faults; the storage migration's reads; its first
+/// reconciles): the window waits for it to be this old. A leader that never calms down is still
+/// reported, in the windows after.
+const LEADER_WARM_UP: Duration = Duration::from_secs(20);
 /// Steps still running when the schedule ends get this long to finish.
 const STEP_DRAIN: Duration = Duration::from_secs(120);
 /// How often the continuous checks run (the orphan check every fifth time).
@@ -322,6 +327,7 @@ async fn idle_requests(soak: &Soak, figures: &mut Figures) -> Vec<String> {
     let requests = &soak.env.emulator().instruments.requests;
     let mut sent = Vec::new();
     for _ in 0..IDLE_WINDOWS {
+        warm_leader(soak).await;
         let (from, starts) = (requests.snapshot().log.last().map_or(0, |r| r.seq), soak.fleet.starts());
         tokio::time::sleep(IDLE_WINDOW).await;
         let window: Vec<_> = requests
@@ -349,6 +355,16 @@ async fn idle_requests(soak: &Soak, figures: &mut Figures) -> Vec<String> {
         soak.violations.found(&soak.journal, Invariant::BoundedRate, what, Vec::new());
     }
     sent
+}
+
+/// Waits until the leader's process is [`LEADER_WARM_UP`] old, then for the writes to settle.
+async fn warm_leader(soak: &Soak) {
+    let Some((leader, _, age)) = leader_memory(soak).await else { return };
+    if age < LEADER_WARM_UP {
+        println!("leader {leader} started {:.1}s ago: the idle window waits for it to warm up", age.as_secs_f64());
+        tokio::time::sleep(LEADER_WARM_UP - age).await;
+        settle(soak).await;
+    }
 }
 
 /// The leader's identity, resident memory and process age.
