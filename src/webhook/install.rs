@@ -9,6 +9,7 @@ use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::Api;
 use kube::api::{Patch, PatchParams};
+use prism_controllers::writer::contains;
 use serde_json::{Value, json};
 
 /// The field manager of what the webhook installs.
@@ -127,26 +128,13 @@ where
     K: kube::Resource + Clone + serde::Serialize + serde::de::DeserializeOwned + std::fmt::Debug,
 {
     let live = installed.and_then(|object| serde_json::to_value(object).ok());
-    if live.as_ref().is_some_and(|live| holds(live, desired)) {
+    // What the API server defaults or others set besides is not compared.
+    if live.as_ref().is_some_and(|live| contains(live, desired)) {
         return Ok(());
     }
     api.patch(name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(desired)).await?;
     tracing::info!(name, "pointed at the webhook");
     Ok(())
-}
-
-/// Whether `live` holds every field of `desired` with the same value (what the API server
-/// defaults or others set besides is not compared): then an apply would change nothing.
-pub fn holds(live: &Value, desired: &Value) -> bool {
-    match (live, desired) {
-        (Value::Object(live), Value::Object(desired)) => {
-            desired.iter().all(|(key, want)| live.get(key).is_some_and(|have| holds(have, want)))
-        }
-        (Value::Array(live), Value::Array(desired)) => {
-            live.len() == desired.len() && live.iter().zip(desired).all(|(have, want)| holds(have, want))
-        }
-        (live, desired) => live == desired,
-    }
 }
 
 #[cfg(test)]
@@ -187,12 +175,12 @@ mod tests {
         live["metadata"]["resourceVersion"] = json!("7");
         live["webhooks"][0]["namespaceSelector"] = json!({});
         live["webhooks"][1]["timeoutSeconds"] = json!(5);
-        assert!(holds(&live, &desired), "server defaults and metadata are not differences");
+        assert!(contains(&live, &desired), "server defaults and metadata are not differences");
         let mut renewed = live.clone();
         renewed["webhooks"][1]["clientConfig"]["caBundle"] = json!("T1RIRVI=");
-        assert!(!holds(&renewed, &desired), "another CA bundle is");
+        assert!(!contains(&renewed, &desired), "another CA bundle is");
         let mut fewer = live.clone();
         fewer["webhooks"].as_array_mut().map(Vec::pop);
-        assert!(!holds(&fewer, &desired), "a missing webhook is");
+        assert!(!contains(&fewer, &desired), "a missing webhook is");
     }
 }
