@@ -34,8 +34,6 @@ pub enum RunError {
     Bind(#[from] BindError),
     #[error(transparent)]
     Client(#[from] ClientError),
-    #[error("lost the leader lease, stopped at once so that no two instances write: {0}")]
-    LostLease(#[from] LostLease),
     #[error("the controllers did not stop within {0:?}; the lease is left to expire")]
     DrainTimeout(Duration),
     #[error("the controllers failed")]
@@ -44,15 +42,13 @@ pub enum RunError {
     ControllersStopped,
 }
 
-/// Runs the operator on a new multi-threaded runtime until shutdown or a lost lease.
+/// Runs the operator on a new multi-threaded runtime until shutdown (a lost lease ends the
+/// process at once, see `lose`).
 pub fn run_blocking(args: RunArgs) -> Result<(), RunError> {
     args.validate()?;
     telemetry::init(args.log_format, args.log_level.as_deref())?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(RunError::Runtime)?;
-    let result = runtime.block_on(run(args));
-    // Dropping the runtime cancels every task still running (controllers after a lost lease).
-    drop(runtime);
-    result
+    runtime.block_on(run(args))
 }
 
 /// The operator's life: endpoints up, API reached, then lead (or stand by) until asked to stop.
@@ -191,7 +187,7 @@ enum TermEnd {
 }
 
 /// Waits for the lease, runs the controllers while holding it, then stops them and hands the
-/// lease back on shutdown. A lost lease returns an error at once (the process then exits).
+/// lease back on shutdown. A lost lease ends the process at once.
 async fn lead_then_run(
     mut elector: LeaderElector,
     ctx: Arc<Context>,
@@ -213,7 +209,7 @@ async fn lead_then_run(
         joined = &mut controllers => TermEnd::ControllersEnded(joined),
     };
     match end {
-        TermEnd::Lost(lost) => return Err(lose(controllers, metrics, lost)),
+        TermEnd::Lost(lost) => lose(lost),
         TermEnd::ControllersEnded(joined) => {
             release(&mut elector, metrics).await;
             joined.map_err(RunError::ControllersFailed)?;
@@ -224,7 +220,7 @@ async fn lead_then_run(
     // Keep renewing while the in-flight reconciles finish: the lease must outlive every write.
     stop_controllers.trigger();
     let drained = tokio::select! {
-        lost = elector.keep() => return Err(lose(controllers, metrics, lost)),
+        lost = elector.keep() => lose(lost),
         drained = drain(&mut controllers) => drained,
     };
     if drained.is_err() {
@@ -237,12 +233,13 @@ async fn lead_then_run(
     Ok(())
 }
 
-/// Stops the controllers at once after losing the lease.
-fn lose(controllers: JoinHandle<()>, metrics: &Metrics, lost: LostLease) -> RunError {
-    controllers.abort();
-    metrics.set_leader(false);
+/// Ends the process at once after losing the lease: no request of the controllers may follow (as
+/// client-go's leader election ends its process). Dropping the runtime instead cancelled the
+/// reconcile tasks one by one while kube-runtime's applier could still poll them, and it unwraps
+/// their cancellation: a panic on the way out (seen by the soak).
+fn lose(lost: LostLease) -> ! {
     tracing::error!(reason = %lost, "lost the leader lease: exiting at once so that no two instances write");
-    RunError::LostLease(lost)
+    std::process::exit(1)
 }
 
 async fn drain(controllers: &mut JoinHandle<()>) -> Result<(), RunError> {

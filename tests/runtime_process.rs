@@ -222,6 +222,7 @@ async fn a_leader_that_loses_its_lease_exits_non_zero_at_once() {
     let log = operator.log();
     assert!(log.contains("lost the leader lease"), "{log}");
     assert!(log.contains("intruder"), "{log}");
+    assert!(!log.contains("panicked"), "it exits without a panic on the way out: {log}");
 }
 
 /// Without the CRDs the controllers never list their objects; a SIGTERM must still stop the
