@@ -26,6 +26,12 @@ pub fn crds() -> Vec<CustomResourceDefinition> {
     ]
 }
 
+/// What a request at an older, deprecated version is told (by the API server, from the CRD, and
+/// by the validating webhook on writes: kubectl prints identical warnings once).
+pub fn deprecation_warning(kind: &str, older: &str) -> String {
+    format!("{}/{older} {kind} is deprecated; use {}/{STORAGE_VERSION}", names::GROUP, names::GROUP)
+}
+
 /// The storage version's CRD with the versions of the older ones placed before it (served, not
 /// stored). kube's `merge_crds` does the same but returns errors that these fixed types cannot
 /// produce.
@@ -38,6 +44,8 @@ fn with_older_versions<const N: usize>(
         .flat_map(|crd| crd.spec.versions)
         .map(|mut v| {
             v.storage = false;
+            v.deprecated = Some(true);
+            v.deprecation_warning = Some(deprecation_warning(&storage.spec.names.kind, &v.name));
             v
         })
         .collect();

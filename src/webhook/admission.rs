@@ -4,7 +4,6 @@
 //! (warnings): a deprecated version, an edit of a field that the owning PrismCluster will put
 //! back.
 
-use prism_api::names::GROUP;
 use prism_api::v1beta1::{ClusterPattern, DeletionPolicy};
 use prism_api::v1beta1::{PrismCluster, PrismNamespace, PrismPattern};
 use prism_controllers::{children, namespace, pattern};
@@ -126,8 +125,7 @@ pub fn decide(request: &Request, cluster: Option<&PrismCluster>) -> Verdict {
 /// The deprecation warning for a request at an older version.
 pub fn deprecation(request: &Request) -> Option<String> {
     let [older, _] = prism_api::conversion::served_versions(&request.kind)?;
-    (request.request_version == older)
-        .then(|| format!("{GROUP}/{older} {} is deprecated; use {GROUP}/{}", request.kind, prism_api::STORAGE_VERSION))
+    (request.request_version == older).then(|| prism_api::deprecation_warning(&request.kind, older))
 }
 
 fn typed<K: serde::de::DeserializeOwned>(value: Option<&Value>) -> Option<K> {

@@ -90,6 +90,16 @@ async fn an_upgrade_converts_migrates_storage_and_restarts_nothing() {
     assert_eq!((&runner["spec"]["pattern"], &runner["spec"]["backend"]), (&json!("keyvalue"), &json!("memstore")));
     let table = kubectl_ok(&env, &["get", "prismpatterns.v1alpha1.prism.io"]).await;
     assert!(table.starts_with("NAME") && table.contains("PATTERN") && table.contains("BACKEND"), "{table}");
+    // Reads at an older version are warned too (the CRDs mark them deprecated), writes once.
+    for (resource, warning) in [
+        ("prismclusters.v1alpha1.prism.io", "prism.io/v1alpha1 PrismCluster is deprecated; use prism.io/v1beta1"),
+        ("prismnamespaces.v1alpha2.prism.io", "prism.io/v1alpha2 PrismNamespace is deprecated; use prism.io/v1beta1"),
+    ] {
+        let read = env.kubectl(&["get", resource]).await;
+        assert_eq!(read.stderr.trim(), format!("Warning: {warning}"), "{resource}");
+    }
+    let current = env.kubectl(&["get", "prismclusters.v1beta1.prism.io"]).await;
+    assert!(!current.stderr.contains("Warning"), "{}", current.stderr);
 
     // An upgrade of the operator over objects still stored at an older version: the leader
     // rewrites them and trims storedVersions; not one workload or volume is written.

@@ -195,8 +195,18 @@ fn parse_target(cluster: &Arc<Cluster>, group: &str, version: &str, rest: &[&str
 }
 
 async fn resource(api: &Api, r: &Req, group: &str, version: &str, rest: &[&str]) -> ApiResult<Response> {
-    let requests = &api.requests;
     let t = parse_target(&api.cluster, group, version, rest)?;
+    // Every request at a deprecated version is answered with its warning, reads and watches too.
+    let deprecation = t.rt.deprecation(&t.version);
+    let mut response = serve_target(api, r, t).await?;
+    if let Some(warning) = deprecation {
+        append_warning(&mut response, &warning);
+    }
+    Ok(response)
+}
+
+async fn serve_target(api: &Api, r: &Req, t: Target) -> ApiResult<Response> {
+    let requests = &api.requests;
     if t.rt.is_review() {
         return review(api, r, &t);
     }
@@ -369,12 +379,17 @@ fn watch_response(requests: &Context, t: Target, r: &Req, shape: Shape) -> ApiRe
 fn written_response(code: StatusCode, t: &Target, w: Written, shape: Shape) -> Response {
     let mut resp = json_response(code, &render_one(t, w.object, shape));
     for warning in w.warnings {
-        let v = format!("299 - \"{}\"", warning.replace('"', "\\\""));
-        if let Ok(h) = HeaderValue::from_str(&v) {
-            resp.headers_mut().append(header::WARNING, h);
-        }
+        append_warning(&mut resp, &warning);
     }
     resp
+}
+
+/// A `Warning` header as the API server writes it (code 299, no agent).
+fn append_warning(resp: &mut Response, warning: &str) {
+    let v = format!("299 - \"{}\"", warning.replace('"', "\\\""));
+    if let Ok(h) = HeaderValue::from_str(&v) {
+        resp.headers_mut().append(header::WARNING, h);
+    }
 }
 
 fn write_options(r: &Req) -> ApiResult<WriteOptions> {

@@ -54,6 +54,9 @@ pub struct VersionInfo {
     pub selectable_fields: Vec<String>,
     pub status: bool,
     pub scale: Option<ScalePaths>,
+    /// `deprecated` and `deprecationWarning`: see [`ResourceType::deprecation`].
+    pub deprecated: bool,
+    pub deprecation_warning: Option<String>,
 }
 
 /// A servable resource.
@@ -93,6 +96,21 @@ pub const STANDARD_VERBS: [&str; 8] =
 pub const REVIEW_VERBS: [&str; 1] = ["create"];
 
 impl ResourceType {
+    /// The warning every request at a deprecated `version` gets: its `deprecationWarning`, or
+    /// the API server's default, which names the preferred version that is not deprecated.
+    pub fn deprecation(&self, version: &str) -> Option<String> {
+        let info = self.version_info.get(version).filter(|info| info.deprecated)?;
+        if let Some(warning) = &info.deprecation_warning {
+            return Some(warning.clone());
+        }
+        let deprecated = format!("{}/{version} {} is deprecated", self.group, self.kind);
+        let current = self.versions.iter().find(|v| self.version_info.get(*v).is_some_and(|i| !i.deprecated));
+        Some(match current {
+            Some(current) => format!("{deprecated}; use {}/{current} {}", self.group, self.kind),
+            None => deprecated,
+        })
+    }
+
     /// `group/plural`, the key under which objects are stored.
     pub fn key(&self) -> &str {
         &self.storage
@@ -458,5 +476,7 @@ fn crd_version_info(v: &Value) -> VersionInfo {
         selectable_fields,
         status,
         scale,
+        deprecated: v.get("deprecated").and_then(Value::as_bool) == Some(true),
+        deprecation_warning: v.get("deprecationWarning").and_then(Value::as_str).map(String::from),
     }
 }

@@ -248,3 +248,29 @@ async fn objects_stored_before_the_storage_version_changed_convert_at_the_new_on
         (Some("example.com/v2"), &json!({"length": 4, "unit": "cm"}))
     );
 }
+
+/// A deprecated version warns on every request at it, reads included, as kube-apiserver does:
+/// with `deprecationWarning`, or with its default naming the version to use instead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_at_a_deprecated_version_are_warned_reads_included() {
+    let server = WebhookServer::start(converter(Arc::new(AtomicBool::new(false)))).await;
+    let emulator = Emulator::start();
+    emulator.services.register("webhooks", "hooks", server.addr);
+    let env = Env::serving(emulator).await;
+    let mut crd = gadget_crd(server.service_config("/convert"));
+    crd["spec"]["versions"][0]["deprecated"] = json!(true);
+    env.ok(&["apply", "-f", &env.file("crd.json", &crd.to_string())]).await;
+    let gadget = "apiVersion: example.com/v2\nkind: Gadget\nmetadata:\n  name: g\nspec:\n  length: 2\n";
+    env.ok(&["apply", "-f", &env.file("g.yaml", gadget)]).await;
+
+    let current = env.run(&["get", "gadgets.v2.example.com", "g"]).await;
+    assert!(current.ok && !current.stderr.contains("Warning"), "{}", current.stderr);
+    let old = env.run(&["get", "gadgets.v1.example.com", "g"]).await;
+    assert!(old.ok, "{}", old.stderr);
+    assert_eq!(old.stderr.trim(), "Warning: example.com/v1 Gadget is deprecated; use example.com/v2 Gadget");
+
+    crd["spec"]["versions"][0]["deprecationWarning"] = json!("v1 goes away in 2027: use v2");
+    env.ok(&["apply", "-f", &env.file("crd.json", &crd.to_string())]).await;
+    let listed = env.run(&["get", "gadgets.v1.example.com"]).await;
+    assert_eq!(listed.stderr.trim(), "Warning: v1 goes away in 2027: use v2");
+}
