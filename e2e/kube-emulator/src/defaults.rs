@@ -10,6 +10,7 @@ use crate::registry::ResourceType;
 /// Applies the built-in defaults of `rt` to a stored-form object.
 pub fn apply(rt: &ResourceType, obj: &mut Value) {
     match (rt.group.as_str(), rt.plural.as_str()) {
+        ("", "namespaces") => namespace(obj),
         ("", "secrets") => secret(obj),
         ("", "services") => service(obj),
         ("", "pods") => pod_spec(obj.get_mut("spec")),
@@ -26,6 +27,22 @@ pub fn apply(rt: &ResourceType, obj: &mut Value) {
         _ => {}
     }
 }
+
+/// pkg/apis/core/v1/defaults.go `SetDefaults_Namespace`: every namespace is labelled with its
+/// own name (on updates too, so the label cannot be changed), which webhooks' and network
+/// policies' namespace selectors match on.
+fn namespace(obj: &mut Value) {
+    let Some(name) = obj.pointer("/metadata/name").and_then(Value::as_str).map(String::from) else { return };
+    if let Some(metadata) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+        let labels = metadata.entry("labels").or_insert_with(|| json!({}));
+        if let Some(labels) = labels.as_object_mut() {
+            labels.insert(NAMESPACE_NAME_LABEL.into(), json!(name));
+        }
+    }
+}
+
+/// The label every namespace carries with its own name.
+pub const NAMESPACE_NAME_LABEL: &str = "kubernetes.io/metadata.name";
 
 /// pkg/apis/batch/v1/defaults.go `SetDefaults_Job`.
 fn job(obj: &mut Value) {

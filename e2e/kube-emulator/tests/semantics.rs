@@ -639,3 +639,21 @@ async fn kubectl_applies_a_crd_with_optional_types_and_sees_its_refusals() {
         out.stderr
     );
 }
+
+/// Every namespace carries `kubernetes.io/metadata.name` with its own name, and keeps it through
+/// updates that drop or change it (webhooks' namespaceSelectors rely on it).
+#[tokio::test]
+async fn a_namespace_is_labelled_with_its_own_name_for_good() {
+    use k8s_openapi::api::core::v1::Namespace;
+    let (_emulator, client) = common::in_process();
+    let namespaces: Api<Namespace> = Api::all(client);
+    let team: Namespace = typed(json!({"metadata": {"name": "team-a", "labels": {"team": "a"}}}));
+    let created = namespaces.create(&PostParams::default(), &team).await.expect("created");
+    let labels = |ns: &Namespace| ns.metadata.labels.clone().unwrap_or_default();
+    assert_eq!(labels(&created).get("kubernetes.io/metadata.name").map(String::as_str), Some("team-a"));
+    assert_eq!(labels(&created).get("team").map(String::as_str), Some("a"));
+    let patch = json!({"metadata": {"labels": {"kubernetes.io/metadata.name": "other", "team": "b"}}});
+    let patched = namespaces.patch("team-a", &PatchParams::default(), &Patch::Merge(&patch)).await.expect("patched");
+    assert_eq!(labels(&patched).get("kubernetes.io/metadata.name").map(String::as_str), Some("team-a"));
+    assert_eq!(labels(&patched).get("team").map(String::as_str), Some("b"));
+}
