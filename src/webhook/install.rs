@@ -42,6 +42,9 @@ pub fn crd_conversion(name: &str, endpoint: &Endpoint, ca_pem: &str) -> Value {
     })
 }
 
+/// The label every namespace carries with its own name (set by the API server).
+const NAMESPACE_NAME_LABEL: &str = "kubernetes.io/metadata.name";
+
 /// The names of the webhooks in the configuration.
 pub const REFERENCES_WEBHOOK: &str = "references.prism.io";
 pub const DATA_SAFETY_WEBHOOK: &str = "data-safety.prism.io";
@@ -53,17 +56,26 @@ pub const DATA_SAFETY_WEBHOOK: &str = "data-safety.prism.io";
 /// PrismCluster, the operator's own (finalizers) included: failing closed, an unreachable
 /// webhook would stop the operator too. (Scoping it to Delete-policy clusters takes
 /// matchConditions, which this configuration leaves out until the test API server has them.)
-pub fn validating_configuration(name: &str, endpoint: &Endpoint, ca_pem: &str) -> Value {
+///
+/// An operator that watches one namespace (`scope`) validates that namespace's objects only: its
+/// webhooks select it by the label every namespace carries with its name, so that the installs
+/// of several namespaces each check their own.
+pub fn validating_configuration(name: &str, endpoint: &Endpoint, ca_pem: &str, scope: Option<&str>) -> Value {
     let rule = |resources: &[&str], operations: &[&str]| {
         json!({"apiGroups": [prism_api::names::GROUP], "apiVersions": [prism_api::STORAGE_VERSION],
                "resources": resources, "operations": operations, "scope": "Namespaced"})
     };
     let webhook = |name: &str, rules: Vec<Value>, failure_policy: &str| {
-        json!({
+        let mut webhook = json!({
             "name": name, "rules": rules, "failurePolicy": failure_policy, "matchPolicy": "Equivalent",
             "sideEffects": "None", "admissionReviewVersions": ["v1"], "timeoutSeconds": 5,
             "clientConfig": endpoint.client_config("/validate", ca_pem),
-        })
+        });
+        if let Some(namespace) = scope {
+            webhook["namespaceSelector"] = json!({"matchExpressions": [
+                {"key": NAMESPACE_NAME_LABEL, "operator": "In", "values": [namespace]}]});
+        }
+        webhook
     };
     json!({
         "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingWebhookConfiguration",
@@ -92,6 +104,7 @@ pub async fn install(
     configuration: &str,
     endpoint: &Endpoint,
     ca_pem: &str,
+    scope: Option<&str>,
 ) -> Result<(), InstallError> {
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
     for crd in prism_api::crds() {
@@ -111,7 +124,7 @@ pub async fn install(
     let what = || format!("ValidatingWebhookConfiguration {configuration}");
     let installed =
         configurations.get_opt(configuration).await.map_err(|source| InstallError { what: what(), source })?;
-    let desired = validating_configuration(configuration, endpoint, ca_pem);
+    let desired = validating_configuration(configuration, endpoint, ca_pem, scope);
     apply_if_changed(&configurations, configuration, installed.as_ref(), &desired)
         .await
         .map_err(|source| InstallError { what: what(), source })
@@ -145,7 +158,7 @@ mod tests {
     fn the_configuration_is_a_valid_object_whose_webhooks_never_block_kubectl() {
         let endpoint =
             Endpoint { service: "prism-operator-webhook".into(), namespace: "prism-system".into(), port: 443 };
-        let body = validating_configuration("prism-operator", &endpoint, "PEM");
+        let body = validating_configuration("prism-operator", &endpoint, "PEM", None);
         let typed: ValidatingWebhookConfiguration = serde_json::from_value(body.clone()).expect("a valid object");
         let policies: Vec<(String, Option<String>)> =
             typed.webhooks.unwrap_or_default().into_iter().map(|w| (w.name, w.failure_policy)).collect();
@@ -157,6 +170,10 @@ mod tests {
             ]
         );
         assert_eq!(body["webhooks"][0]["clientConfig"]["caBundle"], "UEVN");
+        assert_eq!(typed_selector(&body), [None, None], "cluster-wide: every namespace");
+        let scoped = validating_configuration("prism-operator", &endpoint, "PEM", Some("prism"));
+        let selects_prism = Some(vec!["prism".to_string()]);
+        assert_eq!(typed_selector(&scoped), [selects_prism.clone(), selects_prism], "one namespace: that one");
         let crd: CustomResourceDefinition = serde_json::from_value(
             json!({"spec": {"group": "g", "names": {"kind": "K", "plural": "ks"}, "scope": "Namespaced",
                 "versions": []}}),
@@ -167,10 +184,21 @@ mod tests {
         assert_eq!(conversion["spec"]["conversion"]["webhook"]["clientConfig"]["service"]["path"], "/convert");
     }
 
+    /// The namespaces each webhook's selector names by their name label (None: no selector).
+    fn typed_selector(body: &Value) -> Vec<Option<Vec<String>>> {
+        let typed: ValidatingWebhookConfiguration = serde_json::from_value(body.clone()).expect("a valid object");
+        let names = |w: &k8s_openapi::api::admissionregistration::v1::ValidatingWebhook| {
+            let expressions = w.namespace_selector.as_ref()?.match_expressions.clone()?;
+            let by_name = expressions.into_iter().find(|e| e.key == NAMESPACE_NAME_LABEL && e.operator == "In")?;
+            by_name.values
+        };
+        typed.webhooks.unwrap_or_default().iter().map(names).collect()
+    }
+
     #[test]
     fn an_installed_object_holds_the_desired_one_whatever_the_server_added() {
         let endpoint = Endpoint { service: "w".into(), namespace: "ns".into(), port: 443 };
-        let desired = validating_configuration("prism-operator", &endpoint, "PEM");
+        let desired = validating_configuration("prism-operator", &endpoint, "PEM", None);
         let mut live = desired.clone();
         live["metadata"]["resourceVersion"] = json!("7");
         live["webhooks"][0]["namespaceSelector"] = json!({});

@@ -56,10 +56,12 @@ pub struct Settings {
     pub secret: String,
     pub configuration: String,
     pub certificates: CertificateSource,
+    /// The namespace the operator watches, if only one: the webhook validates that one only.
+    pub scope: Option<String>,
 }
 
 impl Settings {
-    pub fn from_args(args: &WebhookArgs) -> Settings {
+    pub fn from_args(args: &WebhookArgs, scope: Option<String>) -> Settings {
         Settings {
             endpoint: Endpoint {
                 service: args.service.clone(),
@@ -69,6 +71,7 @@ impl Settings {
             secret: args.secret.clone(),
             configuration: args.configuration.clone(),
             certificates: args.certificates,
+            scope,
         }
     }
 }
@@ -152,8 +155,9 @@ impl Webhook {
     pub async fn install(&self) {
         let attempt = || async {
             let serving = self.current_certificate().await?;
-            install::install(&self.client, &self.settings.configuration, &self.settings.endpoint, &serving.ca_pem)
-                .await?;
+            let settings = &self.settings;
+            let scope = settings.scope.as_deref();
+            install::install(&self.client, &settings.configuration, &settings.endpoint, &serving.ca_pem, scope).await?;
             Ok::<_, WebhookError>(())
         };
         let retried = attempt
