@@ -43,6 +43,10 @@ pub struct Env {
     /// Whether the API server reaches the operators' webhook (false: as with the operator down,
     /// so that admission steps aside and the conditions report problems instead).
     pub webhook_reachable: bool,
+    /// Short lease timings (3 s lease, 2 s renew deadline) for the scenarios that kill leaders and
+    /// time the takeover. The others get the chart's defaults: a loaded machine can starve a
+    /// process for two seconds, and a leader that cannot renew in time exits by design.
+    pub fast_failover: bool,
 }
 
 /// A running `prism-operator run` process.
@@ -86,6 +90,7 @@ impl Env {
             operators: Vec::new(),
             watch_all_namespaces: false,
             webhook_reachable: true,
+            fast_failover: false,
         };
         env.install_crds(crds).await;
         env.create_namespace().await;
@@ -210,16 +215,12 @@ impl Env {
             .args(["--webhook-addr", &webhook_addr, "--webhook-namespace", &self.operator_namespace()])
             .args(["--webhook-configuration", &format!("prism-operator-{}", self.namespace)])
             .args(["--identity", identity, "--metrics-addr", "127.0.0.1:0", "--health-addr", "127.0.0.1:0"])
-            .args([
-                "--lease-duration",
-                "3s",
-                "--renew-deadline",
-                "2s",
-                "--retry-period",
-                "500ms",
-                "--log-format",
-                "json",
-            ])
+            .args(if self.fast_failover {
+                ["--lease-duration", "3s", "--renew-deadline", "2s", "--retry-period", "500ms"]
+            } else {
+                ["--lease-duration", "15s", "--renew-deadline", "10s", "--retry-period", "500ms"]
+            })
+            .args(["--log-format", "json"])
             .args(extra)
             .env("KUBECONFIG", &self.kubeconfig)
             // PRISM_E2E_OPERATOR_LOG sets the operators' log filter when a scenario needs debugging.

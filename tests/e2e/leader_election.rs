@@ -41,6 +41,7 @@ fn log_of(env: &mut Env, identity: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_the_leader_writes_and_the_standby_takes_over_after_kill_9() {
     let mut env = Env::new("leader").await;
+    env.fast_failover = true;
     let emulated = env.emulated();
     if !emulated {
         eprintln!("real cluster: per-process request accounting needs the emulator; checking the Lease and Events");

@@ -74,6 +74,8 @@ async fn an_upgrade_converts_migrates_storage_and_restarts_nothing() {
     assert_eq!(stored_versions(&env).await[0], ["v1alpha1", "v1beta1"], "objects are still stored at v1alpha1");
     // Cluster-wide: only an operator that sees every namespace may trim storedVersions.
     env.watch_all_namespaces = true;
+    // The operator is killed and replaced below.
+    env.fast_failover = true;
     env.start_operator("a", &[]);
     converged(&env, "minimal").await;
     migrated(&env).await;

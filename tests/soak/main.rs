@@ -94,7 +94,10 @@ async fn a_seeded_soak_of_edits_kills_and_api_faults_keeps_every_invariant() {
     let journal = Journal::new(seed, length, steps);
     println!("soak: seed {seed}, {} s, {} steps; replay: {}", length.as_secs(), journal.steps.len(), journal.replay());
 
-    let env = Arc::new(Env::new("soak").await);
+    // Leaders are killed and must be replaced within the invariants' bounds.
+    let mut env = Env::new("soak").await;
+    env.fast_failover = true;
+    let env = Arc::new(env);
     let fleet = Fleet::new(env.clone()).await;
     let soak = Arc::new(Soak {
         env,
