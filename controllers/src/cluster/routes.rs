@@ -30,6 +30,7 @@ pub fn routes(
             let name = naming::cluster_namespace(&valid.name, &entry.name);
             let spec = prism_api::v1beta1::PrismNamespaceSpec {
                 cluster: valid.name.clone(),
+                cluster_namespace: None,
                 settings: entry.settings.clone(),
             };
             PrismNamespace::new(&name, spec)
