@@ -93,7 +93,11 @@ impl Read {
             .namespaces
             .iter()
             .filter(|n| n.spec.cluster == valid.name)
-            .map(|n| NamespaceSummary { name: n.name_any(), phase: n.status.as_ref().and_then(|s| s.phase) })
+            .map(|n| NamespaceSummary {
+                name: n.name_any(),
+                namespace: None,
+                phase: n.status.as_ref().and_then(|s| s.phase),
+            })
             .collect();
         Observations { patterns, namespaces, ..Observations::default() }
     }

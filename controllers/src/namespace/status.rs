@@ -61,6 +61,7 @@ impl IntoStatus for Observations {
             observed_generation: generation,
             patterns: observed.patterns,
             conditions: conditions::merge(previous_conditions, vec![ready, spec_valid, paused], generation, now),
+            connection: None,
         }
     }
 }
