@@ -130,7 +130,10 @@ fn render_cluster(
 ) -> Result<(), RenderError> {
     let invalid = |message: String| RenderError::Invalid { kind: "PrismCluster", name: c.name_any(), message };
     let valid = cluster::validate::validate(c).map_err(|e| invalid(e.message))?;
-    let routes = cluster::routes::routes(&valid, patterns, namespaces);
+    // Offline, no namespace's labels are known: tenants admitted by a selector are not rendered.
+    let attached: Vec<PrismNamespace> =
+        namespaces.iter().filter(|n| crate::tenancy::attaches_to(n, c)).cloned().collect();
+    let routes = cluster::routes::routes(&valid, patterns, &attached, |_| None);
     let credentials = placeholder_credentials(c);
     let inputs = Inputs { owner: owner(c), credentials: &credentials, routes: &routes, service_monitor_api: true };
     let objects = cluster_build::build(&valid, &inputs);
