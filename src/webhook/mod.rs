@@ -23,7 +23,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use backon::{ExponentialBuilder, Retryable};
-use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::{Api, Client};
 use prism_api::v1beta1::{PrismCluster, PrismPattern};
 use tokio::net::TcpListener;
@@ -227,10 +227,14 @@ async fn serve_validate(State(client): State<Client>, body: Bytes) -> Response {
         // conditions will report what is wrong.
         Err(e) => (None, Some(format!("the references of this object were not checked: {e}"))),
     };
+    let labels = match cluster.as_ref().filter(|c| admission::needs_labels(&request, c)) {
+        Some(_) => namespace_labels(&client, &request.namespace).await,
+        None => None,
+    };
     let mut verdict = if lookup_warning.is_some() {
         admission::Verdict { refusal: None, warnings: admission::deprecation(&request).into_iter().collect() }
     } else {
-        admission::decide(&request, cluster.as_ref())
+        admission::decide(&request, cluster.as_ref(), labels.as_ref())
     };
     verdict.warnings.extend(lookup_warning);
     tracing::debug!(
@@ -245,11 +249,26 @@ fn json(value: &serde_json::Value) -> Response {
     ([(axum::http::header::CONTENT_TYPE, "application/json")], value.to_string()).into_response()
 }
 
+/// The labels of Kubernetes namespace `ns`, if they can be read (a tenant's, for a cluster that
+/// admits by labels; not read, the check steps aside and the condition decides).
+async fn namespace_labels(client: &Client, ns: &str) -> Option<prism_controllers::tenancy::Labels> {
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    match namespaces.get_metadata_opt(ns).await {
+        Ok(found) => found.map(|n| n.metadata.labels.unwrap_or_default()),
+        Err(error) => {
+            tracing::debug!(%error, namespace = ns, "the namespace's labels were not read");
+            None
+        }
+    }
+}
+
 async fn look_up(client: &Client, request: &admission::Request) -> Result<Option<PrismCluster>, kube::Error> {
     let clusters: Api<PrismCluster> = Api::namespaced(client.clone(), &request.namespace);
     match admission::lookup(request) {
         Lookup::Nothing => Ok(None),
-        Lookup::Cluster(name) => clusters.get_opt(&name).await,
+        Lookup::Cluster { namespace, name } => {
+            Api::<PrismCluster>::namespaced(client.clone(), &namespace).get_opt(&name).await
+        }
         Lookup::OwnerOfPattern(name) => {
             let patterns: Api<PrismPattern> = Api::namespaced(client.clone(), &request.namespace);
             let Some(pattern) = patterns.get_opt(&name).await? else { return Ok(None) };
