@@ -287,11 +287,13 @@ impl Gen {
     }
 
     fn tenancy(&mut self) -> v1beta1::Tenancy {
-        let from = self.pick(&[v1beta1::NamespacesFrom::Same, v1beta1::NamespacesFrom::All, v1beta1::NamespacesFrom::Selector]);
-        let selector = (from == v1beta1::NamespacesFrom::Selector).then(|| LabelSelector {
-            match_labels: Some(self.map()),
-            ..LabelSelector::default()
-        });
+        let from = self.pick(&[
+            v1beta1::NamespacesFrom::Same,
+            v1beta1::NamespacesFrom::All,
+            v1beta1::NamespacesFrom::Selector,
+        ]);
+        let selector = (from == v1beta1::NamespacesFrom::Selector)
+            .then(|| LabelSelector { match_labels: Some(self.map()), ..LabelSelector::default() });
         v1beta1::Tenancy {
             namespaces: v1beta1::AllowedNamespaces { from, selector },
             limits: self.maybe(|g| v1beta1::TenantLimits {

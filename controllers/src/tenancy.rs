@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 
 use kube::ResourceExt;
 use kube::core::{Selector, SelectorExt};
-use prism_api::v1beta1::{Isolation, NamespacesFrom, PrismCluster, PrismNamespace, Quota, TenantLimits, Tenancy};
+use prism_api::v1beta1::{Isolation, NamespacesFrom, PrismCluster, PrismNamespace, Quota, Tenancy, TenantLimits};
 
 use crate::conditions::Problem;
 
@@ -306,7 +306,9 @@ mod tests {
 
     #[test]
     fn a_selector_admits_the_namespaces_its_labels_match() {
-        let c = cluster(json!({"namespaces": {"from": "Selector", "selector": {"matchLabels": {"prism.io/tenant": "true"}}}}));
+        let c = cluster(
+            json!({"namespaces": {"from": "Selector", "selector": {"matchLabels": {"prism.io/tenant": "true"}}}}),
+        );
         let known = labels(&[("team-a", &[("prism.io/tenant", "true")]), ("team-c", &[("team", "c")])]);
         assert!(admits(&c, "team-a", known("team-a").as_ref()).is_ok());
         let refused = admits(&c, "team-c", known("team-c").as_ref()).unwrap_err();
@@ -392,11 +394,8 @@ mod tests {
         assert!(matches!(verdicts[0].1, Verdict::Conflicted(_)) && matches!(verdicts[1].1, Verdict::Served(_)));
         let mut own = tenant("platform", "orders", 50, json!({}));
         own.spec.cluster_namespace = None;
-        own.metadata.owner_references = Some(vec![OwnerReference {
-            uid: "uid-prod".into(),
-            controller: Some(true),
-            ..OwnerReference::default()
-        }]);
+        own.metadata.owner_references =
+            Some(vec![OwnerReference { uid: "uid-prod".into(), controller: Some(true), ..OwnerReference::default() }]);
         let verdicts = judge(&c, &[&a, &own], labels(&[]));
         assert!(matches!(verdicts[0].1, Verdict::Conflicted(_)) && matches!(verdicts[1].1, Verdict::Served(_)));
     }

@@ -129,7 +129,11 @@ impl SharedWatches {
     }
 
     /// A watch whose `changes` go to each of its consumers, to run with the others.
-    fn fan_out<K>(&self, store: Store<K>, changes: impl Stream<Item = Result<K, watcher::Error>> + Send + 'static) -> Shared<K>
+    fn fan_out<K>(
+        &self,
+        store: Store<K>,
+        changes: impl Stream<Item = Result<K, watcher::Error>> + Send + 'static,
+    ) -> Shared<K>
     where
         K: Resource<DynamicType = ()> + Clone + Send + Sync + 'static,
     {

@@ -4,9 +4,9 @@
 //! (warnings): a deprecated version, an edit of a field that the owning PrismCluster will put
 //! back.
 
+use prism_api::v1beta1::NamespacesFrom;
 use prism_api::v1beta1::{ClusterPattern, DeletionPolicy};
 use prism_api::v1beta1::{PrismCluster, PrismNamespace, PrismPattern};
-use prism_api::v1beta1::NamespacesFrom;
 use prism_controllers::conditions::Problem;
 use prism_controllers::tenancy::{self, Labels};
 use prism_controllers::{children, namespace, pattern};
@@ -86,7 +86,10 @@ pub enum Lookup {
     Nothing,
     /// The cluster a PrismNamespace or PrismPattern names in spec.cluster (a PrismNamespace's in
     /// spec.clusterNamespace, else in its own namespace).
-    Cluster { namespace: String, name: String },
+    Cluster {
+        namespace: String,
+        name: String,
+    },
     /// The cluster owning PrismPattern `0` (a `kubectl scale`, whose object is a Scale).
     OwnerOfPattern(String),
 }
@@ -534,7 +537,9 @@ mod tenancy_tests {
         assert_eq!(verdict.refusal, None);
         assert_eq!(
             verdict.warnings,
-            ["QuotaClamped: the proxy enforces PrismCluster \"shared\"'s limits instead: spec.quota.maxSessions 500 to 10"]
+            [
+                "QuotaClamped: the proxy enforces PrismCluster \"shared\"'s limits instead: spec.quota.maxSessions 500 to 10"
+            ]
         );
     }
 }

@@ -1,4 +1,6 @@
-pub use crate::common::{Connection, Isolation, NamespacePhase, NamespaceSettings, PrismNamespaceStatus, Quota, ResolvedPattern};
+pub use crate::common::{
+    Connection, Isolation, NamespacePhase, NamespaceSettings, PrismNamespaceStatus, Quota, ResolvedPattern,
+};
 
 crate::common::prism_namespace_version!(
     "v1beta1",

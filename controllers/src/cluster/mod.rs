@@ -25,9 +25,9 @@ use kube::core::{Expression, Selector};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{PredicateConfig, WatchStreamExt};
 use prism_api::names::{field_managers, finalizers, labels};
-use prism_api::v1beta1::{NamespacesFrom, PrismCluster};
 use prism_api::v1beta1::PrismNamespace;
 use prism_api::v1beta1::PrismPattern;
+use prism_api::v1beta1::{NamespacesFrom, PrismCluster};
 
 use crate::cache::ChildrenBuilder;
 use crate::context::{Context, Identity};
@@ -154,9 +154,8 @@ fn selecting_clusters(
     store: Store<PrismCluster>,
 ) -> impl Fn(watches::NamespaceMeta) -> Vec<ObjectRef<PrismCluster>> + Send + Sync + 'static {
     move |_| {
-        let selects = |c: &PrismCluster| {
-            c.spec.tenancy.as_ref().is_some_and(|t| t.namespaces.from == NamespacesFrom::Selector)
-        };
+        let selects =
+            |c: &PrismCluster| c.spec.tenancy.as_ref().is_some_and(|t| t.namespaces.from == NamespacesFrom::Selector);
         store.state_filter(selects).iter().map(|c| ObjectRef::from_obj(c.as_ref())).collect()
     }
 }

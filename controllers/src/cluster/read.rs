@@ -6,8 +6,8 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
 use kube::runtime::reflector::Store;
 use prism_api::v1beta1::NamespaceSummary;
-use prism_api::v1beta1::{ClusterRef, PrismNamespace};
 use prism_api::v1beta1::PrismPattern;
+use prism_api::v1beta1::{ClusterRef, PrismNamespace};
 
 use super::build::Credentials;
 use super::credentials;

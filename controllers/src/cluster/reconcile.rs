@@ -167,7 +167,11 @@ async fn sweep_orphaned_runners(
 ) -> Result<()> {
     let alive = |uid: &str| namespaces.find(|n| n.uid().as_deref() == Some(uid)).is_some();
     for runner in orphaned_runners(&valid.name, patterns, alive) {
-        w.announce(EventType::Normal, "OrphanSwept", &format!("PrismPattern {runner}: its tenant's PrismNamespace is gone"));
+        w.announce(
+            EventType::Normal,
+            "OrphanSwept",
+            &format!("PrismPattern {runner}: its tenant's PrismNamespace is gone"),
+        );
         w.delete::<PrismPattern>(&runner).await?;
     }
     Ok(())
@@ -178,7 +182,10 @@ async fn sweep_orphaned_runners(
 pub fn orphaned_runners(cluster: &str, patterns: &[PrismPattern], alive: impl Fn(&str) -> bool) -> Vec<String> {
     patterns
         .iter()
-        .filter(|p| p.metadata.deletion_timestamp.is_none() && p.labels().get(labels::CLUSTER).map(String::as_str) == Some(cluster))
+        .filter(|p| {
+            p.metadata.deletion_timestamp.is_none()
+                && p.labels().get(labels::CLUSTER).map(String::as_str) == Some(cluster)
+        })
         .filter(|p| p.labels().get(labels::TENANT_UID).is_some_and(|uid| !alive(uid)))
         .map(ResourceExt::name_any)
         .collect()

@@ -8,9 +8,9 @@ use prism_api::v1beta1::PrismPattern;
 use prism_api::v1beta1::{Isolation, PrismCluster, PrismNamespace, PrismNamespaceSpec};
 
 use super::validate::ValidatedCluster;
+use crate::naming;
 use crate::routes::{self, PatternRoute, Routes};
 use crate::tenancy::{self, Labels};
-use crate::naming;
 
 /// The proxy's routes. What the spec declares (the cluster's patterns and namespaces, and the
 /// dedicated runners of namespace-isolated namespaces) is derived, not observed, so the routes
@@ -26,9 +26,9 @@ pub fn routes(
     let cluster = valid.resource();
     let derived = spec_namespaces(valid, &cluster, attached);
     // The cluster's own, as observed, are what the spec derives: judged once, as derived.
-    let observed = attached.iter().filter(|n| {
-        !(tenancy::is_cluster_own(n, &cluster) && derived.iter().any(|d| d.name_any() == n.name_any()))
-    });
+    let observed = attached
+        .iter()
+        .filter(|n| !(tenancy::is_cluster_own(n, &cluster) && derived.iter().any(|d| d.name_any() == n.name_any())));
     let candidates: Vec<&PrismNamespace> = derived.iter().chain(observed).collect();
     let served: Vec<PrismNamespace> = tenancy::judge(&cluster, &candidates, labels)
         .into_iter()
@@ -61,7 +61,11 @@ pub fn routes(
 
 /// The namespaces the spec declares, as the child PrismNamespaces the cluster makes of them
 /// (controlled by it), except those being deleted.
-fn spec_namespaces(valid: &ValidatedCluster, cluster: &PrismCluster, attached: &[PrismNamespace]) -> Vec<PrismNamespace> {
+fn spec_namespaces(
+    valid: &ValidatedCluster,
+    cluster: &PrismCluster,
+    attached: &[PrismNamespace],
+) -> Vec<PrismNamespace> {
     let deleting =
         |name: &str| attached.iter().any(|n| n.name_any() == name && n.metadata.deletion_timestamp.is_some());
     let owner = cluster.controller_owner_ref(&()).unwrap_or_else(|| OwnerReference {
@@ -75,8 +79,11 @@ fn spec_namespaces(valid: &ValidatedCluster, cluster: &PrismCluster, attached: &
         .iter()
         .map(|entry| {
             let name = naming::cluster_namespace(&valid.name, &entry.name);
-            let spec =
-                PrismNamespaceSpec { cluster: valid.name.clone(), cluster_namespace: None, settings: entry.settings.clone() };
+            let spec = PrismNamespaceSpec {
+                cluster: valid.name.clone(),
+                cluster_namespace: None,
+                settings: entry.settings.clone(),
+            };
             let mut namespace = PrismNamespace::new(&name, spec);
             namespace.metadata.namespace = Some(valid.namespace.clone());
             namespace.metadata.owner_references = Some(vec![owner.clone()]);

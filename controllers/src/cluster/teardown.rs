@@ -81,7 +81,11 @@ async fn delete_app_team_namespaces(
 /// The runners of tenants in other namespaces (tied to their PrismNamespaces by labels, and to
 /// nothing here): they go with the cluster, whose backends they use. The tenants' PrismNamespaces
 /// stay, in their teams' namespaces, saying that the cluster is gone. Returns how many remain.
-async fn delete_tenant_runners(cluster: &PrismCluster, patterns: &Store<PrismPattern>, w: &Writer<'_>) -> Result<usize> {
+async fn delete_tenant_runners(
+    cluster: &PrismCluster,
+    patterns: &Store<PrismPattern>,
+    w: &Writer<'_>,
+) -> Result<usize> {
     let (ns, name) = (cluster.namespace().unwrap_or_default(), cluster.name_any());
     let tenants = in_namespace(patterns, Some(ns.as_str()), |p| {
         p.labels().get(labels::CLUSTER) == Some(&name) && p.labels().contains_key(labels::TENANT_UID)

@@ -24,14 +24,14 @@ use kube::runtime::{PredicateConfig, WatchStreamExt};
 use kube::{Resource, ResourceExt};
 use prism_api::names::{field_managers, finalizers, labels};
 use prism_api::v1beta1::PrismCluster;
-use prism_api::v1beta1::{ClusterRef, PrismNamespace};
 use prism_api::v1beta1::PrismPattern;
+use prism_api::v1beta1::{ClusterRef, PrismNamespace};
 
 use crate::cache::ChildrenBuilder;
 use crate::context::{Context, Identity};
 use crate::driver::Driver;
-use crate::{naming, routes};
 use crate::watches::{self, NamespaceMeta, SharedWatches};
+use crate::{naming, routes};
 
 /// Name of this controller in metrics and logs.
 pub const CONTROLLER: &str = "prismnamespace";

@@ -122,7 +122,6 @@ impl NamespaceReconciler {
             Verdict::NotAccepted(Problem::spec("Deleting", "the PrismNamespace is being deleted".into()))
         })
     }
-
 }
 
 /// The label of a tenant's runners (in its cluster's namespace) that ties them to the

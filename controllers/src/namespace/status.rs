@@ -90,10 +90,7 @@ fn tenancy_conditions(verdict: &Verdict) -> [Observed; 3] {
             types::QUOTA_CLAMPED,
             true,
             "AboveClusterLimits",
-            format!(
-                "the proxy enforces the cluster's limits (spec.tenancy.limits) instead: {}",
-                lowered.join(", ")
-            ),
+            format!("the proxy enforces the cluster's limits (spec.tenancy.limits) instead: {}", lowered.join(", ")),
         ),
     };
     [accepted, conflicted, clamped]
