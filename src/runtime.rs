@@ -82,7 +82,10 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
     let webhook = match webhook_listener {
         Some(listener) => {
             let webhook_client = client::build_client(config.clone(), args.qps, args.burst, Some(metrics.clone()))?;
-            let webhook = Webhook::new(webhook_client, crate::webhook::Settings::from_args(&args.webhook));
+            let webhook = Webhook::new(
+                webhook_client,
+                crate::webhook::Settings::from_args(&args.webhook, args.namespace.as_deref()),
+            );
             let readiness = readiness.clone();
             tokio::spawn(webhook.clone().serve(listener, move || readiness.webhook_serving()));
             Some(webhook)

@@ -56,10 +56,13 @@ pub struct Settings {
     pub secret: String,
     pub configuration: String,
     pub certificates: CertificateSource,
+    /// The operator sees every namespace (it may read the namespaces' labels that admit tenants).
+    pub cluster_wide: bool,
 }
 
 impl Settings {
-    pub fn from_args(args: &WebhookArgs) -> Settings {
+    /// The settings of the flags; `watch_namespace` is the operator's scope (`None`: all).
+    pub fn from_args(args: &WebhookArgs, watch_namespace: Option<&str>) -> Settings {
         Settings {
             endpoint: Endpoint {
                 service: args.service.clone(),
@@ -69,6 +72,7 @@ impl Settings {
             secret: args.secret.clone(),
             configuration: args.configuration.clone(),
             certificates: args.certificates,
+            cluster_wide: watch_namespace.is_none(),
         }
     }
 }
@@ -98,7 +102,7 @@ impl Webhook {
             let Ok(offered) = certificates.wait_for(Option::is_some).await.map(|c| c.clone()) else { return };
             match offered.as_ref().map(tls::server_config) {
                 Some(Ok((config, current))) => {
-                    tls::spawn(listener, router(self.client.clone()), config);
+                    tls::spawn(listener, router(Validator::of(&self.client, &self.settings)), config);
                     break current;
                 }
                 Some(Err(e)) => tracing::warn!(error = %e, "the webhook's certificate is not usable"),
@@ -201,8 +205,22 @@ impl Webhook {
     }
 }
 
-fn router(client: Client) -> Router {
-    Router::new().route("/convert", post(serve_convert)).route("/validate", post(serve_validate)).with_state(client)
+/// What the validating webhook reads with.
+#[derive(Clone)]
+struct Validator {
+    client: Client,
+    /// Whether the namespaces' labels may be read (an operator watching one namespace may not).
+    cluster_wide: bool,
+}
+
+impl Validator {
+    fn of(client: &Client, settings: &Settings) -> Validator {
+        Validator { client: client.clone(), cluster_wide: settings.cluster_wide }
+    }
+}
+
+fn router(validator: Validator) -> Router {
+    Router::new().route("/convert", post(serve_convert)).route("/validate", post(serve_validate)).with_state(validator)
 }
 
 fn bad_request(e: review::BadReview) -> Response {
@@ -216,7 +234,7 @@ async fn serve_convert(body: Bytes) -> Response {
     }
 }
 
-async fn serve_validate(State(client): State<Client>, body: Bytes) -> Response {
+async fn serve_validate(State(Validator { client, cluster_wide }): State<Validator>, body: Bytes) -> Response {
     let (request, uid) = match review::admission_request(&body) {
         Ok(parsed) => parsed,
         Err(e) => return bad_request(e),
@@ -227,7 +245,7 @@ async fn serve_validate(State(client): State<Client>, body: Bytes) -> Response {
         // conditions will report what is wrong.
         Err(e) => (None, Some(format!("the references of this object were not checked: {e}"))),
     };
-    let labels = match cluster.as_ref().filter(|c| admission::needs_labels(&request, c)) {
+    let labels = match cluster.as_ref().filter(|c| cluster_wide && admission::needs_labels(&request, c)) {
         Some(_) => namespace_labels(&client, &request.namespace).await,
         None => None,
     };
