@@ -113,3 +113,66 @@ fn dedicated_routes(valid: &ValidatedCluster, namespace: &PrismNamespace) -> Vec
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::cluster::validate::validate;
+
+    fn cluster() -> ValidatedCluster {
+        let c: PrismCluster = serde_json::from_value(json!({
+            "apiVersion": "prism.io/v1beta1", "kind": "PrismCluster",
+            "metadata": {"name": "shared", "namespace": "platform", "uid": "u-shared"},
+            "spec": {"patterns": [{"name": "keyvalue"}], "namespaces": [{"name": "ops", "patterns": ["keyvalue"]}],
+                     "tenancy": {"namespaces": {"from": "Selector", "selector": {"matchLabels": {"tenant": "yes"}}},
+                                 "limits": {"maxSessions": 10}}}
+        }))
+        .expect("cluster");
+        validate(&c).expect("valid")
+    }
+
+    fn tenant(ns: &str, name: &str, created: i64) -> PrismNamespace {
+        let mut n: PrismNamespace = serde_json::from_value(json!({
+            "apiVersion": "prism.io/v1beta1", "kind": "PrismNamespace",
+            "metadata": {"name": name, "namespace": ns, "uid": format!("{ns}-{name}")},
+            "spec": {"cluster": "shared", "clusterNamespace": "platform", "patterns": ["keyvalue"],
+                     "isolation": "namespace", "quota": {"maxSessions": 50}}
+        }))
+        .expect("namespace");
+        n.metadata.creation_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+            k8s_openapi::jiff::Timestamp::from_second(created).expect("time"),
+        ));
+        n
+    }
+
+    #[test]
+    fn tenants_are_routed_as_the_cluster_admits_them_with_their_quota_capped() {
+        let admitted: BTreeMap<&str, BTreeMap<String, String>> = BTreeMap::from([
+            ("team-a", BTreeMap::from([("tenant".to_string(), "yes".to_string())])),
+            ("team-b", BTreeMap::from([("tenant".to_string(), "yes".to_string())])),
+        ]);
+        let attached = [tenant("team-a", "orders", 1), tenant("team-b", "orders", 2), tenant("team-c", "search", 1)];
+        let routes = routes(&cluster(), &[], &attached, |ns| admitted.get(ns).cloned());
+        let served: Vec<(&str, Option<&str>)> =
+            routes.namespaces.iter().map(|n| (n.name.as_str(), n.tenant.as_deref())).collect();
+        assert_eq!(
+            served,
+            [("orders", Some("team-a")), ("shared-ops", None)],
+            "team-c is not admitted, team-b's orders lost"
+        );
+        let orders = &routes.namespaces[0];
+        assert_eq!(orders.quota.as_ref().and_then(|q| q.max_sessions), Some(10), "capped");
+        assert_eq!(routes.namespaces[1].quota, None, "the cluster's own namespaces are not capped");
+        assert!(routes.routes_to_runner("orders-keyvalue"));
+        let runner = routes.patterns.iter().find(|p| p.runner == "orders-keyvalue").expect("route");
+        assert_eq!(
+            runner.address, "orders-keyvalue.platform.svc:8982",
+            "a tenant's runner runs in the cluster's namespace"
+        );
+        assert!(routes.serves(&attached[0]) && !routes.serves(&attached[1]), "the loser is not the one served");
+    }
+}

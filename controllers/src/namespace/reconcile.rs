@@ -225,6 +225,6 @@ async fn proxy_still_serves(namespace: &PrismNamespace, w: &Writer<'_>) -> Resul
     let config_name = naming::proxy_config(target.name);
     let labels = meta::proxy_config_labels(target.name);
     let config = w.live_child_in::<ConfigMap>(target.namespace, &config_name, &labels).await?;
-    let serves = Routes::from_config_map(config.as_ref()).is_some_and(|r| r.serves_namespace(&namespace.name_any()));
+    let serves = Routes::from_config_map(config.as_ref()).is_some_and(|r| r.serves(namespace));
     Ok(serves.then_some(config_name))
 }
