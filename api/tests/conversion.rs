@@ -297,9 +297,11 @@ impl Gen {
         v1beta1::Tenancy {
             namespaces: v1beta1::AllowedNamespaces { from, selector },
             limits: self.maybe(|g| v1beta1::TenantLimits {
-                max_sessions: g.maybe(|g| g.int(1, 100).into()),
-                max_requests_per_second: g.maybe(|g| g.int(1, 100).into()),
-                burst: g.maybe(|g| g.int(1, 100).into()),
+                quota: Quota {
+                    max_sessions: g.maybe(|g| g.int(1, 100).into()),
+                    max_requests_per_second: g.maybe(|g| g.int(1, 100).into()),
+                    burst: None,
+                },
                 max_dedicated_runners: g.maybe(|g| g.int(0, 4)),
                 patterns: g.list(2, Gen::word),
             }),

@@ -143,13 +143,13 @@ fn clamp(asked: Option<&Quota>, limits: &TenantLimits) -> Served {
         (asked, _) => asked,
     };
     let quota = Quota {
-        max_sessions: field("maxSessions", asked.max_sessions, limits.max_sessions),
+        max_sessions: field("maxSessions", asked.max_sessions, limits.quota.max_sessions),
         max_requests_per_second: field(
             "maxRequestsPerSecond",
             asked.max_requests_per_second,
-            limits.max_requests_per_second,
+            limits.quota.max_requests_per_second,
         ),
-        burst: field("burst", asked.burst, limits.burst),
+        burst: field("burst", asked.burst, limits.quota.burst),
     };
     let quota = (quota != Quota::default()).then_some(quota);
     Served { quota, clamped }

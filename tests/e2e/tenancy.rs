@@ -158,6 +158,14 @@ async fn wait_served(env: &Env, name: &str, yes: bool) -> Option<serde_json::Val
     .await
 }
 
+/// Waits until the object `name` of `api` is gone.
+async fn wait_gone<K>(env: &Env, what: &str, api: &Api<K>, name: &str)
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    wait_for(env, what, LIMIT, || async { api.get_opt(name).await.ok()?.is_none().then_some(()) }).await;
+}
+
 /// Resource versions of what must not be touched, by name.
 async fn versions<K>(api: &Api<K>, names: &[&str]) -> BTreeMap<String, Option<String>>
 where
@@ -301,10 +309,7 @@ async fn app_teams_attach_their_namespaces_and_cannot_touch_each_others() {
     // And out again: not served any more, its runner and connection details gone.
     relabel(&env, &carol.namespace, false).await;
     wait_served(&env, "search", false).await;
-    wait_for(&env, "search's runner gone", LIMIT, || async {
-        runners.get_opt("search-keyvalue").await.ok()?.is_none().then_some(())
-    })
-    .await;
+    wait_gone(&env, "search's runner gone", &runners, "search-keyvalue").await;
 
     // --- A name taken first elsewhere: Conflicted, naming the holder's namespace. ------------
     assert!(bob.apply(&env, &tenant_namespace(&env, "orders", &["consumer"], "")).await.success);
@@ -330,14 +335,8 @@ async fn app_teams_attach_their_namespaces_and_cannot_touch_each_others() {
         .await
         .expect("delete team b");
     wait_served(&env, "billing", false).await;
-    wait_for(&env, "billing's runner gone", LIMIT, || async {
-        runners.get_opt("billing-consumer").await.ok()?.is_none().then_some(())
-    })
-    .await;
-    wait_for(&env, "team b's namespace gone", LIMIT, || async {
-        Api::<Namespace>::all(env.client.clone()).get_opt(&bob.namespace).await.ok()?.is_none().then_some(())
-    })
-    .await;
+    wait_gone(&env, "billing's runner gone", &runners, "billing-consumer").await;
+    wait_gone(&env, "team b's namespace gone", &Api::<Namespace>::all(env.client.clone()), &bob.namespace).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(versions(&runners, &["orders-keyvalue", "shared-keyvalue", "shared-consumer"]).await, kept_runners);
     assert_eq!(
@@ -363,10 +362,7 @@ async fn app_teams_attach_their_namespaces_and_cannot_touch_each_others() {
     assert!(alice.namespaces(&env).get_opt("orders").await.expect("get").is_none(), "gone at once");
     assert!(runners.get_opt("orders-keyvalue").await.expect("get").is_some(), "its runner left behind");
     env.start_operator("b", &[]);
-    wait_for(&env, "the orphaned runner swept", LIMIT, || async {
-        runners.get_opt("orders-keyvalue").await.ok()?.is_none().then_some(())
-    })
-    .await;
+    wait_gone(&env, "the orphaned runner swept", &runners, "orders-keyvalue").await;
     wait_served(&env, "orders", false).await;
     let events = kubectl_ok(&env, &["get", "events", "-o", "custom-columns=REASON:.reason,MESSAGE:.message"]).await;
     let swept: Vec<&str> = events.lines().filter(|l| l.starts_with("OrphanSwept")).collect();

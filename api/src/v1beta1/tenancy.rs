@@ -7,6 +7,8 @@ use kube::KubeSchema;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::common::Quota;
+
 /// Who may attach PrismNamespaces to the cluster, and what they may ask.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
@@ -62,25 +64,17 @@ impl NamespacesFrom {
     }
 }
 
-/// What one tenant's PrismNamespace may ask at most. A quota above a limit is lowered to it (the
+/// What one tenant's PrismNamespace may ask at most: its quota's values (the same fields as
+/// `spec.quota`), its dedicated runners and patterns. A quota above a limit is lowered to it (the
 /// proxy's routes carry the lowered value, and the namespace's QuotaClamped condition says so);
 /// an unlimited ask gets the limit. Patterns outside `patterns` or more dedicated runners than
 /// `maxDedicatedRunners` are refused (the namespace is not served).
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct TenantLimits {
-    /// Concurrent client sessions.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1))]
-    pub max_sessions: Option<i64>,
-    /// Sustained requests per second.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1))]
-    pub max_requests_per_second: Option<i64>,
-    /// Requests above the sustained rate in a burst.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1))]
-    pub burst: Option<i64>,
+    /// Sessions, requests per second and burst, as a PrismNamespace's quota says them.
+    #[serde(flatten)]
+    pub quota: Quota,
     /// Dedicated runners (isolation `namespace`: one per pattern) a tenant may have; 0 forbids
     /// them.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -242,3 +242,41 @@ fn observability_problems(valid: &ValidatedCluster, service_monitor_api: bool) -
     }
     problems
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn runner(name: &str, cluster: &str, tenant_uid: Option<&str>, going: bool) -> PrismPattern {
+        let mut labels = json!({"prism.io/cluster": cluster});
+        if let Some(uid) = tenant_uid {
+            labels["prism.io/tenant-uid"] = json!(uid);
+        }
+        let mut p: PrismPattern = serde_json::from_value(json!({
+            "apiVersion": "prism.io/v1beta1", "kind": "PrismPattern",
+            "metadata": {"name": name, "namespace": "platform", "labels": labels},
+            "spec": {"cluster": cluster, "type": "keyvalue"}
+        }))
+        .expect("pattern");
+        if going {
+            p.metadata.deletion_timestamp =
+                Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(k8s_openapi::jiff::Timestamp::now()));
+        }
+        p
+    }
+
+    #[test]
+    fn only_runners_of_tenants_that_are_gone_are_orphans() {
+        let patterns = [
+            runner("alive-kv", "shared", Some("uid-alive"), false),
+            runner("gone-kv", "shared", Some("uid-gone"), false),
+            runner("gone-going-kv", "shared", Some("uid-gone"), true),
+            runner("shared-kv", "shared", None, false),
+            runner("other-kv", "other", Some("uid-gone"), false),
+        ];
+        let orphans = orphaned_runners("shared", &patterns, |uid| uid == "uid-alive");
+        assert_eq!(orphans, ["gone-kv"], "the cluster's own runners and another cluster's are not its to sweep");
+    }
+}
