@@ -241,25 +241,22 @@ async fn app_teams_attach_their_namespaces_and_cannot_touch_each_others() {
 
     // --- Neither team can read, change or delete the other's, nor the platform's. -----------
     println!("refused, as the API server words it:");
-    bob.forbidden(&env, &alice.namespace, &["get", "prismnamespace", "orders"]).await;
-    bob.forbidden(
-        &env,
-        &alice.namespace,
-        &["patch", "prismnamespace", "orders", "--type", "merge", "-p", r#"{"spec":{"patterns":[]}}"#],
-    )
-    .await;
-    bob.forbidden(&env, &alice.namespace, &["delete", "prismnamespace", "orders"]).await;
-    bob.forbidden(&env, &alice.namespace, &["get", "configmap", &connection.config_map]).await;
-    alice.forbidden(&env, &bob.namespace, &["delete", "prismnamespace", "billing"]).await;
-    alice.forbidden(&env, &env.namespace, &["get", "prismpattern", "orders-keyvalue"]).await;
-    alice.forbidden(&env, &env.namespace, &["delete", "prismpattern", "billing-consumer"]).await;
-    bob.forbidden(
-        &env,
-        &env.namespace,
-        &["patch", "prismcluster", "shared", "--type", "merge", "-p", r#"{"spec":{"paused":true}}"#],
-    )
-    .await;
-    alice.forbidden(&env, &env.namespace, &["delete", "prismcluster", "shared"]).await;
+    let (pause, unroute) = (r#"{"spec":{"paused":true}}"#, r#"{"spec":{"patterns":[]}}"#);
+    let platform = env.namespace.as_str();
+    let refusals: [(&Team, &str, &[&str]); 9] = [
+        (&bob, &alice.namespace, &["get", "prismnamespace", "orders"]),
+        (&bob, &alice.namespace, &["patch", "prismnamespace", "orders", "--type", "merge", "-p", unroute]),
+        (&bob, &alice.namespace, &["delete", "prismnamespace", "orders"]),
+        (&bob, &alice.namespace, &["get", "configmap", &connection.config_map]),
+        (&alice, &bob.namespace, &["delete", "prismnamespace", "billing"]),
+        (&alice, platform, &["get", "prismpattern", "orders-keyvalue"]),
+        (&alice, platform, &["delete", "prismpattern", "billing-consumer"]),
+        (&bob, platform, &["patch", "prismcluster", "shared", "--type", "merge", "-p", pause]),
+        (&alice, platform, &["delete", "prismcluster", "shared"]),
+    ];
+    for (team, namespace, args) in refusals {
+        team.forbidden(&env, namespace, args).await;
+    }
     let own_cluster = alice
         .kubectl(
             &env,
