@@ -216,6 +216,16 @@ async fn app_teams_attach_their_namespaces_and_cannot_touch_each_others() {
     assert_eq!(entry["quota"]["maxSessions"], 100, "the proxy enforces the cap: {entry}");
     assert_eq!(entry["quota"]["maxRequestsPerSecond"], 1000, "an unlimited ask takes the cap: {entry}");
     wait_served(&env, "billing", true).await;
+    // The platform team sees its tenants in the cluster's status, with their namespaces.
+    let clusters = env.api::<prism_api::v1beta1::PrismCluster>();
+    let summary = wait_for(&env, "the tenants in the cluster's status", LIMIT, || async {
+        let status = clusters.get("shared").await.ok()?.status?;
+        let tenants: Vec<(String, Option<String>)> =
+            status.namespace_status.into_iter().map(|n| (n.name, n.namespace)).collect();
+        (tenants.len() == 2).then_some(tenants)
+    })
+    .await;
+    assert!(summary.contains(&("orders".to_string(), Some(alice.namespace.clone()))), "{summary:?}");
 
     // Runners in the platform's namespace, tied to their tenant by labels (no owner reference).
     let runners = env.api::<PrismPattern>();
