@@ -283,6 +283,11 @@ async def install_cluster_wide(c: Checks, kc: Path) -> dict | None:
     check_binding(c, "leader election RoleBinding", get(kc, "rolebinding", lease_role, RELEASE_NS), "Role", lease_role,
                   RELEASE, RELEASE_NS)
     c.equal("no namespaced Role for the watched resources", get(kc, "role", RELEASE, RELEASE_NS), None)
+    tenants = f"{RELEASE}-tenants"
+    check_rules(c, "tenants ClusterRole", get(kc, "clusterrole", tenants), "tenants")
+    check_binding(c, "tenants ClusterRoleBinding", get(kc, "clusterrolebinding", tenants), "ClusterRole", tenants,
+                  RELEASE, RELEASE_NS)
+    check_user_roles(c, kc)
     service = get(kc, "service", f"{RELEASE}-metrics", RELEASE_NS)
     if c.check("metrics Service", service is not None) and deployment:
         c.equal("metrics Service port", [(p["port"], p["targetPort"]) for p in service["spec"]["ports"]], [(8080, "metrics")])
@@ -358,6 +363,21 @@ def run_operator_with_chart_args(c: Checks, kc: Path, deployment: dict, workdir:
     c.check("and hands the Lease back", not lease.get("spec", {}).get("holderIdentity"), lease.get("spec"))
 
 
+def check_user_roles(c: Checks, kc: Path) -> None:
+    """The aggregated roles: Kubernetes' edit gathers PrismNamespaces (not PrismClusters), view every kind."""
+    def prism_verbs(role: str, resource: str) -> set[str]:
+        rules = (get(kc, "clusterrole", role) or {}).get("rules") or []
+        return {v for r in rules if "prism.io" in r.get("apiGroups", []) and resource in r.get("resources", [])
+                for v in r.get("verbs", [])}
+    def gathered() -> bool:
+        return "create" in prism_verbs("edit", "prismnamespaces")
+    eventually(10, gathered)
+    c.check("edit may create PrismNamespaces", "create" in prism_verbs("edit", "prismnamespaces"), prism_verbs("edit", "prismnamespaces"))
+    c.check("admin may delete PrismNamespaces", "delete" in prism_verbs("admin", "prismnamespaces"))
+    c.equal("edit only reads PrismClusters", prism_verbs("edit", "prismclusters"), {"get", "list", "watch"})
+    c.equal("view reads PrismNamespaces", prism_verbs("view", "prismnamespaces"), {"get", "list", "watch"})
+
+
 async def install_scoped(c: Checks, kc: Path) -> None:
     print(f"install {SCOPED_RELEASE} (watching {WATCHED_NS} only, with a ServiceMonitor, alerts and a dashboard) into {SCOPED_NS}")
     for kind in ("ServiceMonitor", "PrometheusRule"):
@@ -374,6 +394,7 @@ async def install_scoped(c: Checks, kc: Path) -> None:
     check_rules(c, f"Role in {WATCHED_NS}", get(kc, "role", name, WATCHED_NS), "watched")
     check_binding(c, f"RoleBinding in {WATCHED_NS}", get(kc, "rolebinding", name, WATCHED_NS), "Role", name, name, SCOPED_NS)
     c.equal("no ClusterRole", get(kc, "clusterrole", name), None)
+    c.equal("no tenants ClusterRole (one namespace has no tenants elsewhere)", get(kc, "clusterrole", f"{name}-tenants"), None)
     c.equal("no ClusterRoleBinding", get(kc, "clusterrolebinding", name), None)
     check_rules(c, f"leader election Role in {SCOPED_NS}", get(kc, "role", f"{name}-leader-election", SCOPED_NS), "leaderElection")
     c.equal("no PodDisruptionBudget with one replica", get(kc, "poddisruptionbudget", name, SCOPED_NS), None)
@@ -415,6 +436,7 @@ async def upgrade_and_uninstall(c: Checks, kc: Path) -> None:
     c.equal("uninstall: the release's history is purged", release_secrets.stdout.split(), [])
     c.equal("uninstall: the Deployment is gone", get(kc, "deployment", RELEASE, RELEASE_NS), None)
     c.equal("uninstall: the ClusterRole is gone", get(kc, "clusterrole", RELEASE), None)
+    c.equal("uninstall: the tenants ClusterRole is gone", get(kc, "clusterrole", f"{RELEASE}-tenants"), None)
     c.equal("uninstall: the scoped Role is gone", get(kc, "role", f"{SCOPED_RELEASE}-prism-operator", WATCHED_NS), None)
     c.check("uninstall: the CRDs stay (and with them every Prism resource)",
             get(kc, "crd", "prismclusters.prism.io") is not None)

@@ -32,5 +32,7 @@ mod runtime_changes;
 mod sample;
 #[path = "e2e/self_healing.rs"]
 mod self_healing;
+#[path = "e2e/tenancy.rs"]
+mod tenancy;
 #[path = "e2e/versions.rs"]
 mod versions;

@@ -22,7 +22,7 @@ use futures::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, ServiceAccount};
 use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{
@@ -38,6 +38,8 @@ use serde_json::{Value, json};
 use support::rbac::{self, Binding, Grant, Install, Report, Request, RulesFile};
 
 const WATCHED: &str = "prism";
+/// An app team's namespace, labelled as the cluster's tenants are.
+const TENANT_NS: &str = "team-rbac";
 const RELEASE_NS: &str = "prism-system";
 /// The release name of the README's install: the chart's objects are named `prism-operator`.
 const RELEASE: &str = "prism-operator";
@@ -335,8 +337,9 @@ where
 }
 
 /// The scenario, driven by the test's client while the operator reconciles: from the operator
-/// taking the Lease to the cluster deleted.
-async fn scenario(client: &Client) {
+/// taking the Lease to the cluster deleted. `cluster_wide`: the operator watches every namespace,
+/// so an app team's namespace elsewhere attaches a PrismNamespace to the cluster too.
+async fn scenario(client: &Client, cluster_wide: bool) {
     let leases: Api<Lease> = Api::namespaced(client.clone(), RELEASE_NS);
     let lease = lease_name();
     eventually("the operator to lead", || async {
@@ -352,6 +355,9 @@ async fn scenario(client: &Client) {
     cluster["spec"]["deletionPolicy"] = json!("Delete");
     // Its deletion deletes data: confirmed, as the webhook requires.
     cluster["metadata"]["annotations"] = json!({"prism.io/confirm-data-deletion": CLUSTER_NAME});
+    // App teams' namespaces labelled as tenants may attach (see `tenant`).
+    cluster["spec"]["tenancy"] =
+        json!({"namespaces": {"from": "Selector", "selector": {"matchLabels": {"prism.io/tenant": "true"}}}});
     let clusters: Api<PrismCluster> = Api::namespaced(client.clone(), WATCHED);
     clusters.patch(CLUSTER_NAME, &apply_params(), &Patch::Apply(&cluster)).await.expect("apply the cluster");
     eventually("the cluster Running", || async {
@@ -359,6 +365,9 @@ async fn scenario(client: &Client) {
         (phase == ClusterPhase::Running).then_some(())
     })
     .await;
+    if cluster_wide {
+        tenant(client).await;
+    }
     let gvk = GroupVersionKind::gvk("monitoring.coreos.com", "v1", "ServiceMonitor");
     let monitors: Api<DynamicObject> = Api::namespaced_with(client.clone(), WATCHED, &ApiResource::from_gvk(&gvk));
     eventually("ServiceMonitors", || async {
@@ -433,12 +442,38 @@ async fn scenario(client: &Client) {
     eventually("the cluster gone", || gone(&clusters, CLUSTER_NAME)).await;
 }
 
+/// An app team's PrismNamespace in its own namespace, on the cluster: the webhook reads the
+/// namespace's labels, the controllers (watching every namespace's metadata) serve it with a
+/// dedicated runner in the cluster's namespace and connection details in the team's; deleted,
+/// its finalizer takes the runner.
+async fn tenant(client: &Client) {
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    let team = serde_json::from_value(json!({"metadata": {"name": TENANT_NS, "labels": {"prism.io/tenant": "true"}}}))
+        .expect("namespace");
+    namespaces.create(&PostParams::default(), &team).await.expect("the team's namespace");
+    let orders = json!({"apiVersion": "prism.io/v1beta1", "kind": "PrismNamespace",
+        "metadata": {"name": "team-orders", "namespace": TENANT_NS},
+        "spec": {"cluster": CLUSTER_NAME, "clusterNamespace": WATCHED, "patterns": ["keyvalue"], "isolation": "namespace"}});
+    let tenants: Api<PrismNamespace> = Api::namespaced(client.clone(), TENANT_NS);
+    tenants.patch("team-orders", &apply_params(), &Patch::Apply(&orders)).await.expect("the team's PrismNamespace");
+    let runners: Api<PrismPattern> = Api::namespaced(client.clone(), WATCHED);
+    eventually("the tenant's runner", || async { runners.get_opt("team-orders-keyvalue").await.ok().flatten() }).await;
+    let configs: Api<ConfigMap> = Api::namespaced(client.clone(), TENANT_NS);
+    eventually("its connection details", || async {
+        configs.get_opt("team-orders-prism-connection").await.ok().flatten()
+    })
+    .await;
+    tenants.delete("team-orders", &DeleteParams::default()).await.expect("delete the team's PrismNamespace");
+    eventually("the tenant gone", || gone(&tenants, "team-orders")).await;
+    eventually("its runner gone", || gone(&runners, "team-orders-keyvalue")).await;
+}
+
 /// The whole scenario with the chart's rules enforced, then the operator's termination: every
 /// request the operator sent.
 async fn enforced_run(watch_namespace: Option<&str>) -> Vec<RequestRecord> {
     let installed = install(&chart_rules(), &chart_install(watch_namespace), Before::Upgrade).await;
     let mut operator = Operator::start(&installed, watch_namespace);
-    scenario(&installed.client).await;
+    scenario(&installed.client, watch_namespace.is_none()).await;
     // At least one renewal (every retryPeriod), then the pod's termination: the lease is handed back.
     tokio::time::sleep(Duration::from_millis(2500)).await;
     let status = tokio::task::spawn_blocking(move || {
@@ -470,7 +505,7 @@ async fn first_refusal(rules: &RulesFile, watch_namespace: Option<&str>, before:
     };
     tokio::select! {
         refused = refused => Some(refused),
-        () = scenario(&installed.client) => None,
+        () = scenario(&installed.client, watch_namespace.is_none()) => None,
     }
 }
 

@@ -22,6 +22,23 @@ fn renders_the_sample_offline_as_yaml_documents() {
 }
 
 #[test]
+fn a_tenants_runners_render_in_the_clusters_namespace_and_its_connection_details_in_its_own() {
+    let output = render("tenancy.yaml");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let documents: Vec<serde_json::Value> =
+        serde_saphyr::from_multiple(&String::from_utf8(output.stdout).expect("utf-8")).expect("YAML documents");
+    let found = |kind: &str, name: &str| {
+        documents.iter().find(|d| d["kind"] == kind && d["metadata"]["name"] == name).cloned().unwrap_or_default()
+    };
+    let runner = found("PrismPattern", "orders-keyvalue");
+    assert_eq!(runner["metadata"]["namespace"], "platform");
+    assert_eq!(runner["metadata"]["labels"]["prism.io/tenant-namespace"], "team-a");
+    let connection = found("ConfigMap", "orders-prism-connection");
+    assert_eq!(connection["metadata"]["namespace"], "team-a");
+    assert_eq!(connection["data"]["PRISM_PROXY_ADDRESS"], "shared-proxy.platform.svc:8980");
+}
+
+#[test]
 fn a_pattern_without_its_cluster_is_a_clear_error() {
     let output = render("pattern-tuning.yaml");
     assert!(!output.status.success());

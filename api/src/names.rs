@@ -28,6 +28,12 @@ pub mod labels {
     pub const BACKEND: &str = "prism.io/backend";
     /// The PrismNamespace a dedicated runner belongs to.
     pub const NAMESPACE: &str = "prism.io/namespace";
+    /// On a tenant's dedicated runner (in the cluster's namespace): the Kubernetes namespace of
+    /// the PrismNamespace it serves. Owner references cannot cross namespaces: labels tie them.
+    pub const TENANT_NAMESPACE: &str = "prism.io/tenant-namespace";
+    /// On a tenant's dedicated runner: the uid of the PrismNamespace it serves, so that a runner
+    /// whose tenant is gone (even re-created under the same name) is known as an orphan.
+    pub const TENANT_UID: &str = "prism.io/tenant-uid";
 }
 
 /// Annotations the operator reads or writes.
@@ -83,4 +89,10 @@ pub mod conditions {
     pub const SPEC_VALID: &str = "SpecValid";
     pub const AUTOSCALING: &str = "Autoscaling";
     pub const OBSERVABILITY: &str = "Observability";
+    /// A PrismNamespace: its cluster admits it (its namespace, its patterns, its runners).
+    pub const ACCEPTED: &str = "Accepted";
+    /// A PrismNamespace: another PrismNamespace on the same cluster holds its name.
+    pub const CONFLICTED: &str = "Conflicted";
+    /// A PrismNamespace: its quota was lowered to the cluster's tenant limits.
+    pub const QUOTA_CLAMPED: &str = "QuotaClamped";
 }

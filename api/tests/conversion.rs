@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::autoscaling::v2::{HPAScalingRules, HorizontalPodAutoscalerBehavior, MetricSpec};
 use k8s_openapi::api::core::v1::{LocalObjectReference, ResourceRequirements, Toleration};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, ObjectMeta, Time};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, LabelSelector, ObjectMeta, Time};
 use prism_api::common::*;
 use prism_api::conversion::convert;
 use prism_api::{v1alpha1, v1alpha2, v1beta1};
@@ -280,9 +280,32 @@ impl Gen {
             backends,
             paused: self.coin(),
             deletion_policy: self.pick(&[DeletionPolicy::Retain, DeletionPolicy::Delete]),
+            tenancy: self.maybe(Gen::tenancy),
             ..Default::default()
         };
         v1beta1::PrismCluster { metadata: self.metadata(), spec, status }
+    }
+
+    fn tenancy(&mut self) -> v1beta1::Tenancy {
+        let from = self.pick(&[
+            v1beta1::NamespacesFrom::Same,
+            v1beta1::NamespacesFrom::All,
+            v1beta1::NamespacesFrom::Selector,
+        ]);
+        let selector = (from == v1beta1::NamespacesFrom::Selector)
+            .then(|| LabelSelector { match_labels: Some(self.map()), ..LabelSelector::default() });
+        v1beta1::Tenancy {
+            namespaces: v1beta1::AllowedNamespaces { from, selector },
+            limits: self.maybe(|g| v1beta1::TenantLimits {
+                quota: Quota {
+                    max_sessions: g.maybe(|g| g.int(1, 100).into()),
+                    max_requests_per_second: g.maybe(|g| g.int(1, 100).into()),
+                    burst: None,
+                },
+                max_dedicated_runners: g.maybe(|g| g.int(0, 4)),
+                patterns: g.list(2, Gen::word),
+            }),
+        }
     }
 
     // --- PrismNamespace -----------------------------------------------------------------------
@@ -297,6 +320,7 @@ impl Gen {
                 ready: g.coin(),
             }),
             conditions: g.conditions(),
+            connection: g.maybe(|g| Connection { config_map: g.word(), endpoint: g.word() }),
         })
     }
     fn old_namespace(&mut self) -> v1alpha2::PrismNamespace {
@@ -304,7 +328,11 @@ impl Gen {
         v1alpha2::PrismNamespace { metadata: self.metadata(), spec, status: self.namespace_status() }
     }
     fn new_namespace(&mut self) -> v1beta1::PrismNamespace {
-        let spec = v1beta1::PrismNamespaceSpec { cluster: self.word(), settings: self.namespace_settings() };
+        let spec = v1beta1::PrismNamespaceSpec {
+            cluster: self.word(),
+            cluster_namespace: self.maybe(Gen::word),
+            settings: self.namespace_settings(),
+        };
         v1beta1::PrismNamespace { metadata: self.metadata(), spec, status: self.namespace_status() }
     }
 
@@ -436,6 +464,7 @@ fn the_generators_reach_the_fields_that_need_an_annotation() {
             ("cluster down", serde_json::to_value(g.new_cluster()).unwrap(), "prism.io/v1alpha1"),
             ("pattern down", serde_json::to_value(g.new_pattern()).unwrap(), "prism.io/v1alpha1"),
             ("pattern up", serde_json::to_value(g.old_pattern()).unwrap(), "prism.io/v1beta1"),
+            ("namespace down", serde_json::to_value(g.new_namespace()).unwrap(), "prism.io/v1alpha2"),
         ] {
             let converted = convert(&object, via).unwrap();
             if converted["metadata"]["annotations"]
@@ -446,7 +475,7 @@ fn the_generators_reach_the_fields_that_need_an_annotation() {
             }
         }
     });
-    for kind in ["cluster down", "pattern down", "pattern up"] {
+    for kind in ["cluster down", "pattern down", "pattern up", "namespace down"] {
         let count = annotated.get(kind).copied().unwrap_or_default();
         assert!(count > CASES / 4, "{kind}: only {count} of {CASES} objects needed an annotation");
     }

@@ -63,6 +63,8 @@ pub trait CachedKind: Send + Sync {
     fn listed(&self) -> bool;
     /// The cached objects in `ns` whose controller is `owner_uid`.
     fn controlled_by(&self, ns: &str, owner_uid: &str) -> Vec<Child>;
+    /// The cached objects in `ns` that `selector` selects.
+    fn labelled(&self, ns: &str, selector: &Selector) -> Vec<Child>;
 }
 
 /// One kind's store, the selector of the watch that fills it, and whether its objects are the
@@ -97,6 +99,14 @@ where
         // Filtered in place: the store holds the children of every parent.
         let mine = |k: &K| k.meta().namespace.as_deref() == Some(ns) && is_controlled_by(k.meta(), owner_uid);
         self.store.state_filter(mine).iter().map(|k| child(k.meta())).collect()
+    }
+
+    fn labelled(&self, ns: &str, selector: &Selector) -> Vec<Child> {
+        let selected = |k: &K| {
+            k.meta().namespace.as_deref() == Some(ns)
+                && selector.matches(k.meta().labels.as_ref().unwrap_or(&BTreeMap::new()))
+        };
+        self.store.state_filter(selected).iter().map(|k| child(k.meta())).collect()
     }
 }
 
@@ -323,6 +333,16 @@ impl<'a> ChildrenBuilder<'a> {
         let (store, changes) = self.watches.watch::<K>(&selector);
         self.keep(store, selector, owned);
         changes
+    }
+
+    /// Makes passes wait for `store` to list too (a cache of objects read whole, not children,
+    /// e.g. the Kubernetes namespaces whose labels admit tenants).
+    pub fn wait_for<K>(&mut self, store: Store<K>)
+    where
+        K: Resource<DynamicType = ()> + Clone + Send + Sync + 'static,
+    {
+        let resource = ApiResource::erase::<K>(&());
+        self.every.push(Arc::new(KindStore { store, selector: Selector::default(), resource }));
     }
 
     /// Adds the store of this controller's children of kind `K` that another watch fills, with

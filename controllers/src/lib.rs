@@ -8,7 +8,7 @@
 //! 1. Foundations, no I/O: `error`, `kinds`, `hash`, `ports`, `naming`, `meta`, `conditions`,
 //!    `transitions`, `projection`, `workload`, `metrics`, `backoff`, and the shared builders
 //!    `images`, `objects`, `pod`,
-//!    `backends`, `children`, `routes`.
+//!    `backends`, `children`, `routes`, `tenancy`.
 //! 2. The runtime of a controller: `watches` (backed-off watches, the run loop), `cache` (the
 //!    children as last seen), `context` (what all controllers share), `writer` (apply, the
 //!    ledger, the sweep), `driver` (finalizer, status, errors, Events).
@@ -38,6 +38,7 @@ pub mod ports;
 pub mod projection;
 pub mod render;
 pub mod routes;
+pub mod tenancy;
 pub mod transitions;
 pub mod watches;
 pub mod workload;

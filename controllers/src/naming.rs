@@ -42,6 +42,11 @@ pub fn proxy_config(cluster: &str) -> String {
     component(cluster, "proxy-config")
 }
 
+/// The ConfigMap of a PrismNamespace's connection details, in its own namespace.
+pub fn connection_config(prism_namespace: &str) -> String {
+    format!("{prism_namespace}-prism-connection")
+}
+
 /// Key of the routing document in the proxy's ConfigMap.
 pub const PROXY_ROUTES_KEY: &str = "routes.json";
 

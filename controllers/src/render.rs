@@ -40,11 +40,13 @@ pub fn render(documents: &[Value]) -> Result<Vec<Value>, RenderError> {
         render_cluster(c, &namespaces, &patterns, &mut out)?;
     }
     for n in &namespaces {
-        let c = cluster_of(&clusters, "PrismNamespace", &n.name_any(), &n.spec.cluster)?;
+        let target = n.cluster_ref();
+        let c = cluster_of(&clusters, "PrismNamespace", &n.name_any(), target.name, target.namespace)?;
         render_namespace(n, c, &mut out)?;
     }
     for p in &patterns {
-        let c = cluster_of(&clusters, "PrismPattern", &p.name_any(), &p.spec.cluster)?;
+        let c =
+            cluster_of(&clusters, "PrismPattern", &p.name_any(), &p.spec.cluster, &p.namespace().unwrap_or_default())?;
         render_runner(p, c, &mut out)?;
     }
     Ok(out)
@@ -83,8 +85,10 @@ fn cluster_of<'a>(
     kind: &'static str,
     name: &str,
     cluster: &str,
+    namespace: &str,
 ) -> Result<&'a PrismCluster, RenderError> {
-    clusters.iter().find(|c| c.name_any() == cluster).ok_or_else(|| RenderError::Invalid {
+    let named = |c: &&PrismCluster| c.name_any() == cluster && c.namespace().as_deref() == Some(namespace);
+    clusters.iter().find(named).ok_or_else(|| RenderError::Invalid {
         kind,
         name: name.into(),
         message: format!("spec.cluster names PrismCluster {cluster:?}, which is not in the input"),
@@ -130,7 +134,10 @@ fn render_cluster(
 ) -> Result<(), RenderError> {
     let invalid = |message: String| RenderError::Invalid { kind: "PrismCluster", name: c.name_any(), message };
     let valid = cluster::validate::validate(c).map_err(|e| invalid(e.message))?;
-    let routes = cluster::routes::routes(&valid, patterns, namespaces);
+    // Offline, no namespace's labels are known: tenants admitted by a selector are not rendered.
+    let attached: Vec<PrismNamespace> =
+        namespaces.iter().filter(|n| crate::tenancy::attaches_to(n, c)).cloned().collect();
+    let routes = cluster::routes::routes(&valid, patterns, &attached, |_| None);
     let credentials = placeholder_credentials(c);
     let inputs = Inputs { owner: owner(c), credentials: &credentials, routes: &routes, service_monitor_api: true };
     let objects = cluster_build::build(&valid, &inputs);
@@ -166,6 +173,9 @@ fn render_namespace(n: &PrismNamespace, c: &PrismCluster, out: &mut Vec<Value>) 
     for runner in namespace::build::dedicated_runners(&valid, &owner(n)) {
         push(out, &runner, &())?;
         render_runner(&with_identity(runner), c, out)?;
+    }
+    if !valid.cluster_own {
+        push(out, &namespace::build::connection_config_map(&valid, &owner(n)), &())?;
     }
     Ok(())
 }

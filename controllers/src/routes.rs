@@ -39,6 +39,10 @@ pub struct PatternRoute {
 pub struct NamespaceRoute {
     /// The PrismNamespace name.
     pub name: String,
+    /// The Kubernetes namespace of a tenant's PrismNamespace (absent: the cluster's own), so that
+    /// a PrismNamespace asking for a name another holds knows it is not the one served.
+    #[serde(default, rename = "kubernetesNamespace", skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
     pub isolation: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quota: Option<Quota>,
@@ -59,9 +63,15 @@ impl Routes {
         self.patterns.iter().any(|p| p.runner == runner)
     }
 
-    /// Whether the document lists PrismNamespace `name`.
+    /// Whether the document lists PrismNamespace `name` (of whichever Kubernetes namespace).
     pub fn serves_namespace(&self, name: &str) -> bool {
         self.namespaces.iter().any(|n| n.name == name)
+    }
+
+    /// Whether the document lists `namespace` itself: its name, from its Kubernetes namespace.
+    pub fn serves(&self, namespace: &PrismNamespace) -> bool {
+        let tenant = namespace.is_cross_namespace().then(|| namespace.namespace()).flatten();
+        self.namespaces.iter().any(|n| n.name == namespace.name_any() && n.tenant == tenant)
     }
 
     /// The document in a proxy config ConfigMap, if it has a readable one.
@@ -91,6 +101,7 @@ pub fn render(cluster: &str, mut runners: Vec<PatternRoute>, namespaces: &[Prism
         .filter(|n| n.spec.cluster == cluster && n.metadata.deletion_timestamp.is_none())
         .map(|n| NamespaceRoute {
             name: n.name_any(),
+            tenant: n.is_cross_namespace().then(|| n.namespace()).flatten(),
             isolation: n.spec.settings.isolation.as_str().to_string(),
             quota: n.spec.settings.quota.clone(),
             patterns: n

@@ -21,8 +21,9 @@ use std::time::Duration;
 use futures::channel::mpsc;
 use futures::future::BoxFuture;
 use futures::{FutureExt, Stream, StreamExt};
+use k8s_openapi::api::core::v1::Namespace;
 use kube::Resource;
-use kube::core::Selector;
+use kube::core::{PartialObjectMeta, Selector};
 use kube::runtime::controller::{self, Action};
 use kube::runtime::reflector::{self, Store, reflector};
 use kube::runtime::utils::Backoff;
@@ -36,6 +37,12 @@ use crate::projection::{Cached, project};
 /// is trimmed for the cache, and every watch lists at once after a restart: kube's default of 500
 /// made a restarted operator's peak memory grow with the number of clusters.
 pub const LIST_PAGE: u32 = 100;
+
+/// One consumer's stream of a shared watch's changes.
+type Changes<K> = futures::stream::Map<mpsc::UnboundedReceiver<K>, fn(K) -> Result<K, watcher::Error>>;
+
+/// A Kubernetes namespace as the controllers cache it: its metadata.
+pub type NamespaceMeta = PartialObjectMeta<Namespace>;
 
 /// A controller of every `K` object in the watch scope, with no shared trigger backoff. Its other
 /// triggers must back off on their own: take them from `watches` (or `cache::ChildrenBuilder`).
@@ -58,7 +65,7 @@ pub struct SharedWatches {
 }
 
 /// One shared watch: its cache, and a channel to each consumer of its changes.
-struct Shared<K: Watched> {
+struct Shared<K: Resource<DynamicType = ()> + Clone + 'static> {
     store: Store<K>,
     consumers: Arc<Mutex<Vec<mpsc::UnboundedSender<K>>>>,
 }
@@ -74,26 +81,65 @@ impl SharedWatches {
         &self,
         selector: &Selector,
     ) -> (Store<K>, impl Stream<Item = Result<K, watcher::Error>> + Send + use<K>) {
-        let key = (TypeId::of::<K>(), selector.to_string());
+        self.shared_watch((TypeId::of::<K>(), selector.to_string()), || {
+            let (store, writer) = reflector::store::<K>();
+            let config = watcher::Config::default().labels_from(selector);
+            (store, cached_changes(&self.client, self.ns.as_deref(), config, writer))
+        })
+    }
+
+    /// The metadata of every Kubernetes namespace (their labels decide which a cluster admits) and
+    /// a stream of their changes for one consumer; `None` when the operator watches one namespace,
+    /// the only one whose PrismNamespaces it sees (and every cluster admits its own namespace).
+    /// Metadata only, without managedFields: memory grows with the number of namespaces, not
+    /// with what they hold.
+    pub fn namespaces(
+        &self,
+    ) -> Option<(Store<NamespaceMeta>, impl Stream<Item = Result<NamespaceMeta, watcher::Error>> + Send + use<>)> {
+        if self.ns.is_some() {
+            return None;
+        }
+        Some(self.shared_watch((TypeId::of::<NamespaceMeta>(), String::new()), || {
+            let (store, writer) = reflector::store::<NamespaceMeta>();
+            let api = kube::Api::<NamespaceMeta>::all(self.client.clone());
+            let config = watcher::Config::default().any_semantic().page_size(LIST_PAGE);
+            let events = watcher(api, config).default_backoff().modify(|n| n.metadata.managed_fields = None);
+            (store, reflector(writer, events).touched_objects())
+        }))
+    }
+
+    /// The shared watch of `key`, started by `start` (its cache and its changes) if there is none
+    /// yet, and a stream of its changes for one more consumer.
+    fn shared_watch<K, S>(&self, key: (TypeId, String), start: impl FnOnce() -> (Store<K>, S)) -> (Store<K>, Changes<K>)
+    where
+        K: Resource<DynamicType = ()> + Clone + Send + Sync + 'static,
+        S: Stream<Item = Result<K, watcher::Error>> + Send + 'static,
+    {
         let mut shared = self.shared.lock().unwrap_or_else(PoisonError::into_inner);
         let found = shared.get(&key).cloned().and_then(|any| any.downcast::<Shared<K>>().ok());
         let watch = found.unwrap_or_else(|| {
-            let started = Arc::new(self.start::<K>(selector));
+            let (store, changes) = start();
+            let started = Arc::new(self.fan_out(store, changes));
             shared.insert(key, started.clone());
             started
         });
         let (sender, changes) = mpsc::unbounded();
         watch.consumers.lock().unwrap_or_else(PoisonError::into_inner).push(sender);
-        (watch.store.clone(), changes.map(Ok))
+        (watch.store.clone(), changes.map(Ok as fn(K) -> Result<K, watcher::Error>))
     }
 
-    /// A watch of the `K` objects `selector` selects, to run with the others.
-    fn start<K: Watched + Cached>(&self, selector: &Selector) -> Shared<K> {
-        let (store, writer) = reflector::store::<K>();
+    /// A watch whose `changes` go to each of its consumers, to run with the others.
+    fn fan_out<K>(
+        &self,
+        store: Store<K>,
+        changes: impl Stream<Item = Result<K, watcher::Error>> + Send + 'static,
+    ) -> Shared<K>
+    where
+        K: Resource<DynamicType = ()> + Clone + Send + Sync + 'static,
+    {
         let consumers: Arc<Mutex<Vec<mpsc::UnboundedSender<K>>>> = Arc::default();
-        let config = watcher::Config::default().labels_from(selector);
         let fan_out = consumers.clone();
-        let driver = cached_changes(&self.client, self.ns.as_deref(), config, writer).for_each(move |change| {
+        let driver = changes.for_each(move |change| {
             match change {
                 Ok(object) => {
                     for consumer in fan_out.lock().unwrap_or_else(PoisonError::into_inner).iter() {
@@ -211,4 +257,20 @@ pub fn spec_or_identity<K: Resource>(cluster: &K) -> Option<u64> {
     let mut hasher = DefaultHasher::new();
     (meta.generation, &meta.uid, meta.deletion_timestamp.is_some()).hash(&mut hasher);
     Some(hasher.finish())
+}
+
+/// What of a Kubernetes namespace decides whether a cluster admits its PrismNamespaces: its labels
+/// (and its identity, a namespace re-created under the same name).
+pub fn labels_of<K: Resource>(namespace: &K) -> Option<u64> {
+    let meta = namespace.meta();
+    let mut hasher = DefaultHasher::new();
+    (&meta.labels, &meta.uid).hash(&mut hasher);
+    Some(hasher.finish())
+}
+
+/// The labels of Kubernetes namespace `ns` as `store` last saw them (`None`: not seen, or no
+/// store: the operator watches one namespace).
+pub fn namespace_labels(store: Option<&Store<NamespaceMeta>>, ns: &str) -> Option<crate::tenancy::Labels> {
+    let namespace = store?.get(&reflector::ObjectRef::new(ns))?;
+    Some(namespace.metadata.labels.clone().unwrap_or_default())
 }

@@ -34,17 +34,21 @@ pub enum Outcome {
     Unchanged,
 }
 
-/// The children one pass applied, by API group, kind and name.
+/// The children one pass applied, by API group, kind, namespace and name.
 #[derive(Debug, Default)]
-struct Ledger(BTreeSet<(String, String, String)>);
+struct Ledger(BTreeSet<(String, String, String, String)>);
 
 impl Ledger {
-    fn record(&mut self, resource: &ApiResource, name: &str) {
-        self.0.insert((resource.group.clone(), resource.kind.clone(), name.to_string()));
+    fn key(resource: &ApiResource, ns: &str, name: &str) -> (String, String, String, String) {
+        (resource.group.clone(), resource.kind.clone(), ns.to_string(), name.to_string())
     }
 
-    fn has(&self, resource: &ApiResource, name: &str) -> bool {
-        self.0.contains(&(resource.group.clone(), resource.kind.clone(), name.to_string()))
+    fn record(&mut self, resource: &ApiResource, ns: &str, name: &str) {
+        self.0.insert(Self::key(resource, ns, name));
+    }
+
+    fn has(&self, resource: &ApiResource, ns: &str, name: &str) -> bool {
+        self.0.contains(&Self::key(resource, ns, name))
     }
 }
 
@@ -84,18 +88,41 @@ impl<'a> Writer<'a> {
     where
         K: Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()>,
     {
-        Api::namespaced(self.ctx.client.clone(), &self.namespace)
+        self.api_in(&self.namespace)
+    }
+
+    /// An Api for `K` in namespace `ns` (a tenant's runners live in its cluster's namespace).
+    pub fn api_in<K>(&self, ns: &str) -> Api<K>
+    where
+        K: Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()>,
+    {
+        Api::namespaced(self.ctx.client.clone(), ns)
     }
 
     /// The object `name` of kind `K` in the parent's namespace, as last seen, else as read now.
     pub async fn live<K: Watched>(&self, name: &str) -> Result<Option<K>> {
-        self.children.live(&self.api::<K>(), name).await
+        self.live_in(&self.namespace, name).await
+    }
+
+    /// The object `name` of kind `K` in namespace `ns`, as last seen, else as read now.
+    pub async fn live_in<K: Watched>(&self, ns: &str, name: &str) -> Result<Option<K>> {
+        self.children.live(&self.api_in::<K>(ns), name).await
     }
 
     /// The child `name` of kind `K` that carries `labels`, as last seen: once the cache has
     /// listed, a child it has not seen is absent (see [`Children::lookup`]); else as read now.
     pub async fn live_child<K: Watched>(&self, name: &str, labels: &BTreeMap<String, String>) -> Result<Option<K>> {
-        self.children.live_child(&self.api::<K>(), name, labels).await
+        self.live_child_in(&self.namespace, name, labels).await
+    }
+
+    /// [`Writer::live_child`] in namespace `ns`.
+    pub async fn live_child_in<K: Watched>(
+        &self,
+        ns: &str,
+        name: &str,
+        labels: &BTreeMap<String, String>,
+    ) -> Result<Option<K>> {
+        self.children.live_child(&self.api_in::<K>(ns), name, labels).await
     }
 
     /// The object `name` of kind `K` in the parent's namespace as stored now (not as cached: for
@@ -110,21 +137,24 @@ impl<'a> Writer<'a> {
     /// Applies `desired` unless the live object already is what it would become, and returns the
     /// object as it now is with what happened. The desired state's hash rides in an annotation so
     /// that a field dropped from the desired state is noticed (and removed by the apply). The live
-    /// object is read from the controller's cache of its children when it has one for `K`.
+    /// object is read from the controller's cache of its children when it has one for `K`. The
+    /// child goes to its own namespace if it names one (a tenant's runner goes to its cluster's),
+    /// else to the parent's.
     pub async fn apply<K>(&self, desired: K) -> Result<(K, Outcome)>
     where
         K: Watched + Serialize,
     {
         let name = desired.name_any();
-        self.record(&ApiResource::erase::<K>(&()), &name);
-        let known = match self.children.lookup::<K>(&self.namespace, &name, desired.labels()) {
+        let ns = desired.namespace().unwrap_or_else(|| self.namespace.clone());
+        self.record(&ApiResource::erase::<K>(&()), &ns, &name);
+        let known = match self.children.lookup::<K>(&ns, &name, desired.labels()) {
             Lookup::Seen(live) => Some(Some(Arc::unwrap_or_clone(live))),
             Lookup::Absent => Some(None),
             Lookup::Unknown => None,
         };
-        let (object, outcome) = self.apply_over(&self.api(), desired, &(), known).await?;
+        let (object, outcome) = self.apply_over(&self.api_in(&ns), desired, &(), known).await?;
         if outcome != Outcome::Unchanged {
-            self.children.wrote::<K>(&self.namespace, &name);
+            self.children.wrote::<K>(&ns, &name);
         }
         Ok((object, outcome))
     }
@@ -136,17 +166,17 @@ impl<'a> Writer<'a> {
         desired: DynamicObject,
         resource: &ApiResource,
     ) -> Result<(DynamicObject, Outcome)> {
-        self.record(resource, &desired.name_any());
+        self.record(resource, &self.namespace, &desired.name_any());
         let api = Api::namespaced_with(self.ctx.client.clone(), &self.namespace, resource);
         self.apply_over(&api, desired, resource, None).await
     }
 
-    fn record(&self, resource: &ApiResource, name: &str) {
-        self.ledger.lock().unwrap_or_else(PoisonError::into_inner).record(resource, name);
+    fn record(&self, resource: &ApiResource, ns: &str, name: &str) {
+        self.ledger.lock().unwrap_or_else(PoisonError::into_inner).record(resource, ns, name);
     }
 
-    fn recorded(&self, resource: &ApiResource, name: &str) -> bool {
-        self.ledger.lock().unwrap_or_else(PoisonError::into_inner).has(resource, name)
+    fn recorded(&self, resource: &ApiResource, ns: &str, name: &str) -> bool {
+        self.ledger.lock().unwrap_or_else(PoisonError::into_inner).has(resource, ns, name)
     }
 
     /// Applies `desired` over the live object: `known` (`Some(None)`: known to be absent), else read.
@@ -171,7 +201,7 @@ impl<'a> Writer<'a> {
             Some(None) => None,
             _ => api.get_opt(&name).await.map_err(|source| Error::api("get", &kind, &name, source))?,
         };
-        let key = self.children.key_of(&kind, &self.namespace, &name);
+        let key = self.children.key_of(&kind, api.namespace().unwrap_or(&self.namespace), &name);
         if let Some(live) = &live
             && self.is_current(key, live, &desired, &desired_hash)
         {
@@ -201,7 +231,8 @@ impl<'a> Writer<'a> {
         if cached == Some(false) {
             return Ok(false);
         }
-        self.delete_named(&ApiResource::erase::<K>(&()), Some(TypeId::of::<K>()), name, cached == Some(true)).await
+        let resource = ApiResource::erase::<K>(&());
+        self.delete_named(&resource, Some(TypeId::of::<K>()), &self.namespace, name, cached == Some(true)).await
     }
 
     /// Deletes every child the parent controls that this pass did not apply, of every kind the
@@ -232,9 +263,38 @@ impl<'a> Writer<'a> {
             Some(kind) => kind.controlled_by(&self.namespace, &self.owner_uid),
             None => self.list_controlled(resource, selector).await?,
         };
-        let (doomed, remaining) = unwanted(children, |name| self.recorded(resource, name));
+        let (doomed, remaining) = unwanted(children, |name| self.recorded(resource, &self.namespace, name));
         for name in doomed {
-            self.delete_named(resource, cached.map(|kind| kind.stored_type()), &name, true).await?;
+            self.delete_named(resource, cached.map(|kind| kind.stored_type()), &self.namespace, &name, true).await?;
+        }
+        Ok(remaining)
+    }
+
+    /// Deletes the `K` objects in namespace `ns` that `labels` select and this pass did not apply:
+    /// children tied to the parent by labels alone (a tenant's runners in its cluster's
+    /// namespace, where no owner reference can reach). Returns how many unwanted ones remain,
+    /// those being deleted included.
+    pub async fn sweep_labelled<K: Watched>(&self, ns: &str, labels: &BTreeMap<String, String>) -> Result<usize> {
+        let resource = ApiResource::erase::<K>(&());
+        let selector = kube::core::Selector::from_iter(
+            labels.iter().map(|(k, v)| kube::core::Expression::Equal(k.clone(), v.clone())),
+        );
+        let cached = self.children.owned_kind::<K>().filter(|kind| kind.listed());
+        let children = match cached {
+            Some(kind) => kind.labelled(ns, &selector),
+            None => {
+                let api: Api<DynamicObject> = Api::namespaced_with(self.ctx.client.clone(), ns, &resource);
+                let params = ListParams::default().labels(&selector.to_string());
+                let list = api
+                    .list_metadata(&params)
+                    .await
+                    .map_err(|source| Error::api("list", &resource.kind, &selector.to_string(), source))?;
+                list.items.iter().map(|item| child(&item.metadata)).collect()
+            }
+        };
+        let (doomed, remaining) = unwanted(children, |name| self.recorded(&resource, ns, name));
+        for name in doomed {
+            self.delete_named(&resource, Some(TypeId::of::<K>()), ns, &name, true).await?;
         }
         Ok(remaining)
     }
@@ -256,11 +316,12 @@ impl<'a> Writer<'a> {
         &self,
         resource: &ApiResource,
         cached: Option<TypeId>,
+        ns: &str,
         name: &str,
         exists: bool,
     ) -> Result<bool> {
         let kind = &resource.kind;
-        let api: Api<DynamicObject> = Api::namespaced_with(self.ctx.client.clone(), &self.namespace, resource);
+        let api: Api<DynamicObject> = Api::namespaced_with(self.ctx.client.clone(), ns, resource);
         // Look first: deleting what is not there would still be a write request, on every pass.
         let exists = exists
             || api.get_metadata_opt(name).await.map_err(|source| Error::api("get", kind, name, source))?.is_some();
@@ -275,7 +336,7 @@ impl<'a> Writer<'a> {
             Err(kube::Error::Api(status)) if status.code == 404 => false,
             Err(source) => return Err(Error::api("delete", kind, name, source)),
         };
-        self.children.deleted(cached, kind, &self.namespace, name);
+        self.children.deleted(cached, kind, ns, name);
         Ok(sent)
     }
 

@@ -163,7 +163,20 @@ async fn a_namespace_isolated_namespace_gets_its_runners_becomes_ready_and_then_
     assert_eq!(count(&writes, "/prismpatterns/orders-consumer"), 1, "{writes:#?}");
     assert_eq!(count(&writes, "/prismnamespaces/orders"), 2, "finalizer and owner reference: {writes:#?}");
     assert_eq!(count(&writes, "/prismnamespaces/orders/status"), 2, "Pending, then Ready: {writes:#?}");
-    assert_eq!(writes.len(), 6, "{writes:#?}");
+    assert_eq!(count(&writes, "/configmaps/orders-prism-connection"), 1, "connection details: {writes:#?}");
+    assert_eq!(writes.len(), 7, "{writes:#?}");
+
+    // The app team's connection details: named in the status, owned by the namespace, no secrets.
+    let connection = status.connection.clone().expect("connection");
+    assert_eq!(connection.endpoint, "prod-proxy.prism.svc:8980");
+    let config = h.api::<ConfigMap>().get(&connection.config_map).await.expect("connection ConfigMap");
+    let data = config.data.clone().unwrap_or_default();
+    assert_eq!(data.get("PRISM_PROXY_ADDRESS").map(String::as_str), Some("prod-proxy.prism.svc:8980"));
+    assert_eq!(data.get("PRISM_NAMESPACE").map(String::as_str), Some("orders"));
+    assert_eq!(data.get("PRISM_PATTERNS").map(String::as_str), Some("keyvalue,consumer"));
+    let patterns: serde_json::Value = serde_json::from_str(&data["patterns.json"]).expect("patterns.json");
+    assert_eq!(patterns[0], json!({"name": "keyvalue", "type": "keyvalue", "endpoint": "prod-proxy.prism.svc:8980"}));
+    assert_eq!(config.owner_references().first().map(|o| o.uid.clone()), orders.uid());
 
     // A reconcile of the unchanged, ready namespace (and a runner's unrelated change) writes nothing.
     let touch = json!({"metadata": {"labels": {"touched": "yes"}}});
@@ -394,7 +407,11 @@ async fn the_whole_hierarchy_serves_the_samples_namespaces_and_tears_one_down_in
     println!("the whole hierarchy: {} writes by the namespace controller: {mine:#?}", mine.len());
     let payments_writes: Vec<&&String> = mine.iter().filter(|w| w.contains("payments")).collect();
     let status_writes = payments_writes.iter().filter(|w| w.contains("/status ")).count();
-    assert_eq!(payments_writes.len() - status_writes, 3, "owner reference and 2 runners: {payments_writes:#?}");
+    assert_eq!(
+        payments_writes.len() - status_writes,
+        4,
+        "owner reference, 2 runners and the connection details: {payments_writes:#?}"
+    );
     assert!(status_writes <= 3, "status written once per readiness change: {payments_writes:#?}");
 
     // Quiet once converged: nothing more from the namespace controller.

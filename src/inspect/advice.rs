@@ -29,6 +29,20 @@ pub fn what_to_do(reason: &str, node: &Node, snapshot: &Snapshot) -> Option<Stri
             "fix the podOverrides field the message names: it must be a valid PodTemplateSpec".into()
         }
         "RunnerNameClash" => "rename this PrismNamespace (or the pattern), or use isolation none or session".into(),
+        "NamespaceNotAllowed" => format!(
+            "ask the platform team to admit namespace {ns} (label it as PrismCluster {cluster}'s \
+             spec.tenancy.namespaces.selector says, or widen the rule)"
+        ),
+        "PatternNotAllowed" | "TooManyDedicatedRunners" => format!(
+            "stay within PrismCluster {cluster}'s spec.tenancy.limits (the message says which), or ask its platform \
+             team to raise them"
+        ),
+        "NameInUse" => "another namespace holds this Prism namespace name (the message says which): rename this \
+                        PrismNamespace"
+            .into(),
+        "ClusterOutOfScope" => "run an operator that watches every namespace (the chart without watchNamespace), or \
+                                create the PrismNamespace in the operator's namespace"
+            .into(),
         "KedaNotInstalled" => {
             "install KEDA (its keda.sh/v1alpha1 ScaledObject API), or set spec.autoscaling.scaler: hpa".into()
         }
@@ -124,6 +138,18 @@ mod tests {
         let snapshot = Snapshot { clusters: vec![cluster.clone()], ..Snapshot::default() };
         let advice = what_to_do("BackendNotEnabled", &node::cluster(&cluster), &snapshot);
         assert_eq!(advice.as_deref(), Some("enable spec.backends.nats or remove nats from pattern consumer"));
+    }
+
+    #[test]
+    fn a_tenant_not_admitted_is_told_whom_to_ask_and_what() {
+        let tenant: prism_api::v1beta1::PrismNamespace = serde_saphyr::from_str(
+            "metadata: {name: orders, namespace: team-a}\nspec: {cluster: shared, clusterNamespace: platform}\n",
+        )
+        .expect("namespace");
+        let advice =
+            what_to_do("NamespaceNotAllowed", &node::namespace(&tenant), &Snapshot::default()).expect("advice");
+        assert!(advice.contains("admit namespace team-a") && advice.contains("PrismCluster shared"), "{advice}");
+        assert!(what_to_do("NameInUse", &node::namespace(&tenant), &Snapshot::default()).is_some());
     }
 
     #[test]

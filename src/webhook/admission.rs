@@ -4,8 +4,11 @@
 //! (warnings): a deprecated version, an edit of a field that the owning PrismCluster will put
 //! back.
 
+use prism_api::v1beta1::NamespacesFrom;
 use prism_api::v1beta1::{ClusterPattern, DeletionPolicy};
 use prism_api::v1beta1::{PrismCluster, PrismNamespace, PrismPattern};
+use prism_controllers::conditions::Problem;
+use prism_controllers::tenancy::{self, Labels};
 use prism_controllers::{children, namespace, pattern};
 use serde_json::Value;
 
@@ -81,8 +84,12 @@ impl Request {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Lookup {
     Nothing,
-    /// The cluster a PrismNamespace or PrismPattern names in spec.cluster.
-    Cluster(String),
+    /// The cluster a PrismNamespace or PrismPattern names in spec.cluster (a PrismNamespace's in
+    /// spec.clusterNamespace, else in its own namespace).
+    Cluster {
+        namespace: String,
+        name: String,
+    },
     /// The cluster owning PrismPattern `0` (a `kubectl scale`, whose object is a Scale).
     OwnerOfPattern(String),
 }
@@ -92,11 +99,17 @@ pub fn lookup(request: &Request) -> Lookup {
     let user_write = !request.by_operator() && matches!(request.operation, Operation::Create | Operation::Update);
     match (request.kind.as_str(), request.subresource.as_deref()) {
         ("PrismPattern", Some("scale")) if user_write => Lookup::OwnerOfPattern(request.name.clone()),
-        ("PrismNamespace" | "PrismPattern", None) if user_write => request
-            .object
-            .as_ref()
-            .and_then(|o| o["spec"]["cluster"].as_str())
-            .map_or(Lookup::Nothing, |c| Lookup::Cluster(c.to_string())),
+        ("PrismNamespace" | "PrismPattern", None) if user_write => {
+            let Some(spec) = request.object.as_ref().map(|o| &o["spec"]) else { return Lookup::Nothing };
+            let namespace = match (request.kind.as_str(), spec["clusterNamespace"].as_str()) {
+                ("PrismNamespace", Some(elsewhere)) => elsewhere,
+                _ => request.namespace.as_str(),
+            };
+            spec["cluster"].as_str().map_or(Lookup::Nothing, |name| Lookup::Cluster {
+                namespace: namespace.to_string(),
+                name: name.to_string(),
+            })
+        }
         _ => Lookup::Nothing,
     }
 }
@@ -109,12 +122,14 @@ pub struct Verdict {
 }
 
 /// Decides `request`; `cluster` is the PrismCluster the object refers to or is owned by, looked
-/// up by the caller (`None`: it does not exist, or there was none to look up).
-pub fn decide(request: &Request, cluster: Option<&PrismCluster>) -> Verdict {
+/// up by the caller (`None`: it does not exist, or there was none to look up), and `labels` those
+/// of the request's namespace when a cluster elsewhere admits namespaces by their labels
+/// ([`needs_labels`]; `None`: not read).
+pub fn decide(request: &Request, cluster: Option<&PrismCluster>, labels: Option<&Labels>) -> Verdict {
     let mut verdict = Verdict { refusal: None, warnings: deprecation(request).into_iter().collect() };
     let result = match request.kind.as_str() {
         "PrismCluster" => data_safety(request),
-        "PrismNamespace" => check_namespace(request, cluster, &mut verdict.warnings),
+        "PrismNamespace" => check_namespace(request, cluster, labels, &mut verdict.warnings),
         "PrismPattern" => check_pattern(request, cluster, &mut verdict.warnings),
         _ => Ok(()),
     };
@@ -176,14 +191,38 @@ fn data_safety(request: &Request) -> Result<(), String> {
     }
 }
 
+/// Whether deciding `request` about `cluster` needs the labels of the request's namespace: a
+/// PrismNamespace attaching from another namespace to a cluster that admits by labels.
+pub fn needs_labels(request: &Request, cluster: &PrismCluster) -> bool {
+    let selects = cluster.spec.tenancy.as_ref().is_some_and(|t| t.namespaces.from == NamespacesFrom::Selector);
+    request.kind == "PrismNamespace" && selects && cluster.metadata.namespace.as_deref() != Some(&request.namespace)
+}
+
 fn check_namespace(
     request: &Request,
     cluster: Option<&PrismCluster>,
+    labels: Option<&Labels>,
     warnings: &mut Vec<String>,
 ) -> Result<(), String> {
     let Some(object) = typed::<PrismNamespace>(request.object.as_ref()) else { return Ok(()) };
     if request.referenced_cluster().is_some() {
-        namespace::validate::validate(&object, cluster).map_err(|p| format!("{}: {}", p.reason, p.message))?;
+        let refuse = |p: Problem| format!("{}: {}", p.reason, p.message);
+        namespace::validate::validate(&object, cluster).map_err(refuse)?;
+        if let Some(cluster) = cluster.filter(|c| !tenancy::is_cluster_own(&object, c)) {
+            match tenancy::admits(cluster, &request.namespace, labels) {
+                // Labels not read: the condition will say (fail open, as everywhere here).
+                Err(problem) if problem.transient => warnings.push(refuse(problem)),
+                admitted => admitted.map_err(refuse)?,
+            }
+            let served = tenancy::within_limits(&object, cluster).map_err(refuse)?;
+            if !served.clamped.is_empty() {
+                warnings.push(format!(
+                    "QuotaClamped: the proxy enforces PrismCluster {:?}'s limits instead: {}",
+                    object.spec.cluster,
+                    served.clamped.join(", ")
+                ));
+            }
+        }
     }
     let old = typed::<PrismNamespace>(request.old_object.as_ref());
     let owner = request.object.as_ref().and_then(Request::owning_cluster);
@@ -324,27 +363,27 @@ mod tests {
     #[test]
     fn a_namespace_naming_an_unknown_cluster_or_pattern_is_refused_naming_the_field_and_referent() {
         let unknown = request("PrismNamespace", Operation::Create, Some(namespace("nope", &[])), None);
-        assert_eq!(lookup(&unknown), Lookup::Cluster("nope".into()));
+        assert_eq!(lookup(&unknown), Lookup::Cluster { namespace: "prism".into(), name: "nope".into() });
         assert_eq!(
-            decide(&unknown, None).refusal.as_deref(),
+            decide(&unknown, None, None).refusal.as_deref(),
             Some(
                 "ClusterNotFound: PrismCluster \"nope\" does not exist in namespace \"prism\": create it or fix spec.cluster"
             )
         );
         let not_offered = request("PrismNamespace", Operation::Create, Some(namespace("local", &["mailbox"])), None);
-        let refusal = decide(&not_offered, Some(&cluster())).refusal.unwrap();
+        let refusal = decide(&not_offered, Some(&cluster()), None).refusal.unwrap();
         assert!(refusal.starts_with("PatternNotFound: spec.patterns: pattern \"mailbox\""), "{refusal}");
         let fine = request("PrismNamespace", Operation::Create, Some(namespace("local", &["keyvalue"])), None);
-        assert_eq!(decide(&fine, Some(&cluster())), Verdict::default());
+        assert_eq!(decide(&fine, Some(&cluster()), None), Verdict::default());
     }
 
     #[test]
     fn a_pattern_on_a_backend_the_cluster_does_not_enable_is_refused() {
         let nats = request("PrismPattern", Operation::Create, Some(pattern(&["nats"], 1, false)), None);
-        let refusal = decide(&nats, Some(&cluster())).refusal.unwrap();
+        let refusal = decide(&nats, Some(&cluster()), None).refusal.unwrap();
         assert!(refusal.contains("BackendNotSupported") || refusal.contains("BackendNotEnabled"), "{refusal}");
         let redis = request("PrismPattern", Operation::Create, Some(pattern(&["redis"], 1, false)), None);
-        assert_eq!(decide(&redis, Some(&cluster())).refusal, None);
+        assert_eq!(decide(&redis, Some(&cluster()), None).refusal, None);
     }
 
     #[test]
@@ -363,7 +402,7 @@ mod tests {
             Some(with_policy("Delete", false)),
             Some(with_policy("Retain", false)),
         );
-        let refusal = decide(&turn_on, None).refusal.unwrap();
+        let refusal = decide(&turn_on, None, None).refusal.unwrap();
         assert!(refusal.starts_with("spec.deletionPolicy: changing PrismCluster \"local\" to Delete"), "{refusal}");
         assert!(refusal.contains("prism.io/confirm-data-deletion=local"), "{refusal}");
         let confirmed = request(
@@ -372,13 +411,13 @@ mod tests {
             Some(with_policy("Delete", true)),
             Some(with_policy("Retain", false)),
         );
-        assert_eq!(decide(&confirmed, None).refusal, None);
+        assert_eq!(decide(&confirmed, None, None).refusal, None);
         let delete = request("PrismCluster", Operation::Delete, None, Some(with_policy("Delete", false)));
-        assert!(decide(&delete, None).refusal.unwrap().contains("has spec.deletionPolicy Delete"));
+        assert!(decide(&delete, None, None).refusal.unwrap().contains("has spec.deletionPolicy Delete"));
         let delete_confirmed = request("PrismCluster", Operation::Delete, None, Some(with_policy("Delete", true)));
-        assert_eq!(decide(&delete_confirmed, None).refusal, None);
+        assert_eq!(decide(&delete_confirmed, None, None).refusal, None);
         let retain = request("PrismCluster", Operation::Delete, None, Some(with_policy("Retain", false)));
-        assert_eq!(decide(&retain, None).refusal, None);
+        assert_eq!(decide(&retain, None, None).refusal, None);
     }
 
     #[test]
@@ -386,11 +425,11 @@ mod tests {
         let mut old = request("PrismCluster", Operation::Create, Some(serde_json::to_value(cluster()).unwrap()), None);
         old.request_version = "v1alpha1".into();
         assert_eq!(
-            decide(&old, None).warnings,
+            decide(&old, None, None).warnings,
             vec!["prism.io/v1alpha1 PrismCluster is deprecated; use prism.io/v1beta1"]
         );
         old.request_version = "v1beta1".into();
-        assert!(decide(&old, None).warnings.is_empty());
+        assert!(decide(&old, None, None).warnings.is_empty());
     }
 
     #[test]
@@ -401,7 +440,7 @@ mod tests {
             Some(pattern(&["redis"], 3, true)),
             Some(pattern(&["redis"], 1, true)),
         );
-        let verdict = decide(&edit, Some(&cluster()));
+        let verdict = decide(&edit, Some(&cluster()), None);
         assert_eq!(verdict.refusal, None);
         assert_eq!(
             verdict.warnings,
@@ -418,10 +457,89 @@ mod tests {
         scale.subresource = Some("scale".into());
         scale.name = "local-keyvalue".into();
         assert_eq!(lookup(&scale), Lookup::OwnerOfPattern("local-keyvalue".into()));
-        assert_eq!(decide(&scale, Some(&cluster())).warnings.len(), 1);
+        assert_eq!(decide(&scale, Some(&cluster()), None).warnings.len(), 1);
         let mut by_operator = edit.clone();
         by_operator.field_manager = Some("prism-operator/cluster".into());
         assert_eq!(lookup(&by_operator), Lookup::Nothing);
-        assert_eq!(decide(&by_operator, Some(&cluster())), Verdict::default());
+        assert_eq!(decide(&by_operator, Some(&cluster()), None), Verdict::default());
+    }
+}
+
+#[cfg(test)]
+mod tenancy_tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn platform_cluster(tenancy: Value) -> PrismCluster {
+        serde_json::from_value(json!({"apiVersion": "prism.io/v1beta1", "kind": "PrismCluster",
+            "metadata": {"name": "shared", "namespace": "platform", "uid": "u"},
+            "spec": {"patterns": [{"name": "keyvalue"}, {"name": "consumer"}], "tenancy": tenancy}}))
+        .expect("cluster")
+    }
+
+    /// A PrismNamespace created in `ns` by its app team, naming the platform's cluster.
+    fn tenant_create(ns: &str, spec: Value) -> Request {
+        let mut spec = spec;
+        spec["cluster"] = json!("shared");
+        spec["clusterNamespace"] = json!("platform");
+        Request {
+            operation: Operation::Create,
+            kind: "PrismNamespace".into(),
+            request_version: "v1beta1".into(),
+            subresource: None,
+            namespace: ns.into(),
+            name: "orders".into(),
+            field_manager: Some("kubectl".into()),
+            object: Some(json!({"apiVersion": "prism.io/v1beta1", "kind": "PrismNamespace",
+                "metadata": {"name": "orders", "namespace": ns}, "spec": spec})),
+            old_object: None,
+        }
+    }
+
+    fn labels(pairs: &[(&str, &str)]) -> Labels {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn the_cluster_is_looked_up_in_the_namespace_the_object_names() {
+        let request = tenant_create("team-a", json!({"patterns": ["keyvalue"]}));
+        assert_eq!(lookup(&request), Lookup::Cluster { namespace: "platform".into(), name: "shared".into() });
+    }
+
+    #[test]
+    fn a_namespace_the_cluster_does_not_admit_is_refused_naming_the_rule() {
+        let selects = platform_cluster(json!({"namespaces": {"from": "Selector",
+            "selector": {"matchLabels": {"prism.io/tenant": "true"}}}}));
+        let request = tenant_create("team-c", json!({"patterns": ["keyvalue"]}));
+        assert!(needs_labels(&request, &selects));
+        let refusal = decide(&request, Some(&selects), Some(&labels(&[]))).refusal.expect("refused");
+        assert!(refusal.starts_with("NamespaceNotAllowed: PrismCluster platform/shared"), "{refusal}");
+        assert!(refusal.contains("prism.io/tenant=true"), "{refusal}");
+        let admitted = decide(&request, Some(&selects), Some(&labels(&[("prism.io/tenant", "true")])));
+        assert_eq!(admitted, Verdict::default());
+        let unread = decide(&request, Some(&selects), None);
+        assert_eq!(unread.refusal, None, "labels not read: the condition decides");
+        assert!(unread.warnings[0].contains("are not known"), "{:?}", unread.warnings);
+        let same = decide(&request, Some(&platform_cluster(json!(null))), None).refusal.expect("refused");
+        assert!(same.contains("spec.tenancy.namespaces.from is Same"), "{same}");
+    }
+
+    #[test]
+    fn limits_refuse_what_cannot_be_lowered_and_warn_about_what_is() {
+        let limited = platform_cluster(json!({"namespaces": {"from": "All"},
+            "limits": {"maxSessions": 10, "patterns": ["keyvalue"]}}));
+        let consumer = tenant_create("team-a", json!({"patterns": ["consumer"]}));
+        let refusal = decide(&consumer, Some(&limited), None).refusal.expect("refused");
+        assert!(refusal.starts_with("PatternNotAllowed: spec.patterns: consumer"), "{refusal}");
+        let greedy = tenant_create("team-a", json!({"patterns": ["keyvalue"], "quota": {"maxSessions": 500}}));
+        let verdict = decide(&greedy, Some(&limited), None);
+        assert_eq!(verdict.refusal, None);
+        assert_eq!(
+            verdict.warnings,
+            [
+                "QuotaClamped: the proxy enforces PrismCluster \"shared\"'s limits instead: spec.quota.maxSessions 500 to 10"
+            ]
+        );
     }
 }

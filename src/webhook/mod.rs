@@ -23,7 +23,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use backon::{ExponentialBuilder, Retryable};
-use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::{Api, Client};
 use prism_api::v1beta1::{PrismCluster, PrismPattern};
 use tokio::net::TcpListener;
@@ -101,7 +101,7 @@ impl Webhook {
             let Ok(offered) = certificates.wait_for(Option::is_some).await.map(|c| c.clone()) else { return };
             match offered.as_ref().map(tls::server_config) {
                 Some(Ok((config, current))) => {
-                    tls::spawn(listener, router(self.client.clone()), config);
+                    tls::spawn(listener, router(Validator::of(&self.client, &self.settings)), config);
                     break current;
                 }
                 Some(Err(e)) => tracing::warn!(error = %e, "the webhook's certificate is not usable"),
@@ -205,8 +205,22 @@ impl Webhook {
     }
 }
 
-fn router(client: Client) -> Router {
-    Router::new().route("/convert", post(serve_convert)).route("/validate", post(serve_validate)).with_state(client)
+/// What the validating webhook reads with.
+#[derive(Clone)]
+struct Validator {
+    client: Client,
+    /// Whether the namespaces' labels may be read (an operator watching one namespace may not).
+    cluster_wide: bool,
+}
+
+impl Validator {
+    fn of(client: &Client, settings: &Settings) -> Validator {
+        Validator { client: client.clone(), cluster_wide: settings.scope.is_none() }
+    }
+}
+
+fn router(validator: Validator) -> Router {
+    Router::new().route("/convert", post(serve_convert)).route("/validate", post(serve_validate)).with_state(validator)
 }
 
 fn bad_request(e: review::BadReview) -> Response {
@@ -220,7 +234,7 @@ async fn serve_convert(body: Bytes) -> Response {
     }
 }
 
-async fn serve_validate(State(client): State<Client>, body: Bytes) -> Response {
+async fn serve_validate(State(Validator { client, cluster_wide }): State<Validator>, body: Bytes) -> Response {
     let (request, uid) = match review::admission_request(&body) {
         Ok(parsed) => parsed,
         Err(e) => return bad_request(e),
@@ -231,10 +245,14 @@ async fn serve_validate(State(client): State<Client>, body: Bytes) -> Response {
         // conditions will report what is wrong.
         Err(e) => (None, Some(format!("the references of this object were not checked: {e}"))),
     };
+    let labels = match cluster.as_ref().filter(|c| cluster_wide && admission::needs_labels(&request, c)) {
+        Some(_) => namespace_labels(&client, &request.namespace).await,
+        None => None,
+    };
     let mut verdict = if lookup_warning.is_some() {
         admission::Verdict { refusal: None, warnings: admission::deprecation(&request).into_iter().collect() }
     } else {
-        admission::decide(&request, cluster.as_ref())
+        admission::decide(&request, cluster.as_ref(), labels.as_ref())
     };
     verdict.warnings.extend(lookup_warning);
     tracing::debug!(
@@ -249,11 +267,26 @@ fn json(value: &serde_json::Value) -> Response {
     ([(axum::http::header::CONTENT_TYPE, "application/json")], value.to_string()).into_response()
 }
 
+/// The labels of Kubernetes namespace `ns`, if they can be read (a tenant's, for a cluster that
+/// admits by labels; not read, the check steps aside and the condition decides).
+async fn namespace_labels(client: &Client, ns: &str) -> Option<prism_controllers::tenancy::Labels> {
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    match namespaces.get_metadata_opt(ns).await {
+        Ok(found) => found.map(|n| n.metadata.labels.unwrap_or_default()),
+        Err(error) => {
+            tracing::debug!(%error, namespace = ns, "the namespace's labels were not read");
+            None
+        }
+    }
+}
+
 async fn look_up(client: &Client, request: &admission::Request) -> Result<Option<PrismCluster>, kube::Error> {
     let clusters: Api<PrismCluster> = Api::namespaced(client.clone(), &request.namespace);
     match admission::lookup(request) {
         Lookup::Nothing => Ok(None),
-        Lookup::Cluster(name) => clusters.get_opt(&name).await,
+        Lookup::Cluster { namespace, name } => {
+            Api::<PrismCluster>::namespaced(client.clone(), &namespace).get_opt(&name).await
+        }
         Lookup::OwnerOfPattern(name) => {
             let patterns: Api<PrismPattern> = Api::namespaced(client.clone(), &request.namespace);
             let Some(pattern) = patterns.get_opt(&name).await? else { return Ok(None) };

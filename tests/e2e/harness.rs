@@ -147,11 +147,16 @@ impl Env {
 
     /// kubectl with `input` on its standard input (for `-f -`).
     pub async fn kubectl_with_input(&self, args: &[&str], input: Option<&str>) -> Kubectl {
+        self.kubectl_in(&self.namespace, args, input).await
+    }
+
+    /// kubectl in namespace `namespace` (another team's, with `--as` its user).
+    pub async fn kubectl_in(&self, namespace: &str, args: &[&str], input: Option<&str>) -> Kubectl {
         let mut command = Command::new("kubectl");
         command
             .args(args)
             .arg("--namespace")
-            .arg(&self.namespace)
+            .arg(namespace)
             .env("KUBECONFIG", &self.kubeconfig)
             .env("HOME", self.home.path())
             .env("PATH", path_with_plugin())

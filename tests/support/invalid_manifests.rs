@@ -147,7 +147,7 @@ pub fn invalid_manifests() -> Vec<Invalid> {
             "burst without a rate",
             NAMESPACE,
             json!({"spec": {"quota": {"maxRequestsPerSecond": null}}}),
-            "spec.quota.burst: Invalid value: \"object\": spec.quota.burst requires spec.quota.maxRequestsPerSecond",
+            "spec.quota.burst: Invalid value: \"object\": burst requires maxRequestsPerSecond: a burst is what is allowed above the sustained rate",
         ),
         create(
             "namespace without a cluster",

@@ -58,6 +58,10 @@ pub struct RulesFile {
     /// conversion and storage versions, the ValidatingWebhookConfiguration.
     #[serde(default)]
     pub cluster: Vec<Rule>,
+    /// Cluster-scoped (ClusterRole), when watching all namespaces: the namespaces' labels that
+    /// admit tenants.
+    #[serde(default)]
+    pub tenants: Vec<Rule>,
 }
 
 impl RulesFile {
@@ -93,6 +97,7 @@ impl RulesFile {
             ("leaderElection", &self.leader_election),
             ("webhook", &self.webhook),
             ("cluster", &self.cluster),
+            ("tenants", &self.tenants),
         ] {
             for (i, rule) in rules.iter().enumerate() {
                 let at = format!("{section}[{i}]");
@@ -125,6 +130,7 @@ pub enum Section {
     LeaderElection,
     Webhook,
     Cluster,
+    Tenants,
 }
 
 /// Where a rule stands in the rules file.
@@ -141,6 +147,7 @@ impl fmt::Display for RuleAt {
             Section::LeaderElection => "leaderElection",
             Section::Webhook => "webhook",
             Section::Cluster => "cluster",
+            Section::Tenants => "tenants",
         };
         write!(f, "{section}[{}]", self.index)
     }
@@ -167,6 +174,7 @@ impl RulesFile {
             (Section::LeaderElection, &self.leader_election),
             (Section::Webhook, &self.webhook),
             (Section::Cluster, &self.cluster),
+            (Section::Tenants, &self.tenants),
         ];
         sections
             .into_iter()
@@ -184,6 +192,7 @@ impl RulesFile {
             Section::LeaderElection => rules.leader_election.remove(at.index),
             Section::Webhook => rules.webhook.remove(at.index),
             Section::Cluster => rules.cluster.remove(at.index),
+            Section::Tenants => rules.tenants.remove(at.index),
         };
         rules
     }
@@ -233,6 +242,9 @@ pub fn grants(rules: &RulesFile, install: &Install) -> Vec<Grant> {
     };
     let mut grants: Vec<Grant> =
         rules.watched.iter().map(|rule| Grant { binding: watched.clone(), rule: rule.clone() }).collect();
+    if install.watch_namespace.is_none() {
+        grants.extend(rules.tenants.iter().map(|rule| Grant { binding: Binding::Cluster, rule: rule.clone() }));
+    }
     if install.leader_election {
         let binding = Binding::Namespace(install.release_namespace.clone());
         grants.extend(rules.leader_election.iter().map(|rule| Grant { binding: binding.clone(), rule: rule.clone() }));
@@ -280,7 +292,10 @@ pub fn render(rules: &RulesFile, install: &Install, name: &str) -> Vec<serde_jso
         vec![json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": metadata(name, Some(release_ns))})];
     match &install.watch_namespace {
         Some(ns) => objects.extend(pair("Role", "RoleBinding", name, Some(ns), &rules.watched)),
-        None => objects.extend(pair("ClusterRole", "ClusterRoleBinding", name, None, &rules.watched)),
+        None => {
+            objects.extend(pair("ClusterRole", "ClusterRoleBinding", name, None, &rules.watched));
+            objects.extend(pair("ClusterRole", "ClusterRoleBinding", &format!("{name}-tenants"), None, &rules.tenants));
+        }
     }
     if install.leader_election {
         let lease_role = format!("{name}-leader-election");

@@ -304,6 +304,9 @@ pub struct ComponentStatus {
 #[serde(rename_all = "camelCase")]
 pub struct NamespaceSummary {
     pub name: String,
+    /// The Kubernetes namespace of a tenant's PrismNamespace (absent: the cluster's own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phase: Option<NamespacePhase>,
 }
@@ -339,9 +342,10 @@ impl ClusterPhase {
 
 /// Declares `PrismClusterSpec` (and through kube's derive `PrismCluster`) at one API version,
 /// with the `ProxySpec` and `ClusterPattern` of the calling module: the versions differ only in
-/// those two, so everything else is declared once.
+/// those two and in `$extra`, fields only that version has (v1beta1's `tenancy`), so everything
+/// else is declared once.
 macro_rules! prism_cluster_version {
-    ($version:literal) => {
+    ($version:literal, { $($extra:tt)* }) => {
         /// A whole Prism deployment: backends, admin, proxy, pattern runners, namespaces, ingress and
         /// observability. The operator creates and keeps every part of it; children are owned by the
         /// cluster, so deleting it tears the deployment down (data volumes follow `deletionPolicy`).
@@ -409,6 +413,8 @@ macro_rules! prism_cluster_version {
             /// What happens to data volumes when the cluster, or a backend or pattern, is removed.
             #[serde(default)]
             pub deletion_policy: $crate::common::DeletionPolicy,
+
+            $($extra)*
         }
     };
 }

@@ -155,10 +155,11 @@ impl Isolation {
     }
 }
 
-/// Limits of a namespace. Every value must be positive; an absent value means no limit.
+/// Limits of a namespace (its quota), or what a cluster allows each tenant at most (its
+/// `spec.tenancy.limits`). Every value must be positive; an absent value means no limit.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
-#[x_kube(validation = kube::core::Rule::new("!has(self.burst) || has(self.maxRequestsPerSecond)").message("spec.quota.burst requires spec.quota.maxRequestsPerSecond").field_path(".burst"))]
+#[x_kube(validation = kube::core::Rule::new("!has(self.burst) || has(self.maxRequestsPerSecond)").message("burst requires maxRequestsPerSecond: a burst is what is allowed above the sustained rate").field_path(".burst"))]
 pub struct Quota {
     /// Concurrent client sessions.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -42,6 +42,9 @@ pub fn to_hub(o: &old::PrismCluster) -> hub::PrismCluster {
         observability: s.observability.clone(),
         paused: s.paused,
         deletion_policy: s.deletion_policy,
+        // v1alpha1 has no tenancy: what it meant (same namespace only, no limits); a v1beta1
+        // object's tenancy survives a trip through v1alpha1 in the annotation.
+        tenancy: None,
     };
     hub::PrismCluster { metadata: o.metadata.clone(), spec, status: o.status.clone() }
 }

@@ -8,7 +8,7 @@ pub use crate::common::{
 };
 use crate::common::{ComponentSpec, PatternType, WorkloadKind, one};
 
-crate::common::prism_cluster_version!("v1alpha1");
+crate::common::prism_cluster_version!("v1alpha1", {});
 
 /// The proxy.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]

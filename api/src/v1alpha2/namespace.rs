@@ -1,3 +1,5 @@
-pub use crate::common::{Isolation, NamespacePhase, NamespaceSettings, PrismNamespaceStatus, Quota, ResolvedPattern};
+pub use crate::common::{
+    Connection, Isolation, NamespacePhase, NamespaceSettings, PrismNamespaceStatus, Quota, ResolvedPattern,
+};
 
-crate::common::prism_namespace_version!("v1alpha2");
+crate::common::prism_namespace_version!("v1alpha2", {});

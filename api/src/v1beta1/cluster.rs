@@ -8,7 +8,12 @@ pub use crate::common::{
 };
 use crate::common::{ComponentSpec, PatternType, WorkloadKind, one};
 
-crate::common::prism_cluster_version!("v1beta1");
+crate::common::prism_cluster_version!("v1beta1", {
+    /// Which namespaces may attach PrismNamespaces to this cluster, and the limits of what each
+    /// may ask. Unset: PrismNamespaces of the cluster's own namespace only, without limits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenancy: Option<super::Tenancy>,
+});
 
 /// The proxy.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]

@@ -4,7 +4,9 @@
 mod cluster;
 mod namespace;
 mod pattern;
+mod tenancy;
 
 pub use cluster::*;
 pub use namespace::*;
 pub use pattern::*;
+pub use tenancy::*;

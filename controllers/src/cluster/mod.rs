@@ -22,11 +22,12 @@ use k8s_openapi::api::apps::v1::StatefulSet;
 use kube::ResourceExt;
 use kube::api::ApiResource;
 use kube::core::{Expression, Selector};
-use kube::runtime::reflector::ObjectRef;
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::{PredicateConfig, WatchStreamExt};
 use prism_api::names::{field_managers, finalizers, labels};
-use prism_api::v1beta1::PrismCluster;
 use prism_api::v1beta1::PrismNamespace;
 use prism_api::v1beta1::PrismPattern;
+use prism_api::v1beta1::{NamespacesFrom, PrismCluster};
 
 use crate::cache::ChildrenBuilder;
 use crate::context::{Context, Identity};
@@ -65,12 +66,27 @@ where
     let served = served_optional_kinds(&ctx.client).await;
     let mut watch = WatchChildren { children: &mut children, served: &served, triggers: Vec::new() };
     build::visit_kinds(&mut watch);
-    let controller = watches::controller::<PrismCluster>(watches)
+    let mut controller = watches::controller::<PrismCluster>(watches)
         .reconcile_on(stream::select_all(watch.triggers))
         .watches_stream(pattern_changes, |p: PrismPattern| cluster_named(&p.spec.cluster, p.namespace()))
-        .watches_stream(namespace_changes, |n: PrismNamespace| cluster_named(&n.spec.cluster, n.namespace()));
+        .watches_stream(namespace_changes, |n: PrismNamespace| {
+            let target = n.cluster_ref();
+            cluster_named(target.name, Some(target.namespace.to_string()))
+        });
+    // A namespace relabelled into (or out of) a cluster's selector is served (or not) without
+    // anything else changing: the clusters that select by labels look again.
+    let namespace_labels = match watches.namespaces() {
+        Some((labels, changes)) => {
+            children.wait_for(labels.clone());
+            let relabelled = changes.predicate_filter(watches::labels_of, PredicateConfig::default());
+            let clusters = controller.store();
+            controller = controller.watches_stream(relabelled, selecting_clusters(clusters));
+            Some(labels)
+        }
+        None => None,
+    };
     let service_monitor_api = served.contains(&build::service_monitor_resource());
-    let reconciler = ClusterReconciler { patterns, namespaces, service_monitor_api };
+    let reconciler = ClusterReconciler { patterns, namespaces, namespace_labels, service_monitor_api };
     Driver::new(ctx, children.build(), reconciler).run(controller, shutdown)
 }
 
@@ -131,6 +147,17 @@ async fn served_optional_kinds(client: &kube::Client) -> Vec<ApiResource> {
         }
     }
     served
+}
+
+/// The clusters that admit tenants by a label selector.
+fn selecting_clusters(
+    store: Store<PrismCluster>,
+) -> impl Fn(watches::NamespaceMeta) -> Vec<ObjectRef<PrismCluster>> + Send + Sync + 'static {
+    move |_| {
+        let selects =
+            |c: &PrismCluster| c.spec.tenancy.as_ref().is_some_and(|t| t.namespaces.from == NamespacesFrom::Selector);
+        store.state_filter(selects).iter().map(|c| ObjectRef::from_obj(c.as_ref())).collect()
+    }
 }
 
 fn cluster_of_label<K: kube::Resource>(object: K) -> Option<ObjectRef<PrismCluster>> {

@@ -6,8 +6,8 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
 use kube::runtime::reflector::Store;
 use prism_api::v1beta1::NamespaceSummary;
-use prism_api::v1beta1::PrismNamespace;
 use prism_api::v1beta1::PrismPattern;
+use prism_api::v1beta1::{ClusterRef, PrismNamespace};
 
 use super::build::Credentials;
 use super::credentials;
@@ -29,14 +29,14 @@ pub struct Read {
     pub proxy: Option<Deployment>,
     /// Each enabled backend by name, with its StatefulSet if it exists.
     pub backends: Vec<(String, Option<StatefulSet>)>,
-    /// Every PrismPattern and PrismNamespace of the cluster's namespace (for the routes and the
-    /// status), as cached.
+    /// Every PrismPattern of the cluster's namespace and every PrismNamespace naming the cluster,
+    /// from any namespace (for the routes and the status), as cached.
     pub patterns: Vec<PrismPattern>,
     pub namespaces: Vec<PrismNamespace>,
 }
 
-/// Reads what a pass over `valid` needs: its children through `w`, and the PrismPatterns and
-/// PrismNamespaces of its namespace from their stores.
+/// Reads what a pass over `valid` needs: its children through `w`, the PrismPatterns of its
+/// namespace and the PrismNamespaces naming it from their stores.
 pub async fn read(
     valid: &ValidatedCluster,
     patterns: &Store<PrismPattern>,
@@ -58,7 +58,7 @@ pub async fn read(
         proxy: w.live_child(&naming::proxy_service(&valid.name), &labels("proxy")).await?,
         backends,
         patterns: in_namespace(patterns, ns, |_| true).iter().map(|p| p.as_ref().clone()).collect(),
-        namespaces: in_namespace(namespaces, ns, |_| true).iter().map(|n| n.as_ref().clone()).collect(),
+        namespaces: attached(namespaces, valid).iter().map(|n| n.as_ref().clone()).collect(),
     })
 }
 
@@ -92,9 +92,18 @@ impl Read {
         let namespaces = self
             .namespaces
             .iter()
-            .filter(|n| n.spec.cluster == valid.name)
-            .map(|n| NamespaceSummary { name: n.name_any(), phase: n.status.as_ref().and_then(|s| s.phase) })
+            .map(|n| NamespaceSummary {
+                name: n.name_any(),
+                namespace: n.namespace().filter(|ns| *ns != valid.namespace),
+                phase: n.status.as_ref().and_then(|s| s.phase),
+            })
             .collect();
         Observations { patterns, namespaces, ..Observations::default() }
     }
+}
+
+/// The PrismNamespaces of `store` naming the cluster `valid`, from any namespace.
+pub fn attached(store: &Store<PrismNamespace>, valid: &ValidatedCluster) -> Vec<std::sync::Arc<PrismNamespace>> {
+    let target = ClusterRef { namespace: &valid.namespace, name: &valid.name };
+    store.state_filter(|n| n.cluster_ref() == target)
 }

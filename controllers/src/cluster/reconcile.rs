@@ -25,6 +25,7 @@ use crate::driver::Reconciler;
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
 use crate::projection::Child;
+use crate::watches::{NamespaceMeta, namespace_labels};
 use crate::workload::WorkloadView;
 use crate::writer::Writer;
 
@@ -34,6 +35,9 @@ pub struct ClusterReconciler {
     /// list them all).
     pub patterns: Store<PrismPattern>,
     pub namespaces: Store<PrismNamespace>,
+    /// The metadata of every Kubernetes namespace (their labels admit tenants); `None` when the
+    /// operator watches one namespace.
+    pub namespace_labels: Option<Store<NamespaceMeta>>,
     /// Whether the Prometheus Operator's ServiceMonitor API is served.
     pub service_monitor_api: bool,
 }
@@ -64,7 +68,7 @@ impl Reconciler for ClusterReconciler {
     }
 
     async fn cleanup(&self, cluster: &PrismCluster, w: &Writer<'_>) -> Result<()> {
-        teardown::teardown(cluster, &self.namespaces, w).await
+        teardown::teardown(cluster, &self.namespaces, &self.patterns, w).await
     }
 
     fn record_metrics(status: &PrismClusterStatus, metrics: &Metrics, namespace: &str, name: &str) {
@@ -95,12 +99,14 @@ impl ClusterReconciler {
         }
         let owner = cluster.controller_owner_ref(&()).ok_or(Error::MissingField("metadata.uid"))?;
         let credentials = credentials::complete(valid, read.credentials.clone());
-        let routes = routes::routes(valid, &read.patterns, &read.namespaces);
+        let labels = |ns: &str| namespace_labels(self.namespace_labels.as_ref(), ns);
+        let routes = routes::routes(valid, &read.patterns, &read.namespaces, labels);
         let inputs =
             Inputs { owner, credentials: &credentials, routes: &routes, service_monitor_api: self.service_monitor_api };
         let mut applier = Applier { w, live_proxy: read.proxy.as_ref(), observed: read.observed_children(valid) };
         build::build(valid, &inputs).visit(&mut applier).await?;
         w.sweep(&children_selector(valid)).await?;
+        sweep_orphaned_runners(valid, &read.patterns, &self.namespaces, w).await?;
         if valid.spec.deletion_policy == DeletionPolicy::Delete {
             delete_volumes_of_removed_backends(valid, w).await?;
             credentials::release_removed(valid, w).await?;
@@ -148,6 +154,41 @@ impl Visit for Applier<'_> {
 /// Selects the cluster's children.
 fn children_selector(valid: &ValidatedCluster) -> String {
     format!("{}={},{}={}", labels::CLUSTER, valid.name, labels::MANAGED_BY, labels::MANAGED_BY_VALUE)
+}
+
+/// Deletes the runners of tenants that are gone: a tenant's runners live in the cluster's
+/// namespace, tied to its PrismNamespace by labels, and its finalizer deletes them; this catches
+/// those left behind when the finalizer was removed by force.
+async fn sweep_orphaned_runners(
+    valid: &ValidatedCluster,
+    patterns: &[PrismPattern],
+    namespaces: &Store<PrismNamespace>,
+    w: &Writer<'_>,
+) -> Result<()> {
+    let alive = |uid: &str| namespaces.find(|n| n.uid().as_deref() == Some(uid)).is_some();
+    for runner in orphaned_runners(&valid.name, patterns, alive) {
+        w.announce(
+            EventType::Normal,
+            "OrphanSwept",
+            &format!("PrismPattern {runner}: its tenant's PrismNamespace is gone"),
+        );
+        w.delete::<PrismPattern>(&runner).await?;
+    }
+    Ok(())
+}
+
+/// The tenants' runners of cluster `cluster` among `patterns` whose PrismNamespace is not
+/// `alive` (by uid), not already going.
+pub fn orphaned_runners(cluster: &str, patterns: &[PrismPattern], alive: impl Fn(&str) -> bool) -> Vec<String> {
+    patterns
+        .iter()
+        .filter(|p| {
+            p.metadata.deletion_timestamp.is_none()
+                && p.labels().get(labels::CLUSTER).map(String::as_str) == Some(cluster)
+        })
+        .filter(|p| p.labels().get(labels::TENANT_UID).is_some_and(|uid| !alive(uid)))
+        .map(ResourceExt::name_any)
+        .collect()
 }
 
 /// With the Delete policy, a removed backend's volumes (not owned by anything: the StatefulSet
@@ -200,4 +241,42 @@ fn observability_problems(valid: &ValidatedCluster, service_monitor_api: bool) -
         ));
     }
     problems
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn runner(name: &str, cluster: &str, tenant_uid: Option<&str>, going: bool) -> PrismPattern {
+        let mut labels = json!({"prism.io/cluster": cluster});
+        if let Some(uid) = tenant_uid {
+            labels["prism.io/tenant-uid"] = json!(uid);
+        }
+        let mut p: PrismPattern = serde_json::from_value(json!({
+            "apiVersion": "prism.io/v1beta1", "kind": "PrismPattern",
+            "metadata": {"name": name, "namespace": "platform", "labels": labels},
+            "spec": {"cluster": cluster, "type": "keyvalue"}
+        }))
+        .expect("pattern");
+        if going {
+            p.metadata.deletion_timestamp =
+                Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(k8s_openapi::jiff::Timestamp::now()));
+        }
+        p
+    }
+
+    #[test]
+    fn only_runners_of_tenants_that_are_gone_are_orphans() {
+        let patterns = [
+            runner("alive-kv", "shared", Some("uid-alive"), false),
+            runner("gone-kv", "shared", Some("uid-gone"), false),
+            runner("gone-going-kv", "shared", Some("uid-gone"), true),
+            runner("shared-kv", "shared", None, false),
+            runner("other-kv", "other", Some("uid-gone"), false),
+        ];
+        let orphans = orphaned_runners("shared", &patterns, |uid| uid == "uid-alive");
+        assert_eq!(orphans, ["gone-kv"], "the cluster's own runners and another cluster's are not its to sweep");
+    }
 }

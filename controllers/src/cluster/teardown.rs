@@ -23,8 +23,14 @@ use crate::routes::Routes;
 use crate::writer::Writer;
 
 /// Tears `cluster` down one layer at a time: [`Error::Waiting`] until the current layer is gone.
-/// `namespaces` holds every PrismNamespace in the watch scope (app teams' ones must go first too).
-pub async fn teardown(cluster: &PrismCluster, namespaces: &Store<PrismNamespace>, w: &Writer<'_>) -> Result<()> {
+/// `namespaces` holds every PrismNamespace in the watch scope (app teams' ones must go first too),
+/// `patterns` every PrismPattern (tenants' runners go with the cluster's).
+pub async fn teardown(
+    cluster: &PrismCluster,
+    namespaces: &Store<PrismNamespace>,
+    patterns: &Store<PrismPattern>,
+    w: &Writer<'_>,
+) -> Result<()> {
     let name = cluster.name_any();
     empty_routes(cluster, w).await?;
     let selector = format!("{}={}", labels::CLUSTER, name);
@@ -34,7 +40,7 @@ pub async fn teardown(cluster: &PrismCluster, namespaces: &Store<PrismNamespace>
     if namespaces > 0 {
         return waiting("its PrismNamespaces");
     }
-    if w.sweep_one::<PrismPattern>(&selector).await? > 0 {
+    if w.sweep_one::<PrismPattern>(&selector).await? + delete_tenant_runners(cluster, patterns, w).await? > 0 {
         return waiting("its PrismPatterns");
     }
     let deployments = w.sweep_one::<Deployment>(&selector).await?;
@@ -70,6 +76,24 @@ async fn delete_app_team_namespaces(
         }
     }
     Ok(remaining)
+}
+
+/// The runners of tenants in other namespaces (tied to their PrismNamespaces by labels, and to
+/// nothing here): they go with the cluster, whose backends they use. The tenants' PrismNamespaces
+/// stay, in their teams' namespaces, saying that the cluster is gone. Returns how many remain.
+async fn delete_tenant_runners(
+    cluster: &PrismCluster,
+    patterns: &Store<PrismPattern>,
+    w: &Writer<'_>,
+) -> Result<usize> {
+    let (ns, name) = (cluster.namespace().unwrap_or_default(), cluster.name_any());
+    let tenants = in_namespace(patterns, Some(ns.as_str()), |p| {
+        p.labels().get(labels::CLUSTER) == Some(&name) && p.labels().contains_key(labels::TENANT_UID)
+    });
+    for runner in tenants.iter().filter(|p| p.metadata.deletion_timestamp.is_none()) {
+        w.delete::<PrismPattern>(&runner.name_any()).await?;
+    }
+    Ok(tenants.len())
 }
 
 /// The proxy routes to nothing any more: what lets the children's finalizers proceed.

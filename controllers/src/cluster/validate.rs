@@ -12,6 +12,8 @@ use prism_api::v1beta1::{PrismCluster, PrismClusterSpec};
 pub struct ValidatedCluster {
     pub name: String,
     pub namespace: String,
+    /// The cluster's uid: its own namespaces are the ones it controls.
+    pub uid: String,
     pub spec: PrismClusterSpec,
     pub admin_overrides: Option<PodTemplateSpec>,
     pub proxy_overrides: Option<PodTemplateSpec>,
@@ -40,11 +42,22 @@ pub fn validate(cluster: &PrismCluster) -> Result<ValidatedCluster, Invalid> {
     Ok(ValidatedCluster {
         name: cluster.metadata.name.clone().unwrap_or_default(),
         namespace: cluster.metadata.namespace.clone().unwrap_or_default(),
+        uid: cluster.metadata.uid.clone().unwrap_or_default(),
         admin_overrides: parse(spec.admin.component.pod_overrides.as_ref(), "spec.admin.podOverrides")?,
         proxy_overrides: parse(spec.proxy.component.pod_overrides.as_ref(), "spec.proxy.podOverrides")?,
         backend_overrides,
         spec: spec.clone(),
     })
+}
+
+impl ValidatedCluster {
+    /// The cluster as a resource again (identity and spec, no status): what the tenancy judge reads.
+    pub fn resource(&self) -> PrismCluster {
+        let mut cluster = PrismCluster::new(&self.name, self.spec.clone());
+        cluster.metadata.namespace = Some(self.namespace.clone());
+        cluster.metadata.uid = Some(self.uid.clone());
+        cluster
+    }
 }
 
 fn parse(overrides: Option<&PodOverrides>, field: &str) -> Result<Option<PodTemplateSpec>, Invalid> {

@@ -18,7 +18,8 @@ pub fn cluster(patterns: &[&str]) -> PrismCluster {
 pub fn namespace(patterns: &[&str], isolation: Isolation) -> PrismNamespace {
     let settings =
         NamespaceSettings { patterns: patterns.iter().map(|p| p.to_string()).collect(), isolation, quota: None };
-    let mut ns = PrismNamespace::new("orders", PrismNamespaceSpec { cluster: "prod".into(), settings });
+    let mut ns =
+        PrismNamespace::new("orders", PrismNamespaceSpec { cluster: "prod".into(), cluster_namespace: None, settings });
     ns.metadata.namespace = Some("prism".into());
     ns.metadata.uid = Some("uid-orders".into());
     ns

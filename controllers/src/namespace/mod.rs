@@ -18,26 +18,32 @@ use std::future::Future;
 use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::ConfigMap;
-use kube::core::Selector;
+use kube::core::{Expression, Selector};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{PredicateConfig, WatchStreamExt};
 use kube::{Resource, ResourceExt};
 use prism_api::names::{field_managers, finalizers, labels};
 use prism_api::v1beta1::PrismCluster;
-use prism_api::v1beta1::PrismNamespace;
 use prism_api::v1beta1::PrismPattern;
+use prism_api::v1beta1::{ClusterRef, PrismNamespace};
 
-use crate::cache::{ChildrenBuilder, in_namespace};
+use crate::cache::ChildrenBuilder;
 use crate::context::{Context, Identity};
 use crate::driver::Driver;
-use crate::routes;
-use crate::watches::{self, SharedWatches};
+use crate::watches::{self, NamespaceMeta, SharedWatches};
+use crate::{naming, routes};
 
 /// Name of this controller in metrics and logs.
 pub const CONTROLLER: &str = "prismnamespace";
 
-/// The PrismNamespace controller's reconciler: it needs nothing beyond what the driver gives.
-pub struct NamespaceReconciler;
+/// The PrismNamespace controller's reconciler, with what it reads besides its children.
+pub struct NamespaceReconciler {
+    /// Every PrismNamespace in the watch scope: the others asking a cluster for the same name.
+    pub namespaces: Store<PrismNamespace>,
+    /// The metadata of every Kubernetes namespace (their labels admit tenants); `None` when the
+    /// operator watches one namespace.
+    pub namespace_labels: Option<Store<NamespaceMeta>>,
+}
 
 /// Who this controller is: its name, field manager and finalizer.
 pub const IDENTITY: Identity =
@@ -66,59 +72,124 @@ where
     // hand, and the cache must know that to refuse it. A change, status included, wakes the
     // namespaces a runner serves, whose reconcile reads the runner.
     let runners = children.owned::<PrismPattern>(Selector::default());
-    // The proxies' configs: a deleting namespace waits until its cluster's proxy no longer serves
-    // it, and a change of the routes wakes it.
-    let proxy_configs = children.referenced::<ConfigMap>(routes::proxy_configs());
-    let controller = controller
+    // ConfigMaps: the proxies' configs (a deleting namespace waits until its cluster's proxy no
+    // longer serves it, and a change of the routes wakes it) and the namespaces' connection
+    // details (their own children): one selector, one cache.
+    let config_maps = children.owned::<ConfigMap>(config_maps());
+    // A namespace appearing, changing or going decides whether another holds its name.
+    let (_, rivals) = watches.watch::<PrismNamespace>(&Selector::default());
+    let mut controller = controller
         .watches_stream(clusters, namespaces_of_cluster(store.clone()))
         .watches_stream(runners, namespaces_of_runner(store.clone()))
-        .watches_stream(proxy_configs, deleting_namespaces_of_proxy(store));
-    Driver::new(ctx, children.build(), NamespaceReconciler).run(controller, shutdown)
+        .watches_stream(config_maps, namespaces_of_config_map(store.clone()))
+        .watches_stream(rivals, rivals_of(store.clone()));
+    let namespace_labels = match watches.namespaces() {
+        Some((labels, changes)) => {
+            children.wait_for(labels.clone());
+            let relabelled = changes.predicate_filter(watches::labels_of, PredicateConfig::default());
+            controller = controller.watches_stream(relabelled, namespaces_in(store.clone()));
+            Some(labels)
+        }
+        None => None,
+    };
+    let reconciler = NamespaceReconciler { namespaces: store, namespace_labels };
+    Driver::new(ctx, children.build(), reconciler).run(controller, shutdown)
 }
 
-/// A PrismCluster change wakes the namespaces that name it.
+/// Selects the ConfigMaps this controller reads: every cluster's proxy config and every
+/// PrismNamespace's connection details.
+fn config_maps() -> Selector {
+    let components = [naming::PROXY_COMPONENT.to_string(), build::CONNECTION_COMPONENT.to_string()];
+    Selector::from_iter([
+        Expression::In(labels::COMPONENT.into(), components.into_iter().collect()),
+        Expression::Equal(labels::MANAGED_BY.into(), labels::MANAGED_BY_VALUE.into()),
+    ])
+}
+
+/// A proxy config changed: the namespaces of its cluster that are being deleted look again (their
+/// teardown waits for the routes to drop them). A connection ConfigMap changed (or went): its
+/// PrismNamespace puts it back.
+fn namespaces_of_config_map(
+    store: Store<PrismNamespace>,
+) -> impl Fn(ConfigMap) -> Vec<ObjectRef<PrismNamespace>> + Send + Sync + 'static {
+    move |config| {
+        let ns = config.namespace().unwrap_or_default();
+        let Some(cluster) = config.labels().get(labels::CLUSTER) else {
+            let owner = config.owner_references().iter().find(|o| o.controller == Some(true));
+            return owner.map(|o| ObjectRef::new(&o.name).within(&ns)).into_iter().collect();
+        };
+        let target = ClusterRef { namespace: &ns, name: cluster };
+        let deleting = |n: &PrismNamespace| n.cluster_ref() == target && n.metadata.deletion_timestamp.is_some();
+        store.state_filter(deleting).iter().map(|n| ObjectRef::from_obj(n.as_ref())).collect()
+    }
+}
+
+/// A PrismCluster change wakes the namespaces that name it, in any namespace.
 fn namespaces_of_cluster<M: Resource>(
     store: Store<PrismNamespace>,
 ) -> impl Fn(M) -> Vec<ObjectRef<PrismNamespace>> + Send + Sync + 'static {
     move |cluster| {
-        let (name, ns) = (cluster.name_any(), cluster.meta().namespace.as_deref());
-        let named = in_namespace(&store, ns, |n| n.spec.cluster == name);
+        let (name, ns) = (cluster.name_any(), cluster.namespace().unwrap_or_default());
+        let named = store.state_filter(|n| n.cluster_ref() == ClusterRef { namespace: &ns, name: &name });
         named.iter().map(|n| ObjectRef::from_obj(n.as_ref())).collect()
     }
 }
 
-/// A change of a proxy's config wakes the namespaces of its cluster that are being deleted: their
-/// teardown waits for the routes to drop them.
-fn deleting_namespaces_of_proxy(
+/// A PrismNamespace change wakes the others asking its cluster for the same name: one going, or
+/// becoming admitted, may change which holds it.
+fn rivals_of(
     store: Store<PrismNamespace>,
-) -> impl Fn(ConfigMap) -> Vec<ObjectRef<PrismNamespace>> + Send + Sync + 'static {
-    move |config| {
-        let Some(cluster) = config.labels().get(labels::CLUSTER) else { return Vec::new() };
-        let deleting = |n: &PrismNamespace| &n.spec.cluster == cluster && n.metadata.deletion_timestamp.is_some();
-        let waiting = in_namespace(&store, config.metadata.namespace.as_deref(), deleting);
-        waiting.iter().map(|n| ObjectRef::from_obj(n.as_ref())).collect()
+) -> impl Fn(PrismNamespace) -> Vec<ObjectRef<PrismNamespace>> + Send + Sync + 'static {
+    move |changed| {
+        let (name, uid) = (changed.name_any(), changed.uid());
+        let target = changed.cluster_ref();
+        let rivals = store.state_filter(|n| n.name_any() == name && n.uid() != uid && n.cluster_ref() == target);
+        rivals.iter().map(|n| ObjectRef::from_obj(n.as_ref())).collect()
     }
 }
 
-/// A runner change wakes the namespace that owns it (a dedicated runner) and the namespaces of
-/// its cluster that it serves (a shared runner becoming Running, or going away).
+/// A Kubernetes namespace relabelled wakes its PrismNamespaces attached elsewhere (admitted or not
+/// any more) and their rivals for their names.
+fn namespaces_in(
+    store: Store<PrismNamespace>,
+) -> impl Fn(NamespaceMeta) -> Vec<ObjectRef<PrismNamespace>> + Send + Sync + 'static {
+    let rivals = rivals_of(store.clone());
+    move |relabelled| {
+        let ns = relabelled.name_any();
+        let tenants = store.state_filter(|n| n.namespace().as_deref() == Some(ns.as_str()) && n.is_cross_namespace());
+        let mut woken: Vec<ObjectRef<PrismNamespace>> =
+            tenants.iter().flat_map(|n| rivals(n.as_ref().clone())).collect();
+        woken.extend(tenants.iter().map(|n| ObjectRef::from_obj(n.as_ref())));
+        woken
+    }
+}
+
+/// A runner change wakes the namespace that owns it (a dedicated runner: by owner reference, or
+/// for a tenant's, by its labels) and the namespaces of its cluster that it serves (a shared
+/// runner becoming Running, or going away).
 fn namespaces_of_runner<M: Resource>(
     store: Store<PrismNamespace>,
 ) -> impl Fn(M) -> Vec<ObjectRef<PrismNamespace>> + Send + Sync + 'static {
     move |runner| {
-        let (name, ns) = (runner.name_any(), runner.namespace());
+        let (name, ns) = (runner.name_any(), runner.namespace().unwrap_or_default());
         let owner = runner
             .owner_references()
             .iter()
             .find(|o| o.controller == Some(true) && o.kind == PrismNamespace::kind(&()))
-            .map(|o| ObjectRef::<PrismNamespace>::new(&o.name).within(ns.as_deref().unwrap_or_default()));
-        let Some(cluster) = runner.labels().get(labels::CLUSTER).cloned() else {
-            return owner.into_iter().collect();
+            .map(|o| ObjectRef::<PrismNamespace>::new(&o.name).within(&ns));
+        let labels = runner.labels();
+        let tenant = labels
+            .get(labels::TENANT_NAMESPACE)
+            .zip(labels.get(labels::NAMESPACE))
+            .map(|(tenant_ns, tenant)| ObjectRef::<PrismNamespace>::new(tenant).within(tenant_ns));
+        let Some(cluster) = labels.get(labels::CLUSTER).cloned() else {
+            return owner.into_iter().chain(tenant).collect();
         };
+        let target = ClusterRef { namespace: &ns, name: &cluster };
         let serves = |n: &PrismNamespace| {
-            n.spec.cluster == cluster && n.spec.settings.patterns.iter().any(|p| routes::runner_for(n, p) == name)
+            n.cluster_ref() == target && n.spec.settings.patterns.iter().any(|p| routes::runner_for(n, p) == name)
         };
-        let served = in_namespace(&store, ns.as_deref(), serves);
-        owner.into_iter().chain(served.iter().map(|n| ObjectRef::from_obj(n.as_ref()))).collect()
+        let served = store.state_filter(serves);
+        owner.into_iter().chain(tenant).chain(served.iter().map(|n| ObjectRef::from_obj(n.as_ref()))).collect()
     }
 }

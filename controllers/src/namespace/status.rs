@@ -2,17 +2,23 @@
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use prism_api::names::conditions as types;
-use prism_api::v1beta1::{NamespacePhase, PrismNamespaceStatus, ResolvedPattern};
+use prism_api::v1beta1::{Connection, NamespacePhase, PrismNamespaceStatus, ResolvedPattern};
 use prism_api::v1beta1::{PatternPhase, PrismPattern};
 
 use super::validate::ValidatedNamespace;
 use crate::conditions::{self, IntoStatus, Observed, Problem};
+use crate::tenancy::Verdict;
 
 /// Everything a status is computed from.
 #[derive(Clone, Debug, Default)]
 pub struct Observations {
     /// Why the spec cannot be realised, if it cannot.
     pub problem: Option<Problem>,
+    /// What the cluster made of the namespace (once the spec is valid): served, not accepted or
+    /// conflicted.
+    pub verdict: Option<Verdict>,
+    /// Where its clients connect, once served.
+    pub connection: Option<Connection>,
     /// Each pattern of the spec, with whether its runner was observed Running.
     pub patterns: Vec<ResolvedPattern>,
     /// The cluster is paused: runners were observed, not written.
@@ -55,18 +61,47 @@ impl IntoStatus for Observations {
         } else {
             Observed::new(types::PAUSED, false, "NotPaused", "")
         };
+        let mut observed_conditions = vec![ready, spec_valid, paused];
+        observed_conditions.extend(observed.verdict.as_ref().map(tenancy_conditions).into_iter().flatten());
         let previous_conditions = previous.map(|s| s.conditions.as_slice()).unwrap_or_default();
         PrismNamespaceStatus {
             phase: Some(phase),
             observed_generation: generation,
             patterns: observed.patterns,
-            conditions: conditions::merge(previous_conditions, vec![ready, spec_valid, paused], generation, now),
+            conditions: conditions::merge(previous_conditions, observed_conditions, generation, now),
+            connection: observed.connection,
         }
     }
 }
 
+/// Accepted, Conflicted and QuotaClamped, from what the cluster made of the namespace.
+fn tenancy_conditions(verdict: &Verdict) -> [Observed; 3] {
+    let accepted = match verdict {
+        Verdict::NotAccepted(p) => Observed::new(types::ACCEPTED, false, p.reason, p.message.clone()),
+        _ => Observed::new(types::ACCEPTED, true, "Accepted", "the PrismCluster admits this namespace"),
+    };
+    let conflicted = match verdict {
+        Verdict::Conflicted(p) => Observed::new(types::CONFLICTED, true, p.reason, p.message.clone()),
+        _ => Observed::new(types::CONFLICTED, false, "NoConflict", ""),
+    };
+    let clamped = match verdict.served().map(|s| s.clamped.as_slice()).unwrap_or_default() {
+        [] => Observed::new(types::QUOTA_CLAMPED, false, "WithinLimits", ""),
+        lowered => Observed::new(
+            types::QUOTA_CLAMPED,
+            true,
+            "AboveClusterLimits",
+            format!("the proxy enforces the cluster's limits (spec.tenancy.limits) instead: {}", lowered.join(", ")),
+        ),
+    };
+    [accepted, conflicted, clamped]
+}
+
 fn phase(previous: Option<NamespacePhase>, observed: &Observations) -> (NamespacePhase, &'static str, String) {
-    if let Some(problem) = &observed.problem {
+    let refusal = match &observed.verdict {
+        Some(Verdict::NotAccepted(problem) | Verdict::Conflicted(problem)) => Some(problem),
+        _ => None,
+    };
+    if let Some(problem) = observed.problem.as_ref().or(refusal) {
         let phase = if problem.transient { NamespacePhase::Pending } else { NamespacePhase::Failed };
         return (phase, problem.reason, problem.message.clone());
     }
@@ -105,7 +140,7 @@ mod tests {
     }
 
     fn observations(ready: &[bool]) -> Observations {
-        Observations { problem: None, patterns: patterns(ready), paused: false }
+        Observations { patterns: patterns(ready), ..Observations::default() }
     }
 
     fn condition<'a>(status: &'a PrismNamespaceStatus, type_: &str) -> (&'a str, &'a str, &'a str) {
@@ -162,6 +197,33 @@ mod tests {
         let first = observations(&[true]).into_status(None, Some(3), &now());
         let later = Time(k8s_openapi::jiff::Timestamp::from_second(9_000).expect("time"));
         assert_eq!(first, observations(&[true]).into_status(Some(&first), Some(3), &later));
+    }
+
+    #[test]
+    fn refusals_set_their_condition_and_keep_the_namespace_from_ready() {
+        let refused = |verdict: Verdict| {
+            let mut observed = observations(&[]);
+            observed.verdict = Some(verdict);
+            observed.into_status(None, Some(1), &now())
+        };
+        let problem = |reason, transient| Problem { reason, message: "why".into(), transient };
+        let not_allowed = refused(Verdict::NotAccepted(problem("NamespaceNotAllowed", false)));
+        assert_eq!(not_allowed.phase, Some(NamespacePhase::Failed));
+        assert_eq!(condition(&not_allowed, "Accepted"), ("False", "NamespaceNotAllowed", "why"));
+        assert_eq!(condition(&not_allowed, "Ready"), ("False", "NamespaceNotAllowed", "why"));
+        let conflicted = refused(Verdict::Conflicted(problem("NameInUse", true)));
+        assert_eq!(conflicted.phase, Some(NamespacePhase::Pending), "served once the holder goes");
+        assert_eq!(condition(&conflicted, "Conflicted"), ("True", "NameInUse", "why"));
+        assert_eq!(condition(&conflicted, "Accepted").0, "True");
+        let clamped = refused(Verdict::Served(crate::tenancy::Served {
+            quota: None,
+            clamped: vec!["spec.quota.maxSessions 5 to 1".into()],
+        }));
+        assert_eq!(clamped.phase, Some(NamespacePhase::Ready), "clamped, yet served");
+        let (status, reason, message) = condition(&clamped, "QuotaClamped");
+        assert_eq!((status, reason), ("True", "AboveClusterLimits"));
+        assert!(message.ends_with("spec.quota.maxSessions 5 to 1"), "{message}");
+        assert!(observations(&[]).into_status(None, Some(1), &now()).conditions.iter().all(|c| c.type_ != "Accepted"));
     }
 
     #[test]

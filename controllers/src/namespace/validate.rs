@@ -2,6 +2,7 @@
 //! defines every pattern the namespace uses. Pure: the reconcile reads, this decides.
 
 use kube::ResourceExt;
+use prism_api::names::labels;
 use prism_api::v1beta1::PrismPattern;
 use prism_api::v1beta1::{ClusterPattern, PrismCluster};
 use prism_api::v1beta1::{Isolation, PrismNamespace};
@@ -14,7 +15,17 @@ use crate::{naming, routes};
 pub struct ValidatedNamespace {
     pub name: String,
     pub namespace: String,
+    /// The PrismNamespace's uid: what ties a tenant's runners to it.
+    pub uid: String,
     pub cluster: String,
+    /// The cluster's Kubernetes namespace: where the runners and the proxy run.
+    pub cluster_namespace: String,
+    /// The cluster is in another namespace: the runners, in the cluster's, are tied to this
+    /// namespace by labels (an owner reference cannot cross namespaces).
+    pub tenant: bool,
+    /// The cluster materialised this namespace from its spec (the platform's own): no connection
+    /// details are written for it.
+    pub cluster_own: bool,
     pub isolation: Isolation,
     /// The namespace's patterns in spec order, each resolved against the cluster.
     pub patterns: Vec<ValidPattern>,
@@ -44,12 +55,15 @@ impl ValidatedNamespace {
 /// Checks `namespace` against its cluster (`None` when the named PrismCluster does not exist).
 pub fn validate(namespace: &PrismNamespace, cluster: Option<&PrismCluster>) -> Result<ValidatedNamespace, Problem> {
     let ns = namespace.namespace().unwrap_or_default();
+    let target = namespace.cluster_ref();
     let cluster_name = &namespace.spec.cluster;
     let Some(cluster) = cluster else {
+        let fix = if namespace.is_cross_namespace() { "spec.cluster or spec.clusterNamespace" } else { "spec.cluster" };
         return Err(Problem {
             reason: "ClusterNotFound",
             message: format!(
-                "PrismCluster {cluster_name:?} does not exist in namespace {ns:?}: create it or fix spec.cluster"
+                "PrismCluster {cluster_name:?} does not exist in namespace {:?}: create it or fix {fix}",
+                target.namespace
             ),
             transient: true,
         });
@@ -79,8 +93,12 @@ pub fn validate(namespace: &PrismNamespace, cluster: Option<&PrismCluster>) -> R
     }
     Ok(ValidatedNamespace {
         name: namespace.name_any(),
-        namespace: ns,
+        uid: namespace.uid().unwrap_or_default(),
         cluster: cluster_name.clone(),
+        cluster_namespace: target.namespace.to_string(),
+        tenant: namespace.is_cross_namespace(),
+        cluster_own: crate::tenancy::is_cluster_own(namespace, cluster),
+        namespace: ns,
         isolation: settings.isolation,
         patterns,
         paused: cluster.spec.paused,
@@ -108,22 +126,32 @@ fn runner_name_clash(patterns: &[ValidPattern], cluster: &PrismCluster) -> Optio
 }
 
 /// A dedicated runner whose name another PrismNamespace's runner already has (`orders-eu` with
-/// pattern `kv` and `orders` with pattern `eu-kv` both make `orders-eu-kv`): applying it would take
-/// that runner over, and the two namespaces would fight over it. Refused, naming the owner.
+/// pattern `kv` and `orders` with pattern `eu-kv` both make `orders-eu-kv`; or two clusters of one
+/// namespace each serving a tenant `orders`): applying it would take that runner over, and the two
+/// namespaces would fight over it. Refused, naming the holder: the controller of the existing
+/// runner, or the tenant its labels name.
 pub fn runner_taken(runner: &PrismPattern, existing: Option<&PrismPattern>, owner_uid: &str) -> Option<Problem> {
     let existing = existing?;
-    let owner = existing.owner_references().iter().find(|o| o.controller == Some(true))?;
-    if owner.uid == owner_uid {
+    let holder = match existing.owner_references().iter().find(|o| o.controller == Some(true)) {
+        Some(owner) => (owner.uid.clone(), format!("{} {:?}", owner.kind, owner.name)),
+        None => {
+            let labels = existing.labels();
+            let uid = labels.get(labels::TENANT_UID)?;
+            let tenant = labels.get(labels::TENANT_NAMESPACE).cloned().unwrap_or_default();
+            let name = labels.get(labels::NAMESPACE).cloned().unwrap_or_default();
+            (uid.clone(), format!("PrismNamespace {tenant}/{name}"))
+        }
+    };
+    if holder.0 == owner_uid {
         return None;
     }
     Some(Problem {
         reason: "RunnerNameClash",
         message: format!(
-            "the dedicated runner {:?} would have the name of a PrismPattern that {} {:?} controls: rename this \
+            "the dedicated runner {:?} would have the name of a PrismPattern that {} holds: rename this \
              PrismNamespace or that one's pattern (or use isolation none or session)",
             runner.name_any(),
-            owner.kind,
-            owner.name
+            holder.1
         ),
         transient: false,
     })

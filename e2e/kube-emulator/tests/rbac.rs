@@ -274,6 +274,69 @@ async fn aggregated_cluster_roles_gather_the_rules_of_the_roles_they_select() {
 }
 
 #[tokio::test]
+async fn the_built_in_admin_edit_and_view_roles_aggregate_as_a_real_clusters_do() {
+    let (emulator, admin) = common::in_process();
+    let token = team_app(&admin).await;
+    namespace(&admin, "other").await;
+    // `edit` bound in the team's namespace, as a platform team hands a namespace to an app team.
+    create(&admin, binding("RoleBinding", "app-edit", Some("team"), "ClusterRole", "edit", sa_subject("team", "app")))
+        .await;
+    emulator.settle().await;
+    let app = common::client_with_token(&emulator, &token);
+    let configmaps: Api<ConfigMap> = Api::namespaced(app.clone(), "team");
+    let config: ConfigMap = serde_json::from_value(json!({"metadata": {"name": "c"}})).expect("configmap");
+    configmaps.create(&PostParams::default(), &config).await.expect("edit writes ConfigMaps in its namespace");
+    Api::<Secret>::namespaced(app.clone(), "team").list(&ListParams::default()).await.expect("edit reads Secrets");
+    let elsewhere = Api::<ConfigMap>::namespaced(app.clone(), "other").list(&ListParams::default()).await;
+    assert_eq!(common::status_of(elsewhere.expect_err("403")).code, 403, "only where it is bound");
+    let roles = Api::<k8s_openapi::api::rbac::v1::Role>::namespaced(app.clone(), "team");
+    let status = common::status_of(roles.list(&ListParams::default()).await.expect_err("403"));
+    assert!(status.message.contains(r#"cannot list resource "roles""#), "roles are admin's: {}", status.message);
+
+    // A CRD's roles extend them by label: edit gets widgets, and admin gets what edit has.
+    let mut widgets = role(
+        "ClusterRole",
+        "widgets-edit",
+        None,
+        json!([{"apiGroups": ["example.com"], "resources": ["widgets"], "verbs": ["get", "list", "create"]}]),
+    );
+    widgets["metadata"]["labels"] = json!({"rbac.authorization.k8s.io/aggregate-to-edit": "true"});
+    create(&admin, widgets).await;
+    emulator.settle().await;
+    let cluster_roles: Api<DynamicObject> = Api::all_with(
+        admin.clone(),
+        &ApiResource::from_gvk(&GroupVersionKind::gvk("rbac.authorization.k8s.io", "v1", "ClusterRole")),
+    );
+    let has_widgets = |role: &DynamicObject| {
+        role.data["rules"].as_array().into_iter().flatten().any(|r| r["resources"] == json!(["widgets"]))
+    };
+    for (name, expected) in [("edit", true), ("admin", true), ("view", false)] {
+        let role = cluster_roles.get(name).await.expect(name);
+        assert_eq!(has_widgets(&role), expected, "{name}: {}", role.data["rules"]);
+    }
+    let view = cluster_roles.get("view").await.expect("view");
+    let view_verbs: Vec<&Value> = view.data["rules"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|r| r["verbs"].as_array().into_iter().flatten())
+        .collect();
+    assert!(
+        view_verbs.iter().all(|v| ["get", "list", "watch"].contains(&v.as_str().unwrap_or_default())),
+        "{view_verbs:?}"
+    );
+    let edit = cluster_roles.get("edit").await.expect("edit");
+    assert!(
+        view.data["rules"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .all(|r| edit.data["rules"].as_array().is_some_and(|e| e.contains(r))),
+        "edit holds every rule of view"
+    );
+}
+
+#[tokio::test]
 async fn escalation_is_refused_unless_escalate_or_bind_is_granted() {
     let (emulator, admin) = common::in_process();
     namespace(&admin, "team").await;

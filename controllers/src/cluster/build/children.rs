@@ -32,7 +32,11 @@ pub fn namespaces(cluster: &ValidatedCluster, owner: &OwnerReference) -> Vec<Pri
         .iter()
         .map(|entry| {
             let name = naming::cluster_namespace(&cluster.name, &entry.name);
-            let spec = PrismNamespaceSpec { cluster: cluster.name.clone(), settings: entry.settings.clone() };
+            let spec = PrismNamespaceSpec {
+                cluster: cluster.name.clone(),
+                cluster_namespace: None,
+                settings: entry.settings.clone(),
+            };
             let mut namespace = PrismNamespace::new(&name, spec);
             namespace.metadata = meta::object(
                 &name,

@@ -26,7 +26,7 @@ use crate::{hash, images, meta, naming, pod};
 /// Admin ports (upstream prism-admin): control-plane gRPC, HTTP, metrics.
 pub const ADMIN_PORTS: [Port; 3] = [("grpc", 8981), ("http", 8980), ("metrics", 9090)];
 /// Proxy ports: client gRPC and metrics.
-pub const PROXY_PORTS: [Port; 2] = [("grpc", 8980), ("metrics", 9090)];
+pub const PROXY_PORTS: [Port; 2] = [("grpc", crate::ports::PROXY_GRPC), ("metrics", 9090)];
 /// prism-admin runs as user nobody upstream.
 const ADMIN_UID: i64 = 65534;
 

@@ -243,7 +243,7 @@ mod tests {
         let owner =
             OwnerReference { uid: "u-1".into(), name: "c".into(), controller: Some(true), ..OwnerReference::default() };
         let credentials = crate::cluster::credentials::complete(&valid, Credentials::new());
-        let routes = crate::cluster::routes::routes(&valid, &[], &[]);
+        let routes = crate::cluster::routes::routes(&valid, &[], &[], |_| None);
         build(&valid, &Inputs { owner, credentials: &credentials, routes: &routes, service_monitor_api })
     }
 
