@@ -5,7 +5,8 @@
 //! loses the content the operator wrote (spec, data), which only the no-op check of an apply read:
 //! that check compares hashes instead, so a child keeps a hash of its content. A workload keeps
 //! its replicas and status (readiness is read from them); Secrets keep their data (credentials
-//! are read back); custom resources are kept whole (their specs are read).
+//! are read back). Children are then held as compact [`Record`]s; custom resources are kept whole
+//! (their specs are read) as typed objects.
 //!
 //! The hashes and the managers that applied `spec.replicas` ride in annotations of the cached
 //! copy only: nothing in a cache is ever sent back to the API server.
@@ -26,6 +27,7 @@ use serde_json::Value;
 
 use crate::hash;
 use crate::kinds::Watched;
+use crate::record::{Record, Stored};
 
 /// Annotation of a cached copy: the hash of the object's content as the server holds it.
 const CONTENT_HASH: &str = "cache.prism.io/content-hash";
@@ -38,7 +40,11 @@ pub trait Child: Watched + Cached {}
 impl<K: Watched + Cached> Child for K {}
 
 /// A kind as the controllers cache it.
-pub trait Cached: Resource + Serialize {
+pub trait Cached: Resource + Serialize + Sized {
+    /// What a cache holds of each object: a [`Record`] for children, the object for kinds kept
+    /// whole.
+    type Stored: Stored<Self>;
+
     /// Drops what the controllers never read of this kind (kept whole unless a kind says so).
     fn trim(&mut self) {}
 }
@@ -108,6 +114,8 @@ fn replicas_applied_by(meta: &ObjectMeta) -> Vec<String> {
 }
 
 impl Cached for Deployment {
+    type Stored = Record<Self>;
+
     fn trim(&mut self) {
         let replicas = self.spec.as_ref().and_then(|s| s.replicas);
         self.spec = Some(DeploymentSpec { replicas, ..DeploymentSpec::default() });
@@ -115,6 +123,8 @@ impl Cached for Deployment {
 }
 
 impl Cached for StatefulSet {
+    type Stored = Record<Self>;
+
     fn trim(&mut self) {
         let replicas = self.spec.as_ref().and_then(|s| s.replicas);
         self.spec = Some(StatefulSetSpec { replicas, ..StatefulSetSpec::default() });
@@ -122,51 +132,73 @@ impl Cached for StatefulSet {
 }
 
 impl Cached for ConfigMap {
+    type Stored = Record<Self>;
+
     fn trim(&mut self) {
         (self.data, self.binary_data) = (None, None);
     }
 }
 
 impl Cached for Service {
+    type Stored = Record<Self>;
+
     fn trim(&mut self) {
         self.spec = None;
     }
 }
 
 impl Cached for PodDisruptionBudget {
+    type Stored = Record<Self>;
+
     fn trim(&mut self) {
         self.spec = None;
     }
 }
 
 impl Cached for HorizontalPodAutoscaler {
+    type Stored = Record<Self>;
+
     fn trim(&mut self) {
         self.spec = None;
     }
 }
 
 impl Cached for Ingress {
+    type Stored = Record<Self>;
+
     fn trim(&mut self) {
         self.spec = None;
     }
 }
 
 impl Cached for PersistentVolumeClaim {
+    type Stored = Record<Self>;
+
     fn trim(&mut self) {
         self.spec = None;
     }
 }
 
 /// Kept with its data: credentials are read back from their Secrets.
-impl Cached for Secret {}
+impl Cached for Secret {
+    type Stored = Record<Self>;
+}
 
 /// Custom resources are kept whole: their specs are read (routes, validation, readiness).
-impl Cached for PrismCluster {}
-impl Cached for PrismNamespace {}
-impl Cached for PrismPattern {}
+impl Cached for PrismCluster {
+    type Stored = Self;
+}
+impl Cached for PrismNamespace {
+    type Stored = Self;
+}
+impl Cached for PrismPattern {
+    type Stored = Self;
+}
 
 /// Kinds known only at run time are watched as metadata already.
-impl Cached for PartialObjectMeta<DynamicObject> {}
+impl Cached for PartialObjectMeta<DynamicObject> {
+    type Stored = Self;
+}
 
 #[cfg(test)]
 mod tests {

@@ -20,17 +20,18 @@ use std::time::Duration;
 
 use futures::channel::mpsc;
 use futures::future::BoxFuture;
-use futures::{FutureExt, Stream, StreamExt};
+use futures::{FutureExt, Stream, StreamExt, TryStreamExt};
 use kube::Resource;
 use kube::core::Selector;
 use kube::runtime::controller::{self, Action};
-use kube::runtime::reflector::{self, Store, reflector};
+use kube::runtime::reflector::{self, Store};
 use kube::runtime::utils::Backoff;
 use kube::runtime::{Controller, WatchStreamExt, watcher};
 
 use crate::error::Error;
 use crate::kinds::{Watched, scoped_api};
 use crate::projection::{Cached, project};
+use crate::record::stored_event;
 
 /// Objects per page of a watch's list. Each page arrives whole (managedFields and all) before it
 /// is trimmed for the cache, and every watch lists at once after a restart: kube's default of 500
@@ -39,7 +40,7 @@ pub const LIST_PAGE: u32 = 100;
 
 /// A controller of every `K` object in the watch scope, with no shared trigger backoff. Its other
 /// triggers must back off on their own: take them from `watches` (or `cache::ChildrenBuilder`).
-pub fn controller<K: Watched + Cached>(watches: &SharedWatches) -> Controller<K> {
+pub fn controller<K: Watched + Cached<Stored = K>>(watches: &SharedWatches) -> Controller<K> {
     let (store, changes) = watches.watch::<K>(&Selector::default());
     Controller::for_stream(changes, store).trigger_backoff(Unpaused)
 }
@@ -58,8 +59,8 @@ pub struct SharedWatches {
 }
 
 /// One shared watch: its cache, and a channel to each consumer of its changes.
-struct Shared<K: Watched> {
-    store: Store<K>,
+struct Shared<K: Watched + Cached> {
+    store: Store<K::Stored>,
     consumers: Arc<Mutex<Vec<mpsc::UnboundedSender<K>>>>,
 }
 
@@ -73,7 +74,7 @@ impl SharedWatches {
     pub fn watch<K: Watched + Cached>(
         &self,
         selector: &Selector,
-    ) -> (Store<K>, impl Stream<Item = Result<K, watcher::Error>> + Send + use<K>) {
+    ) -> (Store<K::Stored>, impl Stream<Item = Result<K, watcher::Error>> + Send + use<K>) {
         let key = (TypeId::of::<K>(), selector.to_string());
         let mut shared = self.shared.lock().unwrap_or_else(PoisonError::into_inner);
         let found = shared.get(&key).cloned().and_then(|any| any.downcast::<Shared<K>>().ok());
@@ -89,11 +90,11 @@ impl SharedWatches {
 
     /// A watch of the `K` objects `selector` selects, to run with the others.
     fn start<K: Watched + Cached>(&self, selector: &Selector) -> Shared<K> {
-        let (store, writer) = reflector::store::<K>();
+        let (store, writer) = reflector::store::<K::Stored>();
         let consumers: Arc<Mutex<Vec<mpsc::UnboundedSender<K>>>> = Arc::default();
         let config = watcher::Config::default().labels_from(selector);
         let fan_out = consumers.clone();
-        let driver = cached_changes(&self.client, self.ns.as_deref(), config, writer).for_each(move |change| {
+        let driver = cached_changes::<K>(&self.client, self.ns.as_deref(), config, writer).for_each(move |change| {
             match change {
                 Ok(object) => {
                     for consumer in fan_out.lock().unwrap_or_else(PoisonError::into_inner).iter() {
@@ -168,15 +169,19 @@ pub async fn run<K, Ctx, Fut>(
     }
 }
 
-/// Changes of the `K` objects in `ns` selected by `config`, kept in `writer`'s store as the
-/// controllers read them (see `projection`).
+/// Changes of the `K` objects in `ns` selected by `config`, trimmed; `writer`'s store keeps them
+/// as the controllers read them (see `projection`). The changes themselves pass on to the
+/// controllers' triggers and are dropped there.
 pub fn cached_changes<K: Watched + Cached>(
     client: &kube::Client,
     ns: Option<&str>,
     config: watcher::Config,
-    writer: reflector::store::Writer<K>,
+    mut writer: reflector::store::Writer<K::Stored>,
 ) -> impl futures::Stream<Item = Result<K, watcher::Error>> + Send + 'static {
-    reflector(writer, backed_off_watch(client, ns, config).modify(project::<K>)).touched_objects()
+    backed_off_watch(client, ns, config)
+        .modify(project::<K>)
+        .inspect_ok(move |event| writer.apply_watcher_event(&stored_event(event)))
+        .touched_objects()
 }
 
 /// Watch events of the `K` objects in `ns` that `config` selects, backing off on their own.

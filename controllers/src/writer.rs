@@ -7,7 +7,7 @@
 use std::any::TypeId;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Debug;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Mutex, PoisonError};
 
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -24,7 +24,7 @@ use crate::context::{Context, Identity};
 use crate::error::{Error, Result};
 use crate::kinds::Watched;
 use crate::metrics::WriteAction;
-use crate::projection;
+use crate::projection::{self, Child as ChildKind};
 
 /// What applying one child did.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -88,13 +88,13 @@ impl<'a> Writer<'a> {
     }
 
     /// The object `name` of kind `K` in the parent's namespace, as last seen, else as read now.
-    pub async fn live<K: Watched>(&self, name: &str) -> Result<Option<K>> {
+    pub async fn live<K: ChildKind>(&self, name: &str) -> Result<Option<K>> {
         self.children.live(&self.api::<K>(), name).await
     }
 
     /// The child `name` of kind `K` that carries `labels`, as last seen: once the cache has
     /// listed, a child it has not seen is absent (see [`Children::lookup`]); else as read now.
-    pub async fn live_child<K: Watched>(&self, name: &str, labels: &BTreeMap<String, String>) -> Result<Option<K>> {
+    pub async fn live_child<K: ChildKind>(&self, name: &str, labels: &BTreeMap<String, String>) -> Result<Option<K>> {
         self.children.live_child(&self.api::<K>(), name, labels).await
     }
 
@@ -111,14 +111,11 @@ impl<'a> Writer<'a> {
     /// object as it now is with what happened. The desired state's hash rides in an annotation so
     /// that a field dropped from the desired state is noticed (and removed by the apply). The live
     /// object is read from the controller's cache of its children when it has one for `K`.
-    pub async fn apply<K>(&self, desired: K) -> Result<(K, Outcome)>
-    where
-        K: Watched + Serialize,
-    {
+    pub async fn apply<K: ChildKind>(&self, desired: K) -> Result<(K, Outcome)> {
         let name = desired.name_any();
         self.record(&ApiResource::erase::<K>(&()), &name);
         let known = match self.children.lookup::<K>(&self.namespace, &name, desired.labels()) {
-            Lookup::Seen(live) => Some(Some(Arc::unwrap_or_clone(live))),
+            Lookup::Seen(live) => Some(Some(live)),
             Lookup::Absent => Some(None),
             Lookup::Unknown => None,
         };
@@ -195,9 +192,9 @@ impl<'a> Writer<'a> {
     /// Deletes the child `name` of kind `K`, if it exists. Returns whether a delete was sent. The
     /// child must be one this controller's watches select (see [`Children`]): once they have
     /// listed their objects, a child they have not seen is taken as absent.
-    pub async fn delete<K: Watched>(&self, name: &str) -> Result<bool> {
+    pub async fn delete<K: ChildKind>(&self, name: &str) -> Result<bool> {
         let listed = self.children.owned_kind::<K>().is_some_and(|kind| kind.listed());
-        let cached = listed.then(|| self.children.get::<K>(&self.namespace, name).is_some());
+        let cached = listed.then(|| self.children.seen::<K>(&self.namespace, name));
         if cached == Some(false) {
             return Ok(false);
         }
@@ -217,7 +214,7 @@ impl<'a> Writer<'a> {
     }
 
     /// [`Writer::sweep`] of one kind (an ordered teardown sweeps kind by kind).
-    pub async fn sweep_one<K: Watched>(&self, selector: &str) -> Result<usize> {
+    pub async fn sweep_one<K: ChildKind>(&self, selector: &str) -> Result<usize> {
         let resource = ApiResource::erase::<K>(&());
         self.sweep_kind(&resource, self.children.owned_kind::<K>(), selector).await
     }
