@@ -3,13 +3,13 @@
 //! A typed k8s-openapi object is mostly room, not content: a trimmed Service takes 2.5 KB in a
 //! cache, of which its struct is 0.8 KB (mostly empty options), each of its label and annotation
 //! maps a B-tree node of half a kilobyte for five entries, and every key and value its own heap
-//! string. A [`Record`] keeps the same facts in a quarter of that: its name, the parts it shares
+//! string. A [`Record`] keeps the same facts in a tenth of that: its name, the parts it shares
 //! with its siblings (namespace, labels, owner references, finalizers: the same for every child
 //! of one component) interned once for all of them, and the rest of its trimmed form (annotations,
 //! resourceVersion, generation, and what the kind keeps of its content) as compact JSON. A read
 //! restores the typed object from it; the sweep reads its namespace, controller and name in place.
 
-use std::borrow::Cow;
+use std::borrow::{Borrow, Cow};
 use std::collections::HashSet;
 use std::hash::Hash;
 use std::marker::PhantomData;
@@ -104,20 +104,24 @@ impl<K> std::fmt::Debug for Record<K> {
     }
 }
 
-/// The part of a record that a parent's children of one component have in common.
+/// The part of a record that a parent's children of one component have in common. Each of its
+/// texts is interned too: a parent's owner reference is the same for all its components, a
+/// component's labels for children of different owners.
 #[derive(Debug, PartialEq, Eq, Hash)]
 struct Shared {
-    namespace: Option<Box<str>>,
+    namespace: Option<Arc<str>>,
     /// The uid of the controller owner: what the sweep compares.
-    controller: Option<Box<str>>,
-    /// Labels, owner references and finalizers, as compact JSON of an ObjectMeta with only them.
-    meta: Box<str>,
+    controller: Option<Arc<str>>,
+    /// Labels, owner references and finalizers, each as compact JSON.
+    labels: Option<Arc<str>>,
+    owners: Option<Arc<str>>,
+    finalizers: Option<Arc<str>>,
 }
 
-/// Every record's shared parts, one copy each: a process-wide pool, because the three
-/// controllers' watches and every kind share them (a cluster's owner reference, a component's
-/// labels).
+/// Every record's shared parts and their texts, one copy each: process-wide pools, because the
+/// three controllers' watches and every kind share them.
 static SHARED: LazyLock<Pool<Shared>> = LazyLock::new(Pool::default);
+static TEXTS: LazyLock<Pool<str>> = LazyLock::new(Pool::default);
 
 impl<K> Stored<K> for Record<K>
 where
@@ -125,16 +129,12 @@ where
 {
     fn keep(object: &K) -> Self {
         let meta = object.meta();
-        let shared = ObjectMeta {
-            labels: meta.labels.clone(),
-            owner_references: meta.owner_references.clone(),
-            finalizers: meta.finalizers.clone(),
-            ..ObjectMeta::default()
-        };
         let shared = Shared {
-            namespace: meta.namespace.as_deref().map(Box::from),
-            controller: controller_uid(meta).map(Box::from),
-            meta: compact(&shared).into(),
+            namespace: meta.namespace.as_deref().map(|ns| TEXTS.intern(ns)),
+            controller: controller_uid(meta).map(|uid| TEXTS.intern(uid)),
+            labels: meta.labels.as_ref().map(|labels| TEXTS.intern(compact(labels).as_str())),
+            owners: meta.owner_references.as_ref().map(|owners| TEXTS.intern(compact(owners).as_str())),
+            finalizers: meta.finalizers.as_ref().map(|finalizers| TEXTS.intern(compact(finalizers).as_str())),
         };
         Record {
             name: meta.name.as_deref().unwrap_or_default().into(),
@@ -147,12 +147,13 @@ where
 
     fn restore(&self) -> Option<K> {
         let mut object: K = parsed(&self.rest)?;
-        let shared: ObjectMeta = parsed(&self.shared.meta)?;
+        let shared = &self.shared;
         let meta = object.meta_mut();
         meta.name = Some(self.name.to_string());
-        meta.namespace = self.shared.namespace.as_deref().map(String::from);
-        (meta.labels, meta.owner_references, meta.finalizers) =
-            (shared.labels, shared.owner_references, shared.finalizers);
+        meta.namespace = shared.namespace.as_deref().map(String::from);
+        meta.labels = parsed_part(shared.labels.as_deref())?;
+        meta.owner_references = parsed_part(shared.owners.as_deref())?;
+        meta.finalizers = parsed_part(shared.finalizers.as_deref())?;
         Some(object)
     }
 
@@ -246,14 +247,19 @@ fn parsed<T: DeserializeOwned>(json: &str) -> Option<T> {
         .ok()
 }
 
+/// An optional part parsed: `Some(None)` if absent, `None` if it does not parse.
+fn parsed_part<T: DeserializeOwned>(json: Option<&str>) -> Option<Option<T>> {
+    json.map_or(Some(None), |json| parsed(json).map(Some))
+}
+
 /// Interned values: one `Arc` per distinct value. Values no longer used by anything but the pool
 /// go when the pool has doubled since it last looked, so that it stays within twice what is in
 /// use and each insertion costs O(1) amortised.
-struct Pool<T> {
+struct Pool<T: ?Sized> {
     inner: Mutex<PoolInner<T>>,
 }
 
-struct PoolInner<T> {
+struct PoolInner<T: ?Sized> {
     values: HashSet<Arc<T>>,
     /// How many values were in use at the last clean-up.
     in_use: usize,
@@ -262,23 +268,24 @@ struct PoolInner<T> {
 /// The pool's size below which it never cleans up.
 const POOL_FLOOR: usize = 256;
 
-impl<T> Default for Pool<T> {
+impl<T: ?Sized> Default for Pool<T> {
     fn default() -> Self {
         Pool { inner: Mutex::new(PoolInner { values: HashSet::new(), in_use: 0 }) }
     }
 }
 
-impl<T: Hash + Eq> Pool<T> {
-    fn intern(&self, value: T) -> Arc<T> {
+impl<T: Hash + Eq + ?Sized> Pool<T> {
+    /// The pool's copy of `value` (a `T`, or a `&str` for a pool of `str`).
+    fn intern<V: Borrow<T> + Into<Arc<T>>>(&self, value: V) -> Arc<T> {
         let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(found) = inner.values.get(&value) {
+        if let Some(found) = inner.values.get(value.borrow()) {
             return found.clone();
         }
         if inner.values.len() >= 2 * inner.in_use.max(POOL_FLOOR) {
             inner.values.retain(|v| Arc::strong_count(v) > 1);
             inner.in_use = inner.values.len();
         }
-        let interned = Arc::new(value);
+        let interned: Arc<T> = value.into();
         inner.values.insert(interned.clone());
         interned
     }
@@ -344,6 +351,8 @@ mod tests {
         assert!(Arc::ptr_eq(&a.shared, &b.shared));
         let other: Record<Deployment> = Record::keep(&deployment("c", "owner-3"));
         assert!(!Arc::ptr_eq(&a.shared, &other.shared), "another owner, another copy");
+        let (labels, other_labels) = (a.shared.labels.as_ref(), other.shared.labels.as_ref());
+        assert!(labels.zip(other_labels).is_some_and(|(a, b)| Arc::ptr_eq(a, b)), "but the same labels");
     }
 
     #[test]
