@@ -162,8 +162,10 @@ pub struct Children {
     /// name): a miss of one of them is a store lagging behind, not an absence.
     written: Arc<DashSet<(TypeId, String, String)>>,
     /// The content hash of each child as this controller last applied it, or first saw it, by
-    /// [`Children::key_of`]: a child whose content moved since was edited by hand.
-    contents: Arc<DashMap<u64, String>>,
+    /// [`Children::key_of`]: a child whose content moved since was edited by hand. Folded to a
+    /// number: one entry per child of every cluster, and a string would be two words and a heap
+    /// allocation more each.
+    contents: Arc<DashMap<u64, u64>>,
 }
 
 impl Children {
@@ -255,20 +257,19 @@ impl Children {
 
     /// A short key of one child for per-child records.
     pub fn key_of(&self, kind: &str, ns: &str, name: &str) -> u64 {
-        let mut hasher = DefaultHasher::new();
-        (kind, ns, name).hash(&mut hasher);
-        hasher.finish()
+        folded(&(kind, ns, name))
     }
 
     /// Notes the content hash of a child as this controller just applied it.
     pub fn applied(&self, key: u64, content: &str) {
-        self.contents.insert(key, content.to_string());
+        self.contents.insert(key, folded(content));
     }
 
     /// Whether the child's content is as this controller last applied it (noting it, if it never
     /// did).
     pub fn content_unchanged(&self, key: u64, content: &str) -> bool {
-        self.contents.entry(key).or_insert_with(|| content.to_string()).as_str() == content
+        let content = folded(content);
+        *self.contents.entry(key).or_insert(content) == content
     }
 
     /// Every cached `K` object in `ns` that restores, once the first list is in.
@@ -295,6 +296,13 @@ impl Children {
 
 async fn read<K: Watched>(api: &Api<K>, name: &str) -> Result<Option<K>> {
     api.get_opt(name).await.map_err(|source| Error::api("get", &K::kind(&()), name, source))
+}
+
+/// A value folded to 64 bits, for keys and hashes kept per child.
+fn folded<T: Hash + ?Sized>(value: &T) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    value.hash(&mut hasher);
+    hasher.finish()
 }
 
 fn key<K: Watched>(ns: &str, name: &str) -> (TypeId, String, String) {
