@@ -36,7 +36,7 @@ use crate::record::stored_event;
 /// Objects per page of a watch's list. Each page arrives whole (managedFields and all) before it
 /// is trimmed for the cache, and every watch lists at once after a restart: kube's default of 500
 /// made a restarted operator's peak memory grow with the number of clusters.
-pub const LIST_PAGE: u32 = 100;
+pub const LIST_PAGE: u32 = 50;
 
 /// A controller of every `K` object in the watch scope, with no shared trigger backoff. Its other
 /// triggers must back off on their own: take them from `watches` (or `cache::ChildrenBuilder`).
