@@ -47,22 +47,18 @@ pub struct CacheBytes {
     pub shared: usize,
 }
 
+/// The trimmed objects of each kind in `ns`, to measure.
+macro_rules! listed {
+    ($client:expr, $ns:expr; $($kind:ty),*) => {{
+        let all: Vec<Box<dyn Measured>> = vec![$(Box::new(listed::<$kind>($client, $ns).await)),*];
+        all
+    }};
+}
+
 /// The bytes a cached copy of each object of the operator's kinds in `ns` takes.
 pub async fn in_namespace(allocator: &'static Counting, client: &Client, ns: &str) -> CacheBytes {
-    let listed: Vec<Box<dyn Measured>> = vec![
-        Box::new(listed::<PrismCluster>(client, ns).await),
-        Box::new(listed::<PrismPattern>(client, ns).await),
-        Box::new(listed::<PrismNamespace>(client, ns).await),
-        Box::new(listed::<Secret>(client, ns).await),
-        Box::new(listed::<ConfigMap>(client, ns).await),
-        Box::new(listed::<Service>(client, ns).await),
-        Box::new(listed::<PersistentVolumeClaim>(client, ns).await),
-        Box::new(listed::<StatefulSet>(client, ns).await),
-        Box::new(listed::<Deployment>(client, ns).await),
-        Box::new(listed::<PodDisruptionBudget>(client, ns).await),
-        Box::new(listed::<HorizontalPodAutoscaler>(client, ns).await),
-        Box::new(listed::<Ingress>(client, ns).await),
-    ];
+    let listed = listed!(client, ns; PrismCluster, PrismPattern, PrismNamespace, Secret, ConfigMap, Service,
+        PersistentVolumeClaim, StatefulSet, Deployment, PodDisruptionBudget, HorizontalPodAutoscaler, Ingress);
     // Every copy at once, as first stored: the shared parts are made here, once.
     let region = Region::new(allocator);
     let first: Vec<Box<dyn Any>> = listed.iter().map(|kind| kind.keep_all()).collect();
