@@ -16,7 +16,7 @@ use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::api::{Api, ListParams};
 use kube::core::NamespaceResourceScope;
-use kube::runtime::reflector::Lookup;
+use kube::runtime::reflector::{Lookup, ObjectRef};
 use kube::{Client, Resource};
 use prism_api::v1beta1::PrismCluster;
 use prism_api::v1beta1::PrismNamespace;
@@ -59,11 +59,15 @@ macro_rules! listed {
 pub async fn in_namespace(allocator: &'static Counting, client: &Client, ns: &str) -> CacheBytes {
     let listed = listed!(client, ns; PrismCluster, PrismPattern, PrismNamespace, Secret, ConfigMap, Service,
         PersistentVolumeClaim, StatefulSet, Deployment, PodDisruptionBudget, HorizontalPodAutoscaler, Ingress);
-    // Every copy at once, as first stored: the shared parts are made here, once.
+    // Every copy at once, as first stored: the shared parts are made here, once. The vectors that
+    // hold the copies are made before (a store's table is not counted for one copy either).
+    let mut rooms: Vec<Box<dyn Any>> = listed.iter().map(|kind| kind.room()).collect();
     let region = Region::new(allocator);
-    let first: Vec<Box<dyn Any>> = listed.iter().map(|kind| kind.keep_all()).collect();
+    for (kind, room) in listed.iter().zip(rooms.iter_mut()) {
+        kind.keep_all(room.as_mut());
+    }
     let all = net(&region);
-    drop(first);
+    drop(rooms);
     let kinds: Vec<KindBytes> = listed.iter().map(|kind| kind.per_copy(allocator)).collect();
     let copies: usize = kinds.iter().map(|k| k.bytes).sum();
     CacheBytes { kinds, shared: all.saturating_sub(copies) }
@@ -73,8 +77,10 @@ pub async fn in_namespace(allocator: &'static Counting, client: &Client, ns: &st
 struct Listed<K>(Vec<K>);
 
 trait Measured {
-    /// A stored copy of every object, with its store key.
-    fn keep_all(&self) -> Box<dyn Any>;
+    /// Room for a stored copy of every object.
+    fn room(&self) -> Box<dyn Any>;
+    /// A stored copy of every object, with its store key, kept in `room`.
+    fn keep_all(&self, room: &mut dyn Any);
     /// The bytes of one more stored copy of each (the shared parts exist already).
     fn per_copy(&self, allocator: &'static Counting) -> KindBytes;
 }
@@ -84,8 +90,13 @@ where
     K: Cached + Resource<DynamicType = ()> + 'static,
     K::Stored: Lookup<DynamicType = ()>,
 {
-    fn keep_all(&self) -> Box<dyn Any> {
-        Box::new(self.0.iter().map(stored::<K>).collect::<Vec<_>>())
+    fn room(&self) -> Box<dyn Any> {
+        Box::new(Vec::<StoredCopy<K>>::with_capacity(self.0.len()))
+    }
+
+    fn keep_all(&self, room: &mut dyn Any) {
+        let room = room.downcast_mut::<Vec<StoredCopy<K>>>().expect("the room of this kind");
+        room.extend(self.0.iter().map(stored::<K>));
     }
 
     fn per_copy(&self, allocator: &'static Counting) -> KindBytes {
@@ -110,8 +121,11 @@ where
     )
 }
 
+/// A store's copy of an object of kind `K` and its key.
+type StoredCopy<K> = (ObjectRef<<K as Cached>::Stored>, Arc<<K as Cached>::Stored>);
+
 /// A store's copy of `object` under its key.
-fn stored<K>(object: &K) -> (kube::runtime::reflector::ObjectRef<K::Stored>, Arc<K::Stored>)
+fn stored<K>(object: &K) -> StoredCopy<K>
 where
     K: Cached + Resource<DynamicType = ()>,
     K::Stored: Lookup<DynamicType = ()>,
