@@ -108,7 +108,7 @@ struct Figures {
     memory_end: Memory,
     emulator_rss_mib: f64,
     /// What a cluster's objects take in the operator's caches, by kind.
-    cache: Vec<cache_bytes::KindBytes>,
+    cache: cache_bytes::CacheBytes,
 }
 
 /// The writes converging cannot do without.
@@ -606,15 +606,17 @@ fn print(label: &str, clusters: usize, f: &Figures) {
 }
 
 /// The cache's bytes per kind for one cluster (each object cached once, as trimmed).
-fn print_cache(cache: &[cache_bytes::KindBytes]) {
+fn print_cache(cache: &cache_bytes::CacheBytes) {
     println!(
         "
-cached per cluster, by kind (heap of one trimmed copy and its store key):"
+cached per cluster, by kind (heap of one trimmed copy as stored, and its store key):"
     );
-    for kind in cache.iter().filter(|k| k.objects > 0) {
+    for kind in cache.kinds.iter().filter(|k| k.objects > 0) {
         let each = kind.bytes / kind.objects;
         println!("  {:<26} {:>3} x {:>6} B = {:>7} B", kind.kind, kind.objects, each, kind.bytes);
     }
-    let (objects, bytes) = cache.iter().fold((0, 0), |(o, b), k| (o + k.objects, b + k.bytes));
+    println!("  {:<26} {:>20} = {:>7} B", "parts records share", "(interned, once)", cache.shared);
+    let objects: usize = cache.kinds.iter().map(|k| k.objects).sum();
+    let bytes = cache.kinds.iter().map(|k| k.bytes).sum::<usize>() + cache.shared;
     println!("  {:<26} {objects:>3} objects       {bytes:>7} B = {:.1} KiB", "all", bytes as f64 / 1024.0);
 }

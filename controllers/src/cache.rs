@@ -2,9 +2,10 @@
 //! of asking the API server, and its sweep finds here the children no pass wants any more.
 //!
 //! Each controller watches its own children by label (never every object of a kind) and keeps
-//! them whole, because the no-op check of an apply compares the live object with the desired one.
-//! Kinds known only at run time (KEDA's ScaledObject, the Prometheus Operator's ServiceMonitor)
-//! are kept as metadata: the sweep needs no more.
+//! what its reads and the no-op check of an apply need (see `projection`): children as compact
+//! records, restored to typed objects when read; custom resources whole. Kinds known only at run
+//! time (KEDA's ScaledObject, the Prometheus Operator's ServiceMonitor) are kept as metadata: the
+//! sweep needs no more.
 //!
 //! A hit may be stale (a change not seen yet); the change's event then triggers another
 //! reconcile, which sees it. A miss means "absent" only once the store has listed its objects,
@@ -29,7 +30,8 @@ use kube::runtime::{WatchStreamExt, watcher};
 
 use crate::error::{Error, Result};
 use crate::kinds::Watched;
-use crate::projection::{self, project};
+use crate::projection::{Cached, Child as ChildKind, project};
+use crate::record::Stored;
 use crate::watches::{LIST_PAGE, SharedWatches};
 
 /// How often a pass waiting for the caches' first lists looks again.
@@ -38,7 +40,7 @@ const LIST_POLL: Duration = Duration::from_millis(50);
 /// What the cache knows of one object.
 pub enum Lookup<K> {
     /// Seen, as it was last seen.
-    Seen(Arc<K>),
+    Seen(K),
     /// Not there: the store has listed, would hold it, and is not waiting for a write of ours.
     Absent,
     /// The cache cannot tell: read it.
@@ -67,20 +69,30 @@ pub trait CachedKind: Send + Sync {
     fn labelled(&self, ns: &str, selector: &Selector) -> Vec<Child>;
 }
 
-/// One kind's store, the selector of the watch that fills it, and whether its objects are the
-/// controller's children (swept) or only read (e.g. a pattern's PrismCluster).
-struct KindStore<K: Resource + 'static>
+/// One kind's store and the selector of the watch that fills it.
+struct KindStore<K: Cached + 'static>
 where
     K::DynamicType: Eq + Hash + Clone,
 {
-    store: Store<K>,
+    store: Store<K::Stored>,
     selector: Selector,
     resource: ApiResource,
 }
 
+impl<K> KindStore<K>
+where
+    K: Cached + 'static,
+    K::DynamicType: Eq + Hash + Clone + Default,
+{
+    /// The object `name` in `ns` as cached, if seen: `Some(None)` if seen but not restorable.
+    fn get(&self, ns: &str, name: &str) -> Option<Option<K>> {
+        self.store.get(&ObjectRef::new(name).within(ns)).map(|stored| stored.restore())
+    }
+}
+
 impl<K> CachedKind for KindStore<K>
 where
-    K: Resource + Clone + Send + Sync + 'static,
+    K: Cached + Send + Sync + 'static,
     K::DynamicType: Eq + Hash + Clone + Send + Sync,
 {
     fn resource(&self) -> &ApiResource {
@@ -97,16 +109,29 @@ where
 
     fn controlled_by(&self, ns: &str, owner_uid: &str) -> Vec<Child> {
         // Filtered in place: the store holds the children of every parent.
-        let mine = |k: &K| k.meta().namespace.as_deref() == Some(ns) && is_controlled_by(k.meta(), owner_uid);
-        self.store.state_filter(mine).iter().map(|k| child(k.meta())).collect()
+        let mine = |stored: &K::Stored| {
+            let ownership = stored.ownership();
+            ownership.namespace == Some(ns) && ownership.controller == Some(owner_uid)
+        };
+        let children = self.store.state_filter(mine);
+        children
+            .iter()
+            .map(|stored| stored.ownership())
+            .map(|o| Child { name: o.name.into(), going: o.going })
+            .collect()
     }
 
     fn labelled(&self, ns: &str, selector: &Selector) -> Vec<Child> {
-        let selected = |k: &K| {
-            k.meta().namespace.as_deref() == Some(ns)
-                && selector.matches(k.meta().labels.as_ref().unwrap_or(&BTreeMap::new()))
+        // The namespace first, in place; only then the labels (a record parses its copy).
+        let selected = |stored: &K::Stored| {
+            stored.ownership().namespace == Some(ns) && selector.matches(&stored.labels().unwrap_or_default())
         };
-        self.store.state_filter(selected).iter().map(|k| child(k.meta())).collect()
+        let children = self.store.state_filter(selected);
+        children
+            .iter()
+            .map(|stored| stored.ownership())
+            .map(|o| Child { name: o.name.into(), going: o.going })
+            .collect()
     }
 }
 
@@ -152,20 +177,27 @@ pub struct Children {
     /// name): a miss of one of them is a store lagging behind, not an absence.
     written: Arc<DashSet<(TypeId, String, String)>>,
     /// The content hash of each child as this controller last applied it, or first saw it, by
-    /// [`Children::key_of`]: a child whose content moved since was edited by hand.
-    contents: Arc<DashMap<u64, String>>,
+    /// [`Children::key_of`]: a child whose content moved since was edited by hand. Folded to a
+    /// number: one entry per child of every cluster, and a string would be two words and a heap
+    /// allocation more each.
+    contents: Arc<DashMap<u64, u64>>,
 }
 
 impl Children {
     /// The cached object `name` in `ns`, if this controller caches `K` and has seen it.
-    pub fn get<K: Watched>(&self, ns: &str, name: &str) -> Option<Arc<K>> {
-        self.cached::<K>()?.store.get(&ObjectRef::new(name).within(ns))
+    pub fn get<K: ChildKind>(&self, ns: &str, name: &str) -> Option<K> {
+        self.cached::<K>()?.get(ns, name).flatten()
+    }
+
+    /// Whether this controller caches `K` and has seen the object `name` in `ns`.
+    pub fn seen<K: ChildKind>(&self, ns: &str, name: &str) -> bool {
+        self.cached::<K>().is_some_and(|cached| cached.store.get(&ObjectRef::new(name).within(ns)).is_some())
     }
 
     /// The object `name` of `api`'s namespace as this controller last saw it, else as read now.
-    pub async fn live<K: Watched>(&self, api: &Api<K>, name: &str) -> Result<Option<K>> {
+    pub async fn live<K: ChildKind>(&self, api: &Api<K>, name: &str) -> Result<Option<K>> {
         if let Some(cached) = api.namespace().and_then(|ns| self.get::<K>(ns, name)) {
-            return Ok(Some(Arc::unwrap_or_clone(cached)));
+            return Ok(Some(cached));
         }
         read(api, name).await
     }
@@ -173,7 +205,7 @@ impl Children {
     /// The child `name` of `api`'s namespace that would carry `labels`, as this controller last
     /// saw it; absent without asking when the cache can tell (see [`Children::lookup`]); else as
     /// read now.
-    pub async fn live_child<K: Watched>(
+    pub async fn live_child<K: ChildKind>(
         &self,
         api: &Api<K>,
         name: &str,
@@ -181,21 +213,21 @@ impl Children {
     ) -> Result<Option<K>> {
         let Some(ns) = api.namespace() else { return read(api, name).await };
         match self.lookup::<K>(ns, name, labels) {
-            Lookup::Seen(cached) => Ok(Some(Arc::unwrap_or_clone(cached))),
+            Lookup::Seen(cached) => Ok(Some(cached)),
             Lookup::Absent => Ok(None),
             Lookup::Unknown => read(api, name).await,
         }
     }
 
     /// What the cache knows of the object `name` in `ns` that would carry `labels`.
-    pub fn lookup<K: Watched>(&self, ns: &str, name: &str, labels: &BTreeMap<String, String>) -> Lookup<K> {
+    pub fn lookup<K: ChildKind>(&self, ns: &str, name: &str, labels: &BTreeMap<String, String>) -> Lookup<K> {
         let Some(cached) = self.cached::<K>() else { return Lookup::Unknown };
-        if let Some(seen) = cached.store.get(&ObjectRef::new(name).within(ns)) {
+        if let Some(seen) = cached.get(ns, name) {
             // Every apply passes here: build the key only when there is a note to clear.
             if !self.written.is_empty() {
                 self.written.remove(&key::<K>(ns, name));
             }
-            return Lookup::Seen(seen);
+            return seen.map_or(Lookup::Unknown, Lookup::Seen);
         }
         let trusted = listed(&cached.store) && cached.selector.matches(labels);
         if trusted && !self.written.contains(&key::<K>(ns, name)) { Lookup::Absent } else { Lookup::Unknown }
@@ -203,7 +235,7 @@ impl Children {
 
     /// Notes that this controller just wrote the object: until its watch brings it, a miss is not
     /// an absence.
-    pub fn wrote<K: Watched>(&self, ns: &str, name: &str) {
+    pub fn wrote<K: ChildKind>(&self, ns: &str, name: &str) {
         if self.cached::<K>().is_some() {
             self.written.insert(key::<K>(ns, name));
         }
@@ -240,26 +272,26 @@ impl Children {
 
     /// A short key of one child for per-child records.
     pub fn key_of(&self, kind: &str, ns: &str, name: &str) -> u64 {
-        let mut hasher = DefaultHasher::new();
-        (kind, ns, name).hash(&mut hasher);
-        hasher.finish()
+        folded(&(kind, ns, name))
     }
 
     /// Notes the content hash of a child as this controller just applied it.
     pub fn applied(&self, key: u64, content: &str) {
-        self.contents.insert(key, content.to_string());
+        self.contents.insert(key, folded(content));
     }
 
     /// Whether the child's content is as this controller last applied it (noting it, if it never
     /// did).
     pub fn content_unchanged(&self, key: u64, content: &str) -> bool {
-        self.contents.entry(key).or_insert_with(|| content.to_string()).as_str() == content
+        let content = folded(content);
+        *self.contents.entry(key).or_insert(content) == content
     }
 
-    /// Every cached `K` object in `ns`, once the first list is in.
-    pub fn all_in<K: Watched>(&self, ns: &str) -> Option<Vec<Arc<K>>> {
+    /// Every cached `K` object in `ns` that restores, once the first list is in.
+    pub fn all_in<K: ChildKind>(&self, ns: &str) -> Option<Vec<K>> {
         let cached = self.cached::<K>().filter(|c| listed(&c.store))?;
-        Some(in_namespace(&cached.store, Some(ns), |_| true))
+        let in_ns = cached.store.state_filter(|stored| stored.ownership().namespace == Some(ns));
+        Some(in_ns.iter().filter_map(|stored| stored.restore()).collect())
     }
 
     /// The kinds of this controller's children, in apply order.
@@ -272,7 +304,7 @@ impl Children {
         self.owned().find(|kind| kind.stored_type() == TypeId::of::<K>())
     }
 
-    fn cached<K: Watched>(&self) -> Option<&KindStore<K>> {
+    fn cached<K: ChildKind>(&self) -> Option<&KindStore<K>> {
         self.typed.get(&TypeId::of::<K>())?.downcast_ref::<KindStore<K>>()
     }
 }
@@ -281,14 +313,21 @@ async fn read<K: Watched>(api: &Api<K>, name: &str) -> Result<Option<K>> {
     api.get_opt(name).await.map_err(|source| Error::api("get", &K::kind(&()), name, source))
 }
 
+/// A value folded to 64 bits, for keys and hashes kept per child.
+fn folded<T: Hash + ?Sized>(value: &T) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    value.hash(&mut hasher);
+    hasher.finish()
+}
+
 fn key<K: Watched>(ns: &str, name: &str) -> (TypeId, String, String) {
     (TypeId::of::<K>(), ns.to_string(), name.to_string())
 }
 
-fn listed<K>(store: &Store<K>) -> bool
+fn listed<S>(store: &Store<S>) -> bool
 where
-    K: Resource + Clone + 'static,
-    K::DynamicType: Eq + Hash + Clone,
+    S: reflector::Lookup + Clone + 'static,
+    S::DynamicType: Eq + Hash + Clone,
 {
     store.wait_until_ready().now_or_never().is_some_and(|ready| ready.is_ok())
 }
@@ -309,7 +348,7 @@ impl<'a> ChildrenBuilder<'a> {
     /// Watches this controller's children of kind `K` that `selector` selects, caching them as
     /// `projection` says; the changes wake the controller. Call in apply order: the sweep deletes
     /// in reverse.
-    pub fn owned<K: Watched + projection::Cached>(
+    pub fn owned<K: ChildKind>(
         &mut self,
         selector: Selector,
     ) -> impl futures::Stream<Item = Result<K, watcher::Error>> + Send + use<K> {
@@ -318,20 +357,20 @@ impl<'a> ChildrenBuilder<'a> {
 
     /// Watches objects of kind `K` that this controller reads but does not own (e.g. the
     /// PrismCluster a pattern names).
-    pub fn referenced<K: Watched + projection::Cached>(
+    pub fn referenced<K: ChildKind>(
         &mut self,
         selector: Selector,
     ) -> impl futures::Stream<Item = Result<K, watcher::Error>> + Send + use<K> {
         self.watch(selector, false)
     }
 
-    fn watch<K: Watched + projection::Cached>(
+    fn watch<K: ChildKind>(
         &mut self,
         selector: Selector,
         owned: bool,
     ) -> impl futures::Stream<Item = Result<K, watcher::Error>> + Send + use<K> {
         let (store, changes) = self.watches.watch::<K>(&selector);
-        self.keep(store, selector, owned);
+        self.keep::<K>(store, selector, owned);
         changes
     }
 
@@ -339,20 +378,20 @@ impl<'a> ChildrenBuilder<'a> {
     /// e.g. the Kubernetes namespaces whose labels admit tenants).
     pub fn wait_for<K>(&mut self, store: Store<K>)
     where
-        K: Resource<DynamicType = ()> + Clone + Send + Sync + 'static,
+        K: Cached<Stored = K, DynamicType = ()> + Clone + Send + Sync + 'static,
     {
         let resource = ApiResource::erase::<K>(&());
-        self.every.push(Arc::new(KindStore { store, selector: Selector::default(), resource }));
+        self.every.push(Arc::new(KindStore::<K> { store, selector: Selector::default(), resource }));
     }
 
     /// Adds the store of this controller's children of kind `K` that another watch fills, with
     /// that watch's selector.
-    pub fn keep_owned<K: Watched>(&mut self, store: Store<K>, selector: Selector) {
-        self.keep(store, selector, true);
+    pub fn keep_owned<K: ChildKind<Stored = K>>(&mut self, store: Store<K>, selector: Selector) {
+        self.keep::<K>(store, selector, true);
     }
 
-    fn keep<K: Watched>(&mut self, store: Store<K>, selector: Selector, owned: bool) {
-        let cached = Arc::new(KindStore { store, selector, resource: ApiResource::erase::<K>(&()) });
+    fn keep<K: ChildKind>(&mut self, store: Store<K::Stored>, selector: Selector, owned: bool) {
+        let cached = Arc::new(KindStore::<K> { store, selector, resource: ApiResource::erase::<K>(&()) });
         self.typed.insert(TypeId::of::<K>(), cached.clone());
         self.every.push(cached.clone());
         if owned {
@@ -374,7 +413,8 @@ impl<'a> ChildrenBuilder<'a> {
             None => Api::all_with(client, resource),
         };
         let config = watcher::Config::default().labels_from(&selector).any_semantic().page_size(LIST_PAGE);
-        let cached = Arc::new(KindStore { store, selector, resource: resource.clone() });
+        let cached =
+            Arc::new(KindStore::<PartialObjectMeta<DynamicObject>> { store, selector, resource: resource.clone() });
         self.every.push(cached.clone());
         self.owned.push(cached);
         let changes = watcher(api, config).default_backoff().modify(project::<PartialObjectMeta<DynamicObject>>);
@@ -406,6 +446,7 @@ mod tests {
     use kube::core::Expression;
 
     use super::*;
+    use crate::record::Record;
 
     fn deployment(ns: &str, name: &str) -> Deployment {
         Deployment {
@@ -432,19 +473,26 @@ mod tests {
         kube::Client::new(tower::service_fn(refuse), "default")
     }
 
-    /// Children caching Deployments labelled `owner=prism`, and the store's writer.
-    fn children() -> (Children, reflector::store::Writer<Deployment>) {
-        let (store, writer) = reflector::store::<Deployment>();
+    type StoreWriter = reflector::store::Writer<Record<Deployment>>;
+
+    /// Children caching Deployments labelled `owner=prism` (as records), and the store's writer.
+    fn children() -> (Children, StoreWriter) {
+        let (store, writer) = reflector::store::<Record<Deployment>>();
         let watches = SharedWatches::new(no_api_server(), None);
         let mut builder = ChildrenBuilder::new(&watches);
-        builder.keep_owned(store, Selector::from(Expression::Equal("owner".into(), "prism".into())));
+        builder.keep::<Deployment>(store, Selector::from(Expression::Equal("owner".into(), "prism".into())), true);
         (builder.build(), writer)
+    }
+
+    /// Fills the store as its watch would.
+    fn feed(writer: &mut StoreWriter, event: watcher::Event<Deployment>) {
+        writer.apply_watcher_event(&crate::record::stored_event(&event));
     }
 
     #[tokio::test]
     async fn hits_of_cached_kinds_are_answered_and_misses_are_no_answer_until_listed() {
         let (children, mut writer) = children();
-        writer.apply_watcher_event(&watcher::Event::Apply(deployment("prism", "prod-proxy")));
+        feed(&mut writer, watcher::Event::Apply(deployment("prism", "prod-proxy")));
         let ours = labels(&[("owner", "prism")]);
 
         assert!(matches!(children.lookup::<Deployment>("prism", "prod-proxy", &ours), Lookup::Seen(_)));
@@ -460,8 +508,8 @@ mod tests {
     #[tokio::test]
     async fn once_listed_a_miss_is_absent_only_for_what_the_selector_selects() {
         let (children, mut writer) = children();
-        writer.apply_watcher_event(&watcher::Event::InitApply(deployment("prism", "prod-proxy")));
-        writer.apply_watcher_event(&watcher::Event::InitDone);
+        feed(&mut writer, watcher::Event::InitApply(deployment("prism", "prod-proxy")));
+        feed(&mut writer, watcher::Event::InitDone);
 
         let ours = labels(&[("owner", "prism")]);
         assert!(matches!(children.lookup::<Deployment>("prism", "prod-admin", &ours), Lookup::Absent));
@@ -481,9 +529,9 @@ mod tests {
             owned_by(deployment("prism", "theirs"), "them", true),
             owned_by(deployment("other", "mine-elsewhere"), "me", true),
         ] {
-            writer.apply_watcher_event(&watcher::Event::InitApply(d));
+            feed(&mut writer, watcher::Event::InitApply(d));
         }
-        writer.apply_watcher_event(&watcher::Event::InitDone);
+        feed(&mut writer, watcher::Event::InitDone);
         let kind = children.owned_kind::<Deployment>().expect("owned");
         assert!(kind.listed());
         assert_eq!(kind.resource().kind, "Deployment");
@@ -493,7 +541,7 @@ mod tests {
     #[tokio::test]
     async fn a_write_not_seen_yet_makes_a_miss_unknown_until_the_watch_brings_it() {
         let (children, mut writer) = children();
-        writer.apply_watcher_event(&watcher::Event::InitDone);
+        feed(&mut writer, watcher::Event::InitDone);
         let ours = labels(&[("owner", "prism")]);
 
         children.wrote::<Deployment>("prism", "prod-admin");
@@ -501,9 +549,9 @@ mod tests {
         children.deleted(Some(TypeId::of::<Deployment>()), "Deployment", "prism", "prod-admin");
         assert!(matches!(children.lookup::<Deployment>("prism", "prod-admin", &ours), Lookup::Absent), "deleted");
         children.wrote::<Deployment>("prism", "prod-admin");
-        writer.apply_watcher_event(&watcher::Event::Apply(deployment("prism", "prod-admin")));
+        feed(&mut writer, watcher::Event::Apply(deployment("prism", "prod-admin")));
         assert!(matches!(children.lookup::<Deployment>("prism", "prod-admin", &ours), Lookup::Seen(_)));
-        writer.apply_watcher_event(&watcher::Event::Delete(deployment("prism", "prod-admin")));
+        feed(&mut writer, watcher::Event::Delete(deployment("prism", "prod-admin")));
         assert!(
             matches!(children.lookup::<Deployment>("prism", "prod-admin", &ours), Lookup::Absent),
             "seen, then gone"

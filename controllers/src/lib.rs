@@ -6,8 +6,8 @@
 //!
 //! Layers, each importing only from the layers below it:
 //! 1. Foundations, no I/O: `error`, `kinds`, `hash`, `ports`, `naming`, `meta`, `conditions`,
-//!    `transitions`, `projection`, `workload`, `metrics`, `backoff`, and the shared builders
-//!    `images`, `objects`, `pod`,
+//!    `transitions`, `record`, `projection`, `workload`, `metrics`, `backoff`, and the shared
+//!    builders `images`, `objects`, `pod`,
 //!    `backends`, `children`, `routes`, `tenancy`.
 //! 2. The runtime of a controller: `watches` (backed-off watches, the run loop), `cache` (the
 //!    children as last seen), `context` (what all controllers share), `writer` (apply, the
@@ -36,6 +36,7 @@ pub mod pattern;
 pub mod pod;
 pub mod ports;
 pub mod projection;
+pub mod record;
 pub mod render;
 pub mod routes;
 pub mod tenancy;

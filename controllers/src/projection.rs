@@ -1,12 +1,16 @@
 //! What a cache keeps of an object: what the controllers read, and no more, so that memory grows
 //! with the number of objects, not with their size.
 //!
-//! Every cached object loses its managedFields (often the biggest part of it). A child also
-//! loses the content the operator wrote (spec, data), which only the no-op check of an apply read:
-//! that check compares hashes instead, so a child keeps a hash of its content. A workload keeps
-//! its replicas and status (readiness is read from them); Secrets keep their data (credentials
-//! are read back); a proxy's config keeps its routes (a deleting pattern or namespace waits until
-//! they no longer name it); custom resources are kept whole (their specs are read).
+//! Every cached object loses its managedFields (often the biggest part of it) and the annotations
+//! no controller reads (kubectl's last-applied-configuration, the conversion webhook's carried
+//! fields). A child also loses the content the operator wrote (spec, data), which only the no-op
+//! check of an apply read: that check compares hashes instead, so a child keeps a hash of its
+//! content. A workload keeps its replicas and the status readiness is read from; Secrets keep
+//! their data (credentials are read back); a proxy's config keeps its routes (a deleting pattern
+//! or namespace waits until they no longer name it); other children keep no status (none is
+//! read). Children
+//! are then held as compact [`Record`]s; custom resources are kept whole (their specs and statuses
+//! are read) as typed objects.
 //!
 //! The hashes and the managers that applied `spec.replicas` ride in annotations of the cached
 //! copy only: nothing in a cache is ever sent back to the API server.
@@ -31,6 +35,7 @@ use serde_json::Value;
 use crate::hash;
 use crate::kinds::Watched;
 use crate::naming;
+use crate::record::{Record, Stored};
 
 /// Annotation of a cached copy: the hash of the object's content as the server holds it.
 const CONTENT_HASH: &str = "cache.prism.io/content-hash";
@@ -42,8 +47,21 @@ pub trait Child: Watched + Cached {}
 
 impl<K: Watched + Cached> Child for K {}
 
+/// Annotations no controller reads from a cache, large ones among them: kubectl's copy of the
+/// whole object it last applied, and the fields the conversion webhook carries across versions.
+const UNREAD_ANNOTATIONS: [&str; 4] = [
+    "kubectl.kubernetes.io/last-applied-configuration",
+    prism_api::names::annotations::V1BETA1_FIELDS,
+    prism_api::names::annotations::V1ALPHA1_FIELDS,
+    prism_api::names::annotations::V1ALPHA2_FIELDS,
+];
+
 /// A kind as the controllers cache it.
-pub trait Cached: Resource + Serialize {
+pub trait Cached: Resource + Serialize + Sized {
+    /// What a cache holds of each object: a [`Record`] for children, the object for kinds kept
+    /// whole.
+    type Stored: Stored<Self>;
+
     /// Drops what the controllers never read of this kind (kept whole unless a kind says so).
     fn trim(&mut self) {}
 }
@@ -53,13 +71,20 @@ pub fn project<K: Cached>(object: &mut K) {
     let content = content_hash(object);
     let replicas_by = replicas_applied_by(object.meta());
     object.trim();
+    // A kind kept whole hashes the same from its cached copy: no annotation needed (a custom
+    // resource with none then keeps no annotation map at all).
+    let content = (content_hash(object) != content).then_some(content);
     let meta = object.meta_mut();
     meta.managed_fields = None;
-    let annotations = meta.annotations.get_or_insert_with(Default::default);
-    annotations.insert(CONTENT_HASH.into(), content);
+    let mut annotations = meta.annotations.take().unwrap_or_default();
+    annotations.retain(|key, _| !UNREAD_ANNOTATIONS.contains(&key.as_str()));
+    if let Some(content) = content {
+        annotations.insert(CONTENT_HASH.into(), content);
+    }
     if !replicas_by.is_empty() {
         annotations.insert(REPLICAS_APPLIED_BY.into(), replicas_by.join(","));
     }
+    meta.annotations = (!annotations.is_empty()).then_some(annotations);
 }
 
 /// The hash of an object's content as the server holds it (all but its metadata, its status and
@@ -113,20 +138,35 @@ fn replicas_applied_by(meta: &ObjectMeta) -> Vec<String> {
 }
 
 impl Cached for Deployment {
+    type Stored = Record<Self>;
+
     fn trim(&mut self) {
         let replicas = self.spec.as_ref().and_then(|s| s.replicas);
         self.spec = Some(DeploymentSpec { replicas, ..DeploymentSpec::default() });
+        // Readiness reads a condition's type, status and reason (a stalled rollout), not its
+        // message nor its times.
+        let conditions = self.status.as_mut().and_then(|s| s.conditions.as_mut());
+        for condition in conditions.into_iter().flatten() {
+            (condition.message, condition.last_update_time, condition.last_transition_time) = (None, None, None);
+        }
     }
 }
 
 impl Cached for StatefulSet {
+    type Stored = Record<Self>;
+
     fn trim(&mut self) {
         let replicas = self.spec.as_ref().and_then(|s| s.replicas);
         self.spec = Some(StatefulSetSpec { replicas, ..StatefulSetSpec::default() });
+        if let Some(status) = self.status.as_mut() {
+            status.conditions = None;
+        }
     }
 }
 
 impl Cached for ConfigMap {
+    type Stored = Record<Self>;
+
     fn trim(&mut self) {
         let routes = self
             .data
@@ -143,46 +183,49 @@ fn is_proxy_config(meta: &ObjectMeta) -> bool {
     meta.labels.as_ref().and_then(|l| l.get(labels::COMPONENT)).is_some_and(|c| c == naming::PROXY_COMPONENT)
 }
 
-impl Cached for Service {
-    fn trim(&mut self) {
-        self.spec = None;
-    }
-}
-
-impl Cached for PodDisruptionBudget {
-    fn trim(&mut self) {
-        self.spec = None;
-    }
-}
-
-impl Cached for HorizontalPodAutoscaler {
-    fn trim(&mut self) {
-        self.spec = None;
-    }
-}
-
-impl Cached for Ingress {
-    fn trim(&mut self) {
-        self.spec = None;
-    }
-}
-
-impl Cached for PersistentVolumeClaim {
-    fn trim(&mut self) {
-        self.spec = None;
-    }
-}
-
 /// Kept with its data: credentials are read back from their Secrets.
-impl Cached for Secret {}
+impl Cached for Secret {
+    type Stored = Record<Self>;
+}
 
-/// Custom resources are kept whole: their specs are read (routes, validation, readiness).
-impl Cached for PrismCluster {}
-impl Cached for PrismNamespace {}
-impl Cached for PrismPattern {}
+/// The children whose content and status no controller reads: their metadata is what counts.
+macro_rules! cached_metadata_only {
+    ($($kind:ty),*) => {$(
+        impl Cached for $kind {
+            type Stored = Record<Self>;
+
+            fn trim(&mut self) {
+                (self.spec, self.status) = (None, None);
+            }
+        }
+    )*};
+}
+
+cached_metadata_only!(Service, PodDisruptionBudget, HorizontalPodAutoscaler, Ingress, PersistentVolumeClaim);
+
+/// Custom resources are kept whole: their specs are read (routes, validation, readiness) and
+/// their statuses are what the next status is computed from.
+impl Cached for PrismCluster {
+    type Stored = Self;
+}
+
+impl Cached for PrismNamespace {
+    type Stored = Self;
+}
+
+impl Cached for PrismPattern {
+    type Stored = Self;
+}
+
+/// Kubernetes namespaces are watched as metadata already (their labels admit tenants).
+impl Cached for PartialObjectMeta<k8s_openapi::api::core::v1::Namespace> {
+    type Stored = Self;
+}
 
 /// Kinds known only at run time are watched as metadata already.
-impl Cached for PartialObjectMeta<DynamicObject> {}
+impl Cached for PartialObjectMeta<DynamicObject> {
+    type Stored = Self;
+}
 
 #[cfg(test)]
 mod tests {
@@ -264,5 +307,44 @@ mod tests {
         let kept = BTreeMap::from([("routes.json".to_string(), "{\"cluster\": \"prod\"}".to_string())]);
         assert_eq!(config.data, Some(kept));
         assert_eq!(content_hash(&config), hash, "the no-op check still compares the whole content");
+    }
+
+    #[test]
+    fn a_custom_resource_is_kept_whole_without_the_annotations_no_controller_reads() {
+        let mut cluster: PrismCluster = serde_json::from_value(json!({
+            "apiVersion": "prism.io/v1beta1", "kind": "PrismCluster",
+            "metadata": {"name": "prod", "namespace": "prism", "annotations": {
+                "kubectl.kubernetes.io/last-applied-configuration": "{\"spec\": {}}",
+                "prism.io/v1alpha1-fields": "{}"
+            }},
+            "spec": {"proxy": {"replicas": 3}}
+        }))
+        .expect("cluster");
+        let (spec, hash) = (cluster.spec.clone(), content_hash(&cluster));
+        project(&mut cluster);
+        assert_eq!(cluster.metadata.annotations, None, "no content hash either: it is computed from the copy");
+        assert_eq!((content_hash(&cluster), cluster.spec), (hash, spec));
+    }
+
+    #[test]
+    fn children_keep_only_the_status_readiness_reads() {
+        let mut service: Service = serde_json::from_value(json!({
+            "metadata": {"name": "s"}, "spec": {"ports": [{"port": 80}]}, "status": {"loadBalancer": {}}
+        }))
+        .expect("service");
+        project(&mut service);
+        assert_eq!((&service.spec, &service.status), (&None, &None));
+
+        let mut stalled = deployment();
+        stalled.status.get_or_insert_default().conditions = Some(vec![
+            serde_json::from_value(json!({
+                "type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded",
+                "message": "ReplicaSet \"p-1\" has timed out progressing.", "lastUpdateTime": "2026-12-02T10:00:00Z"
+            }))
+            .expect("condition"),
+        ]);
+        project(&mut stalled);
+        let kept = json!({"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded"});
+        assert_eq!(serde_json::to_value(stalled.status.and_then(|s| s.conditions)).expect("json"), json!([kept]));
     }
 }

@@ -20,23 +20,24 @@ use std::time::Duration;
 
 use futures::channel::mpsc;
 use futures::future::BoxFuture;
-use futures::{FutureExt, Stream, StreamExt};
+use futures::{FutureExt, Stream, StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::Namespace;
 use kube::Resource;
 use kube::core::{PartialObjectMeta, Selector};
 use kube::runtime::controller::{self, Action};
-use kube::runtime::reflector::{self, Store, reflector};
+use kube::runtime::reflector::{self, Lookup, Store, reflector};
 use kube::runtime::utils::Backoff;
 use kube::runtime::{Controller, WatchStreamExt, watcher};
 
 use crate::error::Error;
 use crate::kinds::{Watched, scoped_api};
 use crate::projection::{Cached, project};
+use crate::record::stored_event;
 
 /// Objects per page of a watch's list. Each page arrives whole (managedFields and all) before it
 /// is trimmed for the cache, and every watch lists at once after a restart: kube's default of 500
 /// made a restarted operator's peak memory grow with the number of clusters.
-pub const LIST_PAGE: u32 = 100;
+pub const LIST_PAGE: u32 = 50;
 
 /// One consumer's stream of a shared watch's changes.
 type Changes<K> = futures::stream::Map<mpsc::UnboundedReceiver<K>, fn(K) -> Result<K, watcher::Error>>;
@@ -46,7 +47,7 @@ pub type NamespaceMeta = PartialObjectMeta<Namespace>;
 
 /// A controller of every `K` object in the watch scope, with no shared trigger backoff. Its other
 /// triggers must back off on their own: take them from `watches` (or `cache::ChildrenBuilder`).
-pub fn controller<K: Watched + Cached>(watches: &SharedWatches) -> Controller<K> {
+pub fn controller<K: Watched + Cached<Stored = K>>(watches: &SharedWatches) -> Controller<K> {
     let (store, changes) = watches.watch::<K>(&Selector::default());
     Controller::for_stream(changes, store).trigger_backoff(Unpaused)
 }
@@ -64,9 +65,10 @@ pub struct SharedWatches {
     drivers: Mutex<Vec<BoxFuture<'static, ()>>>,
 }
 
-/// One shared watch: its cache, and a channel to each consumer of its changes.
-struct Shared<K: Resource<DynamicType = ()> + Clone + 'static> {
-    store: Store<K>,
+/// One shared watch: its cache (of what it keeps of each object, `S`), and a channel to each
+/// consumer of its changes (the objects, `K`).
+struct Shared<S: Lookup<DynamicType = ()> + Clone + 'static, K> {
+    store: Store<S>,
     consumers: Arc<Mutex<Vec<mpsc::UnboundedSender<K>>>>,
 }
 
@@ -80,11 +82,11 @@ impl SharedWatches {
     pub fn watch<K: Watched + Cached>(
         &self,
         selector: &Selector,
-    ) -> (Store<K>, impl Stream<Item = Result<K, watcher::Error>> + Send + use<K>) {
+    ) -> (Store<K::Stored>, impl Stream<Item = Result<K, watcher::Error>> + Send + use<K>) {
         self.shared_watch((TypeId::of::<K>(), selector.to_string()), || {
-            let (store, writer) = reflector::store::<K>();
+            let (store, writer) = reflector::store::<K::Stored>();
             let config = watcher::Config::default().labels_from(selector);
-            (store, cached_changes(&self.client, self.ns.as_deref(), config, writer))
+            (store, cached_changes::<K>(&self.client, self.ns.as_deref(), config, writer))
         })
     }
 
@@ -110,13 +112,18 @@ impl SharedWatches {
 
     /// The shared watch of `key`, started by `start` (its cache and its changes) if there is none
     /// yet, and a stream of its changes for one more consumer.
-    fn shared_watch<K, S>(&self, key: (TypeId, String), start: impl FnOnce() -> (Store<K>, S)) -> (Store<K>, Changes<K>)
+    fn shared_watch<S, K, C>(
+        &self,
+        key: (TypeId, String),
+        start: impl FnOnce() -> (Store<S>, C),
+    ) -> (Store<S>, Changes<K>)
     where
+        S: Lookup<DynamicType = ()> + Clone + Send + Sync + 'static,
         K: Resource<DynamicType = ()> + Clone + Send + Sync + 'static,
-        S: Stream<Item = Result<K, watcher::Error>> + Send + 'static,
+        C: Stream<Item = Result<K, watcher::Error>> + Send + 'static,
     {
         let mut shared = self.shared.lock().unwrap_or_else(PoisonError::into_inner);
-        let found = shared.get(&key).cloned().and_then(|any| any.downcast::<Shared<K>>().ok());
+        let found = shared.get(&key).cloned().and_then(|any| any.downcast::<Shared<S, K>>().ok());
         let watch = found.unwrap_or_else(|| {
             let (store, changes) = start();
             let started = Arc::new(self.fan_out(store, changes));
@@ -129,12 +136,13 @@ impl SharedWatches {
     }
 
     /// A watch whose `changes` go to each of its consumers, to run with the others.
-    fn fan_out<K>(
+    fn fan_out<S, K>(
         &self,
-        store: Store<K>,
+        store: Store<S>,
         changes: impl Stream<Item = Result<K, watcher::Error>> + Send + 'static,
-    ) -> Shared<K>
+    ) -> Shared<S, K>
     where
+        S: Lookup<DynamicType = ()> + Clone + Send + Sync + 'static,
         K: Resource<DynamicType = ()> + Clone + Send + Sync + 'static,
     {
         let consumers: Arc<Mutex<Vec<mpsc::UnboundedSender<K>>>> = Arc::default();
@@ -214,15 +222,19 @@ pub async fn run<K, Ctx, Fut>(
     }
 }
 
-/// Changes of the `K` objects in `ns` selected by `config`, kept in `writer`'s store as the
-/// controllers read them (see `projection`).
+/// Changes of the `K` objects in `ns` selected by `config`, trimmed; `writer`'s store keeps them
+/// as the controllers read them (see `projection`). The changes themselves pass on to the
+/// controllers' triggers and are dropped there.
 pub fn cached_changes<K: Watched + Cached>(
     client: &kube::Client,
     ns: Option<&str>,
     config: watcher::Config,
-    writer: reflector::store::Writer<K>,
+    mut writer: reflector::store::Writer<K::Stored>,
 ) -> impl futures::Stream<Item = Result<K, watcher::Error>> + Send + 'static {
-    reflector(writer, backed_off_watch(client, ns, config).modify(project::<K>)).touched_objects()
+    backed_off_watch(client, ns, config)
+        .modify(project::<K>)
+        .inspect_ok(move |event| writer.apply_watcher_event(&stored_event(event)))
+        .touched_objects()
 }
 
 /// Watch events of the `K` objects in `ns` that `config` selects, backing off on their own.

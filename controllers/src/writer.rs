@@ -7,7 +7,7 @@
 use std::any::TypeId;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Debug;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Mutex, PoisonError};
 
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -24,7 +24,7 @@ use crate::context::{Context, Identity};
 use crate::error::{Error, Result};
 use crate::kinds::Watched;
 use crate::metrics::WriteAction;
-use crate::projection;
+use crate::projection::{self, Child as ChildKind};
 
 /// What applying one child did.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -100,23 +100,23 @@ impl<'a> Writer<'a> {
     }
 
     /// The object `name` of kind `K` in the parent's namespace, as last seen, else as read now.
-    pub async fn live<K: Watched>(&self, name: &str) -> Result<Option<K>> {
+    pub async fn live<K: ChildKind>(&self, name: &str) -> Result<Option<K>> {
         self.live_in(&self.namespace, name).await
     }
 
     /// The object `name` of kind `K` in namespace `ns`, as last seen, else as read now.
-    pub async fn live_in<K: Watched>(&self, ns: &str, name: &str) -> Result<Option<K>> {
+    pub async fn live_in<K: ChildKind>(&self, ns: &str, name: &str) -> Result<Option<K>> {
         self.children.live(&self.api_in::<K>(ns), name).await
     }
 
     /// The child `name` of kind `K` that carries `labels`, as last seen: once the cache has
     /// listed, a child it has not seen is absent (see [`Children::lookup`]); else as read now.
-    pub async fn live_child<K: Watched>(&self, name: &str, labels: &BTreeMap<String, String>) -> Result<Option<K>> {
+    pub async fn live_child<K: ChildKind>(&self, name: &str, labels: &BTreeMap<String, String>) -> Result<Option<K>> {
         self.live_child_in(&self.namespace, name, labels).await
     }
 
     /// [`Writer::live_child`] in namespace `ns`.
-    pub async fn live_child_in<K: Watched>(
+    pub async fn live_child_in<K: ChildKind>(
         &self,
         ns: &str,
         name: &str,
@@ -140,15 +140,12 @@ impl<'a> Writer<'a> {
     /// object is read from the controller's cache of its children when it has one for `K`. The
     /// child goes to its own namespace if it names one (a tenant's runner goes to its cluster's),
     /// else to the parent's.
-    pub async fn apply<K>(&self, desired: K) -> Result<(K, Outcome)>
-    where
-        K: Watched + Serialize,
-    {
+    pub async fn apply<K: ChildKind>(&self, desired: K) -> Result<(K, Outcome)> {
         let name = desired.name_any();
         let ns = desired.namespace().unwrap_or_else(|| self.namespace.clone());
         self.record(&ApiResource::erase::<K>(&()), &ns, &name);
         let known = match self.children.lookup::<K>(&ns, &name, desired.labels()) {
-            Lookup::Seen(live) => Some(Some(Arc::unwrap_or_clone(live))),
+            Lookup::Seen(live) => Some(Some(live)),
             Lookup::Absent => Some(None),
             Lookup::Unknown => None,
         };
@@ -225,9 +222,9 @@ impl<'a> Writer<'a> {
     /// Deletes the child `name` of kind `K`, if it exists. Returns whether a delete was sent. The
     /// child must be one this controller's watches select (see [`Children`]): once they have
     /// listed their objects, a child they have not seen is taken as absent.
-    pub async fn delete<K: Watched>(&self, name: &str) -> Result<bool> {
+    pub async fn delete<K: ChildKind>(&self, name: &str) -> Result<bool> {
         let listed = self.children.owned_kind::<K>().is_some_and(|kind| kind.listed());
-        let cached = listed.then(|| self.children.get::<K>(&self.namespace, name).is_some());
+        let cached = listed.then(|| self.children.seen::<K>(&self.namespace, name));
         if cached == Some(false) {
             return Ok(false);
         }
@@ -248,7 +245,7 @@ impl<'a> Writer<'a> {
     }
 
     /// [`Writer::sweep`] of one kind (an ordered teardown sweeps kind by kind).
-    pub async fn sweep_one<K: Watched>(&self, selector: &str) -> Result<usize> {
+    pub async fn sweep_one<K: ChildKind>(&self, selector: &str) -> Result<usize> {
         let resource = ApiResource::erase::<K>(&());
         self.sweep_kind(&resource, self.children.owned_kind::<K>(), selector).await
     }
