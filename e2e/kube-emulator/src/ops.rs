@@ -588,7 +588,7 @@ impl Cluster {
             }
             Some(Sub::Resize) => {
                 let managed = new.pointer("/metadata/managedFields").cloned();
-                *new = crate::pods::resized(live, new)
+                *new = crate::pod_rules::resized(live, new)
                     .map_err(|causes| ApiError::invalid(&t.rt.kind_group(), &t.name, causes))?;
                 if let Some(m) = managed {
                     meta_mut(new).insert("managedFields".into(), m);
@@ -1122,7 +1122,7 @@ fn init_status(rt: &ResourceType, version: &str, obj: &mut Value) {
             obj["spec"]["finalizers"] = Value::Array(fins);
             Some(json!({"phase": "Active"}))
         }
-        ("", "pods") => Some(json!({"phase": "Pending", "qosClass": crate::pods::qos_class(obj.get("spec"))})),
+        ("", "pods") => Some(json!({"phase": "Pending", "qosClass": crate::pod_rules::qos_class(obj.get("spec"))})),
         ("", "persistentvolumeclaims") => Some(json!({"phase": "Pending"})),
         // pkg/registry/core/persistentvolume/strategy.go PrepareForCreate.
         ("", "persistentvolumes") => Some(json!({"phase": "Pending", "lastPhaseTransitionTime": meta::now_rfc3339()})),

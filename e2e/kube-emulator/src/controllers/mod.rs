@@ -10,6 +10,7 @@
 //! every change, for deterministic tests.
 
 mod aggregation;
+mod conventions;
 mod gc;
 mod objects;
 mod replicas;
@@ -24,8 +25,8 @@ use tokio::task::JoinHandle;
 use crate::instruments::simulation::Simulation;
 use crate::ops::Cluster;
 
+pub use conventions::{NEVER_READY_ANNOTATION, READY_AFTER_ANNOTATION};
 pub use replicas::LOAD_ANNOTATION;
-pub use workloads::{NEVER_READY_ANNOTATION, READY_AFTER_ANNOTATION};
 
 /// The running controllers of one cluster; their tasks stop when it is dropped.
 #[derive(Debug)]

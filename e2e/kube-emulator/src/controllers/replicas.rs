@@ -88,7 +88,7 @@ fn patch(c: &Cluster, rt: &Arc<ResourceType>, obj: &Value, mut body: Value, mana
 // ---------------------------------------------------------------- pods
 
 pub fn is_ready(pod: &Value) -> bool {
-    crate::pods::is_ready(pod)
+    crate::pod_rules::is_ready(pod)
 }
 
 fn phase(pod: &Value) -> &str {
@@ -240,7 +240,7 @@ pub fn replica_set(c: &Cluster, rt: &Arc<ResourceType>, rs: &Value) -> ApiResult
         if let Some(d) = controller_ref(rs)
             .and_then(|r| r.get("name"))
             .and_then(Value::as_str)
-            .and_then(|name| c.store.lock().get(super::workloads::DEPLOYMENTS, meta_str(rs, "namespace"), name))
+            .and_then(|name| c.store.lock().get(super::conventions::DEPLOYMENTS, meta_str(rs, "namespace"), name))
             && let (Value::Object(a), Value::Object(more)) = (&mut annotations, simulation_annotations(&d))
         {
             a.extend(more);
@@ -307,7 +307,7 @@ pub struct Counts {
 /// old ones to zero first). Returns the counts its status reports.
 pub fn roll_out(c: &Cluster, d: &Value) -> ApiResult<(Counts, String)> {
     let ns = meta_str(d, "namespace");
-    let hash = super::workloads::template_hash(d);
+    let hash = super::conventions::template_hash(d);
     let new_name = format!("{}-{hash}", meta_str(d, "name"));
     let mut sets = owned(c, REPLICASETS, ns, meta_str(d, "uid"));
     sets.retain(|s| !is_deleting(s));
@@ -330,7 +330,7 @@ pub fn roll_out(c: &Cluster, d: &Value) -> ApiResult<(Counts, String)> {
         if spec(s) == n {
             return Ok(());
         }
-        patch(c, &rs_rt, s, json!({"spec": {"replicas": n}}), super::workloads::DEPLOYMENT_MANAGER)
+        patch(c, &rs_rt, s, json!({"spec": {"replicas": n}}), super::conventions::DEPLOYMENT_MANAGER)
     };
     if recreate {
         let old_pods: usize = old.iter().map(|s| owned(c, PODS, ns, meta_str(s, "uid")).len()).sum();
@@ -402,7 +402,7 @@ fn create_replica_set(c: &Cluster, d: &Value, name: &str, hash: &str, revision: 
     let body = json!({"metadata": meta, "spec": {"replicas": 0, "selector": selector, "template": template,
         "minReadySeconds": d.pointer("/spec/minReadySeconds").cloned().unwrap_or(json!(0))}});
     let t = c.target("apps", "v1", "replicasets", ns, "")?;
-    match c.create(&t, body, &WriteOptions::manager(super::workloads::DEPLOYMENT_MANAGER)) {
+    match c.create(&t, body, &WriteOptions::manager(super::conventions::DEPLOYMENT_MANAGER)) {
         Ok(_) => Ok(()),
         Err(e) if e.code == 409 => Ok(()),
         Err(e) => Err(e),
@@ -500,7 +500,7 @@ pub fn budget(c: &Cluster, rt: &Arc<ResourceType>, pdb: &Value) -> ApiResult<()>
     let (s, reason) = if allowed > 0 { ("True", "SufficientPods") } else { ("False", "InsufficientPods") };
     let cond = json!({"type": "DisruptionAllowed", "status": s, "reason": reason, "message": "",
         "observedGeneration": int_at(pdb, "/metadata/generation")});
-    status.insert("conditions".into(), json!([super::workloads::keep_transition(pdb, cond)]));
+    status.insert("conditions".into(), json!([super::conventions::keep_transition(pdb, cond)]));
     write_status(c, rt, pdb, Value::Object(status), DISRUPTION_MANAGER)
 }
 
@@ -653,7 +653,7 @@ pub fn autoscale(c: &Cluster, rt: &Arc<ResourceType>, hpa: &Value) -> ApiResult<
         );
     }
     let conditions: Vec<Value> =
-        [able, active, limited].into_iter().map(|c| super::workloads::keep_transition(hpa, c)).collect();
+        [able, active, limited].into_iter().map(|c| super::conventions::keep_transition(hpa, c)).collect();
     status.insert("conditions".into(), Value::Array(conditions));
     write_status(c, rt, hpa, Value::Object(status), HPA_MANAGER)
 }
@@ -683,7 +683,7 @@ fn revision_of(pod: &Value) -> &str {
 pub fn stateful_set(c: &Cluster, rt: &Arc<ResourceType>, set: &Value) -> ApiResult<()> {
     let (ns, name) = (meta_str(set, "namespace"), meta_str(set, "name"));
     let replicas = set.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(1);
-    let update = format!("{name}-{}", super::workloads::template_hash(set));
+    let update = format!("{name}-{}", super::conventions::template_hash(set));
     let parallel = set.pointer("/spec/podManagementPolicy").and_then(Value::as_str) == Some("Parallel");
     let on_delete = set.pointer("/spec/updateStrategy/type").and_then(Value::as_str) == Some("OnDelete");
     let partition = int_at(set, "/spec/updateStrategy/rollingUpdate/partition");
@@ -737,7 +737,7 @@ pub fn stateful_set(c: &Cluster, rt: &Arc<ResourceType>, set: &Value) -> ApiResu
     status.insert("currentRevision".into(), json!(current_revision));
     status.insert("updateRevision".into(), json!(update));
     status.insert("collisionCount".into(), json!(0));
-    write_status(c, rt, set, Value::Object(status), super::workloads::STATEFULSET_MANAGER)
+    write_status(c, rt, set, Value::Object(status), super::conventions::STATEFULSET_MANAGER)
 }
 
 /// Pod `<set>-<i>`: the template, its identity (hostname, subdomain, index labels) and its
@@ -756,7 +756,7 @@ fn create_ordinal_pod(c: &Cluster, set: &Value, i: i64, revision: &str) -> ApiRe
     // The set's own delay applies to its pods; its never-ready is read live (see the kubelet).
     let mut annotations = simulation_annotations(set);
     if let Some(a) = annotations.as_object_mut() {
-        a.remove(super::workloads::NEVER_READY_ANNOTATION);
+        a.remove(super::conventions::NEVER_READY_ANNOTATION);
         if !a.is_empty() {
             let merged = meta.as_object_mut().map(|m| m.entry("annotations").or_insert_with(|| json!({})));
             if let Some(Value::Object(m)) = merged {
@@ -788,7 +788,7 @@ fn create_ordinal_pod(c: &Cluster, set: &Value, i: i64, revision: &str) -> ApiRe
     match c.create(
         &t,
         json!({"metadata": meta, "spec": spec}),
-        &WriteOptions::manager(super::workloads::STATEFULSET_MANAGER),
+        &WriteOptions::manager(super::conventions::STATEFULSET_MANAGER),
     ) {
         Ok(_) => Ok(()),
         Err(e) if e.code == 409 => Ok(()),

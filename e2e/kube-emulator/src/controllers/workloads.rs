@@ -18,6 +18,10 @@ use serde_json::{Map, Value, json};
 use tokio::sync::{broadcast, watch};
 use tokio::time::Instant;
 
+use super::conventions::{
+    DEPLOYMENT_MANAGER, DEPLOYMENTS, NEVER_READY_ANNOTATION, PV_BINDER_MANAGER, READY_AFTER_ANNOTATION,
+    SERVICE_IP_MANAGER, STATEFULSET_MANAGER, find_condition,
+};
 use super::objects::{ObjKey, live, snapshot_all, target};
 use super::replicas::{self, Counts, PODS, REPLICASETS};
 use crate::errors::ApiResult;
@@ -27,14 +31,6 @@ use crate::ops::{Cluster, PatchKind, Sub, WriteOptions};
 use crate::registry::ResourceType;
 use crate::store::Change;
 
-pub const READY_AFTER_ANNOTATION: &str = "kube-emulator.io/ready-after";
-pub const NEVER_READY_ANNOTATION: &str = "kube-emulator.io/never-ready";
-pub const DEPLOYMENT_MANAGER: &str = "deployment-controller";
-pub const STATEFULSET_MANAGER: &str = "statefulset-controller";
-pub const PV_BINDER_MANAGER: &str = "persistentvolume-binder-controller";
-pub const SERVICE_IP_MANAGER: &str = "kube-apiserver";
-
-pub(super) const DEPLOYMENTS: &str = "apps/deployments";
 const STATEFULSETS: &str = "apps/statefulsets";
 const SERVICES: &str = "/services";
 const PVCS: &str = "/persistentvolumeclaims";
@@ -488,10 +484,6 @@ fn cond(type_: &str, status: &str, reason: &str, message: &str) -> Value {
     json!({"type": type_, "status": status, "reason": reason, "message": message})
 }
 
-fn find_condition<'a>(obj: &'a Value, type_: &str) -> Option<&'a Value> {
-    obj.pointer("/status/conditions")?.as_array()?.iter().find(|c| c.get("type").and_then(Value::as_str) == Some(type_))
-}
-
 /// Timestamps as the controllers keep them: lastTransitionTime moves only when the status
 /// does, lastUpdateTime when anything does. Keeping them makes an unchanged status a no-op.
 fn keep_times(obj: &Value, mut c: Value) -> Value {
@@ -504,29 +496,6 @@ fn keep_times(obj: &Value, mut c: Value) -> Value {
     c["lastTransitionTime"] = transition;
     c["lastUpdateTime"] = update;
     c
-}
-
-/// A condition whose lastTransitionTime moves only when its status does (PDB, HPA conditions).
-pub(super) fn keep_transition(obj: &Value, mut c: Value) -> Value {
-    let old = find_condition(obj, c["type"].as_str().unwrap_or(""));
-    c["lastTransitionTime"] = match old {
-        Some(o) if o.get("status") == c.get("status") => o.get("lastTransitionTime").cloned().unwrap_or(Value::Null),
-        _ => json!(now_rfc3339()),
-    };
-    c
-}
-
-/// The pod-template hash / controller revision suffix: FNV-1a 32 of the template, written
-/// with the apimachinery "safe" alphabet like `rand.SafeEncodeString(fmt.Sprint(hash))`.
-pub fn template_hash(obj: &Value) -> String {
-    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
-    let text = obj.pointer("/spec/template").map(Value::to_string).unwrap_or_default();
-    let mut h: u32 = 0x811c_9dc5;
-    for b in text.bytes() {
-        h ^= u32::from(b);
-        h = h.wrapping_mul(0x0100_0193);
-    }
-    h.to_string().bytes().map(|d| ALPHABET[usize::from(d) % ALPHABET.len()] as char).collect()
 }
 
 /// Go-style durations: `300ms`, `2s`, `1m30s`, `1.5s`, `0`.
@@ -571,6 +540,7 @@ mod tests {
 
     #[test]
     fn template_hash_is_stable_and_safe() {
+        use super::super::conventions::template_hash;
         let a = json!({"spec": {"template": {"spec": {"containers": [{"name": "a", "image": "x:1"}]}}}});
         let b = json!({"spec": {"template": {"spec": {"containers": [{"name": "a", "image": "x:2"}]}}}});
         assert_eq!(template_hash(&a), template_hash(&a));
