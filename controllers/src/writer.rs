@@ -125,15 +125,6 @@ impl<'a> Writer<'a> {
         self.children.live_child(&self.api_in::<K>(ns), name, labels).await
     }
 
-    /// The object `name` of kind `K` in the parent's namespace as stored now (not as cached: for
-    /// objects the controller does not watch).
-    pub async fn stored<K>(&self, name: &str) -> Result<Option<K>>
-    where
-        K: Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()> + Clone + Debug + DeserializeOwned,
-    {
-        self.api::<K>().get_opt(name).await.map_err(|source| Error::api("get", &K::kind(&()), name, source))
-    }
-
     /// Applies `desired` unless the live object already is what it would become, and returns the
     /// object as it now is with what happened. The desired state's hash rides in an annotation so
     /// that a field dropped from the desired state is noticed (and removed by the apply). The live
