@@ -46,6 +46,10 @@ pub enum End {
     Terminated(Option<i32>),
     /// It exited after losing the lease, as designed.
     LostLease,
+    /// It could not listen on the port the harness chose: another test's process took it between
+    /// the harness finding it free and the operator binding it. The harness's race, not the
+    /// operator's fault (which reports it and exits, as it should); restarted like any exit.
+    PortTaken,
     /// Any other exit.
     Crashed(Option<i32>),
 }
@@ -267,8 +271,16 @@ fn collect_exit(identity: &'static str, slot: &mut Slot, now: Instant) -> Option
     let end = match running.request {
         Some(Request::Kill) => End::Killed,
         Some(Request::Terminate(_)) => End::Terminated(status.code()),
-        None if std::fs::read_to_string(&log).is_ok_and(|l| l.contains("lost the leader lease")) => End::LostLease,
-        None => End::Crashed(status.code()),
+        None => {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            if text.contains("lost the leader lease") {
+                End::LostLease
+            } else if text.contains("cannot listen on") && text.contains("Address already in use") {
+                End::PortTaken
+            } else {
+                End::Crashed(status.code())
+            }
+        }
     };
     if slot.restart_at.is_none() {
         slot.restart_at = Some(now + RESTART_DELAY);
