@@ -205,26 +205,11 @@ fn check_namespace(
     warnings: &mut Vec<String>,
 ) -> Result<(), String> {
     let Some(object) = typed::<PrismNamespace>(request.object.as_ref()) else { return Ok(()) };
-    if request.referenced_cluster().is_some() {
-        let refuse = |p: Problem| format!("{}: {}", p.reason, p.message);
-        namespace::validate::validate(&object, cluster).map_err(refuse)?;
-        if let Some(cluster) = cluster.filter(|c| !tenancy::is_cluster_own(&object, c)) {
-            match tenancy::admits(cluster, &request.namespace, labels) {
-                // Labels not read: the condition will say (fail open, as everywhere here).
-                Err(problem) if problem.transient => warnings.push(refuse(problem)),
-                admitted => admitted.map_err(refuse)?,
-            }
-            let served = tenancy::within_limits(&object, cluster).map_err(refuse)?;
-            if !served.clamped.is_empty() {
-                warnings.push(format!(
-                    "QuotaClamped: the proxy enforces PrismCluster {:?}'s limits instead: {}",
-                    object.spec.cluster,
-                    served.clamped.join(", ")
-                ));
-            }
-        }
-    }
     let old = typed::<PrismNamespace>(request.old_object.as_ref());
+    if request.referenced_cluster().is_some() {
+        let judge = |ns: &PrismNamespace| namespace_references(ns, cluster, &request.namespace, labels);
+        warnings.extend(ratchet(judge(&object), old.as_ref().map(judge))?);
+    }
     let owner = request.object.as_ref().and_then(Request::owning_cluster);
     if let (Some(old), Some(owner), false) = (old, owner, request.by_operator())
         && old.spec != object.spec
@@ -236,6 +221,57 @@ fn check_namespace(
         ));
     }
     Ok(())
+}
+
+/// The reference problems of PrismNamespace `object` in `namespace`, or the warnings it earns.
+fn namespace_references(
+    object: &PrismNamespace,
+    cluster: Option<&PrismCluster>,
+    namespace: &str,
+    labels: Option<&Labels>,
+) -> Result<Vec<String>, Problem> {
+    namespace::validate::validate(object, cluster)?;
+    let Some(cluster) = cluster.filter(|c| !tenancy::is_cluster_own(object, c)) else { return Ok(Vec::new()) };
+    let mut warnings = Vec::new();
+    match tenancy::admits(cluster, namespace, labels) {
+        // Labels not read: the condition will say (fail open, as everywhere here).
+        Err(problem) if problem.transient => warnings.push(said(&problem)),
+        admitted => admitted?,
+    }
+    let served = tenancy::within_limits(object, cluster)?;
+    if !served.clamped.is_empty() {
+        warnings.push(format!(
+            "QuotaClamped: the proxy enforces PrismCluster {:?}'s limits instead: {}",
+            object.spec.cluster,
+            served.clamped.join(", ")
+        ));
+    }
+    Ok(warnings)
+}
+
+/// Refuses the problem `new` has unless the object had the very same one before this update:
+/// then the edit did not cause it (a platform engineer switched a backend off under a team's
+/// pattern), refusing would only block unrelated tuning, and the status already reports it.
+/// Kubernetes ratchets unchanged invalid values the same way.
+fn ratchet(
+    new: Result<Vec<String>, Problem>,
+    old: Option<Result<Vec<String>, Problem>>,
+) -> Result<Vec<String>, String> {
+    let problem = match new {
+        Ok(warnings) => return Ok(warnings),
+        Err(problem) => problem,
+    };
+    match old {
+        Some(Err(was)) if was.reason == problem.reason && was.message == problem.message => Ok(vec![format!(
+            "{} (this edit did not cause it, so it is not refused; the object's status reports it)",
+            said(&problem)
+        )]),
+        _ => Err(said(&problem)),
+    }
+}
+
+fn said(problem: &Problem) -> String {
+    format!("{}: {}", problem.reason, problem.message)
 }
 
 fn check_pattern(request: &Request, cluster: Option<&PrismCluster>, warnings: &mut Vec<String>) -> Result<(), String> {
@@ -254,10 +290,12 @@ fn check_pattern(request: &Request, cluster: Option<&PrismCluster>, warnings: &m
         return Ok(());
     }
     let Some(object) = typed::<PrismPattern>(request.object.as_ref()) else { return Ok(()) };
+    let old = typed::<PrismPattern>(request.old_object.as_ref());
     if request.referenced_cluster().is_some() {
-        pattern::validate::validate(&object, cluster).map_err(|p| format!("{}: {}", p.reason, p.message))?;
+        let judge = |p: &PrismPattern| pattern::validate::validate(p, cluster).map(|_| Vec::new());
+        warnings.extend(ratchet(judge(&object), old.as_ref().map(judge))?);
     }
-    let Some(old) = typed::<PrismPattern>(request.old_object.as_ref()) else { return Ok(()) };
+    let Some(old) = old else { return Ok(()) };
     let owned_by_cluster = request.object.as_ref().and_then(Request::owning_cluster);
     if let (Some(cluster), Some(_)) = (cluster, owned_by_cluster) {
         let (new, old) = (serde_json::to_value(&object.spec), serde_json::to_value(&old.spec));
@@ -384,6 +422,42 @@ mod tests {
         assert!(refusal.contains("BackendNotSupported") || refusal.contains("BackendNotEnabled"), "{refusal}");
         let redis = request("PrismPattern", Operation::Create, Some(pattern(&["redis"], 1, false)), None);
         assert_eq!(decide(&redis, Some(&cluster()), None).refusal, None);
+    }
+
+    #[test]
+    fn an_edit_that_keeps_a_problem_the_object_already_had_is_warned_about_not_refused() {
+        // The cluster switched nats off after the pattern was created on it: tuning the pattern
+        // is not refused for a problem the tuning did not cause.
+        let tuned = request(
+            "PrismPattern",
+            Operation::Update,
+            Some(pattern(&["nats"], 2, false)),
+            Some(pattern(&["nats"], 1, false)),
+        );
+        let verdict = decide(&tuned, Some(&cluster()), None);
+        assert_eq!(verdict.refusal, None);
+        assert!(verdict.warnings.iter().any(|w| w.contains("this edit did not cause it")), "{:?}", verdict.warnings);
+        // Moving a working pattern onto that backend is the edit's own doing: refused.
+        let moved = request(
+            "PrismPattern",
+            Operation::Update,
+            Some(pattern(&["nats"], 1, false)),
+            Some(pattern(&["redis"], 1, false)),
+        );
+        assert!(decide(&moved, Some(&cluster()), None).refusal.is_some());
+        // Likewise for a PrismNamespace: a new problem is refused, an old one kept is not.
+        let mut renamed = namespace("local", &["mailbox"]);
+        renamed["metadata"]["labels"] = json!({"team": "a"});
+        renamed["spec"]["patterns"] = json!(["mailbox", "keyvalue"]);
+        let kept = request("PrismNamespace", Operation::Update, Some(renamed), Some(namespace("local", &["mailbox"])));
+        assert_eq!(decide(&kept, Some(&cluster()), None).refusal, None);
+        let added = request(
+            "PrismNamespace",
+            Operation::Update,
+            Some(namespace("local", &["mailbox"])),
+            Some(namespace("local", &[])),
+        );
+        assert!(decide(&added, Some(&cluster()), None).refusal.is_some());
     }
 
     #[test]
