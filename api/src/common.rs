@@ -5,16 +5,18 @@
 mod cluster;
 mod namespace;
 mod prism;
+mod resources;
 mod runner;
 
 pub use cluster::*;
 pub use namespace::*;
 pub use prism::*;
+pub use resources::Resources;
 pub use runner::*;
 
 use std::borrow::Cow;
 
-use k8s_openapi::api::core::v1::{LocalObjectReference, PodTemplateSpec, ResourceRequirements};
+use k8s_openapi::api::core::v1::{LocalObjectReference, PodTemplateSpec};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use kube::KubeSchema;
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
@@ -62,7 +64,7 @@ pub enum PullPolicy {
 pub struct ComponentSpec {
     /// Compute resources of the component's main container.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub resources: Option<ResourceRequirements>,
+    pub resources: Option<Resources>,
     /// Image of the component; the operator's default where unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<ImageSpec>,

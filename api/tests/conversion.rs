@@ -65,13 +65,14 @@ impl Gen {
             image_pull_secrets: self.list(2, |g| LocalObjectReference { name: g.word() }),
         }
     }
-    fn resources(&mut self) -> ResourceRequirements {
+    fn resources(&mut self) -> Resources {
         let cpu = self.pick(&["100m", "1", "250m"]);
         ResourceRequirements {
             requests: Some(BTreeMap::from([("cpu".to_string(), Quantity(cpu.into()))])),
             limits: self.maybe(|g| BTreeMap::from([("memory".to_string(), Quantity(g.pick(&["64Mi", "1Gi"]).into()))])),
             ..ResourceRequirements::default()
         }
+        .into()
     }
     fn overrides(&mut self) -> PodOverrides {
         let value = self.pick(&[

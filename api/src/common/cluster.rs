@@ -4,7 +4,6 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::ResourceRequirements;
 use k8s_openapi::api::networking::v1::IngressTLS;
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -13,7 +12,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    BackendKind, ComponentSpec, Condition, ImageSpec, NamespacePhase, NamespaceSettings, VolumeSpec, conditions_schema,
+    BackendKind, ComponentSpec, Condition, ImageSpec, NamespacePhase, NamespaceSettings, Resources, VolumeSpec,
+    conditions_schema,
 };
 
 /// The admin service.
@@ -94,7 +94,7 @@ pub struct ClusterRunnerSettings {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub storage: Option<VolumeSpec>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub resources: Option<ResourceRequirements>,
+    pub resources: Option<Resources>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<ImageSpec>,
     /// Pattern settings passed to the runner's configuration.

@@ -1,12 +1,11 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::autoscaling::v2::{HorizontalPodAutoscalerBehavior, MetricSpec};
-use k8s_openapi::api::core::v1::ResourceRequirements;
 use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
 pub use crate::common::{BackendKind, PatternPhase, PatternType, Placement, RunnerService, Scaler};
-use crate::common::{Condition, conditions_schema};
+use crate::common::{Condition, Resources, conditions_schema};
 
 /// A pattern runner in the upstream Go operator's shape (prism-operator, `prism.io/v1alpha1`), so
 /// that its users' manifests keep working: one backend, the image as one reference, KEDA triggers
@@ -66,7 +65,7 @@ pub struct PrismPatternSpec {
     pub replicas: Option<i32>,
     /// Compute resources of the runner container.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub resources: Option<ResourceRequirements>,
+    pub resources: Option<Resources>,
     /// The upstream PrismBackend holding the backend's configuration (kept; this operator takes
     /// backends from the PrismCluster).
     #[serde(default, skip_serializing_if = "Option::is_none")]

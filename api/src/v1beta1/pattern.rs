@@ -1,6 +1,5 @@
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::ResourceRequirements;
 use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
@@ -8,7 +7,7 @@ pub use crate::common::{
     Autoscaling, BackendKind, KedaAuthenticationKind, KedaAuthenticationRef, KedaTrigger, PatternPhase, PatternType,
     Placement, RunnerService, Scaler, ServiceType, WorkloadKind,
 };
-use crate::common::{Condition, ImageSpec, PodOverrides, VolumeSpec, conditions_schema};
+use crate::common::{Condition, ImageSpec, PodOverrides, Resources, VolumeSpec, conditions_schema};
 
 /// One Prism pattern runner: the workload that runs a pattern (keyvalue, consumer, ...) against
 /// its backends. Created by a PrismCluster for each of its `spec.patterns`, by a PrismNamespace
@@ -79,7 +78,7 @@ pub struct PrismPatternSpec {
 
     /// Compute resources of the runner container.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub resources: Option<ResourceRequirements>,
+    pub resources: Option<Resources>,
 
     /// A volume per replica (StatefulSet only).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -15,6 +15,7 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
+use prism_api::common::Resources;
 use prism_api::names::annotations;
 use prism_api::v1beta1::DeletionPolicy;
 use prism_api::v1beta1::{Autoscaling, Scaler, ServiceType, WorkloadKind};
@@ -251,7 +252,7 @@ fn pod_parts(pattern: &ValidatedPattern, config_hash: &str) -> pod::PodParts {
             ])),
             liveness_probe: Some(http_probe("/health", 10)),
             readiness_probe: Some(http_probe("/ready", 5)),
-            resources: spec.resources.clone(),
+            resources: spec.resources.as_ref().map(Resources::requirements),
             volume_mounts: Some(mounts),
             ..Container::default()
         },

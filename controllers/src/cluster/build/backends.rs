@@ -10,6 +10,7 @@ use k8s_openapi::api::core::v1::{
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use prism_api::common::Resources;
 use prism_api::names::labels;
 use prism_api::v1beta1::BackendKind;
 use prism_api::v1beta1::BackendService;
@@ -92,7 +93,7 @@ fn stateful_set(
         ports: Some(objects::container_ports(&ports(facts))),
         readiness_probe: Some(tcp_probe(kind.as_str(), 0, 5)),
         liveness_probe: Some(tcp_probe(kind.as_str(), 30, 10)),
-        resources: spec.component.resources.clone(),
+        resources: spec.component.resources.as_ref().map(Resources::requirements),
         volume_mounts: Some(mounts),
         ..Container::default()
     };

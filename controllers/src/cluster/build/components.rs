@@ -13,7 +13,7 @@ use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, OwnerReference};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-use prism_api::common::ImageSpec;
+use prism_api::common::{ImageSpec, Resources};
 use prism_api::names::annotations;
 use prism_api::v1beta1::AdminStorageType;
 use prism_api::v1beta1::BackendKind;
@@ -193,7 +193,7 @@ pub fn admin(
     let container = Container {
         args: Some(vec!["serve".into(), "--data-dir".into(), "/data".into(), "--db".into(), db]),
         env: Some(container_env),
-        resources: spec.component.resources.clone(),
+        resources: spec.component.resources.as_ref().map(Resources::requirements),
         volume_mounts: Some(vec![VolumeMount {
             name: "data".into(),
             mount_path: "/data".into(),
@@ -249,7 +249,7 @@ pub fn proxy(
             env("PRISM_ROUTES", format!("/etc/prism/{}", naming::PROXY_ROUTES_KEY)),
             env("RUST_LOG", "info".into()),
         ]),
-        resources: spec.component.resources.clone(),
+        resources: spec.component.resources.as_ref().map(Resources::requirements),
         volume_mounts: Some(vec![VolumeMount {
             name: "routes".into(),
             mount_path: "/etc/prism".into(),
