@@ -12,7 +12,9 @@
 //! - `PRISM_BENCH_IDLE`: the quiet window after convergence, in seconds (default 60);
 //! - `PRISM_BENCH_LOG`: a file to keep the operator's log in (default: a temporary file);
 //! - `PRISM_BENCH_WRAPPER`: a command the operator runs under, for profiling (e.g.
-//!   `valgrind --tool=massif --massif-out-file=/tmp/operator.massif`).
+//!   `valgrind --tool=massif --massif-out-file=/tmp/operator.massif`). It must become the operator's
+//!   process (valgrind does; heaptrack forks it as a child, which the bench's SIGTERM then misses
+//!   and which outlives the bench).
 
 #[path = "support/cache_bytes.rs"]
 mod cache_bytes;
