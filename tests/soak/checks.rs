@@ -100,16 +100,20 @@ impl Traffic {
             *self.per_second.entry((identity.to_string(), second)).or_default() += 1;
             busy.insert((identity.to_string(), second));
             if WRITE_VERBS.contains(&record.info.verb.as_str()) && record.info.resource != "leases" {
-                let started = soak.fleet.process_at(identity, record.at).unwrap_or(self.origin);
+                // A write belongs to the process that sent it, alive when it arrived: its answer
+                // may come seconds later (an admission webhook served by a process that just
+                // died), after a new process of the same identity started.
+                let sent = record.received;
+                let started = soak.fleet.process_at(identity, sent).unwrap_or(self.origin);
                 let what = format!("{} {} ({})", record.info.verb, record.uri, record.code);
                 let term = self.terms.entry((identity.to_string(), started)).or_insert_with(|| Term {
-                    first: record.at,
-                    last: record.at,
+                    first: sent,
+                    last: sent,
                     writes: 0,
                     first_write: what.clone(),
                     last_write: String::new(),
                 });
-                term.last = record.at;
+                term.last = sent;
                 term.writes += 1;
                 term.last_write = what;
             }
@@ -577,6 +581,7 @@ mod tests {
             fault: None,
             user: "admin".into(),
             at: Instant::now(),
+            received: Instant::now(),
         };
         assert_eq!(identity_of(&record("soak-operator-b/e2e")), Some("b"));
         assert_eq!(identity_of(&record("kubectl/v1.32.0 (linux/amd64)")), None);

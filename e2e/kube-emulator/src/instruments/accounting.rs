@@ -79,6 +79,10 @@ pub struct RequestRecord {
     /// happened in which period: which client wrote, how many requests in a second.
     #[serde(skip)]
     pub at: Instant,
+    /// When the request arrived: its sender was alive then, though the answer may come seconds
+    /// later (an admission webhook that does not answer) and find the sender gone.
+    #[serde(skip)]
+    pub received: Instant,
 }
 
 /// How a request was answered, and to whom.
@@ -104,7 +108,7 @@ pub struct Accounting {
 
 impl Accounting {
     /// Counts a request and logs it.
-    pub fn record(&self, method: &str, uri: &str, info: &RequestInfo, answered: Answered) {
+    pub fn record(&self, method: &str, uri: &str, info: &RequestInfo, answered: Answered, received: Instant) {
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         inner.seq += 1;
         let seq = inner.seq;
@@ -122,6 +126,7 @@ impl Accounting {
             fault,
             user,
             at: Instant::now(),
+            received,
         };
         inner.log.push_back(record);
     }

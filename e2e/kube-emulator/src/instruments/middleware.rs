@@ -45,6 +45,7 @@ impl FaultOutcome {
 }
 
 async fn count(State(instruments): State<Arc<Instruments>>, req: Request, next: Next) -> Response {
+    let received = std::time::Instant::now();
     let info = RequestInfo::parse(req.method(), req.uri(), req.headers());
     let (method, uri) = (req.method().to_string(), req.uri().to_string());
     let user = req.extensions().get::<UserInfo>().map(|u| u.username.clone()).unwrap_or_default();
@@ -52,7 +53,7 @@ async fn count(State(instruments): State<Arc<Instruments>>, req: Request, next: 
     let outcome = resp.extensions().get::<FaultOutcome>();
     let code = if outcome.is_some_and(|o| o.dropped) { 0 } else { resp.status().as_u16() };
     let answer = Answered { code, fault: outcome.and_then(FaultOutcome::label), user };
-    instruments.requests.record(&method, &uri, &info, answer);
+    instruments.requests.record(&method, &uri, &info, answer, received);
     resp
 }
 
