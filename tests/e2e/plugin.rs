@@ -50,6 +50,11 @@ async fn pattern_phase(env: &Env, name: &str) -> Option<PatternPhase> {
     env.api::<PrismPattern>().get_opt(name).await.ok().flatten()?.status?.phase
 }
 
+async fn pattern_reasons(env: &Env, name: &str) -> Vec<String> {
+    let status = env.api::<PrismPattern>().get_opt(name).await.ok().flatten().and_then(|p| p.status);
+    status.map(|s| s.conditions.into_iter().map(|c| c.reason).collect()).unwrap_or_default()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_healthy_deployment_is_drawn_ready_and_status_exits_zero() {
     let mut env = Env::new("plugin-healthy").await;
@@ -125,7 +130,9 @@ async fn each_known_failure_is_explained_with_what_to_do() {
     .await;
     make_never_ready(&env, "slow").await;
     eventually("every failure reported", CONVERGE, || async {
-        let degraded = pattern_phase(&env, "slow").await == Some(PatternPhase::Degraded);
+        // Degraded first for unavailable replicas, then for the deadline the Deployment gave up at.
+        let degraded = pattern_phase(&env, "slow").await == Some(PatternPhase::Degraded)
+            && pattern_reasons(&env, "slow").await.iter().any(|r| r == "ProgressDeadlineExceeded");
         let stray = pattern_phase(&env, "stray").await == Some(PatternPhase::Pending);
         let overrides = pattern_phase(&env, "bad-overrides").await == Some(PatternPhase::Failed);
         let typo = prism(&env, &["why", "pns/typo"]).await.stdout.contains("PatternNotFound");
