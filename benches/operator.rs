@@ -34,6 +34,7 @@ use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams, PostParams};
 use kube_emulator::instruments::accounting::{RequestKey, RequestSnapshot};
 use prism_api::v1beta1::{ClusterPhase, NamespacePhase, PrismCluster};
+use prism_controllers::workload::WorkloadView;
 use serde_json::{Value, json};
 use tokio::process::{Child, Command};
 
@@ -268,34 +269,15 @@ async fn emulator_bound(clusters: usize) -> Bound {
     Bound { applied, ready: started.elapsed() }
 }
 
-/// Waits until every Deployment and StatefulSet is ready at its current generation.
+/// Waits until every Deployment and StatefulSet has rolled out, as the operator judges it.
 async fn workloads_ready(env: &Env) {
     let deadline = Instant::now() + LIMIT;
-    let ready = |generation: Option<i64>, observed: Option<i64>, wanted: Option<i32>, ready: Option<i32>| {
-        observed == generation && ready.unwrap_or(0) >= wanted.unwrap_or(1)
-    };
     loop {
         let deployments = Api::<Deployment>::all(env.client.clone()).list(&ListParams::default()).await;
         let sets = Api::<StatefulSet>::all(env.client.clone()).list(&ListParams::default()).await;
         let (deployments, sets) = (deployments.expect("listed"), sets.expect("listed"));
-        let all_ready = deployments.items.iter().all(|d| {
-            let (spec, status) = (d.spec.as_ref(), d.status.clone().unwrap_or_default());
-            ready(
-                d.metadata.generation,
-                status.observed_generation,
-                spec.and_then(|s| s.replicas),
-                status.ready_replicas,
-            )
-        }) && sets.items.iter().all(|s| {
-            let (spec, status) = (s.spec.as_ref(), s.status.clone().unwrap_or_default());
-            ready(
-                s.metadata.generation,
-                status.observed_generation,
-                spec.and_then(|s| s.replicas),
-                status.ready_replicas,
-            )
-        });
-        if all_ready {
+        let views = deployments.items.iter().map(WorkloadView::of_deployment);
+        if views.chain(sets.items.iter().map(WorkloadView::of_stateful_set)).all(|view| view.rolled_out()) {
             return;
         }
         assert!(Instant::now() < deadline, "workloads not ready within {LIMIT:?}");
