@@ -31,7 +31,7 @@ use kube::runtime::{WatchStreamExt, watcher};
 use crate::error::{Error, Result};
 use crate::kinds::Watched;
 use crate::projection::{Cached, Child as ChildKind, project};
-use crate::record::Stored;
+use crate::record::{Ownership, Stored};
 use crate::watches::{LIST_PAGE, SharedWatches};
 
 /// How often a pass waiting for the caches' first lists looks again.
@@ -90,6 +90,18 @@ where
     }
 }
 
+impl<K> KindStore<K>
+where
+    K: Cached + Send + Sync + 'static,
+    K::DynamicType: Eq + Hash + Clone + Send + Sync,
+{
+    /// The sweep's view of the cached objects that `keep` keeps, judged by their ownership first.
+    fn children_where(&self, keep: impl Fn(Ownership<'_>, &K::Stored) -> bool) -> Vec<Child> {
+        let kept = self.store.state_filter(|stored| keep(stored.ownership(), stored));
+        kept.iter().map(|stored| stored.ownership()).map(|o| Child { name: o.name.into(), going: o.going }).collect()
+    }
+}
+
 impl<K> CachedKind for KindStore<K>
 where
     K: Cached + Send + Sync + 'static,
@@ -109,29 +121,14 @@ where
 
     fn controlled_by(&self, ns: &str, owner_uid: &str) -> Vec<Child> {
         // Filtered in place: the store holds the children of every parent.
-        let mine = |stored: &K::Stored| {
-            let ownership = stored.ownership();
-            ownership.namespace == Some(ns) && ownership.controller == Some(owner_uid)
-        };
-        let children = self.store.state_filter(mine);
-        children
-            .iter()
-            .map(|stored| stored.ownership())
-            .map(|o| Child { name: o.name.into(), going: o.going })
-            .collect()
+        self.children_where(|ownership, _| ownership.namespace == Some(ns) && ownership.controller == Some(owner_uid))
     }
 
     fn labelled(&self, ns: &str, selector: &Selector) -> Vec<Child> {
         // The namespace first, in place; only then the labels (a record parses its copy).
-        let selected = |stored: &K::Stored| {
-            stored.ownership().namespace == Some(ns) && selector.matches(&stored.labels().unwrap_or_default())
-        };
-        let children = self.store.state_filter(selected);
-        children
-            .iter()
-            .map(|stored| stored.ownership())
-            .map(|o| Child { name: o.name.into(), going: o.going })
-            .collect()
+        self.children_where(|ownership, stored| {
+            ownership.namespace == Some(ns) && selector.matches(&stored.labels().unwrap_or_default())
+        })
     }
 }
 
