@@ -293,11 +293,9 @@ impl Cluster {
             _ => (st.rv, None),
         };
         let ns = (!t.namespace.is_empty()).then_some(t.namespace.as_str());
-        let all: Vec<Arc<Value>> =
-            st.list(t.rt.key(), ns, after.as_ref()).into_iter().filter(|o| filter.matches(o)).collect();
         let limit = q.limit.filter(|l| *l > 0).unwrap_or(usize::MAX);
-        let more = all.len() > limit;
-        let page: Vec<Value> = all.iter().take(limit).map(|o| present(&t.rt, &t.version, o)).collect();
+        let (kept, more) = st.page(t.rt.key(), ns, after.as_ref(), |o| filter.matches(o), limit);
+        let page: Vec<Value> = kept.iter().map(|o| present(&t.rt, &t.version, o)).collect();
         let continue_token = if more {
             page.last().map(|o| encode_continue(snapshot, meta_str(o, "namespace"), meta_str(o, "name")))
         } else {
@@ -305,7 +303,10 @@ impl Cluster {
         };
         let unfiltered = filter.labels.is_empty() && filter.fields.is_empty();
         Ok(ListPage {
-            remaining: (more && unfiltered).then(|| all.len() - limit),
+            remaining: (more && unfiltered).then(|| {
+                let last = kept.last().map(|o| (meta_str(o, "namespace").to_string(), meta_str(o, "name").to_string()));
+                st.count_after(t.rt.key(), ns, last.as_ref())
+            }),
             items: page,
             resource_version: snapshot,
             continue_token,

@@ -112,21 +112,50 @@ impl State {
     /// Objects of a type, sorted by namespace then name, optionally in one namespace and
     /// strictly after a `(namespace, name)` key (for continue tokens).
     pub fn list(&self, storage: &str, namespace: Option<&str>, after: Option<&(String, String)>) -> Vec<Arc<Value>> {
+        self.range(storage, namespace, after).map(|(_, v)| v.clone()).collect()
+    }
+
+    /// One page of a list: the first `limit` objects that `keep` keeps, in [`State::list`]'s order,
+    /// and whether more follow. It stops at the page's end, as etcd's ranged read does: a paged
+    /// list of n objects costs n, not n² / limit.
+    pub fn page(
+        &self,
+        storage: &str,
+        namespace: Option<&str>,
+        after: Option<&(String, String)>,
+        keep: impl Fn(&Value) -> bool,
+        limit: usize,
+    ) -> (Vec<Arc<Value>>, bool) {
+        let mut kept = self.range(storage, namespace, after).map(|(_, v)| v).filter(|v| keep(v));
+        let page: Vec<Arc<Value>> = kept.by_ref().take(limit).cloned().collect();
+        let more = kept.next().is_some();
+        (page, more)
+    }
+
+    /// How many objects of a type follow `after` (in one namespace, if given).
+    pub fn count_after(&self, storage: &str, namespace: Option<&str>, after: Option<&(String, String)>) -> usize {
+        self.range(storage, namespace, after).count()
+    }
+
+    fn range<'a>(
+        &'a self,
+        storage: &str,
+        namespace: Option<&'a str>,
+        after: Option<&(String, String)>,
+    ) -> impl Iterator<Item = (&'a (String, String), &'a Arc<Value>)> + 'a {
         use std::ops::Bound::{Excluded, Included, Unbounded};
-        let Some(map) = self.objects.get(storage) else {
-            return Vec::new();
-        };
         // Keys sort by namespace first, so one namespace is one contiguous range.
         let start = match (after, namespace) {
             (Some(k), _) => Excluded(k.clone()),
             (None, Some(ns)) => Included((ns.to_string(), String::new())),
             (None, None) => Unbounded,
         };
-        map.range::<(String, String), _>((start, Unbounded))
-            .take_while(|((ns, _), _)| namespace.is_none_or(|n| n == ns))
-            .filter(|((ns, _), _)| namespace.is_none_or(|n| n == ns))
-            .map(|(_, v)| v.clone())
-            .collect()
+        self.objects
+            .get(storage)
+            .into_iter()
+            .flat_map(move |map| map.range::<(String, String), _>((start.clone(), Unbounded)))
+            .skip_while(move |((ns, _), _)| namespace.is_some_and(|n| ns.as_str() < n))
+            .take_while(move |((ns, _), _)| namespace.is_none_or(|n| n == ns))
     }
 
     /// Number of objects in a namespace across all types (namespace deletion).

@@ -62,6 +62,32 @@ async fn list_pages_with_continue_and_remaining_count() {
 }
 
 #[tokio::test]
+async fn a_filtered_list_pages_through_every_match_once() {
+    let (_c, client) = common::in_process();
+    let api: Api<ConfigMap> = Api::default_namespaced(client);
+    for i in 0..7 {
+        let mut o = cm(&format!("cm-{i}"));
+        let tier = if i % 2 == 0 { "web" } else { "db" };
+        o.metadata.labels = Some([("tier".to_string(), tier.to_string())].into());
+        api.create(&PostParams::default(), &o).await.expect("create");
+    }
+    let mut seen = Vec::new();
+    let mut params = ListParams::default().labels("tier=web").limit(2);
+    loop {
+        let page = api.list(&params).await.expect("page");
+        assert!(page.items.len() <= 2);
+        // Filtered lists carry no count: the server cannot know it without reading everything.
+        assert_eq!(page.metadata.remaining_item_count, None);
+        seen.extend(page.items.into_iter().filter_map(|o| o.metadata.name));
+        match page.metadata.continue_ {
+            Some(token) if !token.is_empty() => params = params.continue_token(&token),
+            _ => break,
+        }
+    }
+    assert_eq!(seen, ["cm-0", "cm-2", "cm-4", "cm-6"]);
+}
+
+#[tokio::test]
 async fn label_and_field_selectors_filter_lists() {
     let (_c, client) = common::in_process();
     let api: Api<ConfigMap> = Api::default_namespaced(client);
