@@ -71,7 +71,8 @@ pub struct RunArgs {
 pub struct WebhookArgs {
     /// Serve the webhook and point the CRDs' conversion and the ValidatingWebhookConfiguration at
     /// it (--webhook=false: neither, e.g. an operator outside the cluster that the API server
-    /// cannot reach; older API versions then do not convert).
+    /// cannot reach; requests at older API versions then fail, as the CRDs' conversion fails
+    /// closed).
     #[arg(id = "webhook", long = "webhook", env = "PRISM_OPERATOR_WEBHOOK", default_value_t = true,
           action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true",
           value_parser = BoolishValueParser::new(), value_name = "BOOL")]
@@ -91,7 +92,7 @@ pub struct WebhookArgs {
         id = "webhook-service",
         long = "webhook-service",
         env = "PRISM_OPERATOR_WEBHOOK_SERVICE",
-        default_value = "prism-operator-webhook"
+        default_value = prism_api::names::webhook::SERVICE
     )]
     pub service: String,
 
@@ -100,7 +101,7 @@ pub struct WebhookArgs {
         id = "webhook-service-port",
         long = "webhook-service-port",
         env = "PRISM_OPERATOR_WEBHOOK_SERVICE_PORT",
-        default_value_t = 443
+        default_value_t = prism_api::names::webhook::PORT
     )]
     pub service_port: u16,
 

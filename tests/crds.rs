@@ -94,6 +94,24 @@ fn every_kind_serves_its_older_version_and_stores_v1beta1() {
 }
 
 #[test]
+fn every_kind_converts_through_the_webhook_and_fails_closed_until_the_operator_trusts_it() {
+    for crd in prism_api::crds() {
+        let conversion = crd.spec.conversion.as_ref().expect("conversion");
+        assert_eq!(conversion.strategy, "Webhook", "{}: None would store older shapes as v1beta1", crd.spec.names.kind);
+        let webhook = conversion.webhook.as_ref().expect("webhook");
+        let config = webhook.client_config.as_ref().expect("clientConfig");
+        let service = config.service.as_ref().expect("service");
+        assert_eq!(
+            (service.name.as_str(), service.namespace.as_str(), service.path.as_deref(), service.port),
+            ("prism-operator-webhook", "prism-system", Some("/convert"), Some(443))
+        );
+        // No CA: nothing converts until an operator puts its own there.
+        assert_eq!(config.ca_bundle, None);
+        assert_eq!(webhook.conversion_review_versions, ["v1"]);
+    }
+}
+
+#[test]
 fn printer_columns_speak_each_versions_own_field_names() {
     let crd = prism_api::crds().into_iter().find(|c| c.spec.names.kind == "PrismPattern").expect("crd");
     let paths = |name: &str| -> Vec<String> {

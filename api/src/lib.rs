@@ -9,21 +9,55 @@ pub mod v1alpha1;
 pub mod v1alpha2;
 pub mod v1beta1;
 
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
+    CustomResourceConversion, CustomResourceDefinition, ServiceReference, WebhookClientConfig, WebhookConversion,
+};
 use kube::CustomResourceExt;
 
 /// The version every kind is stored at, and the only one the controllers read and write.
 pub const STORAGE_VERSION: &str = "v1beta1";
 
 /// The CustomResourceDefinitions of every kind, in install order, each serving its older version
-/// and v1beta1 (storage). Conversion is `None` here: the operator switches it to its webhook
-/// (with the CA bundle) when it starts, because only it knows the Service that serves it.
+/// and v1beta1 (storage).
+///
+/// Their conversion is the operator's webhook at its default Service, without a CA bundle: until
+/// an operator has started and put its CA there (and pointed the CRDs at its own Service, if
+/// installed elsewhere), every request that needs a conversion fails, so the API server never
+/// stores an older version's object as if it were v1beta1. With strategy `None` it would: it
+/// only renames the apiVersion and prunes what v1beta1 has no place for, losing those fields for
+/// good (a v1alpha1 PrismCluster applied before the operator's first start, or written by the
+/// previous release's operator during an upgrade). Requests at v1beta1 need no conversion and
+/// work throughout.
 pub fn crds() -> Vec<CustomResourceDefinition> {
     vec![
         with_older_versions(v1beta1::PrismCluster::crd(), [v1alpha1::PrismCluster::crd()]),
         with_older_versions(v1beta1::PrismNamespace::crd(), [v1alpha2::PrismNamespace::crd()]),
         with_older_versions(v1beta1::PrismPattern::crd(), [v1alpha1::PrismPattern::crd()]),
     ]
+    .into_iter()
+    .map(converted_by_webhook)
+    .collect()
+}
+
+/// `crd` converting through the webhook's default Service, fail-closed (see [`crds`]).
+fn converted_by_webhook(mut crd: CustomResourceDefinition) -> CustomResourceDefinition {
+    crd.spec.conversion = Some(CustomResourceConversion {
+        strategy: "Webhook".to_string(),
+        webhook: Some(WebhookConversion {
+            conversion_review_versions: vec!["v1".to_string()],
+            client_config: Some(WebhookClientConfig {
+                ca_bundle: None,
+                service: Some(ServiceReference {
+                    name: names::webhook::SERVICE.to_string(),
+                    namespace: names::webhook::NAMESPACE.to_string(),
+                    path: Some(names::webhook::CONVERT_PATH.to_string()),
+                    port: Some(i32::from(names::webhook::PORT)),
+                }),
+                url: None,
+            }),
+        }),
+    });
+    crd
 }
 
 /// What a request at an older, deprecated version is told (by the API server, from the CRD, and

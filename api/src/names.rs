@@ -8,6 +8,19 @@ pub const GROUP: &str = "prism.io";
 /// The `kubectl get prism` category shared by all three kinds.
 pub const CATEGORY: &str = "prism";
 
+/// Where the API server reaches the operator's conversion webhook unless the operator, at its
+/// start, points the CRDs elsewhere: the chart's Service in the namespace the README installs to.
+pub mod webhook {
+    /// The webhook's Service (the operator's `--webhook-service` default).
+    pub const SERVICE: &str = "prism-operator-webhook";
+    /// The namespace of a default install.
+    pub const NAMESPACE: &str = "prism-system";
+    /// The Service's port.
+    pub const PORT: u16 = 443;
+    /// The path of the ConversionReview endpoint.
+    pub const CONVERT_PATH: &str = "/convert";
+}
+
 /// Labels the operator puts on every object it creates.
 pub mod labels {
     /// Standard label naming the application (`prism`).

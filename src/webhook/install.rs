@@ -1,8 +1,10 @@
 //! Points the API server at the webhook: the three CRDs' conversion (strategy Webhook, the
 //! Service, the CA bundle) and the ValidatingWebhookConfiguration, both built by pure functions
-//! and written with server-side apply under the webhook's own field manager, so that
-//! re-applying the CRDs (which do not set `spec.conversion`) never conflicts with it. What is
-//! already installed as desired is not written again.
+//! and written with server-side apply under the webhook's own field manager. The CRDs as shipped
+//! name the default Service without a CA (fail-closed, see `prism_api::crds`): re-applying them
+//! shares the fields both set alike and leaves the CA alone; only an install in another
+//! namespace than the default conflicts, over the Service's namespace, which this apply takes by
+//! force. What is already installed as desired is not written again.
 
 use base64::Engine;
 use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration;
@@ -38,7 +40,7 @@ pub fn crd_conversion(name: &str, endpoint: &Endpoint, ca_pem: &str) -> Value {
     json!({
         "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": {"name": name},
         "spec": {"conversion": {"strategy": "Webhook", "webhook": {
-            "conversionReviewVersions": ["v1"], "clientConfig": endpoint.client_config("/convert", ca_pem)}}}
+            "conversionReviewVersions": ["v1"], "clientConfig": endpoint.client_config(prism_api::names::webhook::CONVERT_PATH, ca_pem)}}}
     })
 }
 

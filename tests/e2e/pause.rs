@@ -208,7 +208,7 @@ async fn a_deletion_waiting_on_a_paused_cluster_sends_no_requests_and_completes_
 }
 
 const APP_NAMESPACE: &str = r#"
-apiVersion: prism.io/v1alpha2
+apiVersion: prism.io/v1beta1
 kind: PrismNamespace
 metadata:
   name: team

@@ -72,6 +72,11 @@ async fn an_upgrade_converts_migrates_storage_and_restarts_nothing() {
     // The new release: its CRDs first, as the README says, then the operator.
     env.install_crds(prism_api::crds()).await;
     assert_eq!(stored_versions(&env).await[0], ["v1alpha1", "v1beta1"], "objects are still stored at v1alpha1");
+    // Until the new operator serves its webhook, what needs a conversion fails: an older version's
+    // object is refused, not stored in v1beta1's place with what v1beta1 has no room for pruned.
+    let early = namespace.replace("name: orders", "name: early");
+    let refused = env.kubectl_with_input(&["apply", "-f", "-"], Some(&early)).await;
+    assert!(!refused.success && refused.stderr.contains("conversion webhook"), "{}", refused.stderr);
     // Cluster-wide: only an operator that sees every namespace may trim storedVersions.
     env.watch_all_namespaces = true;
     // The operator is killed and replaced below.
