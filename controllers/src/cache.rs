@@ -20,15 +20,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use dashmap::{DashMap, DashSet};
-use futures::FutureExt;
+use futures::{FutureExt, TryStreamExt};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
-use kube::Resource;
 use kube::api::{Api, ApiResource, DynamicObject};
 use kube::core::{PartialObjectMeta, Selector, SelectorExt};
-use kube::runtime::reflector::{self, ObjectRef, Store, reflector};
+use kube::runtime::reflector::{self, ObjectRef};
 use kube::runtime::{WatchStreamExt, watcher};
 
 use crate::error::{Error, Result};
+use crate::indexed::{Indexed, indexed};
 use crate::kinds::Watched;
 use crate::projection::{Cached, Child as ChildKind, project};
 use crate::record::{Ownership, Stored};
@@ -74,7 +74,7 @@ struct KindStore<K: Cached + 'static>
 where
     K::DynamicType: Eq + Hash + Clone,
 {
-    store: Store<K::Stored>,
+    store: Indexed<K::Stored>,
     selector: Selector,
     resource: ApiResource,
 }
@@ -95,9 +95,10 @@ where
     K: Cached + Send + Sync + 'static,
     K::DynamicType: Eq + Hash + Clone + Send + Sync,
 {
-    /// The sweep's view of the cached objects that `keep` keeps, judged by their ownership first.
-    fn children_where(&self, keep: impl Fn(Ownership<'_>, &K::Stored) -> bool) -> Vec<Child> {
-        let kept = self.store.state_filter(|stored| keep(stored.ownership(), stored));
+    /// The sweep's view of the cached objects in `ns` that `keep` keeps, judged by their
+    /// ownership first.
+    fn children_where(&self, ns: &str, keep: impl Fn(Ownership<'_>, &K::Stored) -> bool) -> Vec<Child> {
+        let kept = self.store.in_namespace(ns, |stored| keep(stored.ownership(), stored));
         kept.iter().map(|stored| stored.ownership()).map(|o| Child { name: o.name.into(), going: o.going }).collect()
     }
 }
@@ -120,27 +121,13 @@ where
     }
 
     fn controlled_by(&self, ns: &str, owner_uid: &str) -> Vec<Child> {
-        // Filtered in place: the store holds the children of every parent.
-        self.children_where(|ownership, _| ownership.namespace == Some(ns) && ownership.controller == Some(owner_uid))
+        self.children_where(ns, |ownership, _| ownership.controller == Some(owner_uid))
     }
 
     fn labelled(&self, ns: &str, selector: &Selector) -> Vec<Child> {
-        // The namespace first, in place; only then the labels (a record parses its copy).
-        self.children_where(|ownership, stored| {
-            ownership.namespace == Some(ns) && selector.matches(&stored.labels().unwrap_or_default())
-        })
+        // A record parses its copy of the labels.
+        self.children_where(ns, |_, stored| selector.matches(&stored.labels().unwrap_or_default()))
     }
-}
-
-/// The objects of `store` in namespace `ns` that `keep` keeps. Mappers run this at every watch
-/// event: it compares in place (no clone of the whole store, no owned namespace per object), which
-/// matters with thousands of objects.
-pub fn in_namespace<K>(store: &Store<K>, ns: Option<&str>, keep: impl Fn(&K) -> bool) -> Vec<Arc<K>>
-where
-    K: Resource + Clone + 'static,
-    K::DynamicType: Eq + Hash + Clone,
-{
-    store.state_filter(|k| k.meta().namespace.as_deref() == ns && keep(k))
 }
 
 /// The sweep's view of a child's metadata.
@@ -287,7 +274,7 @@ impl Children {
     /// Every cached `K` object in `ns` that restores, once the first list is in.
     pub fn all_in<K: ChildKind>(&self, ns: &str) -> Option<Vec<K>> {
         let cached = self.cached::<K>().filter(|c| listed(&c.store))?;
-        let in_ns = cached.store.state_filter(|stored| stored.ownership().namespace == Some(ns));
+        let in_ns = cached.store.in_namespace(ns, |_| true);
         Some(in_ns.iter().filter_map(|stored| stored.restore()).collect())
     }
 
@@ -321,7 +308,7 @@ fn key<K: Watched>(ns: &str, name: &str) -> (TypeId, String, String) {
     (TypeId::of::<K>(), ns.to_string(), name.to_string())
 }
 
-fn listed<S>(store: &Store<S>) -> bool
+fn listed<S>(store: &Indexed<S>) -> bool
 where
     S: reflector::Lookup + Clone + 'static,
     S::DynamicType: Eq + Hash + Clone,
@@ -373,7 +360,7 @@ impl<'a> ChildrenBuilder<'a> {
 
     /// Makes passes wait for `store` to list too (a cache of objects read whole, not children,
     /// e.g. the Kubernetes namespaces whose labels admit tenants).
-    pub fn wait_for<K>(&mut self, store: Store<K>)
+    pub fn wait_for<K>(&mut self, store: Indexed<K>)
     where
         K: Cached<Stored = K, DynamicType = ()> + Clone + Send + Sync + 'static,
     {
@@ -383,11 +370,11 @@ impl<'a> ChildrenBuilder<'a> {
 
     /// Adds the store of this controller's children of kind `K` that another watch fills, with
     /// that watch's selector.
-    pub fn keep_owned<K: ChildKind<Stored = K>>(&mut self, store: Store<K>, selector: Selector) {
+    pub fn keep_owned<K: ChildKind<Stored = K>>(&mut self, store: Indexed<K>, selector: Selector) {
         self.keep::<K>(store, selector, true);
     }
 
-    fn keep<K: ChildKind>(&mut self, store: Store<K::Stored>, selector: Selector, owned: bool) {
+    fn keep<K: ChildKind>(&mut self, store: Indexed<K::Stored>, selector: Selector, owned: bool) {
         let cached = Arc::new(KindStore::<K> { store, selector, resource: ApiResource::erase::<K>(&()) });
         self.typed.insert(TypeId::of::<K>(), cached.clone());
         self.every.push(cached.clone());
@@ -402,8 +389,7 @@ impl<'a> ChildrenBuilder<'a> {
         resource: &ApiResource,
         selector: Selector,
     ) -> impl futures::Stream<Item = Result<PartialObjectMeta<DynamicObject>, watcher::Error>> + Send + 'static {
-        let writer = reflector::store::Writer::new(resource.clone());
-        let store = writer.as_reader();
+        let (store, mut writer) = indexed(resource.clone());
         let client = self.watches.client().clone();
         let api: Api<PartialObjectMeta<DynamicObject>> = match self.watches.namespace() {
             Some(ns) => Api::namespaced_with(client, ns, resource),
@@ -415,7 +401,7 @@ impl<'a> ChildrenBuilder<'a> {
         self.every.push(cached.clone());
         self.owned.push(cached);
         let changes = watcher(api, config).default_backoff().modify(project::<PartialObjectMeta<DynamicObject>>);
-        reflector(writer, changes).touched_objects()
+        changes.inspect_ok(move |event| writer.apply(event)).touched_objects()
     }
 
     /// Whether `K` is cached already (e.g. watched whole for another purpose).
@@ -470,11 +456,11 @@ mod tests {
         kube::Client::new(tower::service_fn(refuse), "default")
     }
 
-    type StoreWriter = reflector::store::Writer<Record<Deployment>>;
+    type StoreWriter = crate::indexed::IndexWriter<Record<Deployment>>;
 
     /// Children caching Deployments labelled `owner=prism` (as records), and the store's writer.
     fn children() -> (Children, StoreWriter) {
-        let (store, writer) = reflector::store::<Record<Deployment>>();
+        let (store, writer) = indexed::<Record<Deployment>>(());
         let watches = SharedWatches::new(no_api_server(), None);
         let mut builder = ChildrenBuilder::new(&watches);
         builder.keep::<Deployment>(store, Selector::from(Expression::Equal("owner".into(), "prism".into())), true);
@@ -483,7 +469,7 @@ mod tests {
 
     /// Fills the store as its watch would.
     fn feed(writer: &mut StoreWriter, event: watcher::Event<Deployment>) {
-        writer.apply_watcher_event(&crate::record::stored_event(&event));
+        writer.apply(&crate::record::stored_event(&event));
     }
 
     #[tokio::test]

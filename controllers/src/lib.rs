@@ -26,6 +26,7 @@ pub mod driver;
 pub mod error;
 pub mod hash;
 pub mod images;
+pub mod indexed;
 pub mod kinds;
 pub mod meta;
 pub mod metrics;

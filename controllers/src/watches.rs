@@ -25,11 +25,12 @@ use k8s_openapi::api::core::v1::Namespace;
 use kube::Resource;
 use kube::core::{PartialObjectMeta, Selector};
 use kube::runtime::controller::{self, Action};
-use kube::runtime::reflector::{self, Lookup, Store, reflector};
+use kube::runtime::reflector::{self, Lookup};
 use kube::runtime::utils::Backoff;
 use kube::runtime::{Controller, WatchStreamExt, watcher};
 
 use crate::error::Error;
+use crate::indexed::{IndexWriter, Indexed, indexed};
 use crate::kinds::{Watched, scoped_api};
 use crate::projection::{Cached, project};
 use crate::record::stored_event;
@@ -45,11 +46,12 @@ type Changes<K> = futures::stream::Map<mpsc::UnboundedReceiver<K>, fn(K) -> Resu
 /// A Kubernetes namespace as the controllers cache it: its metadata.
 pub type NamespaceMeta = PartialObjectMeta<Namespace>;
 
-/// A controller of every `K` object in the watch scope, with no shared trigger backoff. Its other
-/// triggers must back off on their own: take them from `watches` (or `cache::ChildrenBuilder`).
-pub fn controller<K: Watched + Cached<Stored = K>>(watches: &SharedWatches) -> Controller<K> {
+/// A controller of every `K` object in the watch scope, with no shared trigger backoff, and its
+/// store. Its other triggers must back off on their own: take them from `watches` (or
+/// `cache::ChildrenBuilder`).
+pub fn controller<K: Watched + Cached<Stored = K>>(watches: &SharedWatches) -> (Controller<K>, Indexed<K>) {
     let (store, changes) = watches.watch::<K>(&Selector::default());
-    Controller::for_stream(changes, store).trigger_backoff(Unpaused)
+    (Controller::for_stream(changes, store.store().clone()).trigger_backoff(Unpaused), store)
 }
 
 /// The watches of the controllers, one per kind and selector: each consumer gets the shared cache
@@ -68,7 +70,7 @@ pub struct SharedWatches {
 /// One shared watch: its cache (of what it keeps of each object, `S`), and a channel to each
 /// consumer of its changes (the objects, `K`).
 struct Shared<S: Lookup<DynamicType = ()> + Clone + 'static, K> {
-    store: Store<S>,
+    store: Indexed<S>,
     consumers: Arc<Mutex<Vec<mpsc::UnboundedSender<K>>>>,
 }
 
@@ -82,9 +84,9 @@ impl SharedWatches {
     pub fn watch<K: Watched + Cached>(
         &self,
         selector: &Selector,
-    ) -> (Store<K::Stored>, impl Stream<Item = Result<K, watcher::Error>> + Send + use<K>) {
+    ) -> (Indexed<K::Stored>, impl Stream<Item = Result<K, watcher::Error>> + Send + use<K>) {
         self.shared_watch((TypeId::of::<K>(), selector.to_string()), || {
-            let (store, writer) = reflector::store::<K::Stored>();
+            let (store, writer) = indexed::<K::Stored>(());
             let config = watcher::Config::default().labels_from(selector);
             (store, cached_changes::<K>(&self.client, self.ns.as_deref(), config, writer))
         })
@@ -97,16 +99,17 @@ impl SharedWatches {
     /// with what they hold.
     pub fn namespaces(
         &self,
-    ) -> Option<(Store<NamespaceMeta>, impl Stream<Item = Result<NamespaceMeta, watcher::Error>> + Send + use<>)> {
+    ) -> Option<(Indexed<NamespaceMeta>, impl Stream<Item = Result<NamespaceMeta, watcher::Error>> + Send + use<>)>
+    {
         if self.ns.is_some() {
             return None;
         }
         Some(self.shared_watch((TypeId::of::<NamespaceMeta>(), String::new()), || {
-            let (store, writer) = reflector::store::<NamespaceMeta>();
+            let (store, mut writer) = indexed::<NamespaceMeta>(());
             let api = kube::Api::<NamespaceMeta>::all(self.client.clone());
             let config = watcher::Config::default().any_semantic().page_size(LIST_PAGE);
             let events = watcher(api, config).default_backoff().modify(|n| n.metadata.managed_fields = None);
-            (store, reflector(writer, events).touched_objects())
+            (store, events.inspect_ok(move |event| writer.apply(event)).touched_objects())
         }))
     }
 
@@ -115,8 +118,8 @@ impl SharedWatches {
     fn shared_watch<S, K, C>(
         &self,
         key: (TypeId, String),
-        start: impl FnOnce() -> (Store<S>, C),
-    ) -> (Store<S>, Changes<K>)
+        start: impl FnOnce() -> (Indexed<S>, C),
+    ) -> (Indexed<S>, Changes<K>)
     where
         S: Lookup<DynamicType = ()> + Clone + Send + Sync + 'static,
         K: Resource<DynamicType = ()> + Clone + Send + Sync + 'static,
@@ -138,7 +141,7 @@ impl SharedWatches {
     /// A watch whose `changes` go to each of its consumers, to run with the others.
     fn fan_out<S, K>(
         &self,
-        store: Store<S>,
+        store: Indexed<S>,
         changes: impl Stream<Item = Result<K, watcher::Error>> + Send + 'static,
     ) -> Shared<S, K>
     where
@@ -229,11 +232,11 @@ pub fn cached_changes<K: Watched + Cached>(
     client: &kube::Client,
     ns: Option<&str>,
     config: watcher::Config,
-    mut writer: reflector::store::Writer<K::Stored>,
+    mut writer: IndexWriter<K::Stored>,
 ) -> impl futures::Stream<Item = Result<K, watcher::Error>> + Send + 'static {
     backed_off_watch(client, ns, config)
         .modify(project::<K>)
-        .inspect_ok(move |event| writer.apply_watcher_event(&stored_event(event)))
+        .inspect_ok(move |event| writer.apply(&stored_event(event)))
         .touched_objects()
 }
 
@@ -282,7 +285,7 @@ pub fn labels_of<K: Resource>(namespace: &K) -> Option<u64> {
 
 /// The labels of Kubernetes namespace `ns` as `store` last saw them (`None`: not seen, or no
 /// store: the operator watches one namespace).
-pub fn namespace_labels(store: Option<&Store<NamespaceMeta>>, ns: &str) -> Option<crate::tenancy::Labels> {
+pub fn namespace_labels(store: Option<&Indexed<NamespaceMeta>>, ns: &str) -> Option<crate::tenancy::Labels> {
     let namespace = store?.get(&reflector::ObjectRef::new(ns))?;
     Some(namespace.metadata.labels.clone().unwrap_or_default())
 }

@@ -22,7 +22,7 @@ use k8s_openapi::api::apps::v1::StatefulSet;
 use kube::ResourceExt;
 use kube::api::ApiResource;
 use kube::core::{Expression, Selector};
-use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::reflector::ObjectRef;
 use kube::runtime::{PredicateConfig, WatchStreamExt};
 use prism_api::names::{field_managers, finalizers, labels};
 use prism_api::v1beta1::PrismNamespace;
@@ -32,6 +32,7 @@ use prism_api::v1beta1::{NamespacesFrom, PrismCluster};
 use crate::cache::ChildrenBuilder;
 use crate::context::{Context, Identity};
 use crate::driver::Driver;
+use crate::indexed::Indexed;
 use crate::kinds::{self, api_served};
 use crate::projection::Child;
 use crate::watches::{self, SharedWatches};
@@ -66,7 +67,8 @@ where
     let served = served_optional_kinds(&ctx.client).await;
     let mut watch = WatchChildren { children: &mut children, served: &served, triggers: Vec::new() };
     build::visit_kinds(&mut watch);
-    let mut controller = watches::controller::<PrismCluster>(watches)
+    let (controller, clusters) = watches::controller::<PrismCluster>(watches);
+    let mut controller = controller
         .reconcile_on(stream::select_all(watch.triggers))
         .watches_stream(pattern_changes, |p: PrismPattern| cluster_named(&p.spec.cluster, p.namespace()))
         .watches_stream(namespace_changes, |n: PrismNamespace| {
@@ -79,7 +81,6 @@ where
         Some((labels, changes)) => {
             children.wait_for(labels.clone());
             let relabelled = changes.predicate_filter(watches::labels_of, PredicateConfig::default());
-            let clusters = controller.store();
             controller = controller.watches_stream(relabelled, selecting_clusters(clusters));
             Some(labels)
         }
@@ -151,7 +152,7 @@ async fn served_optional_kinds(client: &kube::Client) -> Vec<ApiResource> {
 
 /// The clusters that admit tenants by a label selector.
 fn selecting_clusters(
-    store: Store<PrismCluster>,
+    store: Indexed<PrismCluster>,
 ) -> impl Fn(watches::NamespaceMeta) -> Vec<ObjectRef<PrismCluster>> + Send + Sync + 'static {
     move |_| {
         let selects =

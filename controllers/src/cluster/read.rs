@@ -4,7 +4,6 @@
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
-use kube::runtime::reflector::Store;
 use prism_api::v1beta1::NamespaceSummary;
 use prism_api::v1beta1::PrismPattern;
 use prism_api::v1beta1::{ClusterRef, PrismNamespace};
@@ -13,8 +12,8 @@ use super::build::Credentials;
 use super::credentials;
 use super::status::Observations;
 use super::validate::ValidatedCluster;
-use crate::cache::in_namespace;
 use crate::error::Result;
+use crate::indexed::Indexed;
 use crate::workload::WorkloadView;
 use crate::writer::Writer;
 use crate::{meta, naming};
@@ -39,8 +38,8 @@ pub struct Read {
 /// namespace and the PrismNamespaces naming it from their stores.
 pub async fn read(
     valid: &ValidatedCluster,
-    patterns: &Store<PrismPattern>,
-    namespaces: &Store<PrismNamespace>,
+    patterns: &Indexed<PrismPattern>,
+    namespaces: &Indexed<PrismNamespace>,
     w: &Writer<'_>,
 ) -> Result<Read> {
     let (credentials, lingering_credentials) = credentials::read(valid, w).await?;
@@ -50,14 +49,13 @@ pub async fn read(
         let name = naming::backend_service(&valid.name, kind);
         backends.push((kind.as_str().to_string(), w.live_child::<StatefulSet>(&name, &labels(kind.as_str())).await?));
     }
-    let ns = Some(valid.namespace.as_str());
     Ok(Read {
         credentials,
         lingering_credentials,
         admin: w.live_child(&naming::admin_service(&valid.name), &labels("admin")).await?,
         proxy: w.live_child(&naming::proxy_service(&valid.name), &labels("proxy")).await?,
         backends,
-        patterns: in_namespace(patterns, ns, |_| true).iter().map(|p| p.as_ref().clone()).collect(),
+        patterns: patterns.in_namespace(&valid.namespace, |_| true).iter().map(|p| p.as_ref().clone()).collect(),
         namespaces: attached(namespaces, valid).iter().map(|n| n.as_ref().clone()).collect(),
     })
 }
@@ -103,7 +101,7 @@ impl Read {
 }
 
 /// The PrismNamespaces of `store` naming the cluster `valid`, from any namespace.
-pub fn attached(store: &Store<PrismNamespace>, valid: &ValidatedCluster) -> Vec<std::sync::Arc<PrismNamespace>> {
+pub fn attached(store: &Indexed<PrismNamespace>, valid: &ValidatedCluster) -> Vec<std::sync::Arc<PrismNamespace>> {
     let target = ClusterRef { namespace: &valid.namespace, name: &valid.name };
     store.state_filter(|n| n.cluster_ref() == target)
 }

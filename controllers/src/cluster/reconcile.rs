@@ -8,7 +8,6 @@ use k8s_openapi::api::core::v1::PersistentVolumeClaim;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{ApiResource, DynamicObject, ListParams};
 use kube::runtime::events::EventType;
-use kube::runtime::reflector::Store;
 use kube::{Resource, ResourceExt};
 use prism_api::names::labels;
 use prism_api::v1beta1::PrismNamespace;
@@ -23,6 +22,7 @@ use super::{credentials, routes, teardown};
 use crate::context::Identity;
 use crate::driver::Reconciler;
 use crate::error::{Error, Result};
+use crate::indexed::Indexed;
 use crate::metrics::Metrics;
 use crate::projection::Child;
 use crate::watches::{NamespaceMeta, namespace_labels};
@@ -33,11 +33,11 @@ use crate::writer::Writer;
 pub struct ClusterReconciler {
     /// Every PrismPattern and PrismNamespace in the watch scope, app teams' included (the routes
     /// list them all).
-    pub patterns: Store<PrismPattern>,
-    pub namespaces: Store<PrismNamespace>,
+    pub patterns: Indexed<PrismPattern>,
+    pub namespaces: Indexed<PrismNamespace>,
     /// The metadata of every Kubernetes namespace (their labels admit tenants); `None` when the
     /// operator watches one namespace.
-    pub namespace_labels: Option<Store<NamespaceMeta>>,
+    pub namespace_labels: Option<Indexed<NamespaceMeta>>,
     /// Whether the Prometheus Operator's ServiceMonitor API is served.
     pub service_monitor_api: bool,
 }
@@ -162,7 +162,7 @@ fn children_selector(valid: &ValidatedCluster) -> String {
 async fn sweep_orphaned_runners(
     valid: &ValidatedCluster,
     patterns: &[PrismPattern],
-    namespaces: &Store<PrismNamespace>,
+    namespaces: &Indexed<PrismNamespace>,
     w: &Writer<'_>,
 ) -> Result<()> {
     let alive = |uid: &str| namespaces.find(|n| n.uid().as_deref() == Some(uid)).is_some();

@@ -8,7 +8,6 @@ use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Secret};
 use kube::api::ListParams;
-use kube::runtime::reflector::Store;
 use kube::{Resource, ResourceExt};
 use prism_api::names::labels;
 use prism_api::v1beta1::PrismNamespace;
@@ -16,8 +15,8 @@ use prism_api::v1beta1::PrismPattern;
 use prism_api::v1beta1::{DeletionPolicy, PrismCluster};
 
 use super::credentials;
-use crate::cache::in_namespace;
 use crate::error::{Error, Result};
+use crate::indexed::Indexed;
 use crate::naming;
 use crate::routes::Routes;
 use crate::writer::Writer;
@@ -27,8 +26,8 @@ use crate::writer::Writer;
 /// `patterns` every PrismPattern (tenants' runners go with the cluster's).
 pub async fn teardown(
     cluster: &PrismCluster,
-    namespaces: &Store<PrismNamespace>,
-    patterns: &Store<PrismPattern>,
+    namespaces: &Indexed<PrismNamespace>,
+    patterns: &Indexed<PrismPattern>,
     w: &Writer<'_>,
 ) -> Result<()> {
     let name = cluster.name_any();
@@ -59,13 +58,13 @@ pub async fn teardown(
 /// how many remain.
 async fn delete_app_team_namespaces(
     cluster: &PrismCluster,
-    namespaces: &Store<PrismNamespace>,
+    namespaces: &Indexed<PrismNamespace>,
     w: &Writer<'_>,
 ) -> Result<usize> {
     let ns = cluster.namespace().unwrap_or_default();
     let uid = cluster.uid().unwrap_or_default();
     let mut remaining = 0;
-    for namespace in in_namespace(namespaces, Some(ns.as_str()), |_| true) {
+    for namespace in namespaces.in_namespace(&ns, |_| true) {
         let tied = namespace.owner_references().iter().any(|o| o.uid == uid && o.controller != Some(true));
         if !tied {
             continue;
@@ -83,11 +82,11 @@ async fn delete_app_team_namespaces(
 /// stay, in their teams' namespaces, saying that the cluster is gone. Returns how many remain.
 async fn delete_tenant_runners(
     cluster: &PrismCluster,
-    patterns: &Store<PrismPattern>,
+    patterns: &Indexed<PrismPattern>,
     w: &Writer<'_>,
 ) -> Result<usize> {
     let (ns, name) = (cluster.namespace().unwrap_or_default(), cluster.name_any());
-    let tenants = in_namespace(patterns, Some(ns.as_str()), |p| {
+    let tenants = patterns.in_namespace(&ns, |p| {
         p.labels().get(labels::CLUSTER) == Some(&name) && p.labels().contains_key(labels::TENANT_UID)
     });
     for runner in tenants.iter().filter(|p| p.metadata.deletion_timestamp.is_none()) {

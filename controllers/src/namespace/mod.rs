@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::core::{Expression, Selector};
-use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::reflector::ObjectRef;
 use kube::runtime::{PredicateConfig, WatchStreamExt};
 use kube::{Resource, ResourceExt};
 use prism_api::names::{field_managers, finalizers, labels};
@@ -30,6 +30,7 @@ use prism_api::v1beta1::{ClusterRef, PrismNamespace};
 use crate::cache::ChildrenBuilder;
 use crate::context::{Context, Identity};
 use crate::driver::Driver;
+use crate::indexed::Indexed;
 use crate::watches::{self, NamespaceMeta, SharedWatches};
 use crate::{naming, routes};
 
@@ -39,10 +40,10 @@ pub const CONTROLLER: &str = "prismnamespace";
 /// The PrismNamespace controller's reconciler, with what it reads besides its children.
 pub struct NamespaceReconciler {
     /// Every PrismNamespace in the watch scope: the others asking a cluster for the same name.
-    pub namespaces: Store<PrismNamespace>,
+    pub namespaces: Indexed<PrismNamespace>,
     /// The metadata of every Kubernetes namespace (their labels admit tenants); `None` when the
     /// operator watches one namespace.
-    pub namespace_labels: Option<Store<NamespaceMeta>>,
+    pub namespace_labels: Option<Indexed<NamespaceMeta>>,
 }
 
 /// Who this controller is: its name, field manager and finalizer.
@@ -60,8 +61,7 @@ pub fn start<S>(ctx: Arc<Context>, watches: &SharedWatches, shutdown: S) -> impl
 where
     S: Future<Output = ()> + Send + Sync + Clone + 'static,
 {
-    let controller = watches::controller::<PrismNamespace>(watches);
-    let store = controller.store();
+    let (controller, store) = watches::controller::<PrismNamespace>(watches);
     let mut children = ChildrenBuilder::new(watches);
     // Clusters: only changes of spec or identity wake namespaces (not status writes, which are
     // frequent and cannot change a namespace's validity).
@@ -110,7 +110,7 @@ fn config_maps() -> Selector {
 /// teardown waits for the routes to drop them). A connection ConfigMap changed (or went): its
 /// PrismNamespace puts it back.
 fn namespaces_of_config_map(
-    store: Store<PrismNamespace>,
+    store: Indexed<PrismNamespace>,
 ) -> impl Fn(ConfigMap) -> Vec<ObjectRef<PrismNamespace>> + Send + Sync + 'static {
     move |config| {
         let ns = config.namespace().unwrap_or_default();
@@ -126,7 +126,7 @@ fn namespaces_of_config_map(
 
 /// A PrismCluster change wakes the namespaces that name it, in any namespace.
 fn namespaces_of_cluster<M: Resource>(
-    store: Store<PrismNamespace>,
+    store: Indexed<PrismNamespace>,
 ) -> impl Fn(M) -> Vec<ObjectRef<PrismNamespace>> + Send + Sync + 'static {
     move |cluster| {
         let (name, ns) = (cluster.name_any(), cluster.namespace().unwrap_or_default());
@@ -138,7 +138,7 @@ fn namespaces_of_cluster<M: Resource>(
 /// A PrismNamespace change wakes the others asking its cluster for the same name: one going, or
 /// becoming admitted, may change which holds it.
 fn rivals_of(
-    store: Store<PrismNamespace>,
+    store: Indexed<PrismNamespace>,
 ) -> impl Fn(PrismNamespace) -> Vec<ObjectRef<PrismNamespace>> + Send + Sync + 'static {
     move |changed| {
         let (name, uid) = (changed.name_any(), changed.uid());
@@ -151,12 +151,12 @@ fn rivals_of(
 /// A Kubernetes namespace relabelled wakes its PrismNamespaces attached elsewhere (admitted or not
 /// any more) and their rivals for their names.
 fn namespaces_in(
-    store: Store<PrismNamespace>,
+    store: Indexed<PrismNamespace>,
 ) -> impl Fn(NamespaceMeta) -> Vec<ObjectRef<PrismNamespace>> + Send + Sync + 'static {
     let rivals = rivals_of(store.clone());
     move |relabelled| {
         let ns = relabelled.name_any();
-        let tenants = store.state_filter(|n| n.namespace().as_deref() == Some(ns.as_str()) && n.is_cross_namespace());
+        let tenants = store.in_namespace(&ns, |n| n.is_cross_namespace());
         let mut woken: Vec<ObjectRef<PrismNamespace>> =
             tenants.iter().flat_map(|n| rivals(n.as_ref().clone())).collect();
         woken.extend(tenants.iter().map(|n| ObjectRef::from_obj(n.as_ref())));
@@ -168,7 +168,7 @@ fn namespaces_in(
 /// for a tenant's, by its labels) and the namespaces of its cluster that it serves (a shared
 /// runner becoming Running, or going away).
 fn namespaces_of_runner<M: Resource>(
-    store: Store<PrismNamespace>,
+    store: Indexed<PrismNamespace>,
 ) -> impl Fn(M) -> Vec<ObjectRef<PrismNamespace>> + Send + Sync + 'static {
     move |runner| {
         let (name, ns) = (runner.name_any(), runner.namespace().unwrap_or_default());

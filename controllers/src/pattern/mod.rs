@@ -16,16 +16,17 @@ use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{ConfigMap, Service};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::core::{Expression, Selector};
-use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::reflector::ObjectRef;
 use kube::runtime::{PredicateConfig, WatchStreamExt};
 use kube::{Resource, ResourceExt};
 use prism_api::names::{field_managers, finalizers, labels};
 use prism_api::v1beta1::PrismCluster;
 use prism_api::v1beta1::PrismPattern;
 
-use crate::cache::{ChildrenBuilder, in_namespace};
+use crate::cache::ChildrenBuilder;
 use crate::context::{Context, Identity};
 use crate::driver::Driver;
+use crate::indexed::Indexed;
 use crate::kinds::{self, api_served};
 use crate::naming;
 use crate::watches::{self, SharedWatches};
@@ -51,8 +52,7 @@ pub async fn start<S>(ctx: Arc<Context>, watches: &SharedWatches, shutdown: S) -
 where
     S: Future<Output = ()> + Send + Sync + Clone + 'static,
 {
-    let controller = watches::controller::<PrismPattern>(watches);
-    let store = controller.store();
+    let (controller, store) = watches::controller::<PrismPattern>(watches);
     let mut children = ChildrenBuilder::new(watches);
     let runners = || Selector::from(Expression::Equal(labels::COMPONENT.into(), naming::RUNNER_COMPONENT.into()));
     // ConfigMaps: the runners' own, and the proxies' configs, whose routes a deleting pattern
@@ -93,7 +93,7 @@ pub async fn keda_installed(client: &kube::Client) -> bool {
 /// cluster that are being deleted (a proxy's config: their teardown waits for its routes to drop
 /// them).
 fn owner_or_waiting(
-    store: Store<PrismPattern>,
+    store: Indexed<PrismPattern>,
 ) -> impl Fn(ConfigMap) -> Vec<ObjectRef<PrismPattern>> + Send + Sync + 'static {
     move |config| {
         let ns = config.namespace();
@@ -102,7 +102,7 @@ fn owner_or_waiting(
         }
         let Some(cluster) = config.labels().get(labels::CLUSTER) else { return Vec::new() };
         let deleting = |p: &PrismPattern| &p.spec.cluster == cluster && p.metadata.deletion_timestamp.is_some();
-        let waiting = in_namespace(&store, ns.as_deref(), deleting);
+        let waiting = store.in_namespace(ns.as_deref().unwrap_or_default(), deleting);
         waiting.iter().map(|p| ObjectRef::from_obj(p.as_ref())).collect()
     }
 }
@@ -119,11 +119,11 @@ fn pattern_owner(meta: &ObjectMeta) -> Option<String> {
 
 /// A PrismCluster change wakes the patterns that name it.
 fn patterns_of_cluster<M: kube::Resource>(
-    store: Store<PrismPattern>,
+    store: Indexed<PrismPattern>,
 ) -> impl Fn(M) -> Vec<ObjectRef<PrismPattern>> + Send + Sync + 'static {
     move |cluster| {
         let (name, ns) = (cluster.name_any(), cluster.meta().namespace.as_deref());
-        let named = in_namespace(&store, ns, |p| p.spec.cluster == name);
+        let named = store.in_namespace(ns.unwrap_or_default(), |p| p.spec.cluster == name);
         named.iter().map(|p| ObjectRef::from_obj(p.as_ref())).collect()
     }
 }
@@ -131,7 +131,7 @@ fn patterns_of_cluster<M: kube::Resource>(
 /// A StatefulSet changing wakes the pattern that owns it (a runner's), or the patterns that use it
 /// (a backend's, e.g. becoming ready).
 fn owner_or_dependents(
-    store: Store<PrismPattern>,
+    store: Indexed<PrismPattern>,
 ) -> impl Fn(StatefulSet) -> Vec<ObjectRef<PrismPattern>> + Send + Sync + 'static {
     let dependents = patterns_of_backend(store);
     move |set| match (pattern_owner(&set.metadata), set.namespace()) {
@@ -142,7 +142,7 @@ fn owner_or_dependents(
 
 /// A backend's StatefulSet changing (e.g. becoming ready) wakes the patterns that use it.
 fn patterns_of_backend<M: kube::Resource>(
-    store: Store<PrismPattern>,
+    store: Indexed<PrismPattern>,
 ) -> impl Fn(M) -> Vec<ObjectRef<PrismPattern>> + Send + Sync + 'static {
     move |backend| {
         let labels = backend.labels();
@@ -151,7 +151,7 @@ fn patterns_of_backend<M: kube::Resource>(
         };
         let uses =
             |p: &PrismPattern| &p.spec.cluster == cluster && p.spec.backends.iter().any(|b| b.name.as_str() == kind);
-        let users = in_namespace(&store, backend.meta().namespace.as_deref(), uses);
+        let users = store.in_namespace(backend.meta().namespace.as_deref().unwrap_or_default(), uses);
         users.iter().map(|p| ObjectRef::from_obj(p.as_ref())).collect()
     }
 }
