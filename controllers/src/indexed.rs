@@ -16,7 +16,8 @@ use std::sync::{Arc, PoisonError, RwLock};
 use kube::runtime::reflector::{self, Lookup, Store};
 use kube::runtime::watcher;
 
-/// The objects of each namespace ("" for cluster-scoped ones).
+/// The objects of each namespace ("" for cluster-scoped ones), sorted by name: an install that
+/// keeps thousands of objects in one namespace finds each in log n steps.
 type ByNamespace<S> = HashMap<Box<str>, Vec<Arc<S>>>;
 
 /// A reflector store and its objects by namespace. It reads as the store it wraps.
@@ -108,9 +109,9 @@ where
         let Some(stored) = self.reader.store.get(&object.to_object_ref(self.dyntype.clone())) else { return };
         let mut by_namespace = self.reader.by_namespace.write().unwrap_or_else(PoisonError::into_inner);
         let objects = by_namespace.entry(namespace_of(object).into()).or_default();
-        match objects.iter_mut().find(|listed| listed.name() == object.name()) {
-            Some(listed) => *listed = stored,
-            None => objects.push(stored),
+        match objects.binary_search_by(|listed| listed.name().cmp(&object.name())) {
+            Ok(found) => objects[found] = stored,
+            Err(place) => objects.insert(place, stored),
         }
     }
 
@@ -118,7 +119,9 @@ where
         let mut by_namespace = self.reader.by_namespace.write().unwrap_or_else(PoisonError::into_inner);
         let ns = namespace_of(object);
         if let Some(objects) = by_namespace.get_mut(ns.as_ref()) {
-            objects.retain(|listed| listed.name() != object.name());
+            if let Ok(found) = objects.binary_search_by(|listed| listed.name().cmp(&object.name())) {
+                objects.remove(found);
+            }
             if objects.is_empty() {
                 by_namespace.remove(ns.as_ref());
             }
@@ -129,6 +132,9 @@ where
         let mut fresh = ByNamespace::<S>::new();
         for object in self.reader.store.state() {
             fresh.entry(namespace_of(object.as_ref()).into()).or_default().push(object);
+        }
+        for objects in fresh.values_mut() {
+            objects.sort_by(|a, b| a.name().cmp(&b.name()));
         }
         *self.reader.by_namespace.write().unwrap_or_else(PoisonError::into_inner) = fresh;
     }
@@ -170,11 +176,14 @@ mod tests {
     #[test]
     fn the_index_follows_applies_deletes_and_relists() {
         let (store, mut writer) = indexed::<ConfigMap>(());
-        writer.apply(&watcher::Event::Apply(config_map("a", "one", "1")));
         writer.apply(&watcher::Event::Apply(config_map("a", "two", "2")));
+        writer.apply(&watcher::Event::Apply(config_map("a", "one", "1")));
         writer.apply(&watcher::Event::Apply(config_map("b", "one", "1")));
         writer.apply(&watcher::Event::Apply(config_map("a", "one", "1b")));
         assert_eq!(names(&store, "a"), [("one".into(), "1b".into()), ("two".into(), "2".into())]);
+        let in_a: Vec<Option<String>> =
+            store.in_namespace("a", |_| true).iter().map(|c| c.metadata.name.clone()).collect();
+        assert_eq!(in_a, [Some("one".to_string()), Some("two".to_string())], "by name, whatever the order of events");
         writer.apply(&watcher::Event::Delete(config_map("a", "two", "2")));
         assert_eq!(names(&store, "a"), [("one".to_string(), "1b".to_string())]);
         assert!(store.in_namespace("a", |c| c.metadata.name.as_deref() == Some("two")).is_empty());
