@@ -9,6 +9,7 @@ pub mod v1alpha1;
 pub mod v1alpha2;
 pub mod v1beta1;
 
+use k8s_openapi::ByteString;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
     CustomResourceConversion, CustomResourceDefinition, ServiceReference, WebhookClientConfig, WebhookConversion,
 };
@@ -35,29 +36,38 @@ pub fn crds() -> Vec<CustomResourceDefinition> {
         with_older_versions(v1beta1::PrismPattern::crd(), [v1alpha1::PrismPattern::crd()]),
     ]
     .into_iter()
-    .map(converted_by_webhook)
+    .map(|mut crd| {
+        let (service, namespace) = (names::webhook::SERVICE, names::webhook::NAMESPACE);
+        crd.spec.conversion = Some(webhook_conversion(service, namespace, i32::from(names::webhook::PORT), None));
+        crd
+    })
     .collect()
 }
 
-/// `crd` converting through the webhook's default Service, fail-closed (see [`crds`]).
-fn converted_by_webhook(mut crd: CustomResourceDefinition) -> CustomResourceDefinition {
-    crd.spec.conversion = Some(CustomResourceConversion {
+/// Conversion of a CRD by the operator's webhook at `service` in `namespace`, trusting the PEM
+/// `ca_bundle` (`None`: nothing, so that every conversion fails until an operator puts its own).
+pub fn webhook_conversion(
+    service: &str,
+    namespace: &str,
+    port: i32,
+    ca_bundle: Option<&str>,
+) -> CustomResourceConversion {
+    CustomResourceConversion {
         strategy: "Webhook".to_string(),
         webhook: Some(WebhookConversion {
             conversion_review_versions: vec!["v1".to_string()],
             client_config: Some(WebhookClientConfig {
-                ca_bundle: None,
+                ca_bundle: ca_bundle.map(|pem| ByteString(pem.as_bytes().to_vec())),
                 service: Some(ServiceReference {
-                    name: names::webhook::SERVICE.to_string(),
-                    namespace: names::webhook::NAMESPACE.to_string(),
+                    name: service.to_string(),
+                    namespace: namespace.to_string(),
                     path: Some(names::webhook::CONVERT_PATH.to_string()),
-                    port: Some(i32::from(names::webhook::PORT)),
+                    port: Some(port),
                 }),
                 url: None,
             }),
         }),
-    });
-    crd
+    }
 }
 
 /// What a request at an older, deprecated version is told (by the API server, from the CRD, and

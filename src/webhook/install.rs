@@ -37,10 +37,10 @@ impl Endpoint {
 
 /// The apply body that switches CRD `name` to the conversion webhook.
 pub fn crd_conversion(name: &str, endpoint: &Endpoint, ca_pem: &str) -> Value {
+    let conversion = prism_api::webhook_conversion(&endpoint.service, &endpoint.namespace, endpoint.port, Some(ca_pem));
     json!({
         "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": {"name": name},
-        "spec": {"conversion": {"strategy": "Webhook", "webhook": {
-            "conversionReviewVersions": ["v1"], "clientConfig": endpoint.client_config(prism_api::names::webhook::CONVERT_PATH, ca_pem)}}}
+        "spec": {"conversion": conversion}
     })
 }
 
@@ -184,6 +184,11 @@ mod tests {
         assert_eq!(crd.spec.conversion, None);
         let conversion = crd_conversion("prismclusters.prism.io", &endpoint, "PEM");
         assert_eq!(conversion["spec"]["conversion"]["webhook"]["clientConfig"]["service"]["path"], "/convert");
+        assert_eq!(
+            conversion["spec"]["conversion"]["webhook"]["clientConfig"]["caBundle"], "UEVN",
+            "base64 of the PEM"
+        );
+        assert_eq!(conversion["spec"]["conversion"]["webhook"]["clientConfig"].get("url"), None);
     }
 
     /// The namespaces each webhook's selector names by their name label (None: no selector).
