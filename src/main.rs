@@ -9,6 +9,7 @@ use prism_operator::cli;
 /// from several threads (JSON of every watch event and apply), and glibc's per-thread arenas keep
 /// the freed memory they fragment; jemalloc hands it back to the system (a background thread
 /// purges what stayed unused for a while). See the README's memory figures.
+#[cfg(feature = "jemalloc")]
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
