@@ -4,8 +4,8 @@
 //! backs failing objects off one by one and announces failures and invalid specs as Events.
 
 use std::future::Future;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use dashmap::DashMap;
@@ -27,6 +27,7 @@ use crate::error::{Error, Result};
 use crate::hash;
 use crate::kinds::Watched;
 use crate::metrics::Metrics;
+use crate::resync;
 use crate::transitions;
 use crate::watches;
 use crate::writer::Writer;
@@ -71,6 +72,45 @@ impl StatusWritten {
     }
 }
 
+/// This controller's recent status writes, by object key. A write matters for
+/// [`RecentWrites::MATTERS`]; older ones are dropped at the next write (at most once per that
+/// long), so that a converged installation holds none instead of one per object.
+#[derive(Debug, Default)]
+struct RecentWrites {
+    writes: DashMap<String, StatusWritten>,
+    pruned: Mutex<Option<Instant>>,
+}
+
+impl RecentWrites {
+    const MATTERS: Duration =
+        if OWN_WRITE_LAG.as_nanos() > STATUS_PACE.as_nanos() { OWN_WRITE_LAG } else { STATUS_PACE };
+
+    /// The last write to the object at `key`, if it still matters.
+    fn get(&self, key: &str) -> Option<StatusWritten> {
+        self.writes.remove_if(key, |_, last| last.at.elapsed() >= Self::MATTERS);
+        self.writes.get(key).map(|last| last.clone())
+    }
+
+    fn insert(&self, key: String, written: StatusWritten) {
+        self.prune();
+        self.writes.insert(key, written);
+    }
+
+    fn remove(&self, key: &str) {
+        self.writes.remove(key);
+    }
+
+    fn prune(&self) {
+        // Poisoning cannot leave an Instant half-written.
+        let mut pruned = self.pruned.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if pruned.is_some_and(|at| at.elapsed() < Self::MATTERS) {
+            return;
+        }
+        *pruned = Some(Instant::now());
+        self.writes.retain(|_, last| last.at.elapsed() < Self::MATTERS);
+    }
+}
+
 /// One controller: who it is, and how it realises and tears down one object of its kind. Its
 /// own state (caches of other kinds, optional APIs found at start) lives in the implementing
 /// value.
@@ -105,23 +145,25 @@ pub struct Driver<R> {
     ctx: Arc<Context>,
     children: Children,
     backoffs: Backoffs,
-    /// This controller's recent status writes, by object key.
-    status_writes: DashMap<String, StatusWritten>,
+    status_writes: RecentWrites,
     reconciler: R,
 }
 
 impl<R: Reconciler> Driver<R> {
     pub fn new(ctx: Arc<Context>, children: Children, reconciler: R) -> Self {
-        Driver { ctx, children, backoffs: Backoffs::default(), status_writes: DashMap::new(), reconciler }
+        Driver { ctx, children, backoffs: Backoffs::default(), status_writes: RecentWrites::default(), reconciler }
     }
 
-    /// Runs `controller` until `shutdown` completes.
+    /// Runs `controller` until `shutdown` completes, reconciling every object again once per
+    /// resync period (see `resync`).
     pub async fn run(
         self,
         controller: kube::runtime::Controller<R::Kind>,
         shutdown: impl Future<Output = ()> + Send + Sync + Clone + 'static,
     ) {
         let concurrency = self.ctx.config.concurrency;
+        let resyncs = resync::resyncs(controller.store(), self.ctx.config.resync);
+        let controller = controller.reconcile_on(resyncs);
         watches::run(controller, reconcile::<R>, error_policy::<R>, Arc::new(self), concurrency, shutdown).await;
     }
 
@@ -132,7 +174,7 @@ impl<R: Reconciler> Driver<R> {
         let observed = Box::pin(self.reconciler.apply(object, &writer)).await?;
         Ok(match self.write_status(object, observed).await? {
             StatusWrite::Deferred(wait) => Action::requeue(wait),
-            StatusWrite::Written | StatusWrite::Unchanged => Action::requeue(self.ctx.config.resync),
+            StatusWrite::Written | StatusWrite::Unchanged => Action::await_change(),
         })
     }
 
@@ -169,7 +211,7 @@ impl<R: Reconciler> Driver<R> {
         }
         R::record_metrics(&new, &self.ctx.metrics, &ns, &name);
         let key = key::<R>(object);
-        let last = self.last_status_write(&key);
+        let last = self.status_writes.get(&key);
         if let Some(wait) = last.as_ref().and_then(|last| last.unseen_for(cached)) {
             return Ok(StatusWrite::Deferred(wait));
         }
@@ -190,12 +232,6 @@ impl<R: Reconciler> Driver<R> {
             .map_err(|source| Error::api("apply status", &kind, &name, source))?;
         self.status_writes.insert(key, StatusWritten { hash: hash::of(&Some(&new)), at: Instant::now() });
         Ok(StatusWrite::Written)
-    }
-
-    /// This controller's last status write to the object, if it was recent enough to matter.
-    fn last_status_write(&self, key: &str) -> Option<StatusWritten> {
-        self.status_writes.remove_if(key, |_, last| last.at.elapsed() >= OWN_WRITE_LAG.max(STATUS_PACE));
-        self.status_writes.get(key).map(|last| last.clone())
     }
 
     /// Logs a phase change and publishes the Event a status change deserves (see `transitions`).
@@ -261,13 +297,13 @@ async fn reconcile_in<R: Reconciler>(object: Arc<R::Kind>, driver: Arc<Driver<R>
 
 /// The requeue after `error`: a teardown that waits on another controller is not polled (what it
 /// waits for is watched, and its change wakes the object: a cluster's routes dropping it, its
-/// children going, a cluster resuming), only looked at again at the resync; a failure is counted,
+/// children going, a cluster resuming), only looked at again at the next resync; a failure is counted,
 /// backed off per object, logged and announced as an Event on the object.
 fn error_policy<R: Reconciler>(object: Arc<R::Kind>, error: &Error, driver: Arc<Driver<R>>) -> Action {
     let controller = R::IDENTITY.controller;
     if let Some(why) = error.waiting() {
         tracing::debug!(controller, object = %object.name_any(), why, "waiting");
-        return Action::requeue(driver.ctx.config.resync);
+        return Action::await_change();
     }
     driver.ctx.metrics.reconcile_failed(controller, error.metric_label());
     let delay = driver.backoffs.next_delay(key::<R>(&object));
@@ -275,4 +311,29 @@ fn error_policy<R: Reconciler>(object: Arc<R::Kind>, error: &Error, driver: Arc<
     tracing::warn!(controller, object = %object.name_any(), %error, retry_in = ?delay, "reconcile failed");
     driver.ctx.announce(&object.object_ref(&()), EventType::Warning, "ReconcileFailed", &error.to_string());
     Action::requeue(delay)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::{RecentWrites, StatusWritten};
+
+    fn written(ago: Duration) -> StatusWritten {
+        let at = Instant::now().checked_sub(ago).expect("the clock is past boot by a few seconds");
+        StatusWritten { hash: "h".into(), at }
+    }
+
+    #[test]
+    fn old_writes_do_not_stay_once_another_is_written() {
+        let writes = RecentWrites::default();
+        writes.insert("prism/old".into(), written(RecentWrites::MATTERS + Duration::from_secs(1)));
+        writes.insert("prism/recent".into(), written(Duration::ZERO));
+        assert_eq!(writes.writes.len(), 2, "pruned at most once per MATTERS");
+        *writes.pruned.lock().expect("not poisoned") = None;
+        writes.insert("prism/other".into(), written(Duration::ZERO));
+        assert_eq!(writes.writes.len(), 2, "the old write is dropped, not only hidden");
+        assert!(writes.get("prism/recent").is_some());
+        assert!(writes.get("prism/old").is_none());
+    }
 }

@@ -9,9 +9,10 @@
 //!    `transitions`, `record`, `projection`, `workload`, `metrics`, `backoff`, and the shared
 //!    builders `images`, `objects`, `pod`,
 //!    `backends`, `children`, `routes`, `tenancy`.
-//! 2. The runtime of a controller: `watches` (backed-off watches, the run loop), `cache` (the
-//!    children as last seen), `context` (what all controllers share), `writer` (apply, the
-//!    ledger, the sweep), `driver` (finalizer, status, errors, Events).
+//! 2. The runtime of a controller: `watches` (backed-off watches, the run loop), `resync` (each
+//!    object again once per period, spread over it), `cache` (the children as last seen),
+//!    `context` (what all controllers share), `writer` (apply, the ledger, the sweep), `driver`
+//!    (finalizer, status, errors, Events).
 //! 3. The controllers: `pattern`, `namespace`, `cluster` (each: validate, build, status, reconcile).
 //! 4. What uses them all: `render` (offline), and [`run`].
 
@@ -39,6 +40,7 @@ pub mod ports;
 pub mod projection;
 pub mod record;
 pub mod render;
+pub mod resync;
 pub mod routes;
 pub mod tenancy;
 pub mod transitions;
