@@ -33,32 +33,34 @@ pub fn to_hub(o: &old::PrismPattern) -> hub::PrismPattern {
         config: s.config.clone(),
         resources: s.resources.clone(),
         storage: None,
-        autoscaling: s.autoscaling.as_ref().map(|a| hub::Autoscaling {
-            enabled: a.enabled,
-            scaler: a.scaler,
-            min_replicas: a.min_replicas,
-            max_replicas: a.max_replicas,
-            target_cpu: a.target_cpu_utilization_percentage,
-            target_memory: a.target_memory_utilization_percentage,
-            behavior: a.behavior.clone(),
-            metrics: a.metrics.clone(),
-            triggers: a
-                .triggers
-                .iter()
-                .map(|t| hub::KedaTrigger {
-                    trigger_type: t.trigger_type.clone(),
-                    name: None,
-                    metadata: t.metadata.clone(),
-                    authentication_ref: t
-                        .authentication_ref
-                        .as_ref()
-                        .map(|r| hub::KedaAuthenticationRef { name: r.name.clone(), kind: None }),
-                })
-                .collect(),
-            polling_interval: a.polling_interval,
-            cooldown_period: a.cooldown_period,
+        autoscaling: s.autoscaling.as_ref().map(|a| {
+            Box::new(hub::Autoscaling {
+                enabled: a.enabled,
+                scaler: a.scaler,
+                min_replicas: a.min_replicas,
+                max_replicas: a.max_replicas,
+                target_cpu: a.target_cpu_utilization_percentage,
+                target_memory: a.target_memory_utilization_percentage,
+                behavior: a.behavior.clone(),
+                metrics: a.metrics.clone(),
+                triggers: a
+                    .triggers
+                    .iter()
+                    .map(|t| hub::KedaTrigger {
+                        trigger_type: t.trigger_type.clone(),
+                        name: None,
+                        metadata: t.metadata.clone(),
+                        authentication_ref: t
+                            .authentication_ref
+                            .as_ref()
+                            .map(|r| hub::KedaAuthenticationRef { name: r.name.clone(), kind: None }),
+                    })
+                    .collect(),
+                polling_interval: a.polling_interval,
+                cooldown_period: a.cooldown_period,
+            })
         }),
-        placement: s.placement.as_ref().map(|p| p.scheduling.clone()),
+        placement: s.placement.as_ref().map(|p| Box::new(p.scheduling.clone())),
         service: s.service.clone(),
         ports: None,
         pod_overrides: None,
@@ -109,7 +111,10 @@ pub fn to_old(h: &hub::PrismPattern) -> old::PrismPattern {
             polling_interval: a.polling_interval,
             cooldown_period: a.cooldown_period,
         }),
-        placement: s.placement.as_ref().map(|p| old::UpstreamPlacement { strategy: None, scheduling: p.clone() }),
+        placement: s
+            .placement
+            .as_ref()
+            .map(|p| old::UpstreamPlacement { strategy: None, scheduling: hub::Placement::clone(p) }),
     };
     let status = h.status.as_ref().map(|st| old::PrismPatternStatus {
         phase: st.phase,

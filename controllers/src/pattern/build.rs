@@ -258,7 +258,7 @@ fn pod_parts(pattern: &ValidatedPattern, config_hash: &str) -> pod::PodParts {
         },
         volumes,
         pull_secrets: image.pull_secrets,
-        placement: spec.placement.clone(),
+        placement: spec.placement.as_deref().cloned(),
         run_as_user: None,
     }
 }
@@ -412,12 +412,12 @@ mod tests {
                 size: k8s_openapi::apimachinery::pkg::api::resource::Quantity("1Gi".into()),
                 storage_class_name: None,
             }),
-            autoscaling: Some(Autoscaling {
+            autoscaling: Some(Box::new(Autoscaling {
                 enabled: true,
                 max_replicas: Some(4),
                 target_cpu: Some(60),
                 ..Default::default()
-            }),
+            })),
             ..PrismPatternSpec::default()
         };
         assert_eq!(replicas(&spec), None);
