@@ -181,7 +181,8 @@ impl<R: Reconciler> Driver<R> {
     async fn cleanup(&self, object: &R::Kind) -> Result<Action> {
         self.children.wait_listed().await;
         let (kind, ns, name) = (R::Kind::kind(&()), object.namespace().unwrap_or_default(), object.name_any());
-        self.ctx.metrics.forget(&kind, &ns, &name);
+        let phase = HasStatus::status(object).and_then(ObjectStatus::phase);
+        self.ctx.metrics.forget(&kind, &ns, &name, phase.as_deref());
         R::forget_metrics(&self.ctx.metrics, &ns, &name);
         self.status_writes.remove(&key::<R>(object));
         let writer = Writer::new(&self.ctx, &self.children, R::IDENTITY, object);
@@ -206,16 +207,20 @@ impl<R: Reconciler> Driver<R> {
         let (kind, ns, name) = (R::Kind::kind(&()), object.namespace().unwrap_or_default(), object.name_any());
         let cached = HasStatus::status(object);
         let new = observed.into_status(cached, object.meta().generation, &now);
-        if let Some(phase) = new.phase() {
-            self.ctx.metrics.set_phase(&kind, &ns, &name, &phase);
-        }
         R::record_metrics(&new, &self.ctx.metrics, &ns, &name);
         let key = key::<R>(object);
         let last = self.status_writes.get(&key);
         if let Some(wait) = last.as_ref().and_then(|last| last.unseen_for(cached)) {
             return Ok(StatusWrite::Deferred(wait));
         }
+        let show_phase = || {
+            let (before, after) = (cached.and_then(ObjectStatus::phase), new.phase());
+            if let Some(after) = after {
+                self.ctx.metrics.set_phase(&kind, &ns, &name, before.as_deref(), &after);
+            }
+        };
         if cached == Some(&new) {
+            show_phase();
             return Ok(StatusWrite::Unchanged);
         }
         if let Some(wait) = last.and_then(|last| last.paced_for(cached, &new)) {
@@ -230,6 +235,7 @@ impl<R: Reconciler> Driver<R> {
             .patch_status(&name, &params, &Patch::Apply(&body))
             .await
             .map_err(|source| Error::api("apply status", &kind, &name, source))?;
+        show_phase();
         self.status_writes.insert(key, StatusWritten { hash: hash::of(&Some(&new)), at: Instant::now() });
         Ok(StatusWrite::Written)
     }

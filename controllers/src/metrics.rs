@@ -51,9 +51,6 @@ struct PhaseLabels {
     phase: String,
 }
 
-/// Identity of one custom resource in the phase gauge.
-type ObjectKey = (String, String, String);
-
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
     verb: &'static str,
@@ -135,7 +132,6 @@ pub struct Metrics {
     objects: Family<ObjectLabels, Counter>,
     phase: Family<PhaseLabels, Gauge>,
     /// The phase each object currently reports, so a phase change removes the old series.
-    current_phase: Mutex<HashMap<ObjectKey, String>>,
     leader: Gauge,
     reconcile_successes: Family<ControllerLabels, Counter>,
     in_flight: Family<ControllerLabels, Gauge>,
@@ -207,7 +203,6 @@ impl Metrics {
             reconcile_duration,
             objects,
             phase,
-            current_phase: Mutex::new(HashMap::new()),
             leader,
             reconcile_successes: Family::default(),
             in_flight: Family::default(),
@@ -380,22 +375,23 @@ impl Metrics {
         self.objects.get_or_create(&ObjectLabels { controller, kind: kind.to_string(), action }).inc();
     }
 
-    /// Records the phase a custom resource reports: its series for this phase is 1, and the
-    /// series of its previous phase is removed.
-    pub fn set_phase(&self, kind: &str, namespace: &str, name: &str, phase: &str) {
-        let key = (kind.to_string(), namespace.to_string(), name.to_string());
-        let previous = self.lock_phases().insert(key.clone(), phase.to_string());
-        if let Some(previous) = previous.filter(|p| p != phase) {
-            self.phase.remove(&phase_labels(&key, previous));
+    /// Records the phase a custom resource reports, `phase`, where it reported `previous`
+    /// before: the series of the previous phase goes. Nothing is kept per object to know it (a
+    /// map of current phases held about 1.5 KiB per prism-local cluster): the status the object
+    /// showed is the phase this gauge last recorded, because the driver records only phases it
+    /// wrote or found unchanged.
+    pub fn set_phase(&self, kind: &str, namespace: &str, name: &str, previous: Option<&str>, phase: &str) {
+        if let Some(previous) = previous.filter(|&previous| previous != phase) {
+            self.phase.remove(&phase_labels(kind, namespace, name, previous));
         }
-        self.phase.get_or_create(&phase_labels(&key, phase.to_string())).set(1);
+        self.phase.get_or_create(&phase_labels(kind, namespace, name, phase)).set(1);
     }
 
-    /// Removes every series of a deleted custom resource, so the gauge does not grow forever.
-    pub fn forget(&self, kind: &str, namespace: &str, name: &str) {
-        let key = (kind.to_string(), namespace.to_string(), name.to_string());
-        if let Some(previous) = self.lock_phases().remove(&key) {
-            self.phase.remove(&phase_labels(&key, previous));
+    /// Removes the series of a deleted custom resource, which last reported `phase`, so that the
+    /// gauge does not grow forever.
+    pub fn forget(&self, kind: &str, namespace: &str, name: &str, phase: Option<&str>) {
+        if let Some(phase) = phase {
+            self.phase.remove(&phase_labels(kind, namespace, name, phase));
         }
     }
 
@@ -403,16 +399,10 @@ impl Metrics {
     pub fn set_leader(&self, leading: bool) {
         self.leader.set(i64::from(leading));
     }
-
-    fn lock_phases(&self) -> std::sync::MutexGuard<'_, HashMap<ObjectKey, String>> {
-        // A panic while holding the lock cannot leave the map inconsistent (single inserts and
-        // removes), so a poisoned lock is still usable.
-        self.current_phase.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
 }
 
-fn phase_labels((kind, namespace, name): &ObjectKey, phase: String) -> PhaseLabels {
-    PhaseLabels { kind: kind.clone(), namespace: namespace.clone(), name: name.clone(), phase }
+fn phase_labels(kind: &str, namespace: &str, name: &str, phase: &str) -> PhaseLabels {
+    PhaseLabels { kind: kind.into(), namespace: namespace.into(), name: name.into(), phase: phase.into() }
 }
 
 /// The phase label of `prism_cluster_phase` is lower case, as the design record queries it
@@ -506,7 +496,7 @@ mod tests {
         metrics.reconcile_started("pattern").finish();
         metrics.reconcile_failed("pattern", "kube");
         metrics.object_written("pattern", "Service", WriteAction::Created);
-        metrics.set_phase("PrismPattern", "prism", "kv", "Running");
+        metrics.set_phase("PrismPattern", "prism", "kv", None, "Running");
         let text = metrics.encode();
         assert!(!text.contains("prism_prism"), "{text}");
         assert!(!text.contains("_total_total"), "{text}");
@@ -577,10 +567,10 @@ mod tests {
     #[test]
     fn the_phase_gauge_keeps_only_the_current_phase() {
         let metrics = Metrics::new();
-        metrics.set_phase("PrismPattern", "prism", "kv", "Pending");
-        metrics.set_phase("PrismPattern", "prism", "kv", "Running");
-        metrics.set_phase("PrismPattern", "prism", "kv", "Running");
-        metrics.set_phase("PrismPattern", "prism", "other", "Failed");
+        metrics.set_phase("PrismPattern", "prism", "kv", None, "Pending");
+        metrics.set_phase("PrismPattern", "prism", "kv", Some("Pending"), "Running");
+        metrics.set_phase("PrismPattern", "prism", "kv", Some("Running"), "Running");
+        metrics.set_phase("PrismPattern", "prism", "other", None, "Failed");
         let text = metrics.encode();
         let mut series = lines_starting(&text, "prism_operator_resource_phase{");
         series.sort();
@@ -596,10 +586,10 @@ mod tests {
     #[test]
     fn forgetting_an_object_removes_its_series() {
         let metrics = Metrics::new();
-        metrics.set_phase("PrismPattern", "prism", "kv", "Running");
-        metrics.set_phase("PrismCluster", "prism", "kv", "Running");
-        metrics.forget("PrismPattern", "prism", "kv");
-        metrics.forget("PrismPattern", "prism", "never-seen");
+        metrics.set_phase("PrismPattern", "prism", "kv", None, "Running");
+        metrics.set_phase("PrismCluster", "prism", "kv", None, "Running");
+        metrics.forget("PrismPattern", "prism", "kv", Some("Running"));
+        metrics.forget("PrismPattern", "prism", "never-seen", None);
         let series = lines_starting(&metrics.encode(), "prism_operator_resource_phase{");
         assert_eq!(
             series,
