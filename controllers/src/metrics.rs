@@ -131,7 +131,6 @@ pub struct Metrics {
     reconcile_duration: Family<ControllerLabels, Histogram, fn() -> Histogram>,
     objects: Family<ObjectLabels, Counter>,
     phase: Family<PhaseLabels, Gauge>,
-    /// The phase each object currently reports, so a phase change removes the old series.
     leader: Gauge,
     reconcile_successes: Family<ControllerLabels, Counter>,
     in_flight: Family<ControllerLabels, Gauge>,
