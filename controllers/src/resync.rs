@@ -13,7 +13,6 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 use std::time::Duration;
 
 use futures::{Stream, StreamExt, stream};
-use kube::ResourceExt;
 use kube::runtime::reflector::{ObjectRef, Store};
 
 use crate::kinds::Watched;
@@ -43,7 +42,11 @@ pub fn resyncs<K: Watched>(store: Store<K>, period: Duration) -> impl Stream<Ite
             let due: Vec<ObjectRef<K>> = store
                 .state()
                 .iter()
-                .filter(|object| slot_of(object.namespace().as_deref(), &object.name_any()) == slot)
+                // Every slot looks at every object: borrowed, not copied, keys.
+                .filter(|object| {
+                    let meta = object.meta();
+                    slot_of(meta.namespace.as_deref(), meta.name.as_deref().unwrap_or_default()) == slot
+                })
                 .map(|object| ObjectRef::from_obj(object.as_ref()))
                 .collect();
             Some((stream::iter(due), (interval, (slot + 1) % SLOTS)))
