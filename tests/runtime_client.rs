@@ -105,3 +105,32 @@ async fn retries_of_refused_requests_wait_for_tokens_and_are_counted() {
     let line = format!("prism_operator_kube_requests_total{{verb=\"list\",code=\"503\"}} {refused}\n");
     assert!(counted.contains(&line), "each refused attempt is counted: {line}in\n{counted}");
 }
+
+/// The client caps each connection's read buffer (64 KiB): a larger response is read in pieces,
+/// whole, over HTTPS with a client certificate, as a list page of big objects is.
+#[tokio::test]
+async fn a_response_larger_than_the_read_buffer_is_read_whole() {
+    use std::collections::BTreeMap;
+
+    use k8s_openapi::api::core::v1::ConfigMap;
+    use kube::api::{Api, ListParams, ObjectMeta, PostParams};
+
+    let server = Emulator::start().serve("127.0.0.1:0").await.expect("emulator");
+    let kubeconfig = kube::config::Kubeconfig::from_yaml(&server.kubeconfig_yaml()).expect("kubeconfig");
+    let options = kube::config::KubeConfigOptions::default();
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &options).await.expect("config");
+    let api: Api<ConfigMap> = Api::namespaced(build_client(config, 0.0, 1, None).expect("client"), "default");
+    let big = "x".repeat(300 * 1024);
+    for name in ["big-1", "big-2"] {
+        let meta = ObjectMeta { name: Some(name.into()), ..ObjectMeta::default() };
+        let data = BTreeMap::from([("payload".to_string(), big.clone())]);
+        let map = ConfigMap { metadata: meta, data: Some(data), ..ConfigMap::default() };
+        api.create(&PostParams::default(), &map).await.expect("created");
+    }
+
+    let read = api.get("big-1").await.expect("read back");
+    assert_eq!(read.data.and_then(|d| d.get("payload").map(String::len)), Some(big.len()));
+    let listed = api.list(&ListParams::default()).await.expect("listed");
+    let sizes: Vec<usize> = listed.items.iter().filter_map(|m| Some(m.data.as_ref()?.get("payload")?.len())).collect();
+    assert_eq!(sizes, [big.len(), big.len()]);
+}
