@@ -146,6 +146,18 @@ impl Emulator {
         Ok(Server { emulator: self, addr, tls, task: Some(task) })
     }
 
+    /// Puts objects back as a backup of etcd holds them (see `Cluster::restore`): each keeps its
+    /// uid, owners, managedFields and status. The CRDs of custom resources must be there first.
+    pub fn restore(&self, objects: impl IntoIterator<Item = serde_json::Value>) -> Result<usize, ApiError> {
+        let targeted = objects
+            .into_iter()
+            .map(|object| Ok((manifest_target(&self.cluster, &object)?, object)))
+            .collect::<Result<Vec<_>, ApiError>>()?;
+        let n = targeted.len();
+        self.cluster.restore(targeted)?;
+        Ok(n)
+    }
+
     /// Creates every object of a (multi-document) YAML file, e.g. CRDs given with `--crd`.
     pub fn load_manifests(&self, path: &Path) -> Result<usize, ServeError> {
         let text =
@@ -161,14 +173,19 @@ impl Emulator {
     }
 }
 
-fn create_manifest(cluster: &Cluster, doc: serde_json::Value) -> Result<(), ApiError> {
+/// The write target of a manifest's object, at the version it names.
+fn manifest_target(cluster: &Cluster, doc: &serde_json::Value) -> Result<crate::ops::Target, ApiError> {
     let api_version = doc.get("apiVersion").and_then(|v| v.as_str()).unwrap_or("");
     let kind = doc.get("kind").and_then(|v| v.as_str()).unwrap_or("");
     let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
     let rt = cluster.store.lock().registry.by_kind(group, kind).ok_or_else(ApiError::no_route)?;
-    let ns = if rt.namespaced { crate::meta::meta_str(&doc, "namespace").to_string() } else { String::new() };
+    let ns = if rt.namespaced { crate::meta::meta_str(doc, "namespace").to_string() } else { String::new() };
     let ns = if rt.namespaced && ns.is_empty() { "default".to_string() } else { ns };
-    let t = cluster.target(group, version, &rt.plural, &ns, "")?;
+    cluster.target(group, version, &rt.plural, &ns, "")
+}
+
+fn create_manifest(cluster: &Cluster, doc: serde_json::Value) -> Result<(), ApiError> {
+    let t = manifest_target(cluster, &doc)?;
     cluster.create(&t, doc, &WriteOptions::manager("kube-emulator"))?;
     Ok(())
 }

@@ -1,5 +1,5 @@
-//! Garbage collection by owner references (Background, Foreground, Orphan, dangling owners),
-//! driven through the real kube 5 client against an in-process emulator.
+//! Garbage collection by owner references (Background, Foreground, Orphan, dangling owners,
+//! restored objects), driven through the real kube 5 client against an in-process emulator.
 
 mod common;
 
@@ -173,4 +173,33 @@ async fn collection_is_asynchronous_and_visible_to_watchers() {
         }
     }
     assert_eq!(deleted, ["owner", "child"], "the owner goes first, then the collector deletes the dependent");
+}
+
+/// A restore (as from a backup of etcd) keeps uids, owners and managedFields and gives new
+/// resourceVersions: a restored dependent of a restored owner stays, and goes with it.
+#[tokio::test]
+async fn restored_objects_keep_their_identity_and_their_owners() {
+    let (emulator, client) = common::in_process();
+    let api: Api<ConfigMap> = Api::default_namespaced(client);
+    let managed = json!([{"manager": "earlier-release", "operation": "Apply", "apiVersion": "v1",
+        "fieldsType": "FieldsV1", "fieldsV1": {"f:data": {"f:k": {}}}}]);
+    let owner = json!({"apiVersion": "v1", "kind": "ConfigMap", "data": {"k": "v"}, "metadata": {
+        "name": "owner", "namespace": "default", "uid": "uid-owner", "resourceVersion": "999999",
+        "managedFields": managed}});
+    let child = json!({"apiVersion": "v1", "kind": "ConfigMap", "data": {"k": "v"}, "metadata": {
+        "name": "child", "namespace": "default", "uid": "uid-child",
+        "ownerReferences": [owner_ref("ConfigMap", "v1", "owner", "uid-owner", false)]}});
+    assert_eq!(emulator.restore([owner, child]).expect("restored"), 2);
+    emulator.settle().await;
+
+    let child = api.get("child").await.expect("kept: its owner is there");
+    assert_eq!(child.metadata.uid.as_deref(), Some("uid-child"));
+    let owner = api.get("owner").await.expect("owner");
+    let managers: Vec<_> = owner.metadata.managed_fields.iter().flatten().filter_map(|m| m.manager.clone()).collect();
+    assert_eq!(managers, ["earlier-release"]);
+    assert_ne!(owner.metadata.resource_version.as_deref(), Some("999999"), "a new resourceVersion");
+
+    api.delete("owner", &DeleteParams::background()).await.expect("delete owner");
+    emulator.settle().await;
+    assert!(api.get_opt("child").await.expect("get").is_none(), "collected with its owner");
 }
