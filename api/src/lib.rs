@@ -70,6 +70,26 @@ pub fn webhook_conversion(
     }
 }
 
+/// Whether this release serves `kind` of group `prism.io` at `api_version` (its CRD keeps the
+/// older version served beside v1beta1): what an owner reference written by an earlier release
+/// names still resolves while it does.
+pub fn serves(api_version: &str, kind: &str) -> bool {
+    use kube::Resource;
+    let served: [String; 2] = match kind {
+        "PrismCluster" => {
+            [v1alpha1::PrismCluster::api_version(&()).into(), v1beta1::PrismCluster::api_version(&()).into()]
+        }
+        "PrismNamespace" => {
+            [v1alpha2::PrismNamespace::api_version(&()).into(), v1beta1::PrismNamespace::api_version(&()).into()]
+        }
+        "PrismPattern" => {
+            [v1alpha1::PrismPattern::api_version(&()).into(), v1beta1::PrismPattern::api_version(&()).into()]
+        }
+        _ => return false,
+    };
+    served.iter().any(|version| version == api_version)
+}
+
 /// What a request at an older, deprecated version is told (by the API server, from the CRD, and
 /// by the validating webhook on writes: kubectl prints identical warnings once).
 pub fn deprecation_warning(kind: &str, older: &str) -> String {

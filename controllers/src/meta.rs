@@ -44,3 +44,58 @@ pub fn object(
         ..ObjectMeta::default()
     }
 }
+
+/// Keeps, in `desired`, the apiVersion of an owner reference `live` already has to the same owner
+/// (uid and kind) at another version this release still serves. A release whose kinds were
+/// stored at an older version wrote its children's owner references at that version; they
+/// still resolve, and rewriting only their apiVersion would write every child of every cluster
+/// on an upgrade. Once a release stops serving that version, the current one is written.
+pub fn keep_served_owner_versions(desired: &mut ObjectMeta, live: &ObjectMeta) {
+    for owner in desired.owner_references.iter_mut().flatten() {
+        let earlier = live.owner_references.iter().flatten().find(|o| o.uid == owner.uid && o.kind == owner.kind);
+        if let Some(earlier) = earlier
+            && earlier.api_version != owner.api_version
+            && prism_api::serves(&earlier.api_version, &earlier.kind)
+        {
+            owner.api_version = earlier.api_version.clone();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+
+    use super::keep_served_owner_versions;
+
+    fn owned_by(api_version: &str, kind: &str, uid: &str) -> ObjectMeta {
+        let owner = OwnerReference {
+            api_version: api_version.into(),
+            kind: kind.into(),
+            name: "minimal".into(),
+            uid: uid.into(),
+            controller: Some(true),
+            ..OwnerReference::default()
+        };
+        ObjectMeta { owner_references: Some(vec![owner]), ..ObjectMeta::default() }
+    }
+
+    fn kept(desired: &ObjectMeta, live: &ObjectMeta) -> String {
+        let mut desired = desired.clone();
+        keep_served_owner_versions(&mut desired, live);
+        desired.owner_references.expect("owners")[0].api_version.clone()
+    }
+
+    #[test]
+    fn an_owner_reference_at_a_still_served_older_version_is_kept_and_any_other_is_current() {
+        let desired = owned_by("prism.io/v1beta1", "PrismCluster", "u1");
+        // Written by the first release, whose clusters were stored at v1alpha1 (still served).
+        assert_eq!(kept(&desired, &owned_by("prism.io/v1alpha1", "PrismCluster", "u1")), "prism.io/v1alpha1");
+        // A version this release does not serve, another owner, another kind: the current one.
+        assert_eq!(kept(&desired, &owned_by("prism.io/v1alpha0", "PrismCluster", "u1")), "prism.io/v1beta1");
+        assert_eq!(kept(&desired, &owned_by("prism.io/v1alpha1", "PrismCluster", "u2")), "prism.io/v1beta1");
+        assert_eq!(kept(&desired, &owned_by("prism.io/v1alpha2", "PrismCluster", "u1")), "prism.io/v1beta1");
+        let namespace = owned_by("prism.io/v1beta1", "PrismNamespace", "u1");
+        assert_eq!(kept(&namespace, &owned_by("prism.io/v1alpha2", "PrismNamespace", "u1")), "prism.io/v1alpha2");
+    }
+}

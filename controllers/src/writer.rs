@@ -180,8 +180,6 @@ impl<'a> Writer<'a> {
     {
         let kind = K::kind(dt).to_string();
         let name = desired.name_any();
-        let desired_hash = crate::hash::of(&desired);
-        desired.annotations_mut().insert(annotations::APPLIED_HASH.into(), desired_hash.clone());
         // A terminating object may be gone by now (its finalizer released by this very reconcile,
         // as with credentials): only the API server can tell whether to create it afresh.
         let live = match known {
@@ -189,6 +187,11 @@ impl<'a> Writer<'a> {
             Some(None) => None,
             _ => api.get_opt(&name).await.map_err(|source| Error::api("get", &kind, &name, source))?,
         };
+        if let Some(live) = &live {
+            crate::meta::keep_served_owner_versions(desired.meta_mut(), live.meta());
+        }
+        let desired_hash = crate::hash::of(&desired);
+        desired.annotations_mut().insert(annotations::APPLIED_HASH.into(), desired_hash.clone());
         let key = self.children.key_of(&kind, api.namespace().unwrap_or(&self.namespace), &name);
         if let Some(live) = &live
             && self.is_current(key, live, &desired, &desired_hash)
