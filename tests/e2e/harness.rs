@@ -64,10 +64,17 @@ impl Env {
 
     /// A fresh world with `crds` installed (e.g. those of an earlier release).
     pub async fn with_crds(name: &str, crds: Vec<CustomResourceDefinition>) -> Env {
+        let namespace = format!("e2e-{name}-{}-{}", std::process::id(), SEQUENCE.fetch_add(1, Ordering::Relaxed));
+        Env::with_crds_in(namespace, crds).await
+    }
+
+    /// An environment whose scenario runs in `namespace`, named by the caller: for objects
+    /// restored from a fixture, whose contents name their namespace. Emulated scenarios only
+    /// (each has its own emulator); on a real cluster, names must not collide.
+    pub async fn with_crds_in(namespace: String, crds: Vec<CustomResourceDefinition>) -> Env {
         // Under the build's own temporary directory, not /tmp: kubectl's cache and the operators'
         // logs stay with the checkout that ran them.
         let home = tempfile::Builder::new().prefix("e2e-").tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("temp HOME");
-        let namespace = format!("e2e-{name}-{}-{}", std::process::id(), SEQUENCE.fetch_add(1, Ordering::Relaxed));
         let (server, kubeconfig) = match std::env::var_os(REAL_CLUSTER_ENV) {
             Some(path) => (None, PathBuf::from(path)),
             None => {
@@ -100,6 +107,12 @@ impl Env {
     /// Whether the scenario runs against the emulator (fault injection and simulated readiness).
     pub fn emulated(&self) -> bool {
         self.server.is_some()
+    }
+
+    /// Whether scenarios run against the emulator, known before an environment is made: a
+    /// scenario that would change what a real cluster shares (its CRDs) asks first.
+    pub fn will_emulate() -> bool {
+        std::env::var_os(REAL_CLUSTER_ENV).is_none()
     }
 
     /// The emulator, for fault injection and request accounting.

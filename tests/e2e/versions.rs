@@ -23,6 +23,19 @@ fn first_release_crds() -> Vec<CustomResourceDefinition> {
     serde_saphyr::from_multiple(&text).expect("CRDs")
 }
 
+/// The namespace the first release's objects were captured in (their contents name it).
+const FIRST_RELEASE_NAMESPACE: &str = "upgrade";
+
+/// What the first release left in a cluster: the objects its users wrote (the alpha minimal
+/// sample and a PrismNamespace) and every object its operator wrote for them, read back whole
+/// from a run of that release's binary (tests/fixtures/upgrade-0.1.0.json, made by
+/// scripts/capture-upgrade-fixture.sh).
+fn first_release_objects() -> Vec<Value> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/upgrade-0.1.0.json");
+    let list: Value = serde_json::from_str(&std::fs::read_to_string(path).expect("fixture")).expect("JSON");
+    list["items"].as_array().cloned().expect("a List")
+}
+
 async fn stored_versions(env: &Env) -> Vec<Vec<String>> {
     let crds: Api<CustomResourceDefinition> = Api::all(env.client.clone());
     let mut all = Vec::new();
@@ -49,32 +62,56 @@ fn workload_writes(env: &Env) -> u64 {
     })
 }
 
+/// The writes to the objects named by kind and name, as "VERB path": not of a status, nor the
+/// storage migration's (it rewrites objects stored at an older version, as it must).
+fn writes_to(env: &Env, objects: &[(String, String)]) -> Vec<String> {
+    let log = env.emulator().instruments.requests.snapshot().log;
+    let written = |r: &&kube_emulator::instruments::accounting::RequestRecord| {
+        let path = r.uri.split('?').next().unwrap_or_default();
+        let named = |(kind, name): &(String, String)| {
+            r.info.resource == format!("{}s", kind.to_lowercase()) && path.ends_with(&format!("/{name}"))
+        };
+        let migration = r.info.field_manager.as_deref() == Some("prism-operator/storage-migration");
+        r.method != "GET" && r.info.subresource.is_empty() && !migration && objects.iter().any(named)
+    };
+    log.iter().filter(written).map(|r| format!("{} {}", r.method, r.uri)).collect()
+}
+
 async fn get_json(env: &Env, resource: &str, name: &str) -> Value {
     serde_json::from_str(&kubectl_ok(env, &["get", resource, name, "-o", "json"]).await).expect("JSON")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_upgrade_converts_migrates_storage_and_restarts_nothing() {
-    let mut env = Env::with_crds("upgrade", first_release_crds()).await;
-    if !env.emulated() {
+    if !Env::will_emulate() {
         eprintln!("real cluster: this scenario reinstalls the CRDs of an earlier release; skipped");
         return;
     }
-    // What the first release's users wrote, at its versions.
-    env.apply(&sample("alpha/minimal-cluster.yaml", &env.namespace)).await;
-    let namespace = format!(
-        "{{apiVersion: prism.io/v1alpha2, kind: PrismNamespace, metadata: {{name: orders, namespace: {}}}, \
-         spec: {{cluster: minimal, patterns: [keyvalue], isolation: none}}}}",
-        env.namespace
-    );
-    env.apply(&namespace).await;
+    let mut env = Env::with_crds_in(FIRST_RELEASE_NAMESPACE.into(), first_release_crds()).await;
+    // What the first release left: its users' objects, at its versions, and every child its
+    // operator wrote for them, as that operator wrote them.
+    let objects = first_release_objects();
+    let first_release_children: Vec<(String, String)> = objects
+        .iter()
+        .filter(|o| o["metadata"]["ownerReferences"].is_array())
+        .map(|o| {
+            (o["kind"].as_str().unwrap_or_default().into(), o["metadata"]["name"].as_str().unwrap_or_default().into())
+        })
+        .collect();
+    env.emulator().restore(objects).expect("restored");
+    let first_rollouts = rollouts(&env).await;
+    assert!(!first_rollouts.is_empty(), "the first release's workloads");
 
     // The new release: its CRDs first, as the README says, then the operator.
     env.install_crds(prism_api::crds()).await;
     assert_eq!(stored_versions(&env).await[0], ["v1alpha1", "v1beta1"], "objects are still stored at v1alpha1");
     // Until the new operator serves its webhook, what needs a conversion fails: an older version's
     // object is refused, not stored in v1beta1's place with what v1beta1 has no room for pruned.
-    let early = namespace.replace("name: orders", "name: early");
+    let early = format!(
+        "{{apiVersion: prism.io/v1alpha2, kind: PrismNamespace, metadata: {{name: early, namespace: {}}}, \
+         spec: {{cluster: minimal, patterns: [keyvalue], isolation: none}}}}",
+        env.namespace
+    );
     let refused = env.kubectl_with_input(&["apply", "-f", "-"], Some(&early)).await;
     assert!(!refused.success && refused.stderr.contains("conversion webhook"), "{}", refused.stderr);
     // Cluster-wide: only an operator that sees every namespace may trim storedVersions.
@@ -84,6 +121,13 @@ async fn an_upgrade_converts_migrates_storage_and_restarts_nothing() {
     env.start_operator("a", &[]);
     converged(&env, "minimal").await;
     migrated(&env).await;
+    settle(&env).await;
+    // The new operator took over the children the first release wrote without writing one
+    // workload or volume: an upgrade restarts nothing.
+    let rewritten = writes_to(&env, &first_release_children);
+    println!("upgrade from the first release: {} writes to its children", rewritten.len());
+    assert_eq!(rewritten, Vec::<String>::new(), "the new operator rewrote what the first release wrote");
+    assert_eq!(changes(&first_rollouts, &rollouts(&env).await), Default::default());
 
     // Every object reads at every version, each in its own words.
     let alpha = get_json(&env, "prismclusters.v1alpha1.prism.io", "minimal").await;
