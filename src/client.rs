@@ -40,7 +40,8 @@ const RETRY_BUFFER: usize = 1024;
 /// The most a connection's read buffer grows to. hyper grows it to fit the largest read (up to
 /// 400 KiB by default) and keeps it for the connection's life: with a connection per watch, each
 /// of which once read a page of a list, that was 5.9 MiB of an operator's heap at 300 clusters.
-/// A larger response is read in more pieces of this size, not refused.
+/// A larger body is read in more pieces of this size, not refused; a response's head must fit
+/// (an API server's are a few hundred bytes, a kilobyte or two with warnings).
 const READ_BUFFER_MAX: usize = 64 * 1024;
 
 #[derive(Debug, thiserror::Error)]
@@ -112,7 +113,9 @@ type BaseStack = BoxService<Request<Body>, Response<Box<DynBody>>, BoxError>;
 
 /// The stack kube builds for a configuration without a proxy (TLS, timeouts, base URI,
 /// credentials, extra headers), over a hyper client whose read buffers stay below
-/// [`READ_BUFFER_MAX`]: kube 5 offers no way to set that on the client it builds.
+/// [`READ_BUFFER_MAX`]: kube 5 offers no way to set that on the client it builds. Left out:
+/// kube's debug-level span per request (the request metrics layer counts every request) and
+/// its retry layer (off in `build_client` anyway).
 fn base_stack(config: &Config) -> Result<ClientBuilder<BaseStack>, kube::Error> {
     let mut http = HttpConnector::new();
     http.enforce_http(false);
