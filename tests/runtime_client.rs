@@ -16,6 +16,15 @@ fn quick_backoff(times: usize) -> ExponentialBuilder {
         .with_max_times(times)
 }
 
+/// An emulator served over HTTPS, and the configuration of its admin (a client certificate).
+async fn served() -> (kube_emulator::Server, kube::Config) {
+    let server = Emulator::start().serve("127.0.0.1:0").await.expect("emulator");
+    let kubeconfig = kube::config::Kubeconfig::from_yaml(&server.kubeconfig_yaml()).expect("kubeconfig");
+    let options = kube::config::KubeConfigOptions::default();
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &options).await.expect("config");
+    (server, config)
+}
+
 #[tokio::test]
 async fn an_unreachable_api_is_reported_with_its_address() {
     // Nothing listens on port 1 of the loopback interface.
@@ -48,10 +57,7 @@ async fn an_https_client_has_a_crypto_provider() {
 
 #[tokio::test]
 async fn every_request_names_the_operator_and_its_version() {
-    let server = Emulator::start().serve("127.0.0.1:0").await.expect("emulator");
-    let kubeconfig = kube::config::Kubeconfig::from_yaml(&server.kubeconfig_yaml()).expect("kubeconfig");
-    let options = kube::config::KubeConfigOptions::default();
-    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &options).await.expect("config");
+    let (server, config) = served().await;
     let client = build_client(config, 0.0, 1, None).expect("client");
     wait_for_api(&client, "emulator", quick_backoff(0)).await.expect("reached");
     let snapshot = server.emulator.instruments.requests.snapshot();
@@ -71,10 +77,7 @@ async fn retries_of_refused_requests_wait_for_tokens_and_are_counted() {
     use kube::api::{Api, ListParams};
     use kube_emulator::instruments::faults::FaultRule;
 
-    let server = Emulator::start().serve("127.0.0.1:0").await.expect("emulator");
-    let kubeconfig = kube::config::Kubeconfig::from_yaml(&server.kubeconfig_yaml()).expect("kubeconfig");
-    let options = kube::config::KubeConfigOptions::default();
-    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &options).await.expect("config");
+    let (server, config) = served().await;
     let metrics = std::sync::Arc::new(prism_controllers::metrics::Metrics::new());
     let (qps, burst) = (5.0, 2);
     let client = build_client(config, qps, burst, Some(metrics.clone())).expect("client");
@@ -115,10 +118,7 @@ async fn a_response_larger_than_the_read_buffer_is_read_whole() {
     use k8s_openapi::api::core::v1::ConfigMap;
     use kube::api::{Api, ListParams, ObjectMeta, PostParams};
 
-    let server = Emulator::start().serve("127.0.0.1:0").await.expect("emulator");
-    let kubeconfig = kube::config::Kubeconfig::from_yaml(&server.kubeconfig_yaml()).expect("kubeconfig");
-    let options = kube::config::KubeConfigOptions::default();
-    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &options).await.expect("config");
+    let (_server, config) = served().await;
     let api: Api<ConfigMap> = Api::namespaced(build_client(config, 0.0, 1, None).expect("client"), "default");
     let big = "x".repeat(300 * 1024);
     for name in ["big-1", "big-2"] {
