@@ -5,6 +5,7 @@
 
 mod common;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::kubectl::Env;
@@ -210,6 +211,27 @@ async fn a_webhook_down_fails_closed_under_fail_and_open_under_ignore() {
     let configurations: Api<DynamicObject> = Api::all_with(client.clone(), &ApiResource::from_gvk(&gvk));
     configurations.delete("down", &DeleteParams::default()).await.expect("delete");
     api.create(&PostParams::default(), &config_map("a", json!({}))).await.expect("fails open");
+}
+
+#[tokio::test]
+async fn a_routed_service_has_no_endpoint_until_its_server_is_known() {
+    let server = WebhookServer::start(guard).await;
+    let (emulator, client) = common::in_process();
+    let known = Arc::new(std::sync::OnceLock::new());
+    let route = known.clone();
+    emulator.services.route("webhooks", "hooks", move || route.get().copied());
+    let hook = webhook("guard.example.com", server.service_config("/validate"), json!({}));
+    configure(&client, "ValidatingWebhookConfiguration", "guard", vec![hook]).await;
+    let api: Api<ConfigMap> = Api::default_namespaced(client.clone());
+    let err = api.create(&PostParams::default(), &config_map("early", json!({}))).await.expect_err("no endpoint");
+    assert_eq!(
+        common::status_of(err).message,
+        r#"Internal error occurred: failed calling webhook "guard.example.com": failed to call webhook: Post "https://hooks.webhooks.svc:443/validate?timeout=10s": no endpoints available for service "hooks""#
+    );
+    known.set(server.addr).expect("set once");
+    let err = api.create(&PostParams::default(), &config_map("bad", json!({"forbidden": "yes"}))).await;
+    assert!(err.is_err(), "the guard is reached once its address is known");
+    api.create(&PostParams::default(), &config_map("late", json!({}))).await.expect("allowed by the guard");
 }
 
 #[tokio::test]

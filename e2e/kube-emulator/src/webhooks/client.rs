@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use base64::Engine;
@@ -18,28 +18,50 @@ use serde_json::Value;
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
+/// Where a Service leads at the time of a call; None while it has no endpoint.
+type Route = Arc<dyn Fn() -> Option<SocketAddr> + Send + Sync>;
+
 /// Where Services that webhooks name are served (a test registers its webhook server here).
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Services {
-    addresses: Mutex<HashMap<(String, String), SocketAddr>>,
+    routes: Mutex<HashMap<(String, String), Route>>,
 }
 
 impl Services {
     /// Makes the Service `namespace/name` reach `addr` (any port of the Service).
     pub fn register(&self, namespace: &str, name: &str, addr: SocketAddr) {
-        self.lock().insert((namespace.to_string(), name.to_string()), addr);
+        self.route(namespace, name, move || Some(addr));
+    }
+
+    /// Makes the Service `namespace/name` reach wherever `resolve` says at each call. For a
+    /// server whose port is known only once it has bound port 0: a port picked free beforehand
+    /// can be taken by another process before the server binds it. Until `resolve` knows, the
+    /// Service has no endpoint, as a real one has none before its pod is ready.
+    pub fn route(&self, namespace: &str, name: &str, resolve: impl Fn() -> Option<SocketAddr> + Send + Sync + 'static) {
+        self.lock().insert((namespace.to_string(), name.to_string()), Arc::new(resolve));
     }
 
     pub fn unregister(&self, namespace: &str, name: &str) {
         self.lock().remove(&(namespace.to_string(), name.to_string()));
     }
 
-    fn lookup(&self, namespace: &str, name: &str) -> Option<SocketAddr> {
-        self.lock().get(&(namespace.to_string(), name.to_string())).copied()
+    fn lookup(&self, namespace: &str, name: &str) -> Result<SocketAddr, String> {
+        let route = self.lock().get(&(namespace.to_string(), name.to_string())).cloned();
+        // Resolved outside the lock: a route may read a file.
+        match route {
+            None => Err(format!("service \"{name}\" not found")),
+            Some(resolve) => resolve().ok_or_else(|| format!("no endpoints available for service \"{name}\"")),
+        }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), SocketAddr>> {
-        self.addresses.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), Route>> {
+        self.routes.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl std::fmt::Debug for Services {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_set().entries(self.lock().keys()).finish()
     }
 }
 
@@ -64,9 +86,8 @@ struct Endpoint {
     /// The name the certificate must carry.
     server_name: String,
     path: String,
-    /// Where to connect; None when a Service is not registered.
-    addr: Option<SocketAddr>,
-    service: Option<String>,
+    /// Where to connect, or why there is nowhere (a Service not registered or without endpoint).
+    addr: Result<SocketAddr, String>,
 }
 
 /// POSTs `body` to the webhook `client_config` describes; its JSON answer.
@@ -80,10 +101,7 @@ pub async fn call(
     let tls = tls_config(client_config)?;
     let post = |cause: String| CallError::Post { url: endpoint.url.clone(), cause };
     let attempt = async {
-        let Some(addr) = endpoint.addr else {
-            let service = endpoint.service.clone().unwrap_or_default();
-            return Err(post(format!("service \"{service}\" not found")));
-        };
+        let addr = endpoint.addr.clone().map_err(post)?;
         let tcp = TcpStream::connect(addr).await.map_err(|e| post(dial_error(addr, &e)))?;
         let name = ServerName::try_from(endpoint.server_name.clone()).map_err(|e| post(e.to_string()))?;
         let stream = TlsConnector::from(tls).connect(name, tcp).await.map_err(|e| post(tls_error(&e)))?;
@@ -119,7 +137,11 @@ fn endpoint(services: &Services, client_config: &Value, timeout: Duration) -> Re
         let uri: http::Uri = url.parse().map_err(|e| CallError::Config(format!("invalid webhook URL {url}: {e}")))?;
         let host = uri.host().unwrap_or("").trim_start_matches('[').trim_end_matches(']').to_string();
         let port = uri.port_u16().unwrap_or(443);
-        let addr = format!("{host}:{port}").parse().ok().or_else(|| resolve_loopback(&host, port));
+        let addr = format!("{host}:{port}")
+            .parse()
+            .ok()
+            .or_else(|| resolve_loopback(&host, port))
+            .ok_or_else(|| format!("dial tcp: lookup {host}: no such host"));
         let path = uri.path_and_query().map(|p| p.as_str().to_string()).unwrap_or_else(|| "/".into());
         let separator = if path.contains('?') { "&" } else { "?" };
         return Ok(Endpoint {
@@ -127,7 +149,6 @@ fn endpoint(services: &Services, client_config: &Value, timeout: Duration) -> Re
             server_name: host,
             path: format!("{path}{separator}{}", &query[1..]),
             addr,
-            service: None,
         });
     }
     let service = client_config
@@ -142,7 +163,6 @@ fn endpoint(services: &Services, client_config: &Value, timeout: Duration) -> Re
         url: format!("https://{server_name}:{port}{path}{query}"),
         path: format!("{path}{query}"),
         addr: services.lookup(&namespace, &name),
-        service: Some(name),
         server_name,
     })
 }
