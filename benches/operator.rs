@@ -21,6 +21,9 @@ mod cache_bytes;
 #[allow(dead_code)]
 #[path = "../tests/e2e/harness.rs"]
 mod harness;
+#[allow(dead_code)]
+#[path = "../tests/support/operator_log.rs"]
+mod operator_log;
 
 use std::collections::BTreeSet;
 use std::path::Path;

@@ -24,7 +24,12 @@ pub struct BindError {
 
 /// Binds at startup, so that a taken port fails the process with a clear message.
 pub async fn bind(addr: SocketAddr, purpose: &'static str) -> Result<TcpListener, BindError> {
-    TcpListener::bind(addr).await.map_err(|source| BindError { addr, purpose, source })
+    let listener = TcpListener::bind(addr).await.map_err(|source| BindError { addr, purpose, source })?;
+    if let Ok(addr) = listener.local_addr() {
+        // With port 0 the address is known only now: tests and people read it here.
+        tracing::info!(%addr, purpose, "listening");
+    }
+    Ok(listener)
 }
 
 pub fn metrics_router(metrics: Arc<Metrics>) -> Router {
@@ -37,10 +42,6 @@ pub fn health_router(readiness: Arc<Readiness>) -> Router {
 
 /// Serves `router` on `listener` in a background task until the process exits.
 pub fn spawn(listener: TcpListener, router: Router, purpose: &'static str) {
-    if let Ok(addr) = listener.local_addr() {
-        // With port 0 the address is known only now: tests and people read it here.
-        tracing::info!(%addr, purpose, "serving");
-    }
     tokio::spawn(async move {
         if let Err(err) = axum::serve(listener, router).await {
             tracing::error!(error = %err, purpose, "HTTP server stopped");

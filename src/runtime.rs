@@ -1,5 +1,6 @@
 //! `prism-operator run`: wires the client, the endpoints, leader election and the controllers.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -7,6 +8,7 @@ use k8s_openapi::api::coordination::v1::Lease;
 use kube::{Api, Client};
 use prism_controllers::Context;
 use prism_controllers::metrics::Metrics;
+use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use crate::args::{ArgsError, LeaderArgs, RunArgs};
@@ -51,8 +53,39 @@ pub fn run_blocking(args: RunArgs) -> Result<(), RunError> {
     runtime.block_on(run(args))
 }
 
+/// The operator's endpoints, bound before anything else so that a taken port fails at once.
+pub struct Listeners {
+    metrics: TcpListener,
+    health: TcpListener,
+    webhook: Option<TcpListener>,
+}
+
+impl Listeners {
+    pub async fn bind(args: &RunArgs) -> Result<Listeners, BindError> {
+        Ok(Listeners {
+            metrics: http::bind(args.metrics_addr, "metrics").await?,
+            health: http::bind(args.health_addr, "health probes").await?,
+            webhook: match args.webhook.enabled {
+                true => Some(http::bind(args.webhook.addr, "the webhook").await?),
+                false => None,
+            },
+        })
+    }
+
+    /// Where the webhook listens (with port 0 in its flag, known only once bound).
+    pub fn webhook_addr(&self) -> Option<SocketAddr> {
+        self.webhook.as_ref().and_then(|l| l.local_addr().ok())
+    }
+}
+
 /// The operator's life: endpoints up, API reached, then lead (or stand by) until asked to stop.
 pub async fn run(args: RunArgs) -> Result<(), RunError> {
+    let listeners = Listeners::bind(&args).await?;
+    run_on(args, listeners).await
+}
+
+/// [`run`] on endpoints already bound (by an embedder that must know their addresses first).
+pub async fn run_on(args: RunArgs, listeners: Listeners) -> Result<(), RunError> {
     let (trigger, shutdown) = shutdown::channel();
     tokio::spawn(shutdown::on_signals(trigger));
     let metrics = Arc::new(Metrics::new());
@@ -61,12 +94,8 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
     }
     let readiness = Readiness::new(args.leader.enabled.then_some(args.leader.lease_duration));
     let readiness = Arc::new(if args.webhook.enabled { readiness.with_webhook() } else { readiness });
-    let metrics_listener = http::bind(args.metrics_addr, "metrics").await?;
-    let health_listener = http::bind(args.health_addr, "health probes").await?;
-    let webhook_listener =
-        if args.webhook.enabled { Some(http::bind(args.webhook.addr, "the webhook").await?) } else { None };
-    http::spawn(metrics_listener, http::metrics_router(metrics.clone()), "metrics");
-    http::spawn(health_listener, http::health_router(readiness.clone()), "health probes");
+    http::spawn(listeners.metrics, http::metrics_router(metrics.clone()), "metrics");
+    http::spawn(listeners.health, http::health_router(readiness.clone()), "health probes");
 
     let config = client::load_config(args.kubeconfig.as_deref()).await?;
     let url = config.cluster_url.to_string();
@@ -79,7 +108,7 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
     readiness.api_reached();
 
     // Every replica serves the webhook, leader or not; only the leader installs it (below).
-    let webhook = match webhook_listener {
+    let webhook = match listeners.webhook {
         Some(listener) => {
             let webhook_client = client::build_client(config.clone(), args.qps, args.burst, Some(metrics.clone()))?;
             let webhook = Webhook::new(

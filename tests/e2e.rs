@@ -20,6 +20,8 @@ mod harness;
 mod leader_election;
 #[path = "e2e/observability.rs"]
 mod observability;
+#[path = "support/operator_log.rs"]
+mod operator_log;
 #[path = "e2e/ordering.rs"]
 mod ordering;
 #[path = "e2e/pause.rs"]

@@ -35,6 +35,7 @@ use prism_api::v1beta1::PrismNamespace;
 use prism_api::v1beta1::{ClusterPhase, PrismCluster};
 use prism_api::v1beta1::{PatternPhase, PrismPattern};
 use serde_json::{Value, json};
+use support::operator_log;
 use support::rbac::{self, Binding, Grant, Install, Report, Request, RulesFile};
 
 const WATCHED: &str = "prism";
@@ -238,56 +239,35 @@ impl Operator {
         installed.server.write_token_kubeconfig(&kubeconfig, &installed.token).expect("kubeconfig");
         let log_path = kubeconfig.with_extension("log");
         eprintln!("operator log ({scope}): {}", log_path.display());
-        // The webhook's port is picked free, then bound by the operator: another process may take
-        // it in between (then the operator exits at once, saying so): pick another.
-        for _ in 0..5 {
-            let port =
-                std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
-            let mut command = Command::new(env!("CARGO_BIN_EXE_prism-operator"));
-            command.arg("run").arg("--kubeconfig").arg(&kubeconfig);
-            if let Some(ns) = watch_namespace {
-                command.arg(format!("--namespace={ns}"));
-            }
-            // The webhook as the chart serves it (its Service reaches this process's port).
-            installed.server.emulator.services.register(
-                RELEASE_NS,
-                "prism-operator-webhook",
-                ([127, 0, 0, 1], port).into(),
-            );
-            command.args([format!("--webhook-addr=127.0.0.1:{port}"), format!("--webhook-namespace={RELEASE_NS}")]);
-            // The chart's lease settings: tighter ones can lose the lease on a loaded machine.
-            let election = &chart_values()["leaderElection"];
-            let setting = |key: &str| election[key].as_str().expect("leaderElection setting").to_string();
-            command.args([
-                "--leader-elect=true",
-                &format!("--lease-name={}", setting("leaseName")),
-                &format!("--lease-namespace={RELEASE_NS}"),
-                &format!("--lease-duration={}", setting("leaseDuration")),
-                &format!("--renew-deadline={}", setting("renewDeadline")),
-                &format!("--retry-period={}", setting("retryPeriod")),
-                "--metrics-addr=127.0.0.1:0",
-                "--health-addr=127.0.0.1:0",
-                "--qps=0",
-                "--log-level=warn",
-            ]);
-            let log = std::fs::File::create(&log_path).expect("operator log");
-            command.env("POD_NAME", "prism-operator-rbac").stdout(Stdio::null()).stderr(log);
-            let mut child = command.spawn().expect("prism-operator starts");
-            // Until it listens there, or exits (up to 3 s: without its Secret it may not listen).
-            let mut exited = false;
-            for _ in 0..30 {
-                exited = matches!(child.try_wait(), Ok(Some(_)));
-                if exited || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            let taken = std::fs::read_to_string(&log_path).is_ok_and(|log| log.contains("Address already in use"));
-            if !(exited && taken) {
-                return Operator { child, kubeconfig };
-            }
+        let mut command = Command::new(env!("CARGO_BIN_EXE_prism-operator"));
+        command.arg("run").arg("--kubeconfig").arg(&kubeconfig);
+        if let Some(ns) = watch_namespace {
+            command.arg(format!("--namespace={ns}"));
         }
-        panic!("no free port for the operator's webhook after 5 tries");
+        // The webhook as the chart serves it: its Service reaches the port this process binds.
+        let route = operator_log::route_to(log_path.clone(), "the webhook");
+        installed.server.emulator.services.route(RELEASE_NS, "prism-operator-webhook", route);
+        command.args(["--webhook-addr=127.0.0.1:0".to_string(), format!("--webhook-namespace={RELEASE_NS}")]);
+        // The chart's lease settings: tighter ones can lose the lease on a loaded machine.
+        let election = &chart_values()["leaderElection"];
+        let setting = |key: &str| election[key].as_str().expect("leaderElection setting").to_string();
+        command.args([
+            "--leader-elect=true",
+            &format!("--lease-name={}", setting("leaseName")),
+            &format!("--lease-namespace={RELEASE_NS}"),
+            &format!("--lease-duration={}", setting("leaseDuration")),
+            &format!("--renew-deadline={}", setting("renewDeadline")),
+            &format!("--retry-period={}", setting("retryPeriod")),
+            "--metrics-addr=127.0.0.1:0",
+            "--health-addr=127.0.0.1:0",
+            "--qps=0",
+            // Warnings, and the addresses it binds (the webhook's route reads them).
+            "--log-format=json",
+            "--log-level=warn,prism_operator::http=info",
+        ]);
+        let log = std::fs::File::create(&log_path).expect("operator log");
+        command.env("POD_NAME", "prism-operator-rbac").stdout(Stdio::null()).stderr(log);
+        Operator { child: command.spawn().expect("prism-operator starts"), kubeconfig }
     }
 
     /// SIGTERM, as the kubelet sends, and the exit status.

@@ -1,6 +1,10 @@
 //! The operator binary as separate processes against the emulator over loopback: failover after
 //! kill -9, hand-over on SIGTERM, exit on a lost lease, flags from the environment.
 
+#[path = "support/operator_log.rs"]
+#[allow(dead_code)] // Shared; this test reads addresses but routes no Service.
+mod operator_log;
+
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::Duration;
@@ -21,35 +25,34 @@ struct Operator {
     identity: String,
     child: Child,
     log: PathBuf,
-    metrics_port: u16,
-    health_port: u16,
 }
 
 impl Operator {
     fn start(kubeconfig: &std::path::Path, identity: &str) -> Operator {
         let log = scratch(&format!("{identity}.log"));
-        let (metrics_port, health_port) = (free_port(), free_port());
         let child = Command::new(env!("CARGO_BIN_EXE_prism-operator"))
             .arg("run")
-            .arg(format!("--metrics-addr=127.0.0.1:{metrics_port}"))
-            .arg(format!("--health-addr=127.0.0.1:{health_port}"))
-            .arg("--webhook-addr=127.0.0.1:0")
+            // Port 0 everywhere: the bound addresses are read from the log (see operator_log).
+            .args(["--metrics-addr=127.0.0.1:0", "--health-addr=127.0.0.1:0", "--webhook-addr=127.0.0.1:0"])
             .arg("--lease-namespace=default")
             .args(["--lease-duration=3s", "--renew-deadline=2s", "--retry-period=300ms"])
             .arg(format!("--identity={identity}"))
             .arg(format!("--kubeconfig={}", kubeconfig.display()))
+            .arg("--log-format=json")
             .env("PRISM_OPERATOR_LOG_LEVEL", "info,prism_controllers=warn,kube=warn")
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).expect("log file"))
             .spawn()
             .expect("the operator starts");
-        Operator { identity: identity.to_string(), child, log, metrics_port, health_port }
+        Operator { identity: identity.to_string(), child, log }
     }
 
-    /// The status line and body of GET `path` on the health or metrics port.
-    fn get(&self, port: u16, path: &str) -> (String, String) {
+    /// The status line and body of GET `path` on the endpoint for `purpose` ("metrics",
+    /// "health probes"); "unreachable" until the operator has bound it.
+    fn get(&self, purpose: &str, path: &str) -> (String, String) {
         use std::io::{Read, Write};
-        let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        let addr = operator_log::listening_addr(&self.log, purpose);
+        let Some(mut stream) = addr.and_then(|addr| std::net::TcpStream::connect(addr).ok()) else {
             return ("unreachable".into(), String::new());
         };
         let _ = write!(stream, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n");
@@ -60,11 +63,11 @@ impl Operator {
     }
 
     fn ready(&self) -> bool {
-        self.get(self.health_port, "/readyz").0.contains(" 200 ")
+        self.get("health probes", "/readyz").0.contains(" 200 ")
     }
 
     fn leader_gauge(&self) -> Option<String> {
-        let (_, body) = self.get(self.metrics_port, "/metrics");
+        let (_, body) = self.get("metrics", "/metrics");
         body.lines().find(|l| l.starts_with("prism_operator_leader ")).map(str::to_string)
     }
 
@@ -95,11 +98,6 @@ impl Drop for Operator {
         let _ = self.child.wait();
         let _ = std::fs::remove_file(&self.log);
     }
-}
-
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
-    listener.local_addr().expect("addr").port()
 }
 
 async fn eventually(limit: Duration, mut check: impl FnMut() -> bool) -> bool {

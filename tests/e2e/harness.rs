@@ -17,6 +17,8 @@ use serde_json::json;
 use tempfile::TempDir;
 use tokio::process::{Child, Command};
 
+use crate::operator_log;
+
 /// The webhook's Service, as the operator's flag defaults name it.
 pub const WEBHOOK_SERVICE: &str = "prism-operator-webhook";
 
@@ -218,19 +220,14 @@ impl Env {
             .find(|path| !path.exists())
             .expect("a free log file name");
         let log_file = std::fs::File::create(&log).expect("log file");
-        let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
         if let Some(server) = self.server.as_ref().filter(|_| self.webhook_reachable) {
-            server.emulator.services.register(
-                &self.operator_namespace(),
-                WEBHOOK_SERVICE,
-                ([127, 0, 0, 1], port).into(),
-            );
+            let route = operator_log::route_to(log.clone(), "the webhook");
+            server.emulator.services.route(&self.operator_namespace(), WEBHOOK_SERVICE, route);
         }
-        let webhook_addr = format!("127.0.0.1:{port}");
         let child = Command::new(env!("CARGO_BIN_EXE_prism-operator"))
             .args(["run", "--lease-namespace", &self.namespace])
             .args(if self.watch_all_namespaces { vec![] } else { vec!["--namespace", &self.namespace] })
-            .args(["--webhook-addr", &webhook_addr, "--webhook-namespace", &self.operator_namespace()])
+            .args(["--webhook-addr", "127.0.0.1:0", "--webhook-namespace", &self.operator_namespace()])
             .args(["--webhook-configuration", &format!("prism-operator-{}", self.namespace)])
             .args(["--identity", identity, "--metrics-addr", "127.0.0.1:0", "--health-addr", "127.0.0.1:0"])
             .args(if self.fast_failover {

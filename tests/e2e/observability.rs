@@ -14,6 +14,7 @@ use promql_parser::parser::{self, Expr, LabelModifier};
 use serde_json::Value;
 
 use crate::harness::{Env, eventually, sample};
+use crate::operator_log;
 
 const DASHBOARD: &str = "charts/prism-operator/files/dashboards/prism-operator.json";
 const RULES: &str = "charts/prism-operator/files/prometheus-rules.yaml";
@@ -159,11 +160,7 @@ async fn scrape(address: &str) -> String {
 async fn metrics_address(env: &mut Env) -> String {
     let log = env.operators()[0].log.clone();
     eventually("the operator serving /metrics", Duration::from_secs(30), || async {
-        let text = std::fs::read_to_string(&log).ok()?;
-        // JSON lines with the event's fields flattened into each line.
-        text.lines()
-            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .find_map(|line| (line["purpose"] == "metrics").then(|| line["addr"].as_str().map(String::from)).flatten())
+        operator_log::listening_addr(&log, "metrics").map(|addr| addr.to_string())
     })
     .await
 }

@@ -491,7 +491,6 @@ pub fn ends(ended: &[Ended]) -> BTreeMap<&'static str, u64> {
             End::Killed => "killed by the schedule (kill -9)",
             End::Terminated(_) => "SIGTERMed by the schedule",
             End::LostLease => "exited after losing the lease",
-            End::PortTaken => "its port taken by another test before it bound it (harness)",
             End::Crashed(_) => "crashed",
         };
         *by.entry(key).or_default() += 1;

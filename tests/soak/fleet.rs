@@ -46,10 +46,6 @@ pub enum End {
     Terminated(Option<i32>),
     /// It exited after losing the lease, as designed.
     LostLease,
-    /// It could not listen on the port the harness chose: another test's process took it between
-    /// the harness finding it free and the operator binding it. The harness's race, not the
-    /// operator's fault (which reports it and exits, as it should); restarted like any exit.
-    PortTaken,
     /// Any other exit.
     Crashed(Option<i32>),
 }
@@ -273,13 +269,7 @@ fn collect_exit(identity: &'static str, slot: &mut Slot, now: Instant) -> Option
         Some(Request::Terminate(_)) => End::Terminated(status.code()),
         None => {
             let text = std::fs::read_to_string(&log).unwrap_or_default();
-            if text.contains("lost the leader lease") {
-                End::LostLease
-            } else if text.contains("cannot listen on") && text.contains("Address already in use") {
-                End::PortTaken
-            } else {
-                End::Crashed(status.code())
-            }
+            if text.contains("lost the leader lease") { End::LostLease } else { End::Crashed(status.code()) }
         }
     };
     if slot.restart_at.is_none() {

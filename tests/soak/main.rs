@@ -14,6 +14,8 @@
 #[path = "../e2e/harness.rs"]
 #[allow(dead_code)] // Shared with the end-to-end scenarios; the soak uses part of it.
 mod harness;
+#[path = "../support/operator_log.rs"]
+mod operator_log;
 
 mod actions;
 mod checks;

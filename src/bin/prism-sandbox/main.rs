@@ -21,6 +21,7 @@ use prism_operator::inspect::fetch::{Scope, Snapshot};
 use prism_operator::inspect::node::Health;
 use prism_operator::inspect::text::{self, Look};
 use prism_operator::inspect::tree;
+use prism_operator::runtime;
 
 /// The embedded default: the design record's local deployment.
 const SAMPLE: &str = include_str!("../../../samples/prism-local.yaml");
@@ -56,8 +57,8 @@ enum SandboxError {
     Telemetry(#[from] prism_operator::telemetry::TelemetryError),
     #[error("the operator stopped: {0}")]
     Operator(String),
-    #[error("no free port for the operator's webhook: {0}")]
-    WebhookPort(#[source] std::io::Error),
+    #[error(transparent)]
+    Listen(#[from] prism_operator::http::BindError),
 }
 
 fn main() -> std::process::ExitCode {
@@ -91,11 +92,7 @@ async fn run(args: Args) -> Result<(), SandboxError> {
         server.url()
     );
     install(&client).await?;
-    // The operator's webhook, reached through its Service as in a cluster.
-    let webhook =
-        std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map_err(SandboxError::WebhookPort)?;
-    server.emulator.services.register(NAMESPACE, "prism-operator-webhook", webhook);
-    let operator = tokio::spawn(run_operator(kubeconfig.clone(), webhook.to_string()));
+    let operator = tokio::spawn(start_operator(&kubeconfig, &server.emulator).await?);
     apply_sample(&client).await?;
     println!("Applied samples/prism-local.yaml; the operator is reconciling it:\n");
     let converged = watch_tree(&client, args.exit_when_converged).await;
@@ -136,8 +133,12 @@ async fn apply_sample(client: &Client) -> Result<(), SandboxError> {
     Ok(())
 }
 
-/// The operator, in this process, exactly as `prism-operator run` runs it; it stops on Ctrl-C.
-async fn run_operator(kubeconfig: PathBuf, webhook: String) -> Result<(), SandboxError> {
+/// The operator, in this process, exactly as `prism-operator run` runs it (it stops on Ctrl-C),
+/// its endpoints bound and its webhook's Service pointed at them before it starts.
+async fn start_operator(
+    kubeconfig: &std::path::Path,
+    emulator: &Emulator,
+) -> Result<impl Future<Output = Result<(), SandboxError>> + use<>, SandboxError> {
     let kubeconfig = kubeconfig.to_string_lossy().into_owned();
     let argv = [
         "prism-operator",
@@ -153,7 +154,7 @@ async fn run_operator(kubeconfig: PathBuf, webhook: String) -> Result<(), Sandbo
         "--identity",
         "sandbox",
         "--webhook-addr",
-        &webhook,
+        "127.0.0.1:0",
         "--webhook-namespace",
         NAMESPACE,
         // A local API server: no need to ration requests.
@@ -164,7 +165,12 @@ async fn run_operator(kubeconfig: PathBuf, webhook: String) -> Result<(), Sandbo
     ];
     let cli = Cli::try_parse_from(argv).map_err(|e| SandboxError::Operator(e.to_string()))?;
     let Command::Run(run_args) = cli.command else { return Err(SandboxError::Operator("not a run command".into())) };
-    prism_operator::runtime::run(*run_args).await.map_err(|e| SandboxError::Operator(e.to_string()))
+    let listeners = runtime::Listeners::bind(&run_args).await?;
+    // The webhook, reached through its Service as in a cluster.
+    if let Some(webhook) = listeners.webhook_addr() {
+        emulator.services.register(NAMESPACE, "prism-operator-webhook", webhook);
+    }
+    Ok(async move { runtime::run_on(*run_args, listeners).await.map_err(|e| SandboxError::Operator(e.to_string())) })
 }
 
 /// Prints the tree whenever it changes, until the cluster is Running (returns how long that took)
