@@ -20,11 +20,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use dashmap::{DashMap, DashSet};
-use futures::{FutureExt, TryStreamExt};
+use futures::TryStreamExt;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use kube::api::{Api, ApiResource, DynamicObject};
 use kube::core::{PartialObjectMeta, Selector, SelectorExt};
-use kube::runtime::reflector::{self, ObjectRef};
 use kube::runtime::{WatchStreamExt, watcher};
 
 use crate::error::{Error, Result};
@@ -86,7 +85,7 @@ where
 {
     /// The object `name` in `ns` as cached, if seen: `Some(None)` if seen but not restorable.
     fn get(&self, ns: &str, name: &str) -> Option<Option<K>> {
-        self.store.get(&ObjectRef::new(name).within(ns)).map(|stored| stored.restore())
+        self.store.get(ns, name).map(|stored| stored.restore())
     }
 }
 
@@ -117,7 +116,7 @@ where
     }
 
     fn listed(&self) -> bool {
-        listed(&self.store)
+        self.store.listed()
     }
 
     fn controlled_by(&self, ns: &str, owner_uid: &str) -> Vec<Child> {
@@ -175,7 +174,7 @@ impl Children {
 
     /// Whether this controller caches `K` and has seen the object `name` in `ns`.
     pub fn seen<K: ChildKind>(&self, ns: &str, name: &str) -> bool {
-        self.cached::<K>().is_some_and(|cached| cached.store.get(&ObjectRef::new(name).within(ns)).is_some())
+        self.cached::<K>().is_some_and(|cached| cached.store.get(ns, name).is_some())
     }
 
     /// The object `name` of `api`'s namespace as this controller last saw it, else as read now.
@@ -213,7 +212,7 @@ impl Children {
             }
             return seen.map_or(Lookup::Unknown, Lookup::Seen);
         }
-        let trusted = listed(&cached.store) && cached.selector.matches(labels);
+        let trusted = cached.store.listed() && cached.selector.matches(labels);
         if trusted && !self.written.contains(&key::<K>(ns, name)) { Lookup::Absent } else { Lookup::Unknown }
     }
 
@@ -273,7 +272,7 @@ impl Children {
 
     /// Every cached `K` object in `ns` that restores, once the first list is in.
     pub fn all_in<K: ChildKind>(&self, ns: &str) -> Option<Vec<K>> {
-        let cached = self.cached::<K>().filter(|c| listed(&c.store))?;
+        let cached = self.cached::<K>().filter(|c| c.store.listed())?;
         let in_ns = cached.store.in_namespace(ns, |_| true);
         Some(in_ns.iter().filter_map(|stored| stored.restore()).collect())
     }
@@ -306,14 +305,6 @@ fn folded<T: Hash + ?Sized>(value: &T) -> u64 {
 
 fn key<K: Watched>(ns: &str, name: &str) -> (TypeId, String, String) {
     (TypeId::of::<K>(), ns.to_string(), name.to_string())
-}
-
-fn listed<S>(store: &Indexed<S>) -> bool
-where
-    S: reflector::Lookup + Clone + 'static,
-    S::DynamicType: Eq + Hash + Clone,
-{
-    store.wait_until_ready().now_or_never().is_some_and(|ready| ready.is_ok())
 }
 
 /// Collects a controller's caches as its watches are set up.
@@ -389,7 +380,8 @@ impl<'a> ChildrenBuilder<'a> {
         resource: &ApiResource,
         selector: Selector,
     ) -> impl futures::Stream<Item = Result<PartialObjectMeta<DynamicObject>, watcher::Error>> + Send + 'static {
-        let (store, mut writer) = indexed(resource.clone());
+        // Read by the sweep only: no controller reconciles them.
+        let (store, mut writer) = indexed(resource.clone(), false);
         let client = self.watches.client().clone();
         let api: Api<PartialObjectMeta<DynamicObject>> = match self.watches.namespace() {
             Some(ns) => Api::namespaced_with(client, ns, resource),
@@ -460,7 +452,7 @@ mod tests {
 
     /// Children caching Deployments labelled `owner=prism` (as records), and the store's writer.
     fn children() -> (Children, StoreWriter) {
-        let (store, writer) = indexed::<Record<Deployment>>(());
+        let (store, writer) = indexed::<Record<Deployment>>((), false);
         let watches = SharedWatches::new(no_api_server(), None);
         let mut builder = ChildrenBuilder::new(&watches);
         builder.keep::<Deployment>(store, Selector::from(Expression::Equal("owner".into(), "prism".into())), true);

@@ -1,16 +1,21 @@
-//! A watch's store with its objects grouped by namespace.
+//! A watch's cache: its objects grouped by namespace and sorted by name.
 //!
 //! kube's reflector store answers "which objects ..." by visiting every object it holds. The
 //! mappers ask at every watch event and the sweep at every pass, always within one namespace
 //! (owner references never cross one): at 1,000 clusters each question visited 6,000
 //! PrismPatterns or thousands of children, and these visits were half of the operator's CPU
-//! while it converged. The index lists, per namespace, the very `Arc`s the store holds: no
-//! object is kept twice.
+//! while it converged. The index answers them from one namespace's objects.
+//!
+//! The index is the cache: kube's store is kept beside it only for the kinds a controller
+//! reconciles (kube-runtime's controller reads its objects from one), and there it lists the very
+//! `Arc`s the store holds. A store's table slot and key cost about 0.2 KB per object (a key of
+//! four strings, a table kept at most seven eighths full): 10 KiB per prism-local cluster for
+//! children no controller reconciles (heaptrack, 300 clusters).
 
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::hash::Hash;
-use std::ops::Deref;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 
 use kube::runtime::reflector::{self, Lookup, Store};
@@ -20,13 +25,16 @@ use kube::runtime::watcher;
 /// keeps thousands of objects in one namespace finds each in log n steps.
 type ByNamespace<S> = HashMap<Box<str>, Vec<Arc<S>>>;
 
-/// A reflector store and its objects by namespace. It reads as the store it wraps.
+/// A watch's objects by namespace, and kube's store of them where a controller needs one.
 pub struct Indexed<S: Lookup + Clone + 'static>
 where
     S::DynamicType: Eq + Hash + Clone,
 {
+    /// Filled only if the cache was made `reflected`: see [`Indexed::store`].
     store: Store<S>,
     by_namespace: Arc<RwLock<ByNamespace<S>>>,
+    /// Whether the watch has listed its objects once.
+    listed: Arc<AtomicBool>,
 }
 
 // By hand: a derive would ask `S: Clone` of the handle's parts, which `Arc` does not need.
@@ -35,7 +43,7 @@ where
     S::DynamicType: Eq + Hash + Clone,
 {
     fn clone(&self) -> Self {
-        Indexed { store: self.store.clone(), by_namespace: self.by_namespace.clone() }
+        Indexed { store: self.store.clone(), by_namespace: self.by_namespace.clone(), listed: self.listed.clone() }
     }
 }
 
@@ -43,9 +51,18 @@ impl<S: Lookup + Clone + 'static> Indexed<S>
 where
     S::DynamicType: Eq + Hash + Clone,
 {
-    /// The store itself (what kube-runtime's controller takes).
+    /// kube's store of the same objects, what kube-runtime's controller takes. Only a cache made
+    /// `reflected` fills it; any other's stays empty (and never ready).
     pub fn store(&self) -> &Store<S> {
         &self.store
+    }
+
+    /// The object `name` in namespace `ns` ("" for a cluster-scoped one), if seen.
+    pub fn get(&self, ns: &str, name: &str) -> Option<Arc<S>> {
+        let by_namespace = self.by_namespace.read().unwrap_or_else(PoisonError::into_inner);
+        let objects = by_namespace.get(ns)?;
+        let found = objects.binary_search_by(|listed| listed.name().as_deref().cmp(&Some(name))).ok()?;
+        Some(objects[found].clone())
     }
 
     /// The objects of namespace `ns` that `keep` keeps.
@@ -54,65 +71,94 @@ where
         let objects = by_namespace.get(ns).map(Vec::as_slice).unwrap_or_default();
         objects.iter().filter(|object| keep(object)).cloned().collect()
     }
-}
 
-impl<S: Lookup + Clone + 'static> Deref for Indexed<S>
-where
-    S::DynamicType: Eq + Hash + Clone,
-{
-    type Target = Store<S>;
+    /// Every object.
+    pub fn state(&self) -> Vec<Arc<S>> {
+        self.state_filter(|_| true)
+    }
 
-    fn deref(&self) -> &Store<S> {
-        &self.store
+    /// The objects of every namespace that `keep` keeps.
+    pub fn state_filter(&self, keep: impl Fn(&S) -> bool) -> Vec<Arc<S>> {
+        let by_namespace = self.by_namespace.read().unwrap_or_else(PoisonError::into_inner);
+        by_namespace.values().flatten().filter(|object| keep(object)).cloned().collect()
+    }
+
+    /// An object of any namespace that `wanted` accepts.
+    pub fn find(&self, wanted: impl Fn(&S) -> bool) -> Option<Arc<S>> {
+        let by_namespace = self.by_namespace.read().unwrap_or_else(PoisonError::into_inner);
+        by_namespace.values().flatten().find(|object| wanted(object)).cloned()
+    }
+
+    /// Whether the watch has listed its objects (until then, an object not seen may exist).
+    pub fn listed(&self) -> bool {
+        self.listed.load(Ordering::Acquire)
     }
 }
 
-/// Fills an [`Indexed`] store from watch events, as a reflector's writer does.
+/// Fills an [`Indexed`] cache from watch events, as a reflector's writer does.
 pub struct IndexWriter<S: Lookup + Clone + 'static>
 where
     S::DynamicType: Eq + Hash + Clone,
 {
-    writer: reflector::store::Writer<S>,
+    /// kube's writer, for a `reflected` cache.
+    reflector: Option<reflector::store::Writer<S>>,
     reader: Indexed<S>,
+    /// The objects of a relist under way, which replace the index at its end.
+    relisted: ByNamespace<S>,
     dyntype: S::DynamicType,
 }
 
-/// An empty indexed store and its writer.
-pub fn indexed<S>(dyntype: S::DynamicType) -> (Indexed<S>, IndexWriter<S>)
+/// An empty cache and its writer. `reflected`: kube's store is kept too, for a controller that
+/// reconciles these objects.
+pub fn indexed<S>(dyntype: S::DynamicType, reflected: bool) -> (Indexed<S>, IndexWriter<S>)
 where
     S: Lookup + Clone + 'static,
     S::DynamicType: Eq + Hash + Clone,
 {
     let writer = reflector::store::Writer::new(dyntype.clone());
-    let reader = Indexed { store: writer.as_reader(), by_namespace: Arc::default() };
-    (reader.clone(), IndexWriter { writer, reader, dyntype })
+    let reader = Indexed { store: writer.as_reader(), by_namespace: Arc::default(), listed: Arc::default() };
+    let reflector = reflected.then_some(writer);
+    (reader.clone(), IndexWriter { reflector, reader, relisted: ByNamespace::new(), dyntype })
 }
 
 impl<S: Lookup + Clone + 'static> IndexWriter<S>
 where
     S::DynamicType: Eq + Hash + Clone,
 {
-    /// Applies one watch event to the store, then to the index.
+    /// Applies one watch event to kube's store, if kept, then to the index.
     pub fn apply(&mut self, event: &watcher::Event<S>) {
-        self.writer.apply_watcher_event(event);
+        if let Some(reflector) = self.reflector.as_mut() {
+            reflector.apply_watcher_event(event);
+        }
         match event {
             watcher::Event::Apply(object) => self.put(object),
             watcher::Event::Delete(object) => self.remove(object),
-            // A relist fills the store's buffer and swaps it in at its end: so does the index.
-            watcher::Event::InitDone => self.rebuild(),
-            watcher::Event::Init | watcher::Event::InitApply(_) => {}
+            // A relist fills a buffer and swaps it in at its end, as kube's store does.
+            watcher::Event::Init => self.relisted = ByNamespace::new(),
+            watcher::Event::InitApply(object) => {
+                if self.reflector.is_none() {
+                    insert(&mut self.relisted, Arc::new(object.clone()));
+                }
+            }
+            watcher::Event::InitDone => {
+                self.swap_in_relist();
+                self.reader.listed.store(true, Ordering::Release);
+            }
         }
     }
 
-    /// Lists the store's own copy of `object` in its namespace, in place of an older one.
-    fn put(&self, object: &S) {
-        let Some(stored) = self.reader.store.get(&object.to_object_ref(self.dyntype.clone())) else { return };
-        let mut by_namespace = self.reader.by_namespace.write().unwrap_or_else(PoisonError::into_inner);
-        let objects = by_namespace.entry(namespace_of(object).into()).or_default();
-        match objects.binary_search_by(|listed| listed.name().cmp(&object.name())) {
-            Ok(found) => objects[found] = stored,
-            Err(place) => objects.insert(place, stored),
+    /// The cache's copy of `object`: the store's own where it keeps one.
+    fn kept(&self, object: &S) -> Option<Arc<S>> {
+        match &self.reflector {
+            Some(_) => self.reader.store.get(&object.to_object_ref(self.dyntype.clone())),
+            None => Some(Arc::new(object.clone())),
         }
+    }
+
+    /// Lists `object` in its namespace, in place of an older copy.
+    fn put(&self, object: &S) {
+        let Some(kept) = self.kept(object) else { return };
+        insert(&mut self.reader.by_namespace.write().unwrap_or_else(PoisonError::into_inner), kept);
     }
 
     fn remove(&self, object: &S) {
@@ -128,15 +174,27 @@ where
         }
     }
 
-    fn rebuild(&self) {
-        let mut fresh = ByNamespace::<S>::new();
-        for object in self.reader.store.state() {
-            fresh.entry(namespace_of(object.as_ref()).into()).or_default().push(object);
+    /// Replaces the index with the relist's objects (the store's own copies where it keeps them).
+    fn swap_in_relist(&mut self) {
+        let mut fresh = std::mem::take(&mut self.relisted);
+        if self.reflector.is_some() {
+            for object in self.reader.store.state() {
+                insert(&mut fresh, object);
+            }
         }
         for objects in fresh.values_mut() {
-            objects.sort_by(|a, b| a.name().cmp(&b.name()));
+            objects.shrink_to_fit();
         }
         *self.reader.by_namespace.write().unwrap_or_else(PoisonError::into_inner) = fresh;
+    }
+}
+
+/// Lists `object` in its namespace by name, in place of a copy listed before.
+fn insert<S: Lookup>(by_namespace: &mut ByNamespace<S>, object: Arc<S>) {
+    let objects = by_namespace.entry(namespace_of(object.as_ref()).into()).or_default();
+    match objects.binary_search_by(|listed| listed.name().cmp(&object.name())) {
+        Ok(found) => objects[found] = object,
+        Err(place) => objects.insert(place, object),
     }
 }
 
@@ -175,7 +233,13 @@ mod tests {
 
     #[test]
     fn the_index_follows_applies_deletes_and_relists() {
-        let (store, mut writer) = indexed::<ConfigMap>(());
+        for reflected in [false, true] {
+            follows_applies_deletes_and_relists(reflected);
+        }
+    }
+
+    fn follows_applies_deletes_and_relists(reflected: bool) {
+        let (store, mut writer) = indexed::<ConfigMap>((), reflected);
         writer.apply(&watcher::Event::Apply(config_map("a", "two", "2")));
         writer.apply(&watcher::Event::Apply(config_map("a", "one", "1")));
         writer.apply(&watcher::Event::Apply(config_map("b", "one", "1")));
@@ -196,14 +260,35 @@ mod tests {
         assert!(names(&store, "a").is_empty() && names(&store, "b").is_empty());
         assert_eq!(names(&store, "c"), [("three".to_string(), "3".to_string())]);
         assert_eq!(store.state().len(), 1);
+        assert_eq!(store.store().state().len(), usize::from(reflected), "kube's store only where kept");
+    }
+
+    #[test]
+    fn an_object_is_found_by_namespace_and_name_once_listed() {
+        let (store, mut writer) = indexed::<ConfigMap>((), false);
+        writer.apply(&watcher::Event::Apply(config_map("a", "one", "1")));
+        assert!(!store.listed(), "an apply before the first list proves nothing about the rest");
+        writer.apply(&watcher::Event::Init);
+        for name in ["one", "three", "two"] {
+            writer.apply(&watcher::Event::InitApply(config_map("a", name, name)));
+        }
+        writer.apply(&watcher::Event::InitDone);
+        assert!(store.listed());
+        let found = store.get("a", "two").and_then(|c| c.data.clone()).map(|d| d["k"].clone());
+        assert_eq!(found.as_deref(), Some("two"));
+        assert!(store.get("a", "four").is_none() && store.get("b", "one").is_none());
+        assert!(store.get("a", "one").is_some());
     }
 
     #[test]
     fn the_index_holds_the_stores_own_copies() {
-        let (store, mut writer) = indexed::<ConfigMap>(());
+        let (store, mut writer) = indexed::<ConfigMap>((), true);
         writer.apply(&watcher::Event::Apply(config_map("a", "one", "1")));
+        writer.apply(&watcher::Event::Init);
+        writer.apply(&watcher::Event::InitApply(config_map("a", "two", "2")));
+        writer.apply(&watcher::Event::InitDone);
         let listed = store.in_namespace("a", |_| true);
-        let stored = store.state();
+        let stored = store.store().state();
         assert!(Arc::ptr_eq(&listed[0], &stored[0]));
     }
 }

@@ -37,6 +37,10 @@ pub struct Ownership<'a> {
 /// What a cache holds of each object of kind `K`: the (trimmed) object itself, or a [`Record`]
 /// of it.
 pub trait Stored<K: Resource>: Lookup<DynamicType = K::DynamicType> + Clone + Send + Sync + 'static {
+    /// Whether kube's store keeps these too (see `indexed`): kinds kept whole, which a controller
+    /// may reconcile. No controller reconciles a record's kind.
+    const REFLECTED: bool;
+
     /// The cache's copy of `object`, already trimmed.
     fn keep(object: &K) -> Self;
     /// The object as the cache holds it; `None` if it cannot be restored (the caller then reads
@@ -53,6 +57,8 @@ impl<K> Stored<K> for K
 where
     K: Resource + Clone + Send + Sync + 'static,
 {
+    const REFLECTED: bool = true;
+
     fn keep(object: &K) -> Self {
         object.clone()
     }
@@ -131,6 +137,8 @@ impl<K> Stored<K> for Record<K>
 where
     K: Resource<DynamicType = ()> + Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
 {
+    const REFLECTED: bool = false;
+
     fn keep(object: &K) -> Self {
         let meta = object.meta();
         let shared = Shared {

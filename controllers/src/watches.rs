@@ -25,7 +25,7 @@ use k8s_openapi::api::core::v1::Namespace;
 use kube::Resource;
 use kube::core::{PartialObjectMeta, Selector};
 use kube::runtime::controller::{self, Action};
-use kube::runtime::reflector::{self, Lookup};
+use kube::runtime::reflector::Lookup;
 use kube::runtime::utils::Backoff;
 use kube::runtime::{Controller, WatchStreamExt, watcher};
 
@@ -33,7 +33,7 @@ use crate::error::Error;
 use crate::indexed::{IndexWriter, Indexed, indexed};
 use crate::kinds::{Watched, scoped_api};
 use crate::projection::{Cached, project};
-use crate::record::stored_event;
+use crate::record::{Stored, stored_event};
 
 /// Objects per page of a watch's list. Each page arrives whole (managedFields and all) before it
 /// is trimmed for the cache, and every watch lists at once after a restart: kube's default of 500
@@ -86,7 +86,7 @@ impl SharedWatches {
         selector: &Selector,
     ) -> (Indexed<K::Stored>, impl Stream<Item = Result<K, watcher::Error>> + Send + use<K>) {
         self.shared_watch((TypeId::of::<K>(), selector.to_string()), || {
-            let (store, writer) = indexed::<K::Stored>(());
+            let (store, writer) = indexed::<K::Stored>((), <K::Stored as Stored<K>>::REFLECTED);
             let config = watcher::Config::default().labels_from(selector);
             (store, cached_changes::<K>(&self.client, self.ns.as_deref(), config, writer))
         })
@@ -105,7 +105,8 @@ impl SharedWatches {
             return None;
         }
         Some(self.shared_watch((TypeId::of::<NamespaceMeta>(), String::new()), || {
-            let (store, mut writer) = indexed::<NamespaceMeta>(());
+            // Read by name only: no controller reconciles them.
+            let (store, mut writer) = indexed::<NamespaceMeta>((), false);
             let api = kube::Api::<NamespaceMeta>::all(self.client.clone());
             let config = watcher::Config::default().any_semantic().page_size(LIST_PAGE);
             let events = watcher(api, config).default_backoff().modify(|n| n.metadata.managed_fields = None);
@@ -286,6 +287,6 @@ pub fn labels_of<K: Resource>(namespace: &K) -> Option<u64> {
 /// The labels of Kubernetes namespace `ns` as `store` last saw them (`None`: not seen, or no
 /// store: the operator watches one namespace).
 pub fn namespace_labels(store: Option<&Indexed<NamespaceMeta>>, ns: &str) -> Option<crate::tenancy::Labels> {
-    let namespace = store?.get(&reflector::ObjectRef::new(ns))?;
+    let namespace = store?.get("", ns)?;
     Some(namespace.metadata.labels.clone().unwrap_or_default())
 }
