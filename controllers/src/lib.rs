@@ -28,6 +28,7 @@ pub mod error;
 pub mod hash;
 pub mod images;
 pub mod indexed;
+pub mod intern;
 pub mod kinds;
 pub mod meta;
 pub mod metrics;

@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use prism_api::v1beta1::ClusterPhase;
@@ -20,6 +20,14 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
+
+use crate::intern;
+
+/// A label value of a series kept per object: the few texts all of a cluster's series repeat
+/// (its namespace, its name, component names) are one shared copy (see `intern`), not one each.
+/// At 300 clusters the health series held 4.5 KiB per cluster (heaptrack), most of it copies of
+/// the same names.
+type Label = Arc<str>;
 
 /// Upper bounds (seconds) of the reconcile duration buckets: from a no-op pass served by the
 /// cache (milliseconds) to a slow first convergence throttled by the client QPS (a minute).
@@ -45,10 +53,10 @@ struct ObjectLabels {
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct PhaseLabels {
-    kind: String,
-    namespace: String,
-    name: String,
-    phase: String,
+    kind: Label,
+    namespace: Label,
+    name: Label,
+    phase: Label,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -59,27 +67,27 @@ struct RequestLabels {
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ClusterPhaseLabels {
-    namespace: String,
-    cluster: String,
+    namespace: Label,
+    cluster: Label,
     phase: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ComponentLabels {
-    namespace: String,
-    cluster: String,
-    component: String,
+    namespace: Label,
+    cluster: Label,
+    component: Label,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct PatternLabels {
-    namespace: String,
-    cluster: String,
-    pattern: String,
+    namespace: Label,
+    cluster: Label,
+    pattern: Label,
 }
 
 /// A PrismCluster by namespace and name.
-type ClusterKey = (String, String);
+type ClusterKey = (Label, Label);
 
 /// What the `prism_cluster_*` gauges show of one PrismCluster.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -94,8 +102,8 @@ pub struct ClusterHealth {
 /// The components and patterns a cluster has series for, so that one that goes away loses them.
 #[derive(Debug, Default)]
 struct ClusterSeries {
-    components: Vec<String>,
-    patterns: Vec<String>,
+    components: Vec<Label>,
+    patterns: Vec<Label>,
 }
 
 /// What a controller did to a child object; the `action` label of `prism_operator_objects_total`.
@@ -313,12 +321,12 @@ impl Metrics {
     /// Records the health of a PrismCluster; the series of components and patterns it no
     /// longer has are removed.
     pub fn set_cluster_health(&self, namespace: &str, cluster: &str, health: &ClusterHealth) {
-        let key = (namespace.to_string(), cluster.to_string());
+        let key = (intern::text(namespace), intern::text(cluster));
         let mut series = self.lock_clusters();
         let previous = series.remove(&key).unwrap_or_default();
         let current = ClusterSeries {
-            components: health.components.iter().map(|(name, _)| name.clone()).collect(),
-            patterns: health.patterns.iter().map(|(name, _)| name.clone()).collect(),
+            components: health.components.iter().map(|(name, _)| intern::text(name)).collect(),
+            patterns: health.patterns.iter().map(|(name, _)| intern::text(name)).collect(),
         };
         self.remove_cluster_series(&key, &previous, Some(&current));
         for phase in ClusterPhase::ALL {
@@ -336,7 +344,7 @@ impl Metrics {
 
     /// Removes every `prism_cluster_*` series of a deleted PrismCluster.
     pub fn forget_cluster(&self, namespace: &str, cluster: &str) {
-        let key = (namespace.to_string(), cluster.to_string());
+        let key = (intern::text(namespace), intern::text(cluster));
         if let Some(previous) = self.lock_clusters().remove(&key) {
             self.remove_cluster_series(&key, &previous, None);
         }
@@ -401,7 +409,8 @@ impl Metrics {
 }
 
 fn phase_labels(kind: &str, namespace: &str, name: &str, phase: &str) -> PhaseLabels {
-    PhaseLabels { kind: kind.into(), namespace: namespace.into(), name: name.into(), phase: phase.into() }
+    let [kind, namespace, name, phase] = [kind, namespace, name, phase].map(intern::text);
+    PhaseLabels { kind, namespace, name, phase }
 }
 
 /// The phase label of `prism_cluster_phase` is lower case, as the design record queries it
@@ -417,11 +426,11 @@ fn cluster_phase_labels((namespace, cluster): &ClusterKey, phase: ClusterPhase) 
 }
 
 fn component_labels((namespace, cluster): &ClusterKey, component: &str) -> ComponentLabels {
-    ComponentLabels { namespace: namespace.clone(), cluster: cluster.clone(), component: component.to_string() }
+    ComponentLabels { namespace: namespace.clone(), cluster: cluster.clone(), component: intern::text(component) }
 }
 
 fn pattern_labels((namespace, cluster): &ClusterKey, pattern: &str) -> PatternLabels {
-    PatternLabels { namespace: namespace.clone(), cluster: cluster.clone(), pattern: pattern.to_string() }
+    PatternLabels { namespace: namespace.clone(), cluster: cluster.clone(), pattern: intern::text(pattern) }
 }
 
 /// `prism_operator_memory_resident_bytes`, read from /proc at each scrape (Linux; elsewhere the

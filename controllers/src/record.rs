@@ -9,11 +9,10 @@
 //! resourceVersion, generation, and what the kind keeps of its content) as compact JSON. A read
 //! restores the typed object from it; the sweep reads its namespace, controller and name in place.
 
-use std::borrow::{Borrow, Cow};
-use std::collections::{BTreeMap, HashSet};
-use std::hash::Hash;
+use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::marker::PhantomData;
-use std::sync::{Arc, LazyLock, Mutex, PoisonError};
+use std::sync::{Arc, LazyLock};
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::Resource;
@@ -22,6 +21,8 @@ use kube::runtime::watcher::Event;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
+
+use crate::intern::{self, Pool};
 
 /// What the sweep reads of a cached object, in place.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -128,10 +129,9 @@ struct Shared {
     finalizers: Option<Arc<str>>,
 }
 
-/// Every record's shared parts and their texts, one copy each: process-wide pools, because the
-/// three controllers' watches and every kind share them.
+/// Every record's shared parts, one copy each: a process-wide pool, because the three
+/// controllers' watches and every kind share them (their texts are in [`intern::text`]'s).
 static SHARED: LazyLock<Pool<Shared>> = LazyLock::new(Pool::default);
-static TEXTS: LazyLock<Pool<str>> = LazyLock::new(Pool::default);
 
 impl<K> Stored<K> for Record<K>
 where
@@ -142,11 +142,11 @@ where
     fn keep(object: &K) -> Self {
         let meta = object.meta();
         let shared = Shared {
-            namespace: meta.namespace.as_deref().map(|ns| TEXTS.intern(ns)),
-            controller: controller_uid(meta).map(|uid| TEXTS.intern(uid)),
-            labels: meta.labels.as_ref().map(|labels| TEXTS.intern(compact(labels).as_str())),
-            owners: meta.owner_references.as_ref().map(|owners| TEXTS.intern(compact(owners).as_str())),
-            finalizers: meta.finalizers.as_ref().map(|finalizers| TEXTS.intern(compact(finalizers).as_str())),
+            namespace: meta.namespace.as_deref().map(intern::text),
+            controller: controller_uid(meta).map(intern::text),
+            labels: meta.labels.as_ref().map(|labels| intern::text(compact(labels).as_str())),
+            owners: meta.owner_references.as_ref().map(|owners| intern::text(compact(owners).as_str())),
+            finalizers: meta.finalizers.as_ref().map(|finalizers| intern::text(compact(finalizers).as_str())),
         };
         Record {
             name: meta.name.as_deref().unwrap_or_default().into(),
@@ -268,50 +268,6 @@ fn parsed_part<T: DeserializeOwned>(json: Option<&str>) -> Option<Option<T>> {
     json.map_or(Some(None), |json| parsed(json).map(Some))
 }
 
-/// Interned values: one `Arc` per distinct value. Values no longer used by anything but the pool
-/// go when the pool has doubled since it last looked, so that it stays within twice what is in
-/// use and each insertion costs O(1) amortised.
-struct Pool<T: ?Sized> {
-    inner: Mutex<PoolInner<T>>,
-}
-
-struct PoolInner<T: ?Sized> {
-    values: HashSet<Arc<T>>,
-    /// How many values were in use at the last clean-up.
-    in_use: usize,
-}
-
-/// The pool's size below which it never cleans up.
-const POOL_FLOOR: usize = 256;
-
-impl<T: ?Sized> Default for Pool<T> {
-    fn default() -> Self {
-        Pool { inner: Mutex::new(PoolInner { values: HashSet::new(), in_use: 0 }) }
-    }
-}
-
-impl<T: Hash + Eq + ?Sized> Pool<T> {
-    /// The pool's copy of `value` (a `T`, or a `&str` for a pool of `str`).
-    fn intern<V: Borrow<T> + Into<Arc<T>>>(&self, value: V) -> Arc<T> {
-        let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(found) = inner.values.get(value.borrow()) {
-            return found.clone();
-        }
-        if inner.values.len() >= 2 * inner.in_use.max(POOL_FLOOR) {
-            inner.values.retain(|v| Arc::strong_count(v) > 1);
-            inner.in_use = inner.values.len();
-        }
-        let interned: Arc<T> = value.into();
-        inner.values.insert(interned.clone());
-        interned
-    }
-
-    #[cfg(test)]
-    fn len(&self) -> usize {
-        self.inner.lock().unwrap_or_else(PoisonError::into_inner).values.len()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use k8s_openapi::api::apps::v1::Deployment;
@@ -390,17 +346,5 @@ mod tests {
         .expect("secret");
         let shown = format!("{:?}", Record::keep(&secret));
         assert!(shown.contains("creds") && !shown.contains("c2VjcmV0"), "{shown}");
-    }
-
-    #[test]
-    fn the_pool_keeps_what_is_in_use_and_lets_the_rest_go() {
-        let pool = Pool::default();
-        let kept: Vec<Arc<usize>> = (0..POOL_FLOOR).map(|i| pool.intern(i)).collect();
-        assert!(Arc::ptr_eq(&pool.intern(0), &kept[0]), "an equal value is the same copy");
-        for i in POOL_FLOOR..4 * POOL_FLOOR {
-            drop(pool.intern(i));
-        }
-        assert!(pool.len() <= 2 * POOL_FLOOR + 1, "unused values went: {}", pool.len());
-        assert!(Arc::ptr_eq(&pool.intern(1), &kept[1]), "values in use stay");
     }
 }
