@@ -5,8 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::ObjectReference;
-use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::events::{Event, EventType};
 
+use crate::events::Recorder;
 use crate::metrics::Metrics;
 
 /// Settings of the controllers, from the command line.
@@ -43,7 +44,7 @@ pub struct Identity {
 pub struct Context {
     pub client: kube::Client,
     pub metrics: Arc<Metrics>,
-    pub recorder: Recorder,
+    pub recorder: Arc<Recorder>,
     pub config: Config,
 }
 
@@ -60,8 +61,7 @@ impl Context {
         metrics: Arc<Metrics>,
         config: Config,
     ) -> Arc<Self> {
-        let reporter = Reporter { controller: "prism-operator".into(), instance: Some(config.instance.clone()) };
-        let recorder = Recorder::new(events, reporter);
+        let recorder = Arc::new(Recorder::new(events, "prism-operator", &config.instance));
         Arc::new(Context { client, metrics, recorder, config })
     }
 

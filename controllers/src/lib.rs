@@ -25,6 +25,7 @@ pub mod conditions;
 pub mod context;
 pub mod driver;
 pub mod error;
+pub mod events;
 pub mod hash;
 pub mod images;
 pub mod indexed;
