@@ -187,9 +187,9 @@ impl Gen {
         };
         let namespaces = self.list(2, |g| ClusterNamespace { name: g.word(), settings: g.namespace_settings() });
         let backends = Backends {
-            redis: self.maybe(Gen::backend_service),
-            nats: self.maybe(Gen::backend_service),
-            kafka: self.maybe(Gen::backend_service),
+            redis: self.maybe(|g| Box::new(g.backend_service())),
+            nats: self.maybe(|g| Box::new(g.backend_service())),
+            kafka: self.maybe(|g| Box::new(g.backend_service())),
             ..Backends::default()
         };
         let status = self.maybe(|g| PrismClusterStatus {

@@ -105,7 +105,8 @@ mod tests {
 
     fn cluster_with_redis() -> PrismCluster {
         let mut spec = PrismClusterSpec::default();
-        spec.backends.redis = Some(BackendService { enabled: true, version: Some("7".into()), ..Default::default() });
+        spec.backends.redis =
+            Some(Box::new(BackendService { enabled: true, version: Some("7".into()), ..Default::default() }));
         PrismCluster::new("prod", spec)
     }
 
