@@ -25,6 +25,7 @@ use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::Resource;
 use kube::api::{DynamicObject, PartialObjectMeta};
+use prism_api::names::annotations::APPLIED_HASH;
 use prism_api::names::labels;
 use prism_api::v1beta1::PrismCluster;
 use prism_api::v1beta1::PrismNamespace;
@@ -41,6 +42,10 @@ use crate::record::{Record, Stored};
 const CONTENT_HASH: &str = "cache.prism.io/content-hash";
 /// Annotation of a cached copy: the field managers that applied `spec.replicas`, comma-separated.
 const REPLICAS_APPLIED_BY: &str = "cache.prism.io/replicas-applied-by";
+/// Label of a cached custom resource: its applied-hash annotation, moved. A child PrismPattern or
+/// PrismNamespace carries no other annotation, and a map of one entry is a whole B-tree node
+/// (540 bytes, about 4 KB per cluster); its labels map has room to spare.
+const APPLIED_HASH_LABEL: &str = "cache.prism.io/applied-hash";
 
 /// A kind of child the controllers watch, cache and write.
 pub trait Child: Watched + Cached {}
@@ -84,7 +89,22 @@ pub fn project<K: Cached>(object: &mut K) {
     if !replicas_by.is_empty() {
         annotations.insert(REPLICAS_APPLIED_BY.into(), replicas_by.join(","));
     }
+    // A record keeps its annotations as compact text already, and shares its labels with its
+    // siblings: only a kind kept whole moves the hash.
+    if <K::Stored as Stored<K>>::REFLECTED
+        && let Some(labels) = meta.labels.as_mut().filter(|labels| !labels.is_empty())
+        && let Some(hash) = annotations.remove(APPLIED_HASH)
+    {
+        labels.insert(APPLIED_HASH_LABEL.into(), hash);
+    }
     meta.annotations = (!annotations.is_empty()).then_some(annotations);
+}
+
+/// The hash of the desired state the operator last applied to an object, from the object or its
+/// cached copy.
+pub fn applied_hash(meta: &ObjectMeta) -> Option<&str> {
+    let annotation = meta.annotations.as_ref().and_then(|a| a.get(APPLIED_HASH));
+    annotation.or_else(|| meta.labels.as_ref()?.get(APPLIED_HASH_LABEL)).map(String::as_str)
 }
 
 /// The hash of an object's content as the server holds it (all but its metadata, its status and
@@ -109,7 +129,11 @@ pub fn content_hash<K: Serialize + Resource>(object: &K) -> String {
 /// What the no-op check compares by value, of a cached copy or a whole object: its metadata and
 /// its replicas.
 pub fn compared<K: Serialize>(object: &K) -> Value {
-    let value = serde_json::to_value(object).unwrap_or(Value::Null);
+    let mut value = serde_json::to_value(object).unwrap_or(Value::Null);
+    let hash = value["metadata"]["labels"].as_object_mut().and_then(|labels| labels.remove(APPLIED_HASH_LABEL));
+    if let Some(hash) = hash {
+        value["metadata"]["annotations"][APPLIED_HASH] = hash;
+    }
     let mut compared = serde_json::json!({"metadata": value["metadata"]});
     if let Some(replicas) = value["spec"].get("replicas") {
         compared["spec"] = serde_json::json!({"replicas": replicas});
@@ -324,6 +348,24 @@ mod tests {
         project(&mut cluster);
         assert_eq!(cluster.metadata.annotations, None, "no content hash either: it is computed from the copy");
         assert_eq!((content_hash(&cluster), cluster.spec), (hash, spec));
+    }
+
+    #[test]
+    fn a_child_custom_resource_keeps_its_applied_hash_among_its_labels() {
+        let full: PrismPattern = serde_json::from_value(json!({
+            "apiVersion": "prism.io/v1beta1", "kind": "PrismPattern",
+            "metadata": {"name": "prod-keyvalue", "namespace": "prism",
+                         "labels": {"prism.io/cluster": "prod"},
+                         "annotations": {"prism.io/applied-hash": "0123456789abcdef"}},
+            "spec": {"cluster": "prod", "type": "keyvalue"}
+        }))
+        .expect("pattern");
+        let mut cached = full.clone();
+        project(&mut cached);
+        assert_eq!(cached.metadata.annotations, None, "no map kept for one entry");
+        assert_eq!(applied_hash(&cached.metadata), Some("0123456789abcdef"));
+        assert_eq!(applied_hash(&full.metadata), Some("0123456789abcdef"));
+        assert_eq!(compared(&cached), compared(&full), "the no-op check sees the copy as the object");
     }
 
     #[test]

@@ -362,7 +362,7 @@ impl<'a> Writer<'a> {
     /// its content as it was after the operator's last apply (no hand edit to revert; on first
     /// sight, e.g. after a restart, the content is taken as it is).
     fn is_current<K: Serialize + Resource>(&self, key: u64, live: &K, desired: &K, desired_hash: &str) -> bool {
-        live.annotations().get(annotations::APPLIED_HASH).map(String::as_str) == Some(desired_hash)
+        projection::applied_hash(live.meta()) == Some(desired_hash)
             && contains(&projection::compared(live), &projection::compared(desired))
             && self.children.content_unchanged(key, &projection::content_hash(live))
     }
