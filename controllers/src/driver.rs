@@ -274,11 +274,13 @@ fn key<R: Reconciler>(object: &R::Kind) -> String {
 async fn reconcile<R: Reconciler>(object: Arc<R::Kind>, driver: Arc<Driver<R>>) -> Result<Action> {
     let _timer = driver.ctx.metrics.reconcile_started(R::IDENTITY.controller);
     let ns = object.namespace().ok_or(Error::MissingField("metadata.namespace"))?;
+    // The object's name is `object`, not `name`: a JSON log line writes the span's own name under
+    // `name`, and a log pipeline keeps only one of two equal keys.
     let span = tracing::info_span!(
         "reconcile",
         controller = R::IDENTITY.controller,
         namespace = %ns,
-        name = %object.name_any(),
+        object = %object.name_any(),
         id = next_reconcile_id()
     );
     reconcile_in(object, driver, &ns).instrument(span).await
