@@ -112,6 +112,8 @@ struct Figures {
     change: Duration,
     change_requests: Requests,
     restart: Restart,
+    /// After the idle window, its scrapes of /metrics and one change.
+    memory_before_restart: Memory,
     memory_end: Memory,
     emulator_rss_mib: f64,
     /// What a cluster's objects take in the operator's caches, by kind.
@@ -215,6 +217,8 @@ async fn measure(qps: &str, clusters: usize, idle: Duration) -> Figures {
     tokio::time::sleep(Duration::from_secs(2)).await;
     let changed = requests.snapshot();
 
+    // The peak so far covers the idle window's resyncs, two scrapes of /metrics and the change.
+    let memory_before_restart = operator_memory(&operator);
     let restart = restart(&env, &mut operator, &kubeconfig, qps, &log_path, &namespaces).await;
     let memory_end = operator_memory(&operator);
     stop(&mut operator).await;
@@ -235,6 +239,7 @@ async fn measure(qps: &str, clusters: usize, idle: Duration) -> Figures {
         change,
         change_requests: Requests::between(&quiet, &changed, everywhere),
         restart,
+        memory_before_restart,
         memory_end,
         emulator_rss_mib: memory_of(std::process::id()).rss_mib,
         cache,
@@ -567,6 +572,11 @@ fn print(label: &str, clusters: usize, f: &Figures) {
         "operator RSS / peak after converging",
         "<= 100 MiB",
         format!("{:.1} / {:.1} MiB ({:.3} MiB per cluster)", f.memory.rss_mib, f.memory.peak_mib, f.memory.rss_mib / n),
+    );
+    row(
+        "operator RSS / peak before the restart",
+        "<= 100 MiB",
+        format!("{:.1} / {:.1} MiB", f.memory_before_restart.rss_mib, f.memory_before_restart.peak_mib),
     );
     row(
         "operator RSS / peak at the end",
