@@ -12,7 +12,6 @@ use dashmap::DashMap;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Api, Patch, PatchParams};
 use kube::core::object::HasStatus;
-use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::runtime::finalizer::{Event as Finalizer, finalizer};
 use kube::{Resource, ResourceExt};
@@ -28,8 +27,8 @@ use crate::hash;
 use crate::kinds::Watched;
 use crate::metrics::Metrics;
 use crate::resync;
+use crate::runner::{self, Action, Triggers};
 use crate::transitions;
-use crate::watches;
 use crate::writer::Writer;
 
 /// How long a status write of a controller's own may take to show in its cache before the
@@ -154,17 +153,13 @@ impl<R: Reconciler> Driver<R> {
         Driver { ctx, children, backoffs: Backoffs::default(), status_writes: RecentWrites::default(), reconciler }
     }
 
-    /// Runs `controller` until `shutdown` completes, reconciling every object again once per
-    /// resync period (see `resync`).
-    pub async fn run(
-        self,
-        controller: kube::runtime::Controller<R::Kind>,
-        shutdown: impl Future<Output = ()> + Send + Sync + Clone + 'static,
-    ) {
+    /// Runs the reconciles `triggers` ask for until `shutdown` completes, reconciling every
+    /// object again once per resync period (see `resync`).
+    pub async fn run(self, triggers: Triggers<R::Kind>, shutdown: impl Future<Output = ()> + Send) {
         let concurrency = self.ctx.config.concurrency;
-        let resyncs = resync::resyncs(controller.store(), self.ctx.config.resync);
-        let controller = controller.reconcile_on(resyncs);
-        watches::run(controller, reconcile::<R>, error_policy::<R>, Arc::new(self), concurrency, shutdown).await;
+        let resyncs = resync::resyncs(triggers.store(), self.ctx.config.resync);
+        let triggers = triggers.reconcile_on(resyncs);
+        runner::run(triggers, reconcile::<R>, error_policy::<R>, Arc::new(self), concurrency, shutdown).await;
     }
 
     async fn apply(&self, object: &R::Kind) -> Result<Action> {
@@ -289,11 +284,15 @@ async fn reconcile<R: Reconciler>(object: Arc<R::Kind>, driver: Arc<Driver<R>>) 
 async fn reconcile_in<R: Reconciler>(object: Arc<R::Kind>, driver: Arc<Driver<R>>, ns: &str) -> Result<Action> {
     let api: Api<R::Kind> = Api::namespaced(driver.ctx.client.clone(), ns);
     let key = key::<R>(&object);
-    let action = finalizer(&api, R::IDENTITY.finalizer, object, |event| async {
-        match event {
-            Finalizer::Apply(object) => driver.apply(&object).await,
-            Finalizer::Cleanup(object) => driver.cleanup(&object).await,
-        }
+    // What the pass asks for next: kube-runtime's finalizer speaks its own `Action`, which does
+    // not tell its requeue.
+    let mut action = Action::await_change();
+    finalizer(&api, R::IDENTITY.finalizer, object, |event| async {
+        action = match event {
+            Finalizer::Apply(object) => driver.apply(&object).await?,
+            Finalizer::Cleanup(object) => driver.cleanup(&object).await?,
+        };
+        Ok::<_, Error>(kube::runtime::controller::Action::await_change())
     })
     .await
     .map_err(|e| Error::Finalizer(Box::new(e)))?;

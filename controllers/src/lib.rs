@@ -9,8 +9,9 @@
 //!    `transitions`, `record`, `projection`, `workload`, `metrics`, `backoff`, and the shared
 //!    builders `images`, `objects`, `pod`,
 //!    `backends`, `children`, `routes`, `tenancy`.
-//! 2. The runtime of a controller: `watches` (backed-off watches, the run loop), `resync` (each
-//!    object again once per period, spread over it), `cache` (the children as last seen),
+//! 2. The runtime of a controller: `watches` (backed-off watches shared by the controllers),
+//!    `queue` and `runner` (what wakes an object, and reconciles in the order asked), `resync`
+//!    (each object again once per period, spread over it), `cache` (the children as last seen),
 //!    `context` (what all controllers share), `writer` (apply, the ledger, the sweep), `driver`
 //!    (finalizer, status, errors, Events).
 //! 3. The controllers: `pattern`, `namespace`, `cluster` (each: validate, build, status, reconcile).
@@ -40,10 +41,12 @@ pub mod pattern;
 pub mod pod;
 pub mod ports;
 pub mod projection;
+pub mod queue;
 pub mod record;
 pub mod render;
 pub mod resync;
 pub mod routes;
+pub mod runner;
 pub mod tenancy;
 pub mod transitions;
 pub mod watches;

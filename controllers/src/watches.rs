@@ -4,8 +4,8 @@
 //! three controllers all read every PrismCluster and PrismPattern, and one copy of each object in
 //! memory is what lets a thousand clusters fit in the chart's limit (see [`SharedWatches`]).
 //!
-//! Every watch backs off on its own, and a controller's triggers share no backoff: kube-runtime's
-//! controller otherwise holds all of its watches behind one backoff, so that one watch's error (a
+//! Every watch backs off on its own, and a controller's triggers share no backoff (see `runner`):
+//! kube-runtime's controller holds all of its watches behind one backoff, so that one watch's error (a
 //! dropped connection, an in-stream 410) pauses every other. When the watches of a controller then
 //! fail one after another (all resume after a reset, each meets its own 410 and relists), that shared
 //! backoff doubles at each to 30 s and only resets after 120 s without error: a change waited
@@ -16,7 +16,6 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
 
 use futures::channel::mpsc;
 use futures::future::BoxFuture;
@@ -24,16 +23,14 @@ use futures::{FutureExt, Stream, StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::Namespace;
 use kube::Resource;
 use kube::core::{PartialObjectMeta, Selector};
-use kube::runtime::controller::{self, Action};
 use kube::runtime::reflector::Lookup;
-use kube::runtime::utils::Backoff;
-use kube::runtime::{Controller, WatchStreamExt, watcher};
+use kube::runtime::{WatchStreamExt, watcher};
 
-use crate::error::Error;
 use crate::indexed::{IndexWriter, Indexed, indexed};
 use crate::kinds::{Watched, scoped_api};
 use crate::projection::{Cached, project};
 use crate::record::{Stored, stored_event};
+use crate::runner::Triggers;
 
 /// Objects per page of a watch's list. Each page arrives whole (managedFields and all) before it
 /// is trimmed for the cache, and every watch lists at once after a restart: kube's default of 500
@@ -46,12 +43,11 @@ type Changes<K> = futures::stream::Map<mpsc::UnboundedReceiver<K>, fn(K) -> Resu
 /// A Kubernetes namespace as the controllers cache it: its metadata.
 pub type NamespaceMeta = PartialObjectMeta<Namespace>;
 
-/// A controller of every `K` object in the watch scope, with no shared trigger backoff, and its
-/// store. Its other triggers must back off on their own: take them from `watches` (or
-/// `cache::ChildrenBuilder`).
-pub fn controller<K: Watched + Cached<Stored = K>>(watches: &SharedWatches) -> (Controller<K>, Indexed<K>) {
+/// The triggers of a controller of every `K` object in the watch scope, and its store. Its other
+/// triggers must back off on their own: take them from `watches` (or `cache::ChildrenBuilder`).
+pub fn controller<K: Watched + Cached<Stored = K>>(watches: &SharedWatches) -> (Triggers<K>, Indexed<K>) {
     let (store, changes) = watches.watch::<K>(&Selector::default());
-    (Controller::for_stream(changes, store.store().clone()).trigger_backoff(Unpaused), store)
+    (Triggers::new(store.store().clone(), changes), store)
 }
 
 /// The watches of the controllers, one per kind and selector: each consumer gets the shared cache
@@ -186,46 +182,6 @@ impl SharedWatches {
     }
 }
 
-/// Runs `controller` with `concurrency` reconciles at once until `shutdown`, letting in-flight
-/// reconciles finish. If by then its objects were never listed (no CRDs installed, no
-/// permission to list), it stops at once: kube-runtime's runner would wait for that first list
-/// even after the shutdown, and the operator would hang until its drain timeout.
-pub async fn run<K, Ctx, Fut>(
-    controller: Controller<K>,
-    reconcile: fn(Arc<K>, Arc<Ctx>) -> Fut,
-    error_policy: fn(Arc<K>, &Error, Arc<Ctx>) -> Action,
-    ctx: Arc<Ctx>,
-    concurrency: u16,
-    shutdown: impl Future<Output = ()> + Send + Sync + Clone + 'static,
-) where
-    K: Watched,
-    Ctx: Send + Sync + 'static,
-    Fut: Future<Output = Result<Action, Error>> + Send + 'static,
-{
-    let store = controller.store();
-    let running = controller
-        .with_config(controller::Config::default().concurrency(concurrency))
-        .graceful_shutdown_on(shutdown.clone())
-        .run(reconcile, error_policy, ctx)
-        .for_each(|result| async move {
-            if let Err(error) = result {
-                tracing::debug!(%error, "reconcile did not complete");
-            }
-        });
-    let never_listed = async {
-        shutdown.await;
-        if store.wait_until_ready().now_or_never().is_none() {
-            tracing::info!(kind = %K::kind(&()), "stopping before the first list completed");
-            return;
-        }
-        std::future::pending::<()>().await
-    };
-    tokio::select! {
-        () = running => {}
-        () = never_listed => {}
-    }
-}
-
 /// Changes of the `K` objects in `ns` selected by `config`, trimmed; `writer`'s store keeps them
 /// as the controllers read them (see `projection`). The changes themselves pass on to the
 /// controllers' triggers and are dropped there.
@@ -248,21 +204,6 @@ fn backed_off_watch<K: Watched>(
     config: watcher::Config,
 ) -> impl futures::Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send + 'static {
     watcher(scoped_api::<K>(client, ns), config.any_semantic().page_size(LIST_PAGE)).default_backoff()
-}
-
-/// The controller's shared trigger backoff, made a no-op: each trigger backs off on its own.
-struct Unpaused;
-
-impl Iterator for Unpaused {
-    type Item = Duration;
-
-    fn next(&mut self) -> Option<Duration> {
-        Some(Duration::ZERO)
-    }
-}
-
-impl Backoff for Unpaused {
-    fn reset(&mut self) {}
 }
 
 /// What of a cluster can change its namespaces and patterns: its spec (generation), its identity

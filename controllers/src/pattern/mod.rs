@@ -77,7 +77,7 @@ where
         );
     if keda_installed(&ctx.client).await {
         let resource = build::scaled_object_resource();
-        controller = controller.owns_stream_with(children.owned_dynamic(&resource, runners()), resource);
+        controller = controller.owns_stream(children.owned_dynamic(&resource, runners()));
     } else {
         tracing::info!("KEDA's ScaledObject API is not installed: patterns with scaler keda report Autoscaling=False");
     }

@@ -1,0 +1,190 @@
+//! Running a controller: what wakes its objects ([`Triggers`]), and the loop that reconciles them
+//! `concurrency` at a time in the order they were asked for ([`run`], over a [`WorkQueue`]).
+//!
+//! This replaces kube-runtime's `Controller::run`, whose runner serves due objects in hash order
+//! once its slots are full (see `queue`). The triggers are kube-runtime's relations (the object
+//! itself, its owners, a mapper, a stream of keys), kept as bare keys.
+
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::stream::{self, BoxStream};
+use futures::{FutureExt, Stream, StreamExt};
+use kube::Resource;
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::watcher;
+use tokio::task::JoinSet;
+
+use crate::error::Error;
+use crate::kinds::Watched;
+use crate::queue::WorkQueue;
+
+/// How long an object whose reconcile panicked waits before it is tried again: a bug, not a
+/// condition that a quick retry mends.
+const AFTER_PANIC: Duration = Duration::from_secs(60);
+
+/// What a reconcile asks for next.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Action {
+    requeue_after: Option<Duration>,
+}
+
+impl Action {
+    /// Reconcile again in `delay`, even without a change.
+    pub const fn requeue(delay: Duration) -> Self {
+        Action { requeue_after: Some(delay) }
+    }
+
+    /// Reconcile again at the next change (or resync).
+    pub const fn await_change() -> Self {
+        Action { requeue_after: None }
+    }
+
+    pub const fn requeue_after(&self) -> Option<Duration> {
+        self.requeue_after
+    }
+}
+
+/// What wakes a controller's objects, as streams of their keys, and the cache they are read from.
+pub struct Triggers<K: Watched> {
+    store: Store<K>,
+    keys: Vec<BoxStream<'static, ObjectRef<K>>>,
+}
+
+impl<K: Watched> Triggers<K> {
+    /// The objects cached in `store`, each woken by its own `changes`.
+    pub fn new(store: Store<K>, changes: impl Stream<Item = Result<K, watcher::Error>> + Send + 'static) -> Self {
+        Triggers { store, keys: Vec::new() }.watches_stream(changes, |object: K| Some(ObjectRef::from_obj(&object)))
+    }
+
+    pub fn store(&self) -> Store<K> {
+        self.store.clone()
+    }
+
+    /// A change of a child wakes its owners of kind `K`.
+    #[must_use]
+    pub fn owns_stream<C: Resource + Send + 'static>(
+        self,
+        changes: impl Stream<Item = Result<C, watcher::Error>> + Send + 'static,
+    ) -> Self {
+        self.watches_stream(changes, |mut child: C| {
+            // Owned: its metadata is moved out, not copied, to read two fields.
+            let meta = std::mem::take(child.meta_mut());
+            let ns = meta.namespace;
+            let owners = meta.owner_references.into_iter().flatten();
+            owners.filter_map(move |owner| ObjectRef::from_owner_ref(ns.as_deref(), &owner, ()))
+        })
+    }
+
+    /// A change of another object wakes the objects `mapper` names.
+    #[must_use]
+    pub fn watches_stream<O, I>(
+        self,
+        changes: impl Stream<Item = Result<O, watcher::Error>> + Send + 'static,
+        mapper: impl Fn(O) -> I + Send + 'static,
+    ) -> Self
+    where
+        O: Resource + Send + 'static,
+        I: IntoIterator<Item = ObjectRef<K>>,
+        I::IntoIter: Send + 'static,
+    {
+        let changed = changes.filter_map(|change| {
+            // Each watch backs off and resumes on its own; a relist follows.
+            let changed = change.inspect_err(|error| tracing::debug!(%error, "watch interrupted"));
+            std::future::ready(changed.ok())
+        });
+        self.reconcile_on(changed.flat_map(move |object| stream::iter(mapper(object))))
+    }
+
+    /// The objects `keys` names are woken.
+    #[must_use]
+    pub fn reconcile_on(mut self, keys: impl Stream<Item = ObjectRef<K>> + Send + 'static) -> Self {
+        self.keys.push(keys.map(bare).boxed());
+        self
+    }
+}
+
+/// A key without the version and uid it was made from: the queue compares name and namespace
+/// only, and holds many keys at once.
+fn bare<K: Watched>(mut key: ObjectRef<K>) -> ObjectRef<K> {
+    key.extra = Default::default();
+    key
+}
+
+/// Runs the reconciles `triggers` ask for, `concurrency` at once (0: no limit), until `shutdown`
+/// completes, then lets those in flight finish. Nothing is reconciled before the objects' cache
+/// has listed; if it never has by the shutdown (no CRDs installed, no permission to list), the
+/// loop stops at once.
+pub async fn run<K, Ctx, Fut>(
+    triggers: Triggers<K>,
+    reconcile: fn(Arc<K>, Arc<Ctx>) -> Fut,
+    error_policy: fn(Arc<K>, &Error, Arc<Ctx>) -> Action,
+    ctx: Arc<Ctx>,
+    concurrency: u16,
+    shutdown: impl Future<Output = ()> + Send,
+) where
+    K: Watched,
+    Ctx: Send + Sync + 'static,
+    Fut: Future<Output = Result<Action, Error>> + Send + 'static,
+{
+    let Triggers { store, keys } = triggers;
+    let mut asked = stream::select_all(keys);
+    let mut queue = WorkQueue::default();
+    let mut passes = JoinSet::new();
+    let limit = if concurrency == 0 { usize::MAX } else { usize::from(concurrency) };
+    let mut listed = pin!(store.wait_until_ready());
+    let mut shutdown = pin!(shutdown);
+    let (mut ready, mut stopping, mut asking) = (false, false, true);
+    loop {
+        if ready && !stopping {
+            while passes.len() < limit {
+                let Some(key) = queue.take() else { break };
+                match store.get(&key) {
+                    Some(object) => {
+                        let pass = AssertUnwindSafe(reconcile(object.clone(), ctx.clone())).catch_unwind();
+                        passes.spawn(pass.map(move |outcome| (key, object, outcome)));
+                    }
+                    // Deleted since it was asked for.
+                    None => queue.done(key, None),
+                }
+            }
+        }
+        if stopping && (passes.is_empty() || !ready) {
+            if !ready {
+                tracing::info!(kind = %K::kind(&()), "stopping before the first list completed");
+            }
+            return;
+        }
+        tokio::select! {
+            Some(joined) = passes.join_next() => match joined {
+                Ok((key, object, outcome)) => {
+                    let action = match outcome {
+                        Ok(Ok(action)) => action,
+                        Ok(Err(error)) => error_policy(object, &error, ctx.clone()),
+                        Err(_) => {
+                            tracing::error!(object = %key, retry_in = ?AFTER_PANIC, "reconcile panicked");
+                            Action::requeue(AFTER_PANIC)
+                        }
+                    };
+                    queue.done(key, action.requeue_after());
+                }
+                // Only a shutdown of the runtime cancels a pass.
+                Err(error) => tracing::debug!(%error, "reconcile cancelled"),
+            },
+            key = asked.next(), if asking && !stopping => match key {
+                Some(key) => queue.add(key),
+                None => asking = false,
+            },
+            () = std::future::poll_fn(|cx| queue.poll_due(cx)), if !stopping => {}
+            listing = &mut listed, if !ready => match listing {
+                Ok(()) => ready = true,
+                // The watch that fills the cache is gone: only a shutdown drops it.
+                Err(_) => stopping = true,
+            },
+            () = &mut shutdown, if !stopping => stopping = true,
+        }
+    }
+}
