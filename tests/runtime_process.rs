@@ -188,8 +188,8 @@ async fn a_standby_takes_over_after_kill_9_and_a_sigterm_hands_the_lease_over() 
     assert!(eventually(SLACK, || standby.leader_gauge().as_deref() == Some("prism_operator_leader 1")).await);
 
     // SIGTERM: the controllers stop, the lease is released (no holder), the process exits 0.
-    // First let the controllers' caches fill: kube-runtime cannot drain a controller whose
-    // store is not ready yet (see the report of the runtime work).
+    // First let the controllers' caches fill, so that the SIGTERM drains running controllers
+    // (one that has not listed yet stops at once, with nothing to drain).
     sleep(Duration::from_millis(1500)).await;
     standby.signal("TERM");
     let terminated = Instant::now();
@@ -224,7 +224,8 @@ async fn a_leader_that_loses_its_lease_exits_non_zero_at_once() {
 }
 
 /// Without the CRDs the controllers never list their objects; a SIGTERM must still stop the
-/// operator at once (kube-runtime would wait for that first list until the drain timeout, 20 s).
+/// operator at once (kube-runtime's runner waited for that first list until the drain timeout,
+/// 20 s; the work queue's loop stops at once).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sigterm_stops_at_once_even_before_the_first_list() {
     let (_emulator, kubeconfig, api) = serve(Emulator::start(), "no-crds").await;

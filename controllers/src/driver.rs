@@ -156,10 +156,14 @@ impl<R: Reconciler> Driver<R> {
     /// Runs the reconciles `triggers` ask for until `shutdown` completes, reconciling every
     /// object again once per resync period (see `resync`).
     pub async fn run(self, triggers: Triggers<R::Kind>, shutdown: impl Future<Output = ()> + Send) {
-        let concurrency = self.ctx.config.concurrency;
+        let settings = runner::Settings {
+            controller: R::IDENTITY.controller,
+            concurrency: self.ctx.config.concurrency,
+            metrics: self.ctx.metrics.clone(),
+        };
         let resyncs = resync::resyncs(triggers.store(), self.ctx.config.resync);
         let triggers = triggers.reconcile_on(resyncs);
-        runner::run(triggers, reconcile::<R>, error_policy::<R>, Arc::new(self), concurrency, shutdown).await;
+        runner::run(triggers, reconcile::<R>, error_policy::<R>, Arc::new(self), settings, shutdown).await;
     }
 
     async fn apply(&self, object: &R::Kind) -> Result<Action> {

@@ -39,14 +39,25 @@ impl Error {
         Error::Serialize { kind: kind.to_string(), name: name.to_string(), source }
     }
 
-    /// Why a teardown waits, if this is [`Error::Waiting`], also when `kube::runtime::finalizer`
-    /// wrapped it (as `reconcile` returns it): an error policy must not count it as a failure.
+    /// Why a pass waits instead of failing, if it does: a teardown waiting on another controller
+    /// ([`Error::Waiting`], also when `kube::runtime::finalizer` wrapped it, as `reconcile`
+    /// returns it), or a finalizer patch refused because the object's finalizers changed since
+    /// the cached copy. Its `test` operation fails with 422 when a pass reads a copy that does not
+    /// show the finalizer the previous pass added yet (another change woke the object before
+    /// that write's own watch event came); that event wakes the object again. An error policy
+    /// must not count either as a failure, nor announce it.
     pub fn waiting(&self) -> Option<&str> {
         use kube::runtime::finalizer::Error as Finalizer;
         match self {
             Error::Waiting(why) => Some(why),
             Error::Finalizer(inner) => match inner.as_ref() {
                 Finalizer::ApplyFailed(error) | Finalizer::CleanupFailed(error) => error.waiting(),
+                Finalizer::AddFinalizer(kube::Error::Api(status))
+                | Finalizer::RemoveFinalizer(kube::Error::Api(status))
+                    if status.code == 422 =>
+                {
+                    Some("the finalizers changed since the cached copy")
+                }
                 _ => None,
             },
             _ => None,
@@ -94,5 +105,18 @@ mod tests {
             Error::Finalizer(Box::new(kube::runtime::finalizer::Error::CleanupFailed(Error::Waiting("routes".into()))));
         assert_eq!(wrapped.waiting(), Some("routes"));
         assert_eq!(Error::MissingField("x").waiting(), None);
+    }
+
+    #[test]
+    fn a_finalizer_patch_refused_for_a_stale_copy_waits_and_other_refusals_fail() {
+        use kube::runtime::finalizer::Error as Finalizer;
+        let refused = |code| {
+            let status = kube::core::Status::failure("test failed", "Invalid").with_code(code);
+            kube::Error::Api(Box::new(status))
+        };
+        let stale = Error::Finalizer(Box::new(Finalizer::AddFinalizer(refused(422))));
+        assert!(stale.waiting().is_some());
+        let forbidden = Error::Finalizer(Box::new(Finalizer::AddFinalizer(refused(403))));
+        assert_eq!(forbidden.waiting(), None);
     }
 }

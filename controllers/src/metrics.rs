@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use prism_api::v1beta1::ClusterPhase;
 use prometheus_client::collector::Collector;
@@ -143,6 +143,8 @@ pub struct Metrics {
     reconcile_successes: Family<ControllerLabels, Counter>,
     in_flight: Family<ControllerLabels, Gauge>,
     backing_off: Family<ControllerLabels, Gauge>,
+    queue_depth: Family<ControllerLabels, Gauge>,
+    queue_wait: Family<ControllerLabels, Histogram, fn() -> Histogram>,
     requests: Family<RequestLabels, Counter>,
     memory_limit: Gauge,
     cluster_phase: Family<ClusterPhaseLabels, Gauge>,
@@ -231,6 +233,8 @@ impl Metrics {
             reconcile_successes: Family::default(),
             in_flight: Family::default(),
             backing_off: Family::default(),
+            queue_depth: Family::default(),
+            queue_wait: Family::new_with_constructor(duration_histogram as _),
             requests: Family::default(),
             memory_limit: Gauge::default(),
             cluster_phase: Family::default(),
@@ -260,6 +264,16 @@ impl Metrics {
             "prism_operator_objects_backing_off",
             "Objects whose last reconcile failed and that wait for their retry, by controller",
             self.backing_off.clone(),
+        );
+        registry.register(
+            "prism_operator_work_queue_depth",
+            "Objects waiting for their turn to be reconciled, by controller",
+            self.queue_depth.clone(),
+        );
+        registry.register(
+            "prism_operator_work_queue_wait_seconds",
+            "How long objects waited for their turn to be reconciled, by controller",
+            self.queue_wait.clone(),
         );
         registry.register(
             "prism_operator_kube_requests",
@@ -330,6 +344,17 @@ impl Metrics {
     pub fn set_backing_off(&self, controller: &'static str, objects: usize) {
         let objects = i64::try_from(objects).unwrap_or(i64::MAX);
         self.backing_off.get_or_create(&ControllerLabels { controller }).set(objects);
+    }
+
+    /// How many of a controller's objects wait for their turn now.
+    pub fn set_queue_depth(&self, controller: &'static str, objects: usize) {
+        let objects = i64::try_from(objects).unwrap_or(i64::MAX);
+        self.queue_depth.get_or_create(&ControllerLabels { controller }).set(objects);
+    }
+
+    /// Records how long an object waited for its turn.
+    pub fn queue_waited(&self, controller: &'static str, waited: Duration) {
+        self.queue_wait.get_or_create(&ControllerLabels { controller }).observe(waited.as_secs_f64());
     }
 
     /// Counts a request to the Kubernetes API: `verb` as the API server names it (get, list,
@@ -713,6 +738,8 @@ mod tests {
         timer.finish();
         metrics.reconcile_succeeded("pattern");
         metrics.set_backing_off("pattern", 2);
+        metrics.set_queue_depth("pattern", 3);
+        metrics.queue_waited("pattern", Duration::from_millis(20));
         metrics.kube_request("watch", "200");
         metrics.kube_request("patch", "error");
         let text = metrics.encode();
@@ -720,6 +747,8 @@ mod tests {
             "prism_operator_reconciles_in_flight{controller=\"pattern\"} 0\n",
             "prism_operator_reconcile_success_total{controller=\"pattern\"} 1\n",
             "prism_operator_objects_backing_off{controller=\"pattern\"} 2\n",
+            "prism_operator_work_queue_depth{controller=\"pattern\"} 3\n",
+            "prism_operator_work_queue_wait_seconds_count{controller=\"pattern\"} 1\n",
             "prism_operator_kube_requests_total{verb=\"watch\",code=\"200\"} 1\n",
             "prism_operator_kube_requests_total{verb=\"patch\",code=\"error\"} 1\n",
         ] {

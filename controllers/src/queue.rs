@@ -25,8 +25,8 @@ use tokio_util::time::delay_queue::{self, DelayQueue};
 /// Keys to reconcile: waiting in order, running, or due later.
 #[derive(Debug)]
 pub struct WorkQueue<T> {
-    /// Keys to reconcile now, oldest first.
-    waiting: VecDeque<T>,
+    /// Keys to reconcile now, oldest first, each with when it was asked for.
+    waiting: VecDeque<(T, Instant)>,
     /// The keys in `waiting`.
     queued: HashSet<T>,
     /// Keys being reconciled, each with whether it was asked for again meanwhile.
@@ -60,7 +60,7 @@ impl<T: Hash + Eq + Clone> WorkQueue<T> {
             self.later.remove(&timer);
         }
         if self.queued.insert(key.clone()) {
-            self.waiting.push_back(key);
+            self.waiting.push_back((key, Instant::now()));
         }
     }
 
@@ -83,13 +83,13 @@ impl<T: Hash + Eq + Clone> WorkQueue<T> {
         }
     }
 
-    /// The next key to reconcile, now marked running: no other pass of it starts until
-    /// [`WorkQueue::done`].
-    pub fn take(&mut self) -> Option<T> {
-        let key = self.waiting.pop_front()?;
+    /// The next key to reconcile and how long it waited, now marked running: no other pass of it
+    /// starts until [`WorkQueue::done`].
+    pub fn take(&mut self) -> Option<(T, Duration)> {
+        let (key, since) = self.waiting.pop_front()?;
         self.queued.remove(&key);
         self.running.insert(key.clone(), false);
-        Some(key)
+        Some((key, since.elapsed()))
     }
 
     /// Ends the pass of `key`: queued again now if it was asked for meanwhile, else in
@@ -141,7 +141,7 @@ mod tests {
     use super::WorkQueue;
 
     fn drain(queue: &mut WorkQueue<&'static str>) -> Vec<&'static str> {
-        std::iter::from_fn(|| queue.take()).collect()
+        std::iter::from_fn(|| queue.take().map(|(key, _)| key)).collect()
     }
 
     #[test]
@@ -157,7 +157,7 @@ mod tests {
     fn a_key_is_never_reconciled_twice_at_once_and_no_change_is_missed() {
         let mut queue = WorkQueue::default();
         queue.add("a");
-        assert_eq!(queue.take(), Some("a"));
+        assert_eq!(drain(&mut queue), ["a"]);
         queue.add("a");
         queue.add("b");
         assert_eq!(drain(&mut queue), ["b"], "'a' runs: not handed out again");
@@ -165,7 +165,7 @@ mod tests {
         assert_eq!(drain(&mut queue), ["a"], "asked for while running: queued when its pass ends");
         queue.done("a", None);
         queue.done("b", None);
-        assert_eq!(queue.take(), None);
+        assert!(queue.take().is_none());
         assert_eq!((queue.running(), queue.waiting(), queue.later()), (0, 0, 0));
     }
 
@@ -173,7 +173,7 @@ mod tests {
     async fn a_requeue_waits_its_time_and_the_earliest_wins() {
         let mut queue = WorkQueue::default();
         queue.add("a");
-        assert_eq!(queue.take(), Some("a"));
+        assert_eq!(drain(&mut queue), ["a"]);
         queue.done("a", Some(Duration::from_secs(10)));
         queue.add_after("a", Duration::from_secs(30));
         queue.add_after("a", Duration::from_secs(5));
@@ -197,11 +197,20 @@ mod tests {
         assert!(poll_fn(|cx| queue.poll_due(cx)).now_or_never().is_none(), "no timer fired");
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn a_key_tells_how_long_it_waited_from_when_it_was_first_asked_for() {
+        let mut queue = WorkQueue::default();
+        queue.add("a");
+        tokio::time::advance(Duration::from_secs(3)).await;
+        queue.add("a");
+        assert_eq!(queue.take(), Some(("a", Duration::from_secs(3))));
+    }
+
     #[test]
     fn a_pass_asked_for_again_ignores_its_own_requeue() {
         let mut queue = WorkQueue::default();
         queue.add("a");
-        assert_eq!(queue.take(), Some("a"));
+        assert_eq!(drain(&mut queue), ["a"]);
         queue.add("a");
         queue.done("a", Some(Duration::from_secs(60)));
         assert_eq!((queue.waiting(), queue.later()), (1, 0), "queued now, not in a minute");

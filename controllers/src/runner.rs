@@ -20,6 +20,7 @@ use tokio::task::JoinSet;
 
 use crate::error::Error;
 use crate::kinds::Watched;
+use crate::metrics::Metrics;
 use crate::queue::WorkQueue;
 
 /// How long an object whose reconcile panicked waits before it is tried again: a bug, not a
@@ -114,16 +115,24 @@ fn bare<K: Watched>(mut key: ObjectRef<K>) -> ObjectRef<K> {
     key
 }
 
-/// Runs the reconciles `triggers` ask for, `concurrency` at once (0: no limit), until `shutdown`
-/// completes, then lets those in flight finish. Nothing is reconciled before the objects' cache
-/// has listed; if it never has by the shutdown (no CRDs installed, no permission to list), the
-/// loop stops at once.
+/// How a controller's loop runs.
+pub struct Settings {
+    /// Its name in metrics.
+    pub controller: &'static str,
+    /// Reconciles at once; 0: no limit.
+    pub concurrency: u16,
+    pub metrics: Arc<Metrics>,
+}
+
+/// Runs the reconciles `triggers` ask for until `shutdown` completes, then lets those in flight
+/// finish. Nothing is reconciled before the objects' cache has listed; if it never has by the
+/// shutdown (no CRDs installed, no permission to list), the loop stops at once.
 pub async fn run<K, Ctx, Fut>(
     triggers: Triggers<K>,
     reconcile: fn(Arc<K>, Arc<Ctx>) -> Fut,
     error_policy: fn(Arc<K>, &Error, Arc<Ctx>) -> Action,
     ctx: Arc<Ctx>,
-    concurrency: u16,
+    settings: Settings,
     shutdown: impl Future<Output = ()> + Send,
 ) where
     K: Watched,
@@ -134,6 +143,7 @@ pub async fn run<K, Ctx, Fut>(
     let mut asked = stream::select_all(keys);
     let mut queue = WorkQueue::default();
     let mut passes = JoinSet::new();
+    let Settings { controller, concurrency, metrics } = settings;
     let limit = if concurrency == 0 { usize::MAX } else { usize::from(concurrency) };
     let mut listed = pin!(store.wait_until_ready());
     let mut shutdown = pin!(shutdown);
@@ -141,7 +151,8 @@ pub async fn run<K, Ctx, Fut>(
     loop {
         if ready && !stopping {
             while passes.len() < limit {
-                let Some(key) = queue.take() else { break };
+                let Some((key, waited)) = queue.take() else { break };
+                metrics.queue_waited(controller, waited);
                 match store.get(&key) {
                     Some(object) => {
                         let pass = AssertUnwindSafe(reconcile(object.clone(), ctx.clone())).catch_unwind();
@@ -152,6 +163,7 @@ pub async fn run<K, Ctx, Fut>(
                 }
             }
         }
+        metrics.set_queue_depth(controller, queue.waiting());
         if stopping && (passes.is_empty() || !ready) {
             if !ready {
                 tracing::info!(kind = %K::kind(&()), "stopping before the first list completed");
