@@ -381,7 +381,7 @@ impl<'a> ChildrenBuilder<'a> {
         selector: Selector,
     ) -> impl futures::Stream<Item = Result<PartialObjectMeta<DynamicObject>, watcher::Error>> + Send + 'static {
         // Read by the sweep only: no controller reconciles them.
-        let (store, mut writer) = indexed(resource.clone(), false);
+        let (store, mut writer) = indexed();
         let client = self.watches.client().clone();
         let api: Api<PartialObjectMeta<DynamicObject>> = match self.watches.namespace() {
             Some(ns) => Api::namespaced_with(client, ns, resource),
@@ -452,7 +452,7 @@ mod tests {
 
     /// Children caching Deployments labelled `owner=prism` (as records), and the store's writer.
     fn children() -> (Children, StoreWriter) {
-        let (store, writer) = indexed::<Record<Deployment>>((), false);
+        let (store, writer) = indexed::<Record<Deployment>>();
         let watches = SharedWatches::new(no_api_server(), None);
         let mut builder = ChildrenBuilder::new(&watches);
         builder.keep::<Deployment>(store, Selector::from(Expression::Equal("owner".into(), "prism".into())), true);

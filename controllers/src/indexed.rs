@@ -6,11 +6,11 @@
 //! PrismPatterns or thousands of children, and these visits were half of the operator's CPU
 //! while it converged. The index answers them from one namespace's objects.
 //!
-//! The index is the cache: kube's store is kept beside it only for the kinds a controller
-//! reconciles (kube-runtime's controller reads its objects from one), and there it lists the very
-//! `Arc`s the store holds. A store's table slot and key cost about 0.2 KB per object (a key of
-//! four strings, a table kept at most seven eighths full): 10 KiB per prism-local cluster for
-//! children no controller reconciles (heaptrack, 300 clusters).
+//! The index is the whole cache: no kube store is kept beside it, not even for the kinds a
+//! controller reconciles (the work queue reads its objects here, see `runner`). A store's table
+//! slot and key cost about 0.2 KB per object (a key of four strings, a table kept at most seven
+//! eighths full): 10 KiB per prism-local cluster for the children (heaptrack, 300 clusters), and
+//! 1.6 KiB for the custom resources.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -18,23 +18,29 @@ use std::hash::Hash;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 
-use kube::runtime::reflector::{self, Lookup, Store};
+use tokio::sync::Notify;
+
+use kube::runtime::reflector::Lookup;
 use kube::runtime::watcher;
 
 /// The objects of each namespace ("" for cluster-scoped ones), sorted by name: an install that
 /// keeps thousands of objects in one namespace finds each in log n steps.
 type ByNamespace<S> = HashMap<Box<str>, Vec<Arc<S>>>;
 
-/// A watch's objects by namespace, and kube's store of them where a controller needs one.
+/// A watch's objects by namespace.
 pub struct Indexed<S: Lookup + Clone + 'static>
 where
     S::DynamicType: Eq + Hash + Clone,
 {
-    /// Filled only if the cache was made `reflected`: see [`Indexed::store`].
-    store: Store<S>,
     by_namespace: Arc<RwLock<ByNamespace<S>>>,
-    /// Whether the watch has listed its objects once.
-    listed: Arc<AtomicBool>,
+    listed: Arc<Listed>,
+}
+
+/// Whether a watch has listed its objects once, and who waits for it.
+#[derive(Debug, Default)]
+struct Listed {
+    once: AtomicBool,
+    waiting: Notify,
 }
 
 // By hand: a derive would ask `S: Clone` of the handle's parts, which `Arc` does not need.
@@ -43,7 +49,7 @@ where
     S::DynamicType: Eq + Hash + Clone,
 {
     fn clone(&self) -> Self {
-        Indexed { store: self.store.clone(), by_namespace: self.by_namespace.clone(), listed: self.listed.clone() }
+        Indexed { by_namespace: self.by_namespace.clone(), listed: self.listed.clone() }
     }
 }
 
@@ -51,12 +57,6 @@ impl<S: Lookup + Clone + 'static> Indexed<S>
 where
     S::DynamicType: Eq + Hash + Clone,
 {
-    /// kube's store of the same objects, what kube-runtime's controller takes. Only a cache made
-    /// `reflected` fills it; any other's stays empty (and never ready).
-    pub fn store(&self) -> &Store<S> {
-        &self.store
-    }
-
     /// The object `name` in namespace `ns` ("" for a cluster-scoped one), if seen.
     pub fn get(&self, ns: &str, name: &str) -> Option<Arc<S>> {
         let by_namespace = self.by_namespace.read().unwrap_or_else(PoisonError::into_inner);
@@ -91,7 +91,19 @@ where
 
     /// Whether the watch has listed its objects (until then, an object not seen may exist).
     pub fn listed(&self) -> bool {
-        self.listed.load(Ordering::Acquire)
+        self.listed.once.load(Ordering::Acquire)
+    }
+
+    /// Completes once the watch has listed its objects.
+    pub async fn wait_listed(&self) {
+        loop {
+            // Registered before the check, so that a list ending in between still wakes it.
+            let listed = self.listed.waiting.notified();
+            if self.listed() {
+                return;
+            }
+            listed.await;
+        }
     }
 }
 
@@ -100,64 +112,44 @@ pub struct IndexWriter<S: Lookup + Clone + 'static>
 where
     S::DynamicType: Eq + Hash + Clone,
 {
-    /// kube's writer, for a `reflected` cache.
-    reflector: Option<reflector::store::Writer<S>>,
     reader: Indexed<S>,
     /// The objects of a relist under way, which replace the index at its end.
     relisted: ByNamespace<S>,
-    dyntype: S::DynamicType,
 }
 
-/// An empty cache and its writer. `reflected`: kube's store is kept too, for a controller that
-/// reconciles these objects.
-pub fn indexed<S>(dyntype: S::DynamicType, reflected: bool) -> (Indexed<S>, IndexWriter<S>)
+/// An empty cache and its writer.
+pub fn indexed<S>() -> (Indexed<S>, IndexWriter<S>)
 where
     S: Lookup + Clone + 'static,
     S::DynamicType: Eq + Hash + Clone,
 {
-    let writer = reflector::store::Writer::new(dyntype.clone());
-    let reader = Indexed { store: writer.as_reader(), by_namespace: Arc::default(), listed: Arc::default() };
-    let reflector = reflected.then_some(writer);
-    (reader.clone(), IndexWriter { reflector, reader, relisted: ByNamespace::new(), dyntype })
+    let reader = Indexed { by_namespace: Arc::default(), listed: Arc::default() };
+    (reader.clone(), IndexWriter { reader, relisted: ByNamespace::new() })
 }
 
 impl<S: Lookup + Clone + 'static> IndexWriter<S>
 where
     S::DynamicType: Eq + Hash + Clone,
 {
-    /// Applies one watch event to kube's store, if kept, then to the index.
+    /// Applies one watch event to the index.
     pub fn apply(&mut self, event: &watcher::Event<S>) {
-        if let Some(reflector) = self.reflector.as_mut() {
-            reflector.apply_watcher_event(event);
-        }
         match event {
             watcher::Event::Apply(object) => self.put(object),
             watcher::Event::Delete(object) => self.remove(object),
             // A relist fills a buffer and swaps it in at its end, as kube's store does.
             watcher::Event::Init => self.relisted = ByNamespace::new(),
-            watcher::Event::InitApply(object) => {
-                if self.reflector.is_none() {
-                    insert(&mut self.relisted, Arc::new(object.clone()));
-                }
-            }
+            watcher::Event::InitApply(object) => insert(&mut self.relisted, Arc::new(object.clone())),
             watcher::Event::InitDone => {
                 self.swap_in_relist();
-                self.reader.listed.store(true, Ordering::Release);
+                self.reader.listed.once.store(true, Ordering::Release);
+                self.reader.listed.waiting.notify_waiters();
             }
-        }
-    }
-
-    /// The cache's copy of `object`: the store's own where it keeps one.
-    fn kept(&self, object: &S) -> Option<Arc<S>> {
-        match &self.reflector {
-            Some(_) => self.reader.store.get(&object.to_object_ref(self.dyntype.clone())),
-            None => Some(Arc::new(object.clone())),
         }
     }
 
     /// Lists `object` in its namespace, in place of an older copy.
     fn put(&self, object: &S) {
-        let Some(kept) = self.kept(object) else { return };
+        let kept = Arc::new(object.clone());
         insert(&mut self.reader.by_namespace.write().unwrap_or_else(PoisonError::into_inner), kept);
     }
 
@@ -174,14 +166,9 @@ where
         }
     }
 
-    /// Replaces the index with the relist's objects (the store's own copies where it keeps them).
+    /// Replaces the index with the relist's objects.
     fn swap_in_relist(&mut self) {
         let mut fresh = std::mem::take(&mut self.relisted);
-        if self.reflector.is_some() {
-            for object in self.reader.store.state() {
-                insert(&mut fresh, object);
-            }
-        }
         for objects in fresh.values_mut() {
             objects.shrink_to_fit();
         }
@@ -233,13 +220,7 @@ mod tests {
 
     #[test]
     fn the_index_follows_applies_deletes_and_relists() {
-        for reflected in [false, true] {
-            follows_applies_deletes_and_relists(reflected);
-        }
-    }
-
-    fn follows_applies_deletes_and_relists(reflected: bool) {
-        let (store, mut writer) = indexed::<ConfigMap>((), reflected);
+        let (store, mut writer) = indexed::<ConfigMap>();
         writer.apply(&watcher::Event::Apply(config_map("a", "two", "2")));
         writer.apply(&watcher::Event::Apply(config_map("a", "one", "1")));
         writer.apply(&watcher::Event::Apply(config_map("b", "one", "1")));
@@ -260,12 +241,11 @@ mod tests {
         assert!(names(&store, "a").is_empty() && names(&store, "b").is_empty());
         assert_eq!(names(&store, "c"), [("three".to_string(), "3".to_string())]);
         assert_eq!(store.state().len(), 1);
-        assert_eq!(store.store().state().len(), usize::from(reflected), "kube's store only where kept");
     }
 
     #[test]
     fn an_object_is_found_by_namespace_and_name_once_listed() {
-        let (store, mut writer) = indexed::<ConfigMap>((), false);
+        let (store, mut writer) = indexed::<ConfigMap>();
         writer.apply(&watcher::Event::Apply(config_map("a", "one", "1")));
         assert!(!store.listed(), "an apply before the first list proves nothing about the rest");
         writer.apply(&watcher::Event::Init);
@@ -280,15 +260,21 @@ mod tests {
         assert!(store.get("a", "one").is_some());
     }
 
-    #[test]
-    fn the_index_holds_the_stores_own_copies() {
-        let (store, mut writer) = indexed::<ConfigMap>((), true);
-        writer.apply(&watcher::Event::Apply(config_map("a", "one", "1")));
+    #[tokio::test]
+    async fn a_wait_for_the_first_list_ends_when_it_does() {
+        let (store, mut writer) = indexed::<ConfigMap>();
+        let waiting = tokio::spawn({
+            let store = store.clone();
+            async move { store.wait_listed().await }
+        });
+        tokio::task::yield_now().await;
+        assert!(!waiting.is_finished());
         writer.apply(&watcher::Event::Init);
-        writer.apply(&watcher::Event::InitApply(config_map("a", "two", "2")));
         writer.apply(&watcher::Event::InitDone);
-        let listed = store.in_namespace("a", |_| true);
-        let stored = store.store().state();
-        assert!(Arc::ptr_eq(&listed[0], &stored[0]));
+        tokio::time::timeout(std::time::Duration::from_secs(5), waiting)
+            .await
+            .expect("woken by the list")
+            .expect("no panic");
+        store.wait_listed().await;
     }
 }

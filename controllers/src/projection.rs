@@ -91,7 +91,7 @@ pub fn project<K: Cached>(object: &mut K) {
     }
     // A record keeps its annotations as compact text already, and shares its labels with its
     // siblings: only a kind kept whole moves the hash.
-    if <K::Stored as Stored<K>>::REFLECTED
+    if <K::Stored as Stored<K>>::WHOLE
         && let Some(labels) = meta.labels.as_mut().filter(|labels| !labels.is_empty())
         && let Some(hash) = annotations.remove(APPLIED_HASH)
     {

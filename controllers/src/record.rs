@@ -38,9 +38,9 @@ pub struct Ownership<'a> {
 /// What a cache holds of each object of kind `K`: the (trimmed) object itself, or a [`Record`]
 /// of it.
 pub trait Stored<K: Resource>: Lookup<DynamicType = K::DynamicType> + Clone + Send + Sync + 'static {
-    /// Whether kube's store keeps these too (see `indexed`): kinds kept whole, which a controller
-    /// may reconcile. No controller reconciles a record's kind.
-    const REFLECTED: bool;
+    /// Whether the cache keeps the objects themselves (the custom resources, which a controller
+    /// may reconcile), not records of them.
+    const WHOLE: bool;
 
     /// The cache's copy of `object`, already trimmed.
     fn keep(object: &K) -> Self;
@@ -58,7 +58,7 @@ impl<K> Stored<K> for K
 where
     K: Resource + Clone + Send + Sync + 'static,
 {
-    const REFLECTED: bool = true;
+    const WHOLE: bool = true;
 
     fn keep(object: &K) -> Self {
         object.clone()
@@ -137,7 +137,7 @@ impl<K> Stored<K> for Record<K>
 where
     K: Resource<DynamicType = ()> + Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
 {
-    const REFLECTED: bool = false;
+    const WHOLE: bool = false;
 
     fn keep(object: &K) -> Self {
         let meta = object.meta();

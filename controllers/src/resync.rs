@@ -13,8 +13,9 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 use std::time::Duration;
 
 use futures::{Stream, StreamExt, stream};
-use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::reflector::ObjectRef;
 
+use crate::indexed::Indexed;
 use crate::kinds::Watched;
 
 /// Slots per period: at the default 10 minutes, one slot every 10 s.
@@ -30,7 +31,7 @@ pub fn slot_of(namespace: Option<&str>, name: &str) -> u64 {
 
 /// The objects of `store` to reconcile again, a slot's worth every `period / SLOTS`, the first
 /// slot one interval from now (the first list has just reconciled everything).
-pub fn resyncs<K: Watched>(store: Store<K>, period: Duration) -> impl Stream<Item = ObjectRef<K>> + Send + 'static {
+pub fn resyncs<K: Watched>(store: Indexed<K>, period: Duration) -> impl Stream<Item = ObjectRef<K>> + Send + 'static {
     let every = (period / SLOTS as u32).max(Duration::from_millis(1));
     let mut interval = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     // A slot missed while the runtime was busy is not made up for with a burst of slots.
@@ -63,8 +64,9 @@ mod tests {
     use futures::{FutureExt, StreamExt};
     use k8s_openapi::api::core::v1::ConfigMap;
     use kube::api::ObjectMeta;
-    use kube::runtime::reflector;
     use kube::runtime::watcher::Event;
+
+    use crate::indexed::indexed;
 
     use super::*;
 
@@ -89,12 +91,12 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn each_object_once_per_period_and_none_at_start() {
-        let (reader, mut writer) = reflector::store::<ConfigMap>();
-        writer.apply_watcher_event(&Event::Init);
+        let (reader, mut writer) = indexed::<ConfigMap>();
+        writer.apply(&Event::Init);
         for n in 0..200 {
-            writer.apply_watcher_event(&Event::InitApply(config_map("prism", &format!("cm-{n}"))));
+            writer.apply(&Event::InitApply(config_map("prism", &format!("cm-{n}"))));
         }
-        writer.apply_watcher_event(&Event::InitDone);
+        writer.apply(&Event::InitDone);
         let period = Duration::from_secs(600);
         let mut resyncs = Box::pin(resyncs(reader, period));
         assert!(resyncs.next().now_or_never().is_none(), "nothing right after the first list");

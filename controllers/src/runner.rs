@@ -14,11 +14,12 @@ use std::time::Duration;
 use futures::stream::{self, BoxStream};
 use futures::{FutureExt, Stream, StreamExt};
 use kube::Resource;
-use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use tokio::task::JoinSet;
 
 use crate::error::Error;
+use crate::indexed::Indexed;
 use crate::kinds::Watched;
 use crate::metrics::Metrics;
 use crate::queue::WorkQueue;
@@ -51,17 +52,17 @@ impl Action {
 
 /// What wakes a controller's objects, as streams of their keys, and the cache they are read from.
 pub struct Triggers<K: Watched> {
-    store: Store<K>,
+    store: Indexed<K>,
     keys: Vec<BoxStream<'static, ObjectRef<K>>>,
 }
 
 impl<K: Watched> Triggers<K> {
     /// The objects cached in `store`, each woken by its own `changes`.
-    pub fn new(store: Store<K>, changes: impl Stream<Item = Result<K, watcher::Error>> + Send + 'static) -> Self {
+    pub fn new(store: Indexed<K>, changes: impl Stream<Item = Result<K, watcher::Error>> + Send + 'static) -> Self {
         Triggers { store, keys: Vec::new() }.watches_stream(changes, |object: K| Some(ObjectRef::from_obj(&object)))
     }
 
-    pub fn store(&self) -> Store<K> {
+    pub fn store(&self) -> Indexed<K> {
         self.store.clone()
     }
 
@@ -141,11 +142,11 @@ pub async fn run<K, Ctx, Fut>(
 {
     let Triggers { store, keys } = triggers;
     let mut asked = stream::select_all(keys);
-    let mut queue = WorkQueue::default();
+    let mut queue = WorkQueue::<ObjectRef<K>>::default();
     let mut passes = JoinSet::new();
     let Settings { controller, concurrency, metrics } = settings;
     let limit = if concurrency == 0 { usize::MAX } else { usize::from(concurrency) };
-    let mut listed = pin!(store.wait_until_ready());
+    let mut listed = pin!(store.wait_listed());
     let mut shutdown = pin!(shutdown);
     let (mut ready, mut stopping, mut asking) = (false, false, true);
     loop {
@@ -153,7 +154,7 @@ pub async fn run<K, Ctx, Fut>(
             while passes.len() < limit {
                 let Some((key, waited)) = queue.take() else { break };
                 metrics.queue_waited(controller, waited);
-                match store.get(&key) {
+                match store.get(key.namespace.as_deref().unwrap_or_default(), &key.name) {
                     Some(object) => {
                         let pass = AssertUnwindSafe(reconcile(object.clone(), ctx.clone())).catch_unwind();
                         passes.spawn(pass.map(move |outcome| (key, object, outcome)));
@@ -191,11 +192,7 @@ pub async fn run<K, Ctx, Fut>(
                 None => asking = false,
             },
             () = std::future::poll_fn(|cx| queue.poll_due(cx)), if !stopping => {}
-            listing = &mut listed, if !ready => match listing {
-                Ok(()) => ready = true,
-                // The watch that fills the cache is gone: only a shutdown drops it.
-                Err(_) => stopping = true,
-            },
+            () = &mut listed, if !ready => ready = true,
             () = &mut shutdown, if !stopping => stopping = true,
         }
     }

@@ -29,7 +29,7 @@ use kube::runtime::{WatchStreamExt, watcher};
 use crate::indexed::{IndexWriter, Indexed, indexed};
 use crate::kinds::{Watched, scoped_api};
 use crate::projection::{Cached, project};
-use crate::record::{Stored, stored_event};
+use crate::record::stored_event;
 use crate::runner::Triggers;
 
 /// Objects per page of a watch's list. Each page arrives whole (managedFields and all) before it
@@ -47,7 +47,7 @@ pub type NamespaceMeta = PartialObjectMeta<Namespace>;
 /// triggers must back off on their own: take them from `watches` (or `cache::ChildrenBuilder`).
 pub fn controller<K: Watched + Cached<Stored = K>>(watches: &SharedWatches) -> (Triggers<K>, Indexed<K>) {
     let (store, changes) = watches.watch::<K>(&Selector::default());
-    (Triggers::new(store.store().clone(), changes), store)
+    (Triggers::new(store.clone(), changes), store)
 }
 
 /// The watches of the controllers, one per kind and selector: each consumer gets the shared cache
@@ -82,7 +82,7 @@ impl SharedWatches {
         selector: &Selector,
     ) -> (Indexed<K::Stored>, impl Stream<Item = Result<K, watcher::Error>> + Send + use<K>) {
         self.shared_watch((TypeId::of::<K>(), selector.to_string()), || {
-            let (store, writer) = indexed::<K::Stored>((), <K::Stored as Stored<K>>::REFLECTED);
+            let (store, writer) = indexed::<K::Stored>();
             let config = watcher::Config::default().labels_from(selector);
             (store, cached_changes::<K>(&self.client, self.ns.as_deref(), config, writer))
         })
@@ -102,7 +102,7 @@ impl SharedWatches {
         }
         Some(self.shared_watch((TypeId::of::<NamespaceMeta>(), String::new()), || {
             // Read by name only: no controller reconciles them.
-            let (store, mut writer) = indexed::<NamespaceMeta>((), false);
+            let (store, mut writer) = indexed::<NamespaceMeta>();
             let api = kube::Api::<NamespaceMeta>::all(self.client.clone());
             let config = watcher::Config::default().any_semantic().page_size(LIST_PAGE);
             let events = watcher(api, config).default_backoff().modify(|n| n.metadata.managed_fields = None);
