@@ -22,6 +22,9 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tokio_util::time::delay_queue::{self, DelayQueue};
 
+/// Keys an emptied queue keeps room for.
+const KEPT_ROOM: usize = 64;
+
 /// Keys to reconcile: waiting in order, running, or due later.
 #[derive(Debug)]
 pub struct WorkQueue<T> {
@@ -88,6 +91,12 @@ impl<T: Hash + Eq + Clone> WorkQueue<T> {
     pub fn take(&mut self) -> Option<(T, Duration)> {
         let (key, since) = self.waiting.pop_front()?;
         self.queued.remove(&key);
+        if self.waiting.is_empty() {
+            // A burst (a first list, thousands of new objects) grew these; an idle queue gives
+            // the room back instead of keeping it for the process's life.
+            self.waiting.shrink_to(KEPT_ROOM);
+            self.queued.shrink_to(KEPT_ROOM);
+        }
         self.running.insert(key.clone(), false);
         Some((key, since.elapsed()))
     }
@@ -96,6 +105,9 @@ impl<T: Hash + Eq + Clone> WorkQueue<T> {
     /// `requeue_after` if any.
     pub fn done(&mut self, key: T, requeue_after: Option<Duration>) {
         let asked_again = self.running.remove(&key).unwrap_or(false);
+        if self.running.is_empty() {
+            self.running.shrink_to(KEPT_ROOM);
+        }
         match requeue_after {
             _ if asked_again => self.add(key),
             Some(delay) => self.add_after(key, delay),
@@ -109,6 +121,10 @@ impl<T: Hash + Eq + Clone> WorkQueue<T> {
         while let Poll::Ready(Some(expired)) = self.later.poll_expired(cx) {
             let key = expired.into_inner();
             self.timers.remove(&key);
+            if self.timers.is_empty() {
+                self.timers.shrink_to(KEPT_ROOM);
+                self.later.shrink_to_fit();
+            }
             self.add(key);
             moved = true;
         }
@@ -204,6 +220,19 @@ mod tests {
         tokio::time::advance(Duration::from_secs(3)).await;
         queue.add("a");
         assert_eq!(queue.take(), Some(("a", Duration::from_secs(3))));
+    }
+
+    #[test]
+    fn an_emptied_queue_gives_back_the_room_a_burst_took() {
+        let mut queue = WorkQueue::default();
+        for n in 0..10_000 {
+            queue.add(n);
+        }
+        while let Some((key, _)) = queue.take() {
+            queue.done(key, None);
+        }
+        let room = (queue.waiting.capacity(), queue.queued.capacity(), queue.running.capacity());
+        assert!(room.0 < 1_000 && room.1 < 1_000 && room.2 < 1_000, "{room:?}");
     }
 
     #[test]
