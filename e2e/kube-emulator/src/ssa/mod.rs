@@ -177,7 +177,7 @@ pub fn record_update(
     let root = structure.root();
     let old_object = old.map(managed::without_managed_fields);
     let new_object = managed::without_managed_fields(new);
-    let typable = |v: &Value| typed::field_set(v, root).is_ok();
+    let typable = |v: &Value| typed::typable(v, root);
     if !typable(&new_object) || old_object.as_ref().is_some_and(|o| !typable(o)) {
         return new_object;
     }

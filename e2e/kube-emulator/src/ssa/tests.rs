@@ -350,3 +350,19 @@ fn atomic_struct_items_and_crd_key_defaults() {
         json!({"k:{\"port\":80,\"protocol\":\"TCP\"}": {".": {}, "f:port": {}}})
     );
 }
+
+#[test]
+fn typability_is_judged_as_the_field_set_judges_it() {
+    let structure = deployments();
+    let containers = |items: Value| deployment(json!({"template": {"spec": {"containers": items}}}));
+    let objects = [
+        containers(json!([{"name": "a"}, {"name": "b"}])),
+        containers(json!([{"name": "a"}, {"name": "a"}])),
+        containers(json!([{"image": "nginx"}])),
+    ];
+    let judged: Vec<bool> = objects.iter().map(|o| typed::typable(o, structure.root())).collect();
+    assert_eq!(judged, [true, false, false]);
+    for object in &objects {
+        assert_eq!(typed::typable(object, structure.root()), typed::field_set(object, structure.root()).is_ok());
+    }
+}
