@@ -29,6 +29,7 @@ use crate::instruments::simulation::Simulation;
 use crate::meta::{is_deleting, meta_str, now_rfc3339};
 use crate::ops::{Cluster, PatchKind, Sub, WriteOptions};
 use crate::registry::ResourceType;
+use crate::selectors::LabelSelector;
 use crate::store::Change;
 
 const STATEFULSETS: &str = "apps/statefulsets";
@@ -38,8 +39,8 @@ const JOBS: &str = "batch/jobs";
 const PDBS: &str = "policy/poddisruptionbudgets";
 const HPAS: &str = "autoscaling/horizontalpodautoscalers";
 /// The real controller's default `--horizontal-pod-autoscaler-sync-period`. Its inputs here (the
-/// HPA's load annotation, its target, the namespace's pods) are all objects whose changes queue it
-/// at once; syncing every `delay` instead cost 300 HPAs 3,000 passes a second.
+/// HPA's load annotation, its target's scale and status) are objects whose changes queue it at
+/// once; syncing every `delay` instead cost 300 HPAs 3,000 passes a second.
 const HPA_SYNC_PERIOD: Duration = Duration::from_secs(15);
 /// Every kind the simulation acts on.
 const WATCHED: [&str; 8] = [DEPLOYMENTS, STATEFULSETS, SERVICES, REPLICASETS, PODS, JOBS, PDBS, HPAS];
@@ -52,6 +53,54 @@ enum Phase {
     Ready,
     /// Never-ready past its delay: the progress deadline was exceeded.
     Stuck,
+}
+
+/// What a budget or an autoscaler follows, as the real controllers hear of changes: the disruption
+/// controller of the pods its selector matches (and here of the workloads whose pods they are, for
+/// their scale); the autoscaler of its target only (the real one reads pods at each periodic sync).
+/// Queuing every budget and autoscaler of a namespace at each pod change made most of their passes.
+#[derive(Debug)]
+enum Follows {
+    /// None: a budget without a usable selector, which matches no pod.
+    Budget(Option<LabelSelector>),
+    Autoscaler {
+        storage: &'static str,
+        name: String,
+    },
+}
+
+impl Follows {
+    fn budget(pdb: &Value) -> Self {
+        let selector = pdb.pointer("/spec/selector").and_then(|s| LabelSelector::from_object(s).ok());
+        // An empty or unreadable selector matches no pod (see `replicas::budget`).
+        Follows::Budget(selector.filter(|s| !s.is_empty()))
+    }
+
+    fn autoscaler(hpa: &Value) -> Self {
+        let target = |field: &str| hpa.pointer(&format!("/spec/scaleTargetRef/{field}")).and_then(Value::as_str);
+        let storage = match target("kind") {
+            Some("Deployment") => DEPLOYMENTS,
+            Some("StatefulSet") => STATEFULSETS,
+            Some("ReplicaSet") => REPLICASETS,
+            _ => "",
+        };
+        Follows::Autoscaler { storage, name: target("name").unwrap_or_default().to_string() }
+    }
+
+    /// Whether a change of `object` (of storage `storage`) concerns the follower.
+    fn hears(&self, storage: &str, object: &Value) -> bool {
+        match self {
+            Follows::Budget(None) => false,
+            Follows::Budget(Some(selector)) => match storage {
+                PODS => selector.matches(object),
+                DEPLOYMENTS | STATEFULSETS | REPLICASETS => {
+                    object.pointer("/spec/template").is_some_and(|template| selector.matches(template))
+                }
+                _ => false,
+            },
+            Follows::Autoscaler { storage: target, name } => storage == *target && meta_str(object, "name") == name,
+        }
+    }
 }
 
 /// When the current generation of a workload was first seen.
@@ -74,8 +123,8 @@ struct Sim {
     next_ip: u32,
     used_ips: HashSet<String>,
     last_rv: u64,
-    /// The budgets and autoscalers of each namespace (they follow its pods and workloads).
-    by_namespace: HashMap<String, BTreeSet<ObjKey>>,
+    /// The budgets and autoscalers of each namespace, with what each follows.
+    by_namespace: HashMap<String, HashMap<ObjKey, Follows>>,
 }
 
 /// The simulation's task: runs until the cluster is dropped.
@@ -148,10 +197,7 @@ impl Sim {
                 if storage == SERVICES {
                     self.note_ip(obj);
                 }
-                if storage == PDBS || storage == HPAS {
-                    let key = ObjKey::of_object(storage, obj);
-                    self.by_namespace.entry(key.namespace.clone()).or_default().insert(key);
-                }
+                self.note_follower(ObjKey::of_object(storage, obj), Some(obj));
                 self.enqueue(ObjKey::of_object(storage, obj));
             }
         }
@@ -185,17 +231,38 @@ impl Sim {
                 });
             }
         }
-        match change.storage.as_str() {
-            PDBS | HPAS => {
-                self.by_namespace.entry(change.namespace.clone()).or_default().insert(ObjKey::of(change));
-            }
-            PODS | DEPLOYMENTS | STATEFULSETS | REPLICASETS => {
-                let related: Vec<ObjKey> =
-                    self.by_namespace.get(&change.namespace).into_iter().flatten().cloned().collect();
-                related.into_iter().for_each(|k| self.enqueue(k));
-            }
-            _ => {}
-        }
+        let deleted = change.kind == crate::store::EventType::Deleted;
+        self.note_follower(ObjKey::of(change), (!deleted).then_some(&*change.object));
+        // Budgets and autoscalers hear of what they follow, before and after the change.
+        let followers: Vec<ObjKey> = self
+            .by_namespace
+            .get(&change.namespace)
+            .into_iter()
+            .flatten()
+            .filter(|(_, follows)| {
+                [Some(&change.object), change.old.as_ref()]
+                    .into_iter()
+                    .flatten()
+                    .any(|o| follows.hears(&change.storage, o))
+            })
+            .map(|(key, _)| key.clone())
+            .collect();
+        followers.into_iter().for_each(|k| self.enqueue(k));
+    }
+
+    /// Records (or forgets, when `obj` is None) what a budget or an autoscaler follows.
+    fn note_follower(&mut self, key: ObjKey, obj: Option<&Value>) {
+        let follows = match (key.storage.as_str(), obj) {
+            (PDBS | HPAS, None) => None,
+            (PDBS, Some(pdb)) => Some(Follows::budget(pdb)),
+            (HPAS, Some(hpa)) => Some(Follows::autoscaler(hpa)),
+            _ => return,
+        };
+        let followers = self.by_namespace.entry(key.namespace.clone()).or_default();
+        match follows {
+            Some(follows) => followers.insert(key, follows),
+            None => followers.remove(&key),
+        };
     }
 
     fn note_ip(&mut self, svc: &Value) {
@@ -269,8 +336,8 @@ impl Sim {
             JOBS => replicas::job(c, &rt, &obj),
             PDBS => replicas::budget(c, &rt, &obj),
             HPAS => {
-                // Besides the changes of the HPA and of its namespace's workloads and pods, the
-                // autoscaler syncs periodically, as the real one does.
+                // Besides the changes of the HPA and of its target, the autoscaler syncs
+                // periodically, as the real one does.
                 self.timers.insert((Instant::now() + HPA_SYNC_PERIOD, key.clone()));
                 replicas::autoscale(c, &rt, &obj)
             }
@@ -538,6 +605,30 @@ mod tests {
         assert_eq!(parse_duration("0"), Some(Duration::ZERO));
         assert_eq!(parse_duration("soon"), None);
         assert_eq!(parse_duration("5"), None);
+    }
+
+    #[test]
+    fn a_budget_hears_the_pods_it_selects_and_their_workloads() {
+        let budget = Follows::budget(&json!({"spec": {"selector": {"matchLabels": {"app": "db"}}}}));
+        let labelled = |app: &str| json!({"metadata": {"name": "x", "labels": {"app": app}}});
+        assert!(budget.hears(PODS, &labelled("db")));
+        assert!(!budget.hears(PODS, &labelled("web")));
+        let set = |app: &str| json!({"metadata": {"name": "db"}, "spec": {"template": labelled(app)}});
+        assert!(budget.hears(STATEFULSETS, &set("db")));
+        assert!(!budget.hears(STATEFULSETS, &set("web")));
+        assert!(!budget.hears(SERVICES, &labelled("db")));
+        let selecting_nothing = Follows::budget(&json!({"spec": {"selector": {}}}));
+        assert!(!selecting_nothing.hears(PODS, &labelled("db")));
+    }
+
+    #[test]
+    fn an_autoscaler_hears_its_target_only() {
+        let hpa = Follows::autoscaler(&json!({"spec": {"scaleTargetRef": {"kind": "Deployment", "name": "web"}}}));
+        let named = |name: &str| json!({"metadata": {"name": name}});
+        assert!(hpa.hears(DEPLOYMENTS, &named("web")));
+        assert!(!hpa.hears(DEPLOYMENTS, &named("api")));
+        assert!(!hpa.hears(STATEFULSETS, &named("web")));
+        assert!(!hpa.hears(PODS, &named("web-1")));
     }
 
     #[test]
