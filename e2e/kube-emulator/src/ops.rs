@@ -1,6 +1,8 @@
 //! The write pipeline and reads: decode -> patch -> status/generation rules -> schema ->
-//! managed fields -> no-op check -> commit. Every operation runs under the store lock, so a
-//! read-modify-write is atomic and the RV order equals the commit order.
+//! managed fields -> no-op check -> commit. A write is computed outside the store's lock and
+//! committed under it only if its object is still the one it was computed from (else computed
+//! again), so a read-modify-write is atomic, writes to different objects are computed in
+//! parallel, and the RV order equals the commit order. Deletions run under the lock.
 
 use std::sync::Arc;
 
@@ -319,29 +321,76 @@ impl Cluster {
     }
 
     // ---------------------------------------------------------------- writes
+    //
+    // A write is computed without the store's lock, against the stored object as it was when the
+    // write began (its base), and stored only if the base is still what is stored: the
+    // compare-and-swap of the real server's GuaranteedUpdate. A write that lost the race is
+    // computed again from the new state, as the real server's is. The lock guards only the
+    // compare and the commit, so writes to different objects are computed in parallel.
 
     /// Runs a create, update or patch.
     pub fn write(&self, t: &Target, op: &WriteOp, o: &WriteOptions) -> ApiResult<Written> {
+        for _ in 0..COMMIT_ATTEMPTS {
+            let draft = self.draft(t, op, o)?;
+            if o.dry_run {
+                return Ok(draft.written);
+            }
+            if let Some(written) = self.commit(t, draft)? {
+                return Ok(written);
+            }
+        }
+        Err(ApiError::stale(t.subject()))
+    }
+
+    /// Computes a write without storing it: what a dry run answers, and what admission sees.
+    pub fn draft(&self, t: &Target, op: &WriteOp, o: &WriteOptions) -> ApiResult<Draft> {
         match op {
-            WriteOp::Create(body) => self.create(t, body.clone(), o),
-            WriteOp::Replace(body) => self.replace(t, body.clone(), o),
-            WriteOp::Patch(kind, patch) => self.patch(t, *kind, patch, o),
+            WriteOp::Create(body) => self.draft_create(t, body.clone(), o, Managed::Record, Base::Absent),
+            WriteOp::Replace(body) => {
+                check_replace_names_rv(t, body)?;
+                self.draft_change(t, o, Managed::Record, |_| Ok(body.clone()))
+            }
+            WriteOp::Patch(PatchKind::Apply, applied) => self.draft_apply(t, applied, o),
+            WriteOp::Patch(kind, patch) => {
+                if *kind == PatchKind::Strategic && t.rt.custom && t.sub != Some(Sub::Scale) {
+                    return Err(ApiError::unsupported_patch_type());
+                }
+                let (group, k) = (t.rt.group.as_str(), t.rt.kind.as_str());
+                self.draft_change(t, o, Managed::Record, |live| match kind {
+                    PatchKind::Json => adapters::json_patch(live, patch),
+                    PatchKind::Merge => adapters::checked_merge_patch(live, patch),
+                    PatchKind::Strategic => adapters::strategic_merge_patch(live, patch, group, k),
+                    PatchKind::Apply => unreachable_apply(),
+                })
+            }
         }
     }
 
-    /// Stores an object a dry run of [`Cluster::write`] computed, which admission may have changed
-    /// since (and a conversion webhook converted, when `t` is at the storage version): the write
-    /// pipeline's rules run again, managedFields stay as they are, and an update fails with a
-    /// Conflict if the stored object changed since the draft (its resourceVersion says so).
-    pub fn commit_draft(&self, t: &Target, object: Value, created: bool, o: &WriteOptions) -> ApiResult<Written> {
-        let mut st = self.store.lock();
-        if created {
-            return self.create_locked(&mut st, t, object, o, Managed::Applied);
+    /// Computes `object` (a draft admission changed, or converted to the storage version when `t`
+    /// is there) as the write of `draft`: the pipeline's rules run again against the same base;
+    /// managedFields stay as they are.
+    pub fn redraft(&self, t: &Target, object: Value, draft: &Draft, o: &WriteOptions) -> ApiResult<Draft> {
+        match &draft.base {
+            Base::Stored(base) if t.sub == Some(Sub::Scale) => self.draft_scale(t, o, base.clone(), |_| Ok(object)),
+            Base::Stored(base) => self.draft_update(t, o, Managed::Applied, base.clone(), |_| Ok(object)),
+            absent => self.draft_create(t, object, o, Managed::Applied, absent.clone()),
         }
-        if t.sub == Some(Sub::Scale) {
-            return self.update_scale(&mut st, t, o, |_| Ok(object));
-        }
-        self.update_locked(&mut st, t, o, Managed::Applied, |_| Ok(object))
+    }
+
+    /// Stores a draft if its base is still what is stored; None when it is not (the write must
+    /// be computed again).
+    pub fn commit(&self, t: &Target, draft: Draft) -> ApiResult<Option<Written>> {
+        let Some(change) = draft.change else {
+            return Ok(Some(draft.written));
+        };
+        let stored = {
+            let mut st = self.store.lock();
+            self.commit_locked(&mut st, t, &draft.base, change)?
+        };
+        let Some(stored) = stored else {
+            return Ok(None);
+        };
+        Ok(Some(Written { object: answer(t, &stored)?, ..draft.written }))
     }
 
     /// Stores `objects` as a backup of etcd holds them: each keeps its uid, creation time,
@@ -371,18 +420,70 @@ impl Cluster {
     }
 
     pub fn create(&self, t: &Target, body: Value, o: &WriteOptions) -> ApiResult<Written> {
-        let mut st = self.store.lock();
-        self.create_locked(&mut st, t, body, o, Managed::Record)
+        self.write(t, &WriteOp::Create(body), o)
     }
 
-    fn create_locked(
+    /// PUT.
+    pub fn replace(&self, t: &Target, body: Value, o: &WriteOptions) -> ApiResult<Written> {
+        self.write(t, &WriteOp::Replace(body), o)
+    }
+
+    /// PUT under a lock already held (e.g. the eviction's update of a budget).
+    pub(crate) fn replace_locked(
         &self,
         st: &mut State,
         t: &Target,
         body: Value,
         o: &WriteOptions,
-        managed: Managed,
     ) -> ApiResult<Written> {
+        let base = st.get(t.rt.key(), &t.namespace, &t.name).ok_or_else(|| ApiError::not_found(t.subject()))?;
+        let draft = self.draft_update(t, o, Managed::Record, base, |_| Ok(body.clone()))?;
+        let Some(change) = draft.change else {
+            return Ok(draft.written);
+        };
+        let stored = self.commit_locked(st, t, &draft.base, change)?.ok_or_else(|| ApiError::stale(t.subject()))?;
+        Ok(Written { object: answer(t, &stored)?, ..draft.written })
+    }
+
+    pub fn patch(&self, t: &Target, kind: PatchKind, patch: &Value, o: &WriteOptions) -> ApiResult<Written> {
+        self.write(t, &WriteOp::Patch(kind, patch.clone()), o)
+    }
+
+    /// Under the lock: the compare and the store. A create finds no object of its name (an
+    /// apply's create that lost the race is computed again, as an update); an update finds its
+    /// base still stored.
+    fn commit_locked(&self, st: &mut State, t: &Target, base: &Base, change: Value) -> ApiResult<Option<Arc<Value>>> {
+        match base {
+            Base::Stored(base) => {
+                let current = st.get(t.rt.key(), &t.namespace, &t.name);
+                if !current.is_some_and(|c| Arc::ptr_eq(&c, base)) {
+                    return Ok(None);
+                }
+                self.store_update(st, t, change).map(Some)
+            }
+            Base::Absent | Base::AbsentForApply => {
+                let (namespace, name) =
+                    (meta_str(&change, "namespace").to_string(), meta_str(&change, "name").to_string());
+                if matches!(base, Base::AbsentForApply) && st.get(t.rt.key(), &namespace, &name).is_some() {
+                    return Ok(None);
+                }
+                check_create(st, &t.rt, &namespace, &name)?;
+                if t.rt.group == "apiextensions.k8s.io" {
+                    crd::register(st, &change)?;
+                }
+                Ok(Some(st.put(t.rt.key(), &namespace, &name, change)))
+            }
+        }
+    }
+
+    fn draft_create(
+        &self,
+        t: &Target,
+        body: Value,
+        o: &WriteOptions,
+        managed: Managed,
+        base: Base,
+    ) -> ApiResult<Draft> {
         if t.sub.is_some() {
             return Err(ApiError::method_not_allowed(
                 "the server does not allow this method on the requested resource",
@@ -399,12 +500,8 @@ impl Cluster {
         check_namespace(&t.rt, &t.namespace, &mut obj)?;
         let name = assign_name(&t.rt, &mut obj)?;
         let namespace = meta_str(&obj, "namespace").to_string();
-        if t.rt.namespaced {
-            check_namespace_open(st, &namespace, &t.rt, &name)?;
-        }
-        if st.get(t.rt.key(), &namespace, &name).is_some() {
-            return Err(ApiError::already_exists(t.rt.subject(&name)));
-        }
+        // Checked now for the error a client sees first, and again at the commit.
+        check_create(&self.store.lock(), &t.rt, &namespace, &name)?;
         init_metadata(&t.rt, &mut obj);
         crate::defaults::apply(&t.rt, &mut obj);
         crate::defaults::generate_job_selector(&t.rt, &mut obj);
@@ -422,79 +519,20 @@ impl Cluster {
             crd::prepare(&mut obj)?;
             add_finalizer(&mut obj, crd::CLEANUP_FINALIZER);
         } else if t.rt.custom {
-            crd::check_not_terminating(st, &t.rt)?;
             warnings = apply_schema(&t.rt, &t.version, &mut obj, None, o)?;
             if t.version != t.rt.storage_version {
                 coerce_at(&t.rt, &t.rt.storage_version, &mut obj);
             }
         }
-        let manager = o.field_manager.as_deref().unwrap_or("unknown");
         if managed == Managed::Record {
+            let manager = o.field_manager.as_deref().unwrap_or("unknown");
             obj = adapters::record_update(None, obj, manager, None, &t.rt, &t.version);
         }
-        if o.dry_run {
-            return Ok(Written { object: present(&t.rt, &t.version, &obj), created: true, warnings });
-        }
-        if t.rt.group == "apiextensions.k8s.io" {
-            crd::register(st, &obj)?;
-        }
-        let stored = st.put(t.rt.key(), &namespace, &name, obj);
-        Ok(Written { object: present(&t.rt, &t.version, &stored), created: true, warnings })
+        let written = Written { object: answer(t, &obj)?, created: true, warnings };
+        Ok(Draft { written, change: Some(obj), base })
     }
 
-    /// PUT.
-    pub fn replace(&self, t: &Target, body: Value, o: &WriteOptions) -> ApiResult<Written> {
-        let mut st = self.store.lock();
-        if body.pointer("/metadata/resourceVersion").and_then(Value::as_str).is_none_or(str::is_empty)
-            && t.rt.custom
-            && t.sub.is_none()
-        {
-            let cause = Cause::new(
-                "FieldValueInvalid",
-                "metadata.resourceVersion",
-                "Invalid value: 0x0: must be specified for an update",
-            );
-            return Err(ApiError::invalid(&t.rt.kind_group(), &t.name, vec![cause]));
-        }
-        if t.sub == Some(Sub::Scale) {
-            return self.update_scale(&mut st, t, o, |_| Ok(body));
-        }
-        self.update_locked(&mut st, t, o, Managed::Record, move |_| Ok(body))
-    }
-
-    /// PUT under a lock already held (e.g. the eviction's update of a budget).
-    pub(crate) fn replace_locked(
-        &self,
-        st: &mut State,
-        t: &Target,
-        body: Value,
-        o: &WriteOptions,
-    ) -> ApiResult<Written> {
-        self.update_locked(st, t, o, Managed::Record, move |_| Ok(body))
-    }
-
-    pub fn patch(&self, t: &Target, kind: PatchKind, patch: &Value, o: &WriteOptions) -> ApiResult<Written> {
-        if kind == PatchKind::Strategic && t.rt.custom && t.sub != Some(Sub::Scale) {
-            return Err(ApiError::unsupported_patch_type());
-        }
-        let mut st = self.store.lock();
-        if kind == PatchKind::Apply {
-            return self.apply_locked(&mut st, t, patch, o);
-        }
-        let (group, k) = (t.rt.group.clone(), t.rt.kind.clone());
-        let apply = move |live: &Value| match kind {
-            PatchKind::Json => adapters::json_patch(live, patch),
-            PatchKind::Merge => adapters::checked_merge_patch(live, patch),
-            PatchKind::Strategic => adapters::strategic_merge_patch(live, patch, &group, &k),
-            PatchKind::Apply => unreachable_apply(),
-        };
-        if t.sub == Some(Sub::Scale) {
-            return self.update_scale(&mut st, t, o, apply);
-        }
-        self.update_locked(&mut st, t, o, Managed::Record, apply)
-    }
-
-    fn apply_locked(&self, st: &mut State, t: &Target, applied: &Value, o: &WriteOptions) -> ApiResult<Written> {
+    fn draft_apply(&self, t: &Target, applied: &Value, o: &WriteOptions) -> ApiResult<Draft> {
         let manager = o.field_manager.clone().filter(|m| !m.is_empty()).ok_or_else(|| {
             // The real server words this as a PatchOptions validation error.
             ApiError::invalid(
@@ -504,43 +542,56 @@ impl Cluster {
             )
         })?;
         let sub = t.sub.map(Sub::as_str);
-        let exists = st.get(t.rt.key(), &t.namespace, &t.name).is_some();
-        if !exists {
+        let Some(base) = self.stored(t) else {
             if t.sub.is_some() {
                 return Err(ApiError::not_found(t.subject()));
             }
             let mut obj = adapters::server_side_apply(None, applied, &manager, sub, o.force, &t.rt, &t.version)?;
-            let m = meta_mut(&mut obj);
-            m.entry("name").or_insert_with(|| Value::String(t.name.clone()));
+            meta_mut(&mut obj).entry("name").or_insert_with(|| Value::String(t.name.clone()));
             let o = WriteOptions { field_manager: Some(manager), ..o.clone() };
-            return self.create_locked(st, t, obj, &o, Managed::Applied);
-        }
-        let force = o.force;
-        let (rt, version) = (t.rt.clone(), t.version.clone());
-        self.update_locked(st, t, o, Managed::Applied, |live| {
-            adapters::server_side_apply(Some(live), applied, &manager, sub, force, &rt, &version)
+            return self.draft_create(t, obj, &o, Managed::Applied, Base::AbsentForApply);
+        };
+        self.draft_update(t, o, Managed::Applied, base, |live| {
+            adapters::server_side_apply(Some(live), applied, &manager, sub, o.force, &t.rt, &t.version)
         })
     }
 
-    /// Read-modify-write of one object: `make` turns the live object (as the client sees it)
-    /// into the desired one; the rules of the subresource, generation, deletion and no-op apply.
-    fn update_locked(
+    /// An update or a non-apply patch of the stored object: of its scale, or of itself.
+    fn draft_change(
         &self,
-        st: &mut State,
         t: &Target,
         o: &WriteOptions,
         managed: Managed,
         make: impl FnOnce(&Value) -> ApiResult<Value>,
-    ) -> ApiResult<Written> {
+    ) -> ApiResult<Draft> {
+        let base = self.stored(t).ok_or_else(|| ApiError::not_found(t.subject()))?;
+        if t.sub == Some(Sub::Scale) {
+            return self.draft_scale(t, o, base, make);
+        }
+        self.draft_update(t, o, managed, base, make)
+    }
+
+    /// The write of one object: `make` turns the object (as the client sees it) into the
+    /// desired one; the rules of the subresource, generation, deletion and no-op apply.
+    fn draft_update(
+        &self,
+        t: &Target,
+        o: &WriteOptions,
+        managed: Managed,
+        base: Arc<Value>,
+        make: impl FnOnce(&Value) -> ApiResult<Value>,
+    ) -> ApiResult<Draft> {
         if t.sub == Some(Sub::Status) && !t.rt.has_status(&t.version) {
             return Err(ApiError::no_route());
         }
-        let stored = st.get(t.rt.key(), &t.namespace, &t.name).ok_or_else(|| ApiError::not_found(t.subject()))?;
         // The rules below compare the old and the new object at the request's version (both
         // labelled with the storage version's apiVersion, as stored objects are).
         let live = match &o.seen {
+            Some(seen) if resource_version(seen) != resource_version(&base) => {
+                return Err(ApiError::stale(t.subject()));
+            }
             Some(seen) => Arc::new(to_storage(&t.rt, &t.version, (**seen).clone())?),
-            None => stored,
+            None => base.clone(),
         };
         let desired = make(&present(&t.rt, &t.version, &live))?;
         let mut new = to_storage(&t.rt, &t.version, desired)?;
@@ -579,13 +630,10 @@ impl Cluster {
             Managed::Applied => new,
         };
         copy_rv(&live, &mut new);
-        if new == *live || o.dry_run {
-            // A write that changes nothing is not a write: no RV bump, no watch event.
-            let shown = if o.dry_run { &new } else { &live };
-            return Ok(Written { object: present(&t.rt, &t.version, shown), created: false, warnings });
-        }
-        let stored = self.commit(st, t, new)?;
-        Ok(Written { object: present(&t.rt, &t.version, &stored), created: false, warnings })
+        // A write that changes nothing is not a write: no RV bump, no watch event.
+        let change = (new != *live).then_some(new);
+        let written = Written { object: answer(t, change.as_ref().unwrap_or(&live))?, created: false, warnings };
+        Ok(Draft { written, change, base: Base::Stored(base) })
     }
 
     /// Status separation, server-owned metadata, finalizer and generation rules.
@@ -648,7 +696,7 @@ impl Cluster {
     }
 
     /// Stores an updated object, or removes it when its deletion is complete.
-    fn commit(&self, st: &mut State, t: &Target, new: Value) -> ApiResult<Arc<Value>> {
+    fn store_update(&self, st: &mut State, t: &Target, new: Value) -> ApiResult<Arc<Value>> {
         let (ns, name) = (t.namespace.as_str(), t.name.as_str());
         if t.rt.group == "apiextensions.k8s.io" {
             crd::register(st, &new)?;
@@ -843,26 +891,91 @@ impl Cluster {
 
     // ---------------------------------------------------------------- scale
 
-    fn update_scale(
+    /// A write of an object's scale: `make` turns the Scale into the desired one, whose replicas
+    /// the object takes.
+    fn draft_scale(
         &self,
-        st: &mut State,
         t: &Target,
         o: &WriteOptions,
+        base: Arc<Value>,
         make: impl FnOnce(&Value) -> ApiResult<Value>,
-    ) -> ApiResult<Written> {
-        let live = st.get(t.rt.key(), &t.namespace, &t.name).ok_or_else(|| ApiError::not_found(t.subject()))?;
-        let scale = make(&scale_view(&t.rt, &t.version, &live)?)?;
+    ) -> ApiResult<Draft> {
+        let scale = make(&scale_view(&t.rt, &t.version, &base)?)?;
         let replicas = scale.pointer("/spec/replicas").cloned().unwrap_or(json!(0));
         let path = scale_paths(&t.rt, &t.version).ok_or_else(ApiError::no_route)?.0;
         let main = Target { sub: None, ..t.clone() };
-        let written = self.update_locked(st, &main, o, Managed::Record, |obj| {
+        let draft = self.draft_update(&main, o, Managed::Record, base, |obj| {
             let mut obj = obj.clone();
             set_path(&mut obj, &path, replicas);
             Ok(obj)
         })?;
-        let stored = st.get(t.rt.key(), &t.namespace, &t.name).unwrap_or_else(|| Arc::new(written.object));
-        Ok(Written { object: scale_view(&t.rt, &t.version, &stored)?, created: false, warnings: Vec::new() })
+        let shown = match (&draft.change, &draft.base) {
+            (Some(change), _) => scale_view(&t.rt, &t.version, change)?,
+            (None, Base::Stored(base)) => scale_view(&t.rt, &t.version, base)?,
+            (None, _) => return Err(ApiError::internal("a scale has no object to show")),
+        };
+        Ok(Draft { written: Written { object: shown, created: false, warnings: Vec::new() }, ..draft })
     }
+}
+
+/// What a draft was computed from, for the compare at its commit.
+#[derive(Debug, Clone)]
+enum Base {
+    /// A create: it fails with AlreadyExists if the name is taken meanwhile.
+    Absent,
+    /// An apply's create: if the name is taken meanwhile, the apply is computed again as an update.
+    AbsentForApply,
+    /// An update of this stored object.
+    Stored(Arc<Value>),
+}
+
+/// A write computed but not stored (see the writes section of [`Cluster`]).
+#[derive(Debug, Clone)]
+pub struct Draft {
+    /// What the client is answered if the draft is stored as it is (a dry run's answer).
+    pub written: Written,
+    /// What to store, at the storage version; None when the write changes nothing.
+    change: Option<Value>,
+    base: Base,
+}
+
+/// How many times a write is computed again after losing the race for its object.
+const COMMIT_ATTEMPTS: usize = 100;
+
+/// The object as the client asked for it: its version, or the Scale it addressed.
+fn answer(t: &Target, obj: &Value) -> ApiResult<Value> {
+    match t.sub {
+        Some(Sub::Scale) => scale_view(&t.rt, &t.version, obj),
+        _ => Ok(present(&t.rt, &t.version, obj)),
+    }
+}
+
+/// A PUT of a custom resource names the resourceVersion it replaces.
+fn check_replace_names_rv(t: &Target, body: &Value) -> ApiResult<()> {
+    let named = body.pointer("/metadata/resourceVersion").and_then(Value::as_str).is_some_and(|rv| !rv.is_empty());
+    if named || !t.rt.custom || t.sub.is_some() {
+        return Ok(());
+    }
+    let cause = Cause::new(
+        "FieldValueInvalid",
+        "metadata.resourceVersion",
+        "Invalid value: 0x0: must be specified for an update",
+    );
+    Err(ApiError::invalid(&t.rt.kind_group(), &t.name, vec![cause]))
+}
+
+/// A create may proceed: its namespace is open, its name free, its CRD not being deleted.
+fn check_create(st: &State, rt: &ResourceType, namespace: &str, name: &str) -> ApiResult<()> {
+    if rt.namespaced {
+        check_namespace_open(st, namespace, rt, name)?;
+    }
+    if st.get(rt.key(), namespace, name).is_some() {
+        return Err(ApiError::already_exists(rt.subject(name)));
+    }
+    if rt.custom {
+        crd::check_not_terminating(st, rt)?;
+    }
+    Ok(())
 }
 
 fn unreachable_apply() -> ApiResult<Value> {

@@ -18,7 +18,7 @@ use crate::auth::UserInfo;
 use crate::auth::escalation;
 use crate::errors::{ApiError, ApiResult};
 use crate::meta::{meta_str, resource_version};
-use crate::ops::{Cluster, Filter, ListPage, ListQuery, Sub, Target, WriteOp, WriteOptions, Written, present};
+use crate::ops::{Cluster, Draft, Filter, ListPage, ListQuery, Sub, Target, WriteOp, WriteOptions, Written, present};
 use crate::registry::ResourceType;
 use crate::watch::{self, Shape, WatchParams};
 use crate::webhooks::admission::{self, Verdict, Webhook};
@@ -194,30 +194,20 @@ impl Context {
         if !converts(t) && !escalation::applies(t, user) && !self.has_webhooks() {
             return self.cluster.write(t, &op, &o);
         }
+        let stale = ApiError::stale(t.rt.subject(&t.name));
         for _ in 0..ATTEMPTS {
             // Boxed: the webhook calls make a large future, which the one-step path should not
             // carry on the stack of every request.
-            if let Some(written) = Box::pin(self.write_once(t, &op, &o, user)).await? {
-                return Ok(written);
+            match Box::pin(self.write_once(t, &op, &o, user)).await {
+                Ok(Some(written)) => return Ok(written),
+                // The object changed since the draft; unless the request named the version it
+                // expected, the write is computed again, from the new state.
+                Ok(None) => {}
+                Err(e) if e == stale && !op.names_resource_version() => {}
+                Err(e) => return Err(e),
             }
         }
-        Err(ApiError::stale(t.rt.subject(&t.name)))
-    }
-
-    /// The final step of a write: None when the stored object changed since the draft and the
-    /// request did not name the resourceVersion it expected (then the write is computed again).
-    fn commit(
-        &self,
-        t: &Target,
-        object: Value,
-        created: bool,
-        op: &WriteOp,
-        o: &WriteOptions,
-    ) -> ApiResult<Option<Written>> {
-        match self.cluster.commit_draft(t, object, created, o) {
-            Err(e) if e == ApiError::stale(t.rt.subject(&t.name)) && !op.names_resource_version() => Ok(None),
-            result => result.map(Some),
-        }
+        Err(stale)
     }
 
     fn has_webhooks(&self) -> bool {
@@ -235,63 +225,65 @@ impl Context {
     ) -> ApiResult<Option<Written>> {
         let (admitted, warnings) = self.admitted_draft(t, op, o, user).await?;
         if o.dry_run {
-            return Ok(Some(Written { warnings, ..admitted }));
+            return Ok(Some(Written { warnings, ..admitted.written }));
         }
-        let stored = self.store(t, admitted, op, o).await?;
+        let stored = self.store(t, admitted, o).await?;
         Ok(stored.map(|w| Written { warnings, ..w }))
     }
 
-    /// The write computed as a dry run (at the request's version), through the mutating
-    /// webhooks, the escalation check, the schema again and the validating webhooks; with the
-    /// warnings gathered.
+    /// The write computed as a draft (at the request's version), through the mutating
+    /// webhooks, the escalation check, the schema again if a webhook changed it, and the
+    /// validating webhooks; with the warnings gathered.
     async fn admitted_draft(
         &self,
         t: &Target,
         op: &WriteOp,
         o: &WriteOptions,
         user: &UserInfo,
-    ) -> ApiResult<(Written, Vec<String>)> {
+    ) -> ApiResult<(Draft, Vec<String>)> {
         let stored = self.cluster.stored(t);
         let seen = match &stored {
             Some(s) if converts(t) => Some(Arc::new(self.convert_one(&t.rt, (**s).clone(), &t.version).await?)),
             _ => None,
         };
         let old = seen.as_deref().cloned().or_else(|| stored.as_ref().map(|s| present(&t.rt, &t.version, s)));
-        let draft_options = WriteOptions { dry_run: true, seen, ..o.clone() };
-        let draft = self.cluster.write(t, op, &draft_options)?;
+        let draft_options = WriteOptions { seen, ..o.clone() };
+        let draft = self.cluster.draft(t, op, &draft_options)?;
         let mut admission = Admission {
             t,
             user,
-            operation: if draft.created { "CREATE" } else { "UPDATE" },
-            name: meta_str(&draft.object, "name").to_string(),
-            object: Some(draft.object.clone()),
-            old: if draft.created { None } else { old },
+            operation: if draft.written.created { "CREATE" } else { "UPDATE" },
+            name: meta_str(&draft.written.object, "name").to_string(),
+            object: Some(draft.written.object.clone()),
+            old: if draft.written.created { None } else { old },
             dry_run: o.dry_run,
             options: options(op, o),
         };
-        let mut warnings = draft.warnings.clone();
+        let mut warnings = draft.written.warnings.clone();
         let checked = if self.admit(&mut admission, true, &mut warnings).await? {
             let mutated = admission.object.clone().unwrap_or(json!({}));
-            self.cluster.commit_draft(t, mutated, draft.created, &draft_options)?
+            self.cluster.redraft(t, mutated, &draft, &draft_options)?
         } else {
             draft
         };
         if escalation::applies(t, user) {
-            escalation::check(&self.cluster, user, t, &checked.object, admission.old.as_ref())?;
+            escalation::check(&self.cluster, user, t, &checked.written.object, admission.old.as_ref())?;
         }
-        admission.object = Some(checked.object.clone());
+        admission.object = Some(checked.written.object.clone());
         self.admit(&mut admission, false, &mut warnings).await?;
         Ok((checked, warnings))
     }
 
     /// Stores an admitted draft (converted to the storage version if it must be) and answers at
     /// the request's version; None when the object changed since the draft.
-    async fn store(&self, t: &Target, admitted: Written, op: &WriteOp, o: &WriteOptions) -> ApiResult<Option<Written>> {
+    async fn store(&self, t: &Target, admitted: Draft, o: &WriteOptions) -> ApiResult<Option<Written>> {
         if !converts(t) {
-            return self.commit(t, admitted.object, admitted.created, op, o);
+            return self.cluster.commit(t, admitted);
         }
-        let stored_form = self.convert_one(&t.rt, admitted.object, &t.rt.storage_version).await?;
-        let Some(written) = self.commit(&at_storage(t), stored_form, admitted.created, op, o)? else {
+        let storage = at_storage(t);
+        let stored_form = self.convert_one(&t.rt, admitted.written.object.clone(), &t.rt.storage_version).await?;
+        let draft = self.cluster.redraft(&storage, stored_form, &admitted, o)?;
+        let Some(written) = self.cluster.commit(&storage, draft)? else {
             return Ok(None);
         };
         let object = self.convert_one(&t.rt, written.object, &t.version).await?;
