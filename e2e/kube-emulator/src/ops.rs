@@ -4,6 +4,7 @@
 //! again), so a read-modify-write is atomic, writes to different objects are computed in
 //! parallel, and the RV order equals the commit order. Deletions run under the lock.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use serde_json::{Value, json};
@@ -333,7 +334,7 @@ impl Cluster {
         for _ in 0..COMMIT_ATTEMPTS {
             let draft = self.draft(t, op, o)?;
             if o.dry_run {
-                return Ok(draft.written);
+                return draft.written(t);
             }
             if let Some(written) = self.commit(t, draft)? {
                 return Ok(written);
@@ -380,17 +381,17 @@ impl Cluster {
     /// Stores a draft if its base is still what is stored; None when it is not (the write must
     /// be computed again).
     pub fn commit(&self, t: &Target, draft: Draft) -> ApiResult<Option<Written>> {
-        let Some(change) = draft.change else {
-            return Ok(Some(draft.written));
-        };
+        if !draft.changed {
+            return draft.written(t).map(Some);
+        }
         let stored = {
             let mut st = self.store.lock();
-            self.commit_locked(&mut st, t, &draft.base, change)?
+            self.commit_locked(&mut st, t, &draft.base, draft.object)?
         };
         let Some(stored) = stored else {
             return Ok(None);
         };
-        Ok(Some(Written { object: answer(t, &stored)?, ..draft.written }))
+        Ok(Some(Written { object: answer(t, &stored)?, created: draft.created, warnings: draft.warnings }))
     }
 
     /// Stores `objects` as a backup of etcd holds them: each keeps its uid, creation time,
@@ -437,12 +438,13 @@ impl Cluster {
         o: &WriteOptions,
     ) -> ApiResult<Written> {
         let base = st.get(t.rt.key(), &t.namespace, &t.name).ok_or_else(|| ApiError::not_found(t.subject()))?;
-        let draft = self.draft_update(t, o, Managed::Record, base, |_| Ok(body.clone()))?;
-        let Some(change) = draft.change else {
-            return Ok(draft.written);
-        };
-        let stored = self.commit_locked(st, t, &draft.base, change)?.ok_or_else(|| ApiError::stale(t.subject()))?;
-        Ok(Written { object: answer(t, &stored)?, ..draft.written })
+        let draft = self.draft_update(t, o, Managed::Record, base, |_| Ok(body))?;
+        if !draft.changed {
+            return draft.written(t);
+        }
+        let stored =
+            self.commit_locked(st, t, &draft.base, draft.object)?.ok_or_else(|| ApiError::stale(t.subject()))?;
+        Ok(Written { object: answer(t, &stored)?, created: false, warnings: draft.warnings })
     }
 
     pub fn patch(&self, t: &Target, kind: PatchKind, patch: &Value, o: &WriteOptions) -> ApiResult<Written> {
@@ -452,7 +454,15 @@ impl Cluster {
     /// Under the lock: the compare and the store. A create finds no object of its name (an
     /// apply's create that lost the race is computed again, as an update); an update finds its
     /// base still stored.
-    fn commit_locked(&self, st: &mut State, t: &Target, base: &Base, change: Value) -> ApiResult<Option<Arc<Value>>> {
+    fn commit_locked(
+        &self,
+        st: &mut State,
+        t: &Target,
+        base: &Base,
+        change: Arc<Value>,
+    ) -> ApiResult<Option<Arc<Value>>> {
+        // A draft's object is its own until stored: taking it out of its Arc copies nothing.
+        let change = Arc::unwrap_or_clone(change);
         match base {
             Base::Stored(base) => {
                 let current = st.get(t.rt.key(), &t.namespace, &t.name);
@@ -467,7 +477,7 @@ impl Cluster {
                 if matches!(base, Base::AbsentForApply) && st.get(t.rt.key(), &namespace, &name).is_some() {
                     return Ok(None);
                 }
-                check_create(st, &t.rt, &namespace, &name)?;
+                check_create(st, &t.rt, &namespace, &name, base)?;
                 if t.rt.group == "apiextensions.k8s.io" {
                     crd::register(st, &change)?;
                 }
@@ -501,7 +511,7 @@ impl Cluster {
         let name = assign_name(&t.rt, &mut obj)?;
         let namespace = meta_str(&obj, "namespace").to_string();
         // Checked now for the error a client sees first, and again at the commit.
-        check_create(&self.store.lock(), &t.rt, &namespace, &name)?;
+        check_create(&self.store.lock(), &t.rt, &namespace, &name, &base)?;
         init_metadata(&t.rt, &mut obj);
         crate::defaults::apply(&t.rt, &mut obj);
         crate::defaults::generate_job_selector(&t.rt, &mut obj);
@@ -528,8 +538,7 @@ impl Cluster {
             let manager = o.field_manager.as_deref().unwrap_or("unknown");
             obj = adapters::record_update(None, obj, manager, None, &t.rt, &t.version);
         }
-        let written = Written { object: answer(t, &obj)?, created: true, warnings };
-        Ok(Draft { written, change: Some(obj), base })
+        Ok(Draft { object: Arc::new(obj), changed: true, created: true, warnings, base })
     }
 
     fn draft_apply(&self, t: &Target, applied: &Value, o: &WriteOptions) -> ApiResult<Draft> {
@@ -593,7 +602,7 @@ impl Cluster {
             Some(seen) => Arc::new(to_storage(&t.rt, &t.version, (**seen).clone())?),
             None => base.clone(),
         };
-        let desired = make(&present(&t.rt, &t.version, &live))?;
+        let desired = make(&presented(&t.rt, &t.version, &live))?;
         let mut new = to_storage(&t.rt, &t.version, desired)?;
         decodable(&t.rt, &t.version, &new)?;
         check_identity(t, &new)?;
@@ -631,9 +640,8 @@ impl Cluster {
         };
         copy_rv(&live, &mut new);
         // A write that changes nothing is not a write: no RV bump, no watch event.
-        let change = (new != *live).then_some(new);
-        let written = Written { object: answer(t, change.as_ref().unwrap_or(&live))?, created: false, warnings };
-        Ok(Draft { written, change, base: Base::Stored(base) })
+        let (object, changed) = if new == *live { (live, false) } else { (Arc::new(new), true) };
+        Ok(Draft { object, changed, created: false, warnings, base: Base::Stored(base) })
     }
 
     /// Status separation, server-owned metadata, finalizer and generation rules.
@@ -909,12 +917,7 @@ impl Cluster {
             set_path(&mut obj, &path, replicas);
             Ok(obj)
         })?;
-        let shown = match (&draft.change, &draft.base) {
-            (Some(change), _) => scale_view(&t.rt, &t.version, change)?,
-            (None, Base::Stored(base)) => scale_view(&t.rt, &t.version, base)?,
-            (None, _) => return Err(ApiError::internal("a scale has no object to show")),
-        };
-        Ok(Draft { written: Written { object: shown, created: false, warnings: Vec::new() }, ..draft })
+        Ok(Draft { warnings: Vec::new(), ..draft })
     }
 }
 
@@ -932,11 +935,21 @@ enum Base {
 /// A write computed but not stored (see the writes section of [`Cluster`]).
 #[derive(Debug, Clone)]
 pub struct Draft {
-    /// What the client is answered if the draft is stored as it is (a dry run's answer).
-    pub written: Written,
-    /// What to store, at the storage version; None when the write changes nothing.
-    change: Option<Value>,
+    /// The object after the write, at the storage version: what to store if `changed`, else the
+    /// object as it is.
+    object: Arc<Value>,
+    changed: bool,
+    pub created: bool,
+    pub warnings: Vec<String>,
     base: Base,
+}
+
+impl Draft {
+    /// What the client is answered if the draft is stored as it is (a dry run's answer).
+    pub fn written(&self, t: &Target) -> ApiResult<Written> {
+        let object = answer(t, &self.object)?;
+        Ok(Written { object, created: self.created, warnings: self.warnings.clone() })
+    }
 }
 
 /// How many times a write is computed again after losing the race for its object.
@@ -964,12 +977,13 @@ fn check_replace_names_rv(t: &Target, body: &Value) -> ApiResult<()> {
     Err(ApiError::invalid(&t.rt.kind_group(), &t.name, vec![cause]))
 }
 
-/// A create may proceed: its namespace is open, its name free, its CRD not being deleted.
-fn check_create(st: &State, rt: &ResourceType, namespace: &str, name: &str) -> ApiResult<()> {
+/// A create may proceed: its namespace is open, its name free (unless it is an apply's, which
+/// becomes an update if the name is taken), its CRD not being deleted.
+fn check_create(st: &State, rt: &ResourceType, namespace: &str, name: &str, base: &Base) -> ApiResult<()> {
     if rt.namespaced {
         check_namespace_open(st, namespace, rt, name)?;
     }
-    if st.get(rt.key(), namespace, name).is_some() {
+    if matches!(base, Base::Absent) && st.get(rt.key(), namespace, name).is_some() {
         return Err(ApiError::already_exists(rt.subject(name)));
     }
     if rt.custom {
@@ -1145,6 +1159,16 @@ pub fn present(rt: &ResourceType, version: &str, obj: &Value) -> Value {
         coerce_at(rt, version, &mut out);
     }
     out
+}
+
+/// [`present`] without a copy when the stored object already is what the client asked for.
+fn presented<'a>(rt: &ResourceType, version: &str, obj: &'a Value) -> Cow<'a, Value> {
+    let text = |key: &str| obj.get(key).and_then(Value::as_str);
+    let as_stored = rt.group != "events.k8s.io"
+        && version == rt.storage_version
+        && text("kind") == Some(rt.kind.as_str())
+        && text("apiVersion") == Some(rt.api_version(version).as_str());
+    if as_stored { Cow::Borrowed(obj) } else { Cow::Owned(present(rt, version, obj)) }
 }
 
 /// The schema coercion of a conversion without a webhook (`strategy: None`): the object, its

@@ -225,7 +225,7 @@ impl Context {
     ) -> ApiResult<Option<Written>> {
         let (admitted, warnings) = self.admitted_draft(t, op, o, user).await?;
         if o.dry_run {
-            return Ok(Some(Written { warnings, ..admitted.written }));
+            return Ok(Some(Written { warnings, ..admitted.written(t)? }));
         }
         let stored = self.store(t, admitted, o).await?;
         Ok(stored.map(|w| Written { warnings, ..w }))
@@ -249,27 +249,30 @@ impl Context {
         let old = seen.as_deref().cloned().or_else(|| stored.as_ref().map(|s| present(&t.rt, &t.version, s)));
         let draft_options = WriteOptions { seen, ..o.clone() };
         let draft = self.cluster.draft(t, op, &draft_options)?;
+        let drafted = draft.written(t)?;
         let mut admission = Admission {
             t,
             user,
-            operation: if draft.written.created { "CREATE" } else { "UPDATE" },
-            name: meta_str(&draft.written.object, "name").to_string(),
-            object: Some(draft.written.object.clone()),
-            old: if draft.written.created { None } else { old },
+            operation: if draft.created { "CREATE" } else { "UPDATE" },
+            name: meta_str(&drafted.object, "name").to_string(),
+            object: Some(drafted.object),
+            old: if draft.created { None } else { old },
             dry_run: o.dry_run,
             options: options(op, o),
         };
-        let mut warnings = draft.written.warnings.clone();
-        let checked = if self.admit(&mut admission, true, &mut warnings).await? {
+        let mut warnings = draft.warnings.clone();
+        let (checked, object) = if self.admit(&mut admission, true, &mut warnings).await? {
             let mutated = admission.object.clone().unwrap_or(json!({}));
-            self.cluster.redraft(t, mutated, &draft, &draft_options)?
+            let checked = self.cluster.redraft(t, mutated, &draft, &draft_options)?;
+            let object = checked.written(t)?.object;
+            (checked, object)
         } else {
-            draft
+            (draft, admission.object.take().unwrap_or(json!({})))
         };
         if escalation::applies(t, user) {
-            escalation::check(&self.cluster, user, t, &checked.written.object, admission.old.as_ref())?;
+            escalation::check(&self.cluster, user, t, &object, admission.old.as_ref())?;
         }
-        admission.object = Some(checked.written.object.clone());
+        admission.object = Some(object);
         self.admit(&mut admission, false, &mut warnings).await?;
         Ok((checked, warnings))
     }
@@ -281,7 +284,7 @@ impl Context {
             return self.cluster.commit(t, admitted);
         }
         let storage = at_storage(t);
-        let stored_form = self.convert_one(&t.rt, admitted.written.object.clone(), &t.rt.storage_version).await?;
+        let stored_form = self.convert_one(&t.rt, admitted.written(t)?.object, &t.rt.storage_version).await?;
         let draft = self.cluster.redraft(&storage, stored_form, &admitted, o)?;
         let Some(written) = self.cluster.commit(&storage, draft)? else {
             return Ok(None);
