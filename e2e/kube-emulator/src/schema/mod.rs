@@ -14,7 +14,11 @@ pub use errors::{FieldError, FieldErrorKind, invalid_message};
 /// The schema of one served version of a custom resource, compiled once at CRD registration.
 pub struct CompiledSchema {
     root: Value,
+    /// The rules, on the paths that lead to them only (see [`prune_inert`]).
     cel: kube_cel::CompiledSchema,
+    /// Whether a rule or its message reads `oldSelf`: if none does, the old object is not
+    /// converted for CEL at all.
+    reads_old: bool,
     /// Rules that need CEL's optional types, which kube-cel lacks (`optional`).
     optional: optional::OptionalRules,
 }
@@ -31,10 +35,12 @@ impl CompiledSchema {
     pub fn new(openapi_v3_schema: &Value) -> Result<Self, Vec<String>> {
         let mut problems = structural::check(openapi_v3_schema);
         let (for_kube_cel, optional) = optional::OptionalRules::split(openapi_v3_schema);
-        let cel = kube_cel::compile_schema(&for_kube_cel);
+        let mut cel = kube_cel::compile_schema(&for_kube_cel);
         problems.extend(cel.compilation_errors().iter().map(|e| format!("x-kubernetes-validations: {e}")));
         if problems.is_empty() {
-            Ok(CompiledSchema { root: openapi_v3_schema.clone(), cel, optional })
+            prune_inert(&mut cel);
+            let reads_old = mentions_old_self(&for_kube_cel);
+            Ok(CompiledSchema { root: openapi_v3_schema.clone(), cel, reads_old, optional })
         } else {
             Err(problems)
         }
@@ -108,11 +114,62 @@ impl CompiledSchema {
             // The validator holds the CEL function registry: build it once per thread.
             static VALIDATOR: kube_cel::Validator = kube_cel::Validator::new();
         }
+        let cel_old = old.filter(|_| self.reads_old);
         let mut errors: Vec<FieldError> = VALIDATOR.with(|validator| {
-            validator.validate_compiled(&self.cel, obj, old).into_iter().map(|e| cel_error(&e, &self.root)).collect()
+            validator
+                .validate_compiled(&self.cel, obj, cel_old)
+                .into_iter()
+                .map(|e| cel_error(&e, &self.root))
+                .collect()
         });
         errors.extend(self.optional.validate(obj, old));
         errors
+    }
+}
+
+/// Drops the subtrees that hold no rule and nothing the conversion to CEL reads (a date-time or
+/// duration format, an embedded resource); true when `node` itself is such a subtree. kube-cel
+/// converts the value, and the old value, at every schema node it walks and binds them as `self`
+/// and `oldSelf`, rules or not, so each write cost a conversion of every subtree at each level of
+/// its depth. A value without a schema converts as one with an inert schema, and a walk that
+/// skips inert nodes evaluates the same rules: the errors are the same.
+fn prune_inert(node: &mut kube_cel::CompiledSchema) -> bool {
+    node.properties.retain(|_, child| !prune_inert(child));
+    if node.items.as_deref_mut().is_some_and(prune_inert) {
+        node.items = None;
+    }
+    if node.additional_properties.as_deref_mut().is_some_and(prune_inert) {
+        node.additional_properties = None;
+    }
+    for branches in [&mut node.all_of, &mut node.one_of, &mut node.any_of] {
+        branches.retain_mut(|branch| !prune_inert(branch));
+    }
+    let converts_plainly = matches!(node.format, kube_cel::SchemaFormat::None | kube_cel::SchemaFormat::IntOrString)
+        && !node.embedded_resource;
+    converts_plainly
+        && node.validations.is_empty()
+        && node.properties.is_empty()
+        && node.items.is_none()
+        && node.additional_properties.is_none()
+        && node.all_of.is_empty()
+        && node.one_of.is_empty()
+        && node.any_of.is_empty()
+}
+
+/// Whether any `x-kubernetes-validations` rule or message expression in `schema` names `oldSelf`.
+fn mentions_old_self(schema: &Value) -> bool {
+    match schema {
+        Value::Object(map) => map.iter().any(|(key, value)| {
+            let in_rules = key == "x-kubernetes-validations"
+                && value.as_array().into_iter().flatten().any(|rule| {
+                    ["rule", "messageExpression"]
+                        .iter()
+                        .any(|field| rule.get(*field).and_then(Value::as_str).is_some_and(|e| e.contains("oldSelf")))
+                });
+            in_rules || mentions_old_self(value)
+        }),
+        Value::Array(items) => items.iter().any(mentions_old_self),
+        _ => false,
     }
 }
 

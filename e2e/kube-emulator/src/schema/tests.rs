@@ -133,3 +133,63 @@ fn transition_rules_see_the_old_object() {
         vec!["spec.cluster: Invalid value: \"string\": spec.cluster is immutable"]
     );
 }
+
+/// A schema whose rules sit deep, next to subtrees with none, one of them formatted.
+fn schema_with_deep_rules() -> serde_json::Value {
+    json!({"type": "object", "properties": {
+        "spec": {"type": "object", "properties": {
+            "window": {"type": "object",
+                "x-kubernetes-validations": [{"rule": "self.start < self.end", "message": "start must precede end"}],
+                "properties": {
+                    "start": {"type": "string", "format": "date-time"},
+                    "end": {"type": "string", "format": "date-time"},
+                    "note": {"type": "object", "properties": {"text": {"type": "string"}}}
+                }},
+            "pools": {"type": "array", "items": {"type": "object", "properties": {
+                "size": {"type": "integer", "x-kubernetes-validations": [{"rule": "self <= 10", "message": "at most 10"}]},
+                "labels": {"type": "object", "additionalProperties": {"type": "string"}}
+            }}},
+            "free": {"type": "object", "properties": {"deep": {"type": "object", "properties": {"x": {"type": "integer"}}}}}
+        }},
+        "status": {"type": "object", "properties": {"phase": {"type": "string"}}}
+    }})
+}
+
+fn cel_messages(schema: &CompiledSchema, obj: serde_json::Value) -> Vec<String> {
+    schema.validate(&obj, None).iter().map(ToString::to_string).collect()
+}
+
+#[test]
+fn rules_judge_the_same_after_the_subtrees_without_rules_are_dropped() {
+    let raw = schema_with_deep_rules();
+    let schema = CompiledSchema::new(&raw).expect("structural");
+    // What is kept: the paths to the rules, and the formatted strings a rule reads as timestamps
+    // (compared as strings, "2026-12-04T10:00:00+01:00" would sort after "...T09:30:00Z").
+    let spec = &schema.cel.properties["spec"];
+    assert!(spec.properties.contains_key("window") && spec.properties.contains_key("pools"));
+    assert!(!spec.properties.contains_key("free") && !schema.cel.properties.contains_key("status"));
+    assert!(spec.properties["window"].properties.contains_key("start"));
+    assert!(!spec.properties["window"].properties.contains_key("note"));
+    let obj = json!({"spec": {
+        "window": {"start": "2026-12-04T10:00:00+01:00", "end": "2026-12-04T09:30:00Z", "note": {"text": "t"}},
+        "pools": [{"size": 3, "labels": {"a": "b"}}, {"size": 11}],
+        "free": {"deep": {"x": 1}}}, "status": {"phase": "Running"}});
+    assert_eq!(cel_messages(&schema, obj.clone()), vec!["spec.pools[1].size: Invalid value: \"integer\": at most 10"]);
+    // The same errors as kube-cel's walk of the whole schema.
+    let whole = kube_cel::Validator::new().validate(&raw, &obj, None);
+    assert_eq!(whole.len(), 1, "{whole:?}");
+    assert_eq!(whole[0].message, "at most 10");
+    let reversed = json!({"spec": {"window": {"start": "2026-12-04T10:00:00Z", "end": "2026-12-04T09:30:00Z"}}});
+    assert_eq!(cel_messages(&schema, reversed), vec!["spec.window: Invalid value: \"object\": start must precede end"]);
+}
+
+#[test]
+fn the_old_object_is_read_only_by_schemas_whose_rules_name_it() {
+    let plain = CompiledSchema::new(&schema_with_deep_rules()).expect("structural");
+    assert!(!plain.reads_old);
+    let bad = json!({"spec": {"pools": [{"size": 11}]}});
+    assert_eq!(plain.validate(&bad, Some(&json!({"spec": {}}))).len(), 1, "non-transition rules still run");
+    let in_message = json!({"type": "object", "properties": {"spec": {"type": "object",
+        "x-kubernetes-validations": [{"rule": "true", "messageExpression": "string(oldSelf)"}]}}});
+    assert!(CompiledSchema::new(&in_message).expect("structural").reads_old);
+}
