@@ -98,10 +98,10 @@ pub fn validate(
     schema: &CompiledSchema,
     kind_group: &str,
     name: &str,
-    obj: &Value,
+    obj: &mut Value,
     old: Option<&Value>,
 ) -> Option<(String, Vec<Cause>)> {
-    let errs = schema.validate(obj, old);
+    let errs = schema.validate_write(obj, old);
     if errs.is_empty() {
         return None;
     }

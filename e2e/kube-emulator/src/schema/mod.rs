@@ -109,6 +109,26 @@ impl CompiledSchema {
         errors
     }
 
+    /// [`CompiledSchema::validate`] of an object being written. CEL at the root sees only
+    /// `metadata.name` and `metadata.generateName`, as on the real server (whose CEL type of a
+    /// custom resource's metadata declares only those): the rest of the metadata is set aside for
+    /// the walk, which then does not convert managedFields, labels and owners at each write.
+    pub fn validate_write(&self, obj: &mut Value, old: Option<&Value>) -> Vec<FieldError> {
+        let Some(metadata) = obj.get_mut("metadata") else {
+            return self.validate(obj, old);
+        };
+        let narrow: serde_json::Map<String, Value> = ["name", "generateName"]
+            .into_iter()
+            .filter_map(|key| Some((key.to_string(), metadata.get(key)?.clone())))
+            .collect();
+        let full = std::mem::replace(metadata, Value::Object(narrow));
+        let errors = self.validate(obj, old);
+        if let Some(metadata) = obj.get_mut("metadata") {
+            *metadata = full;
+        }
+        errors
+    }
+
     fn validate_cel(&self, obj: &Value, old: Option<&Value>) -> Vec<FieldError> {
         thread_local! {
             // The validator holds the CEL function registry: build it once per thread.

@@ -193,3 +193,25 @@ fn the_old_object_is_read_only_by_schemas_whose_rules_name_it() {
         "x-kubernetes-validations": [{"rule": "true", "messageExpression": "string(oldSelf)"}]}}});
     assert!(CompiledSchema::new(&in_message).expect("structural").reads_old);
 }
+
+#[test]
+fn rules_at_the_root_see_only_the_name_of_the_metadata_and_the_object_keeps_all_of_it() {
+    let root_rule = |rule: &str, message: &str| {
+        CompiledSchema::new(&json!({"type": "object",
+            "x-kubernetes-validations": [{"rule": rule, "message": message}],
+            "properties": {"spec": {"type": "object", "properties": {"size": {"type": "integer"}}}}}))
+        .expect("structural")
+    };
+    let mut obj = json!({"metadata": {"name": "toolong", "labels": {"a": "b"}, "managedFields": [{"manager": "m"}]},
+                         "spec": {"size": 1}});
+    let before = obj.clone();
+    let errs = root_rule("self.metadata.name.size() <= 5", "name too long").validate_write(&mut obj, None);
+    assert_eq!(
+        errs.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        vec!["<nil>: Invalid value: \"object\": name too long"]
+    );
+    assert_eq!(obj, before, "the object keeps its whole metadata");
+    let labels = root_rule("!has(self.metadata.labels)", "labels are visible");
+    assert!(labels.validate_write(&mut obj, None).is_empty());
+    assert_eq!(obj, before);
+}
