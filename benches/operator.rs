@@ -222,7 +222,7 @@ async fn measure(qps: &str, clusters: usize, idle: Duration) -> Figures {
     let restart = restart(&env, &mut operator, &kubeconfig, qps, &log_path, &namespaces).await;
     let memory_end = operator_memory(&operator);
     stop(&mut operator).await;
-    Figures {
+    let figures = Figures {
         emulator_bound,
         converge,
         converge_requests: Requests::between(&before, &converged, everywhere),
@@ -243,7 +243,9 @@ async fn measure(qps: &str, clusters: usize, idle: Duration) -> Figures {
         memory_end,
         emulator_rss_mib: memory_of(std::process::id()).rss_mib,
         cache,
-    }
+    };
+    env.shut_down().await;
+    figures
 }
 
 /// What a plain client takes to apply the same objects (rendered offline) at full speed, on a
@@ -274,7 +276,9 @@ async fn emulator_bound(clusters: usize) -> Bound {
         .expect("applied");
     let applied = started.elapsed();
     workloads_ready(&env).await;
-    Bound { applied, ready: started.elapsed() }
+    let ready = started.elapsed();
+    env.shut_down().await;
+    Bound { applied, ready }
 }
 
 /// Waits until every Deployment and StatefulSet has rolled out, as the operator judges it.

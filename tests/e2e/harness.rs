@@ -106,6 +106,15 @@ impl Env {
         env
     }
 
+    /// Ends the scenario as dropping it does, and returns once its emulator is freed (see
+    /// [`Server::stop`]): a benchmark measures on a fresh one next.
+    #[allow(dead_code)] // The benchmark's; a scenario's world ends with the scenario.
+    pub async fn shut_down(mut self) {
+        if let Some(server) = self.server.take() {
+            server.stop().await;
+        }
+    }
+
     /// Whether the scenario runs against the emulator (fault injection and simulated readiness).
     pub fn emulated(&self) -> bool {
         self.server.is_some()
@@ -281,7 +290,7 @@ impl Drop for Env {
         for operator in &mut self.operators {
             let _ = operator.child.start_kill();
         }
-        if self.server.is_none() {
+        if !Env::will_emulate() {
             // On a real cluster, leave nothing behind: the namespace takes everything with it.
             let client = self.client.clone();
             let namespace = self.namespace.clone();

@@ -6,6 +6,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::response::IntoResponse;
@@ -219,6 +220,9 @@ impl std::fmt::Debug for ServerTls {
 
 /// An emulator serving on a TCP port; dropping it stops the server (and the emulator's control
 /// plane with it).
+/// How long [`Server::stop`] waits for the aborted connections to let go of the emulator.
+const CONNECTIONS_CLOSE_WITHIN: Duration = Duration::from_secs(10);
+
 #[derive(Debug)]
 pub struct Server {
     pub emulator: Emulator,
@@ -263,11 +267,18 @@ impl Server {
         write_file(path, &self.token_kubeconfig_yaml(token))
     }
 
-    /// Stops serving: the port closes, and with it every open connection.
+    /// Stops serving: the port closes, and with it every open connection. Returns once the
+    /// emulator is freed too: freeing a store of thousands of objects takes a core for seconds,
+    /// which whatever the caller does next (a benchmark's next measurement) must not pay for.
     pub async fn stop(mut self) {
         if let Some(t) = self.task.take() {
             t.abort();
             let _ = t.await;
+        }
+        // Each aborted connection holds the API, and so the cluster, until it is next polled.
+        let deadline = tokio::time::Instant::now() + CONNECTIONS_CLOSE_WITHIN;
+        while Arc::strong_count(&self.emulator.cluster) > 1 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
 }
