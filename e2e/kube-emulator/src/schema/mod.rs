@@ -21,6 +21,7 @@ pub struct CompiledSchema {
     reads_old: bool,
     /// Rules that need CEL's optional types, which kube-cel lacks (`optional`).
     optional: optional::OptionalRules,
+    patterns: openapi::Patterns,
 }
 
 impl std::fmt::Debug for CompiledSchema {
@@ -40,7 +41,8 @@ impl CompiledSchema {
         if problems.is_empty() {
             prune_inert(&mut cel);
             let reads_old = mentions_old_self(&for_kube_cel);
-            Ok(CompiledSchema { root: openapi_v3_schema.clone(), cel, reads_old, optional })
+            let patterns = openapi::Patterns::of(openapi_v3_schema);
+            Ok(CompiledSchema { root: openapi_v3_schema.clone(), cel, reads_old, optional, patterns })
         } else {
             Err(problems)
         }
@@ -94,7 +96,7 @@ impl CompiledSchema {
                     continue;
                 }
                 if let Some(schema) = self.root.get("properties").and_then(|p| p.get(key)) {
-                    openapi::validate(schema, value, key, &mut errors);
+                    openapi::validate(schema, value, key, &self.patterns, &mut errors);
                 }
             }
             if let Some(required) = self.root.get("required").and_then(Value::as_array) {
