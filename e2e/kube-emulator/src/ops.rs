@@ -1162,7 +1162,7 @@ pub fn present(rt: &ResourceType, version: &str, obj: &Value) -> Value {
 }
 
 /// [`present`] without a copy when the stored object already is what the client asked for.
-fn presented<'a>(rt: &ResourceType, version: &str, obj: &'a Value) -> Cow<'a, Value> {
+pub fn presented<'a>(rt: &ResourceType, version: &str, obj: &'a Value) -> Cow<'a, Value> {
     let text = |key: &str| obj.get(key).and_then(Value::as_str);
     let as_stored = rt.group != "events.k8s.io"
         && version == rt.storage_version

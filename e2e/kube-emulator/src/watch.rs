@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use tokio::sync::{broadcast, mpsc};
 
 use crate::errors::{ApiError, ApiResult};
-use crate::ops::{Cluster, Filter, Target, present};
+use crate::ops::{Cluster, Filter, Target, presented};
 use crate::registry::ResourceType;
 use crate::store::{Change, EventType};
 use crate::table::{IncludeObject, partial_metadata, table};
@@ -56,8 +56,12 @@ pub fn render(shape: Shape, rt: &ResourceType, version: &str, object: Value, fir
 
 impl Encoder {
     fn line(&mut self, kind: &str, obj: &Value) -> Bytes {
-        let presented = present(&self.t.rt, &self.t.version, obj);
-        let object = render(self.shape, &self.t.rt, &self.t.version, presented, self.first);
+        let presented = presented(&self.t.rt, &self.t.version, obj);
+        if self.shape == Shape::Full {
+            // The stored object itself, as a rule: written out without a copy.
+            return encode_ref(kind, &presented);
+        }
+        let object = render(self.shape, &self.t.rt, &self.t.version, presented.into_owned(), self.first);
         self.first = false;
         encode(kind, object)
     }
@@ -77,9 +81,19 @@ impl Encoder {
 
 /// One line of a watch: `{"type": kind, "object": object}`.
 pub fn encode(kind: &str, object: Value) -> Bytes {
-    let mut s = json!({"type": kind, "object": object}).to_string();
-    s.push('\n');
-    Bytes::from(s)
+    encode_ref(kind, &object)
+}
+
+fn encode_ref(kind: &str, object: &Value) -> Bytes {
+    #[derive(serde::Serialize)]
+    struct Line<'a> {
+        #[serde(rename = "type")]
+        kind: &'a str,
+        object: &'a Value,
+    }
+    let mut line = serde_json::to_vec(&Line { kind, object }).unwrap_or_default();
+    line.push(b'\n');
+    Bytes::from(line)
 }
 
 /// The event a watcher with `filter` sees for a change, if any.
