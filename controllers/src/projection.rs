@@ -68,17 +68,20 @@ pub trait Cached: Resource + Serialize + Sized {
     type Stored: Stored<Self>;
 
     /// Drops what the controllers never read of this kind (kept whole unless a kind says so).
+    /// Only a kind stored as a [`Record`] may drop content: a kind kept whole is hashed from its
+    /// cached copy.
     fn trim(&mut self) {}
 }
 
 /// Trims `object` for a cache: see the module's documentation.
 pub fn project<K: Cached>(object: &mut K) {
-    let content = content_hash(object);
+    // A kind kept whole hashes the same from its cached copy: no annotation needed (a custom
+    // resource with none then keeps no annotation map at all). Hashing costs a serialization of
+    // the whole object, on every watch event.
+    let whole = <K::Stored as Stored<K>>::WHOLE;
+    let content = (!whole).then(|| content_hash(object));
     let replicas_by = replicas_applied_by(object.meta());
     object.trim();
-    // A kind kept whole hashes the same from its cached copy: no annotation needed (a custom
-    // resource with none then keeps no annotation map at all).
-    let content = (content_hash(object) != content).then_some(content);
     let meta = object.meta_mut();
     meta.managed_fields = None;
     let mut annotations = meta.annotations.take().unwrap_or_default();
@@ -91,7 +94,7 @@ pub fn project<K: Cached>(object: &mut K) {
     }
     // A record keeps its annotations as compact text already, and shares its labels with its
     // siblings: only a kind kept whole moves the hash.
-    if <K::Stored as Stored<K>>::WHOLE
+    if whole
         && let Some(labels) = meta.labels.as_mut().filter(|labels| !labels.is_empty())
         && let Some(hash) = annotations.remove(APPLIED_HASH)
     {
@@ -366,6 +369,18 @@ mod tests {
         assert_eq!(applied_hash(&cached.metadata), Some("0123456789abcdef"));
         assert_eq!(applied_hash(&full.metadata), Some("0123456789abcdef"));
         assert_eq!(compared(&cached), compared(&full), "the no-op check sees the copy as the object");
+    }
+
+    #[test]
+    fn a_cached_secret_keeps_its_data_and_the_hash_of_it() {
+        let full: Secret = serde_json::from_value(json!({
+            "metadata": {"name": "prod-redis-auth"}, "data": {"password": "c2VjcmV0"}
+        }))
+        .expect("secret");
+        let mut cached = full.clone();
+        project(&mut cached);
+        assert_eq!(cached.data, full.data, "credentials are read back");
+        assert_eq!(content_hash(&cached), content_hash(&full));
     }
 
     #[test]
