@@ -108,6 +108,8 @@ struct Figures {
     idle: Duration,
     idle_requests: Requests,
     idle_by_resource: String,
+    /// The namespaces the operator's requests of the quiet window named: where to look.
+    idle_namespaces: String,
     idle_reconciles: Option<u64>,
     change: Duration,
     change_requests: Requests,
@@ -235,6 +237,7 @@ async fn measure(qps: &str, clusters: usize, idle: Duration) -> Figures {
         idle,
         idle_requests: Requests::between(&converged, &quiet, everywhere),
         idle_by_resource: by_resource(&converged, &quiet),
+        idle_namespaces: namespaces_of(&converged, &quiet),
         idle_reconciles,
         change,
         change_requests: Requests::between(&quiet, &changed, everywhere),
@@ -487,6 +490,18 @@ fn by_resource(before: &RequestSnapshot, after: &RequestSnapshot) -> String {
     counts.iter().map(|(what, n)| format!("{what} {n}")).collect::<Vec<_>>().join(", ")
 }
 
+/// The namespaces of the operator's requests between two snapshots (the first few), or nothing.
+fn namespaces_of(before: &RequestSnapshot, after: &RequestSnapshot) -> String {
+    let mut counts = std::collections::BTreeMap::<&str, i64>::new();
+    for (snapshot, sign) in [(after, 1), (before, -1)] {
+        for (key, n) in snapshot.counts.iter().filter(|(k, _)| k.is_by(AGENT) && !k.namespace.is_empty()) {
+            *counts.entry(key.namespace.as_str()).or_default() += sign * *n as i64;
+        }
+    }
+    let named: Vec<&str> = counts.into_iter().filter(|(_, n)| *n > 0).map(|(ns, _)| ns).take(5).collect();
+    if named.is_empty() { String::new() } else { format!(" in {}", named.join(", ")) }
+}
+
 /// The reasons of the Events in the cluster, with how many of each, most first.
 async fn event_reasons(env: &Env) -> String {
     let api: Api<k8s_openapi::api::events::v1::Event> = Api::all(env.client.clone());
@@ -654,7 +669,7 @@ fn print(label: &str, clusters: usize, f: &Figures) {
     row(
         &format!("requests in {} s idle ({reconciled} resync reconciles)", f.idle.as_secs()),
         "0",
-        format!("{} {}", f.idle_requests, f.idle_by_resource),
+        format!("{} {}{}", f.idle_requests, f.idle_by_resource, f.idle_namespaces),
     );
     row(
         "one spec change on one cluster",
