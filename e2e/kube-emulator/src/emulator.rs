@@ -218,11 +218,11 @@ impl std::fmt::Debug for ServerTls {
     }
 }
 
-/// An emulator serving on a TCP port; dropping it stops the server (and the emulator's control
-/// plane with it).
 /// How long [`Server::stop`] waits for the aborted connections to let go of the emulator.
 const CONNECTIONS_CLOSE_WITHIN: Duration = Duration::from_secs(10);
 
+/// An emulator serving on a TCP port; dropping it stops the server (and the emulator's control
+/// plane with it).
 #[derive(Debug)]
 pub struct Server {
     pub emulator: Emulator,
