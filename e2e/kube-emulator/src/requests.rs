@@ -152,10 +152,10 @@ impl Context {
                     Ok(converted) => {
                         let rendered = watch::render(shape, &t.rt, &t.version, converted, first);
                         first = false;
-                        watch::encode(&kind, rendered)
+                        watch::encode(&kind, &rendered)
                     }
                     Err(e) => {
-                        let _ = tx.send(watch::encode("ERROR", e.to_status())).await;
+                        let _ = tx.send(watch::encode("ERROR", &e.to_status())).await;
                         return;
                     }
                 },
@@ -163,7 +163,7 @@ impl Context {
                     if shape != Shape::Metadata {
                         object["apiVersion"] = json!(t.rt.api_version(&t.version));
                     }
-                    watch::encode("BOOKMARK", object)
+                    watch::encode("BOOKMARK", &object)
                 }
                 _ => line,
             };

@@ -59,11 +59,11 @@ impl Encoder {
         let presented = presented(&self.t.rt, &self.t.version, obj);
         if self.shape == Shape::Full {
             // The stored object itself, as a rule: written out without a copy.
-            return encode_ref(kind, &presented);
+            return encode(kind, &presented);
         }
         let object = render(self.shape, &self.t.rt, &self.t.version, presented.into_owned(), self.first);
         self.first = false;
-        encode(kind, object)
+        encode(kind, &object)
     }
 
     fn bookmark(&self, rv: u64, initial_end: bool) -> Bytes {
@@ -75,16 +75,12 @@ impl Encoder {
         if initial_end {
             meta["annotations"] = json!({"k8s.io/initial-events-end": "true"});
         }
-        encode("BOOKMARK", json!({"kind": kind, "apiVersion": api_version, "metadata": meta}))
+        encode("BOOKMARK", &json!({"kind": kind, "apiVersion": api_version, "metadata": meta}))
     }
 }
 
-/// One line of a watch: `{"type": kind, "object": object}`.
-pub fn encode(kind: &str, object: Value) -> Bytes {
-    encode_ref(kind, &object)
-}
-
-fn encode_ref(kind: &str, object: &Value) -> Bytes {
+/// One line of a watch: `{"type": kind, "object": object}`, written from the object as it is.
+pub fn encode(kind: &str, object: &Value) -> Bytes {
     #[derive(serde::Serialize)]
     struct Line<'a> {
         #[serde(rename = "type")]
@@ -130,7 +126,7 @@ pub fn start(cluster: &Arc<Cluster>, t: Target, filter: Filter, p: WatchParams) 
             let n: u64 = rv.parse().map_err(|_| ApiError::bad_request(format!("invalid resource version: {rv}")))?;
             if n < st.compacted {
                 let status = ApiError::expired(format!("too old resource version: {n} ({})", st.compacted)).to_status();
-                initial.push(encode("ERROR", status));
+                initial.push(encode("ERROR", &status));
                 drop(st);
                 spawn_fixed(tx, initial);
                 return Ok(rx);
@@ -201,7 +197,7 @@ impl Watcher {
                     Ok(change) => self.on_change(&change),
                     Err(broadcast::error::RecvError::Lagged(_)) => {
                         let st = ApiError::expired(format!("too old resource version: {}", self.last_rv)).to_status();
-                        let _ = self.tx.send(encode("ERROR", st)).await;
+                        let _ = self.tx.send(encode("ERROR", &st)).await;
                         return;
                     }
                     Err(broadcast::error::RecvError::Closed) => return,

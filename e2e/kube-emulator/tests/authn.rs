@@ -55,7 +55,6 @@ async fn https_with_the_emulators_ca_and_the_admins_client_certificate() {
     assert!(!matches!(err, kube::Error::Api(_)), "a TLS failure, not an answer: {err:?}");
 }
 
-/// A CA the emulator never heard of.
 /// A benchmark measures on a fresh emulator after stopping the last: what the last one takes to
 /// free must be paid before `stop` returns, not during the next measurement. On two workers the
 /// aborted connections are dropped on the other one, while `stop` goes on.
@@ -72,6 +71,7 @@ async fn stopping_a_server_closes_its_connections_and_frees_the_emulator() {
     drop(watch);
 }
 
+/// A CA the emulator never heard of.
 fn rcgen_ca_der() -> Vec<u8> {
     kube_emulator::tls::Ca::generate("someone-else").expect("CA").der().to_vec()
 }
