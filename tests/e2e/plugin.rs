@@ -61,10 +61,13 @@ async fn a_healthy_deployment_is_drawn_ready_and_status_exits_zero() {
     env.start_operator("a", &[]);
     env.apply(&sample("prism-local.yaml", &env.namespace)).await;
     env.apply(&sample("app-team-namespace.yaml", &env.namespace)).await;
+    // A namespace's status follows its runners' by one reconcile of its own, so the cluster can be
+    // Running while its namespaces still report the runners they last saw: wait for each of them.
     eventually("everything Ready", CONVERGE, || async {
         let status = prism(&env, &["status", "prism-local"]).await;
-        let why = prism(&env, &["why", "prismnamespace/payments"]).await;
-        (status.code == Some(0) && why.code == Some(0)).then_some(())
+        let team = prism(&env, &["why", "prismnamespace/payments"]).await;
+        let owned = prism(&env, &["why", "prismnamespace/prism-local-orders"]).await;
+        [status, team, owned].iter().all(|out| out.code == Some(0)).then_some(())
     })
     .await;
     snapshot(&env, "healthy_tree", &prism(&env, &["tree"]).await, 0);
