@@ -75,8 +75,8 @@ pub async fn load_config(kubeconfig: Option<&Path>) -> Result<Config, ClientErro
     }
 }
 
-/// A client over the default kube stack, rate limited when `qps` > 0, naming itself in every
-/// request's User-Agent, and counting its requests in `metrics` when given.
+/// A client over the default kube stack, rate limited by `limit` when given, naming itself in
+/// every request's User-Agent, and counting its requests in `metrics` when given.
 ///
 /// Transient refusals (429, 503, 504) are retried as kube retries them (`Retry-After` honoured,
 /// else exponential from 5 ms), but above the rate limit and the metrics, not below them as in
@@ -85,8 +85,7 @@ pub async fn load_config(kubeconfig: Option<&Path>) -> Result<Config, ClientErro
 /// none of them. Here each attempt waits for a token and is counted with its answer.
 pub fn build_client(
     mut config: Config,
-    qps: f64,
-    burst: u32,
+    limit: Option<RateLimitLayer>,
     metrics: Option<Arc<Metrics>>,
 ) -> Result<Client, ClientError> {
     if let Ok(agent) = HeaderValue::from_str(&user_agent()) {
@@ -99,7 +98,6 @@ pub fn build_client(
         Some(_) => ClientBuilder::try_from(config),
         None => base_stack(&config),
     };
-    let limit = (qps > 0.0).then(|| RateLimitLayer::new(qps, burst));
     let client = base
         .map_err(|source| ClientError::Build { url, source })?
         .with_layer(&RequestMetricsLayer::new(metrics))

@@ -3,7 +3,9 @@
 //!
 //! A request waits for a token before it is sent; a watch costs one token when it starts, not
 //! per event. The bucket starts full, so a burst of `burst` requests goes out at once. Clones of
-//! the service share the bucket: a retry (which sends from a clone) waits for its own token.
+//! the service share the bucket: a retry (which sends from a clone) waits for its own token. The
+//! controllers read the bucket too ([`SharedBucket`]): they hold back writes that only report
+//! progress while requests queue.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -11,6 +13,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
+use prism_controllers::context::RequestBudget;
 use tokio::time::{Instant, Sleep};
 use tower::{Layer, Service};
 
@@ -35,24 +38,64 @@ impl TokenBucket {
 
     /// Takes one token; returns how long the caller must wait before using it.
     pub fn reserve(&mut self, now: Instant) -> Duration {
-        let elapsed = now.saturating_duration_since(self.updated).as_secs_f64();
-        self.tokens = (self.tokens + elapsed * self.qps).min(self.burst);
-        self.updated = now.max(self.updated);
+        self.refill(now);
         self.tokens -= 1.0;
         if self.tokens >= 0.0 { Duration::ZERO } else { Duration::from_secs_f64(-self.tokens / self.qps) }
     }
+
+    /// Whether a token taken at `now` would have to be waited for.
+    pub fn is_empty(&mut self, now: Instant) -> bool {
+        self.refill(now);
+        self.tokens < 1.0
+    }
+
+    fn refill(&mut self, now: Instant) {
+        let elapsed = now.saturating_duration_since(self.updated).as_secs_f64();
+        self.tokens = (self.tokens + elapsed * self.qps).min(self.burst);
+        self.updated = now.max(self.updated);
+    }
 }
 
-/// Limits the requests of the wrapped service to `qps` per second with bursts of `burst`.
-#[derive(Debug, Clone, Copy)]
+/// A token bucket shared by the services of one [`RateLimitLayer`] and by whoever asks whether
+/// it is empty.
+#[derive(Debug, Clone)]
+pub struct SharedBucket(Arc<Mutex<TokenBucket>>);
+
+impl SharedBucket {
+    fn with<T>(&self, f: impl FnOnce(&mut TokenBucket) -> T) -> T {
+        // A bucket is a few numbers, each update whole: poisoning cannot leave it torn.
+        f(&mut self.0.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+}
+
+/// The requests of a client queue while its bucket is empty: each waits for the one before.
+impl RequestBudget for SharedBucket {
+    fn exhausted(&self) -> bool {
+        self.with(|bucket| bucket.is_empty(Instant::now()))
+    }
+}
+
+/// Limits the requests of the wrapped service to `qps` per second with bursts of `burst`. The
+/// services it makes share one bucket.
+#[derive(Debug, Clone)]
 pub struct RateLimitLayer {
-    qps: f64,
-    burst: u32,
+    bucket: SharedBucket,
 }
 
 impl RateLimitLayer {
     pub fn new(qps: f64, burst: u32) -> RateLimitLayer {
-        RateLimitLayer { qps, burst }
+        let bucket = TokenBucket::new(qps, burst, Instant::now());
+        RateLimitLayer { bucket: SharedBucket(Arc::new(Mutex::new(bucket))) }
+    }
+
+    /// The layer of `--qps` and `--burst`: none for a QPS of 0 (unlimited).
+    pub fn from_qps(qps: f64, burst: u32) -> Option<RateLimitLayer> {
+        (qps > 0.0).then(|| RateLimitLayer::new(qps, burst))
+    }
+
+    /// The bucket its services take their tokens from.
+    pub fn bucket(&self) -> SharedBucket {
+        self.bucket.clone()
     }
 }
 
@@ -60,8 +103,7 @@ impl<S> Layer<S> for RateLimitLayer {
     type Service = RateLimit<S>;
 
     fn layer(&self, inner: S) -> RateLimit<S> {
-        let bucket = Arc::new(Mutex::new(TokenBucket::new(self.qps, self.burst, Instant::now())));
-        RateLimit { inner, bucket, state: State::NeedToken }
+        RateLimit { inner, bucket: self.bucket.clone(), state: State::NeedToken }
     }
 }
 
@@ -78,7 +120,7 @@ enum State {
 #[derive(Debug)]
 pub struct RateLimit<S> {
     inner: S,
-    bucket: Arc<Mutex<TokenBucket>>,
+    bucket: SharedBucket,
     state: State,
 }
 
@@ -101,7 +143,7 @@ where
         loop {
             match &mut self.state {
                 State::NeedToken => {
-                    let wait = self.bucket.lock().unwrap_or_else(PoisonError::into_inner).reserve(Instant::now());
+                    let wait = self.bucket.with(|bucket| bucket.reserve(Instant::now()));
                     self.state = if wait.is_zero() {
                         State::HasToken
                     } else {
@@ -185,6 +227,33 @@ mod tests {
             sent.push(service.call(()).await.expect("infallible") - start);
         }
         assert_eq!(sent, vec![Duration::ZERO, secs(0.2), secs(0.4)]);
+    }
+
+    #[test]
+    fn the_bucket_is_empty_while_a_caller_waits_and_until_a_token_is_back() {
+        let start = Instant::now();
+        let mut bucket = TokenBucket::new(10.0, 2, start);
+        assert!(!bucket.is_empty(start), "full");
+        bucket.reserve(start);
+        assert!(!bucket.is_empty(start), "a token left");
+        bucket.reserve(start);
+        bucket.reserve(start);
+        assert!(bucket.is_empty(start + secs(0.05)), "a caller waits until 0.1 s");
+        assert!(bucket.is_empty(start + secs(0.15)), "its token taken, none is back yet");
+        assert!(!bucket.is_empty(start + secs(0.2)), "one token back");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_layer_reports_its_queue_to_the_controllers() {
+        let inner = tower::service_fn(|_: ()| async { Ok::<_, std::convert::Infallible>(()) });
+        let layer = RateLimitLayer::new(5.0, 1);
+        let (mut service, bucket) = (layer.layer(inner), layer.bucket());
+        assert!(!bucket.exhausted(), "idle");
+        std::future::poll_fn(|cx| service.poll_ready(cx)).await.expect("ready");
+        service.call(()).await.expect("infallible");
+        assert!(bucket.exhausted(), "the next request waits");
+        tokio::time::advance(secs(0.2)).await;
+        assert!(!bucket.exhausted(), "refilled");
     }
 
     #[tokio::test(start_paused = true)]

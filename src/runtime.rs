@@ -7,6 +7,7 @@ use std::time::Duration;
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::{Api, Client};
 use prism_controllers::Context;
+use prism_controllers::context::RequestBudget;
 use prism_controllers::metrics::Metrics;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -16,6 +17,7 @@ use crate::client::{self, ClientError};
 use crate::health::Readiness;
 use crate::http::{self, BindError};
 use crate::leader::{LeaderElector, LostLease, Timings};
+use crate::rate_limit::RateLimitLayer;
 use crate::shutdown::{self, Shutdown};
 use crate::telemetry::{self, TelemetryError};
 use crate::webhook::Webhook;
@@ -99,7 +101,9 @@ pub async fn run_on(args: RunArgs, listeners: Listeners) -> Result<(), RunError>
 
     let config = client::load_config(args.kubeconfig.as_deref()).await?;
     let url = config.cluster_url.to_string();
-    let controller_client = client::build_client(config.clone(), args.qps, args.burst, Some(metrics.clone()))?;
+    let controller_limit = RateLimitLayer::from_qps(args.qps, args.burst);
+    let budget = controller_limit.as_ref().map(|limit| Arc::new(limit.bucket()) as Arc<dyn RequestBudget>);
+    let controller_client = client::build_client(config.clone(), controller_limit, Some(metrics.clone()))?;
     let info = tokio::select! {
         info = client::wait_for_api(&controller_client, &url, client::connect_backoff()) => info?,
         () = shutdown.requested() => return Ok(()),
@@ -110,7 +114,8 @@ pub async fn run_on(args: RunArgs, listeners: Listeners) -> Result<(), RunError>
     // Every replica serves the webhook, leader or not; only the leader installs it (below).
     let webhook = match listeners.webhook {
         Some(listener) => {
-            let webhook_client = client::build_client(config.clone(), args.qps, args.burst, Some(metrics.clone()))?;
+            let limit = RateLimitLayer::from_qps(args.qps, args.burst);
+            let webhook_client = client::build_client(config.clone(), limit, Some(metrics.clone()))?;
             let webhook = Webhook::new(
                 webhook_client,
                 crate::webhook::Settings::from_args(&args.webhook, args.namespace.clone()),
@@ -125,16 +130,18 @@ pub async fn run_on(args: RunArgs, listeners: Listeners) -> Result<(), RunError>
     // One identity for the Lease and for Events, so both name the same instance.
     let identity = args.leader.identity();
     // Events get their own client (and rate limit): best effort, never ahead of reconciles.
-    let event_client = client::build_client(config.clone(), args.qps, args.burst, Some(metrics.clone()))?;
+    let event_limit = RateLimitLayer::from_qps(args.qps, args.burst);
+    let event_client = client::build_client(config.clone(), event_limit, Some(metrics.clone()))?;
     let ctx = Context::with_event_client(
         controller_client,
+        budget,
         event_client,
         metrics.clone(),
         controllers_config(&args, &identity),
     );
     let result = if args.leader.enabled {
         // Renewals get their own client: never queued behind the controllers' rate limit.
-        let lease_client = client::build_client(config, 0.0, 0, Some(metrics.clone()))?;
+        let lease_client = client::build_client(config, None, Some(metrics.clone()))?;
         let elector = elector(lease_client, &args.leader, identity, readiness.clone());
         lead_then_run(elector, ctx, webhook, &metrics, shutdown).await
     } else {

@@ -8,6 +8,7 @@ use kube::Client;
 use kube_emulator::Emulator;
 use kube_emulator::instruments::faults::DownMode;
 use prism_operator::client::{ClientError, build_client, wait_for_api};
+use prism_operator::rate_limit::RateLimitLayer;
 
 fn quick_backoff(times: usize) -> ExponentialBuilder {
     ExponentialBuilder::default()
@@ -29,7 +30,7 @@ async fn served() -> (kube_emulator::Server, kube::Config) {
 async fn an_unreachable_api_is_reported_with_its_address() {
     // Nothing listens on port 1 of the loopback interface.
     let config = kube::Config::new("http://127.0.0.1:1".parse().expect("uri"));
-    let client = build_client(config, 20.0, 30, None).expect("client");
+    let client = build_client(config, RateLimitLayer::from_qps(20.0, 30), None).expect("client");
     let err = wait_for_api(&client, "http://127.0.0.1:1/", quick_backoff(2)).await.expect_err("unreachable");
     assert!(matches!(err, ClientError::Unreachable { .. }), "{err:?}");
     assert!(err.to_string().starts_with("cannot reach the Kubernetes API at http://127.0.0.1:1/: "), "{err}");
@@ -49,7 +50,7 @@ async fn an_https_client_has_a_crypto_provider() {
     // kube's rustls-tls without a provider feature fails every https request; with ring the
     // failure is the connection's, not the TLS setup's.
     let config = kube::Config::new("https://127.0.0.1:1".parse().expect("uri"));
-    let client = build_client(config, 0.0, 1, None).expect("client");
+    let client = build_client(config, None, None).expect("client");
     let err = wait_for_api(&client, "https://127.0.0.1:1/", quick_backoff(0)).await.expect_err("unreachable");
     let chain = format!("{:?}", err);
     assert!(!chain.to_lowercase().contains("cryptoprovider"), "{chain}");
@@ -58,7 +59,7 @@ async fn an_https_client_has_a_crypto_provider() {
 #[tokio::test]
 async fn every_request_names_the_operator_and_its_version() {
     let (server, config) = served().await;
-    let client = build_client(config, 0.0, 1, None).expect("client");
+    let client = build_client(config, None, None).expect("client");
     wait_for_api(&client, "emulator", quick_backoff(0)).await.expect("reached");
     let snapshot = server.emulator.instruments.requests.snapshot();
     let agents: Vec<&str> = snapshot.log.iter().map(|r| r.info.user_agent.as_str()).collect();
@@ -80,7 +81,7 @@ async fn retries_of_refused_requests_wait_for_tokens_and_are_counted() {
     let (server, config) = served().await;
     let metrics = std::sync::Arc::new(prism_controllers::metrics::Metrics::new());
     let (qps, burst) = (5.0, 2);
-    let client = build_client(config, qps, burst, Some(metrics.clone())).expect("client");
+    let client = build_client(config, RateLimitLayer::from_qps(qps, burst), Some(metrics.clone())).expect("client");
     let instruments = &server.emulator.instruments;
     let refusal = instruments.faults.add(FaultRule::error(503).verb("list").resource("configmaps"));
 
@@ -119,7 +120,7 @@ async fn a_response_larger_than_the_read_buffer_is_read_whole() {
     use kube::api::{Api, ListParams, ObjectMeta, PostParams};
 
     let (_server, config) = served().await;
-    let api: Api<ConfigMap> = Api::namespaced(build_client(config, 0.0, 1, None).expect("client"), "default");
+    let api: Api<ConfigMap> = Api::namespaced(build_client(config, None, None).expect("client"), "default");
     let big = "x".repeat(300 * 1024);
     for name in ["big-1", "big-2"] {
         let meta = ObjectMeta { name: Some(name.into()), ..ObjectMeta::default() };

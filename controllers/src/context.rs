@@ -40,29 +40,45 @@ pub struct Identity {
     pub finalizer: &'static str,
 }
 
-/// What the controllers share: the client, metrics, the event recorder and the settings.
+/// The client's rate limit as the drivers see it (the binary's client stack implements it).
+pub trait RequestBudget: Send + Sync {
+    /// Whether a request sent now would wait for its turn: others are queued before it.
+    fn exhausted(&self) -> bool;
+}
+
+/// What the controllers share: the client (and its rate limit, if it has one), metrics, the
+/// event recorder and the settings.
 pub struct Context {
     pub client: kube::Client,
+    pub budget: Option<Arc<dyn RequestBudget>>,
     pub metrics: Arc<Metrics>,
     pub recorder: Arc<Recorder>,
     pub config: Config,
 }
 
 impl Context {
+    /// A context over a client without a rate limit, which also publishes the Events.
     pub fn new(client: kube::Client, metrics: Arc<Metrics>, config: Config) -> Arc<Self> {
-        Self::with_event_client(client.clone(), client, metrics, config)
+        Self::with_event_client(client.clone(), None, client, metrics, config)
     }
 
-    /// A context whose Events go through `events`: a client with its own rate limit, so that
-    /// Events never take the reconciles' share of requests (client-go's recorders likewise).
+    /// A context whose requests `budget` limits, and whose Events go through `events`: a client
+    /// with its own rate limit, so that Events never take the reconciles' share of requests
+    /// (client-go's recorders likewise).
     pub fn with_event_client(
         client: kube::Client,
+        budget: Option<Arc<dyn RequestBudget>>,
         events: kube::Client,
         metrics: Arc<Metrics>,
         config: Config,
     ) -> Arc<Self> {
         let recorder = Arc::new(Recorder::new(events, "prism-operator", &config.instance));
-        Arc::new(Context { client, metrics, recorder, config })
+        Arc::new(Context { client, budget, metrics, recorder, config })
+    }
+
+    /// Whether the client's requests queue for its rate limit now.
+    pub fn throttled(&self) -> bool {
+        self.budget.as_ref().is_some_and(|budget| budget.exhausted())
     }
 
     /// Publishes an Event on `object`, in the background: a reconcile does not wait for its

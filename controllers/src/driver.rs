@@ -38,6 +38,12 @@ const OWN_WRITE_LAG: Duration = Duration::from_secs(2);
 /// How often a status may be written while only its progress changes (see `write_status`).
 const STATUS_PACE: Duration = Duration::from_secs(1);
 
+/// The same while the client's rate limit queues requests: a progress write would take the
+/// turn of a write that makes progress (a child applied, a phase reported), and a queue of
+/// them adds up (at QPS 20, ten clusters converging wrote 40 of them, two seconds of requests).
+/// The counts are at most this stale meanwhile; a phase change is written at once as ever.
+const THROTTLED_STATUS_PACE: Duration = Duration::from_secs(10);
+
 /// What became of a pass's status.
 enum StatusWrite {
     Written,
@@ -60,20 +66,22 @@ impl StatusWritten {
         (waited < OWN_WRITE_LAG && hash::of(&cached) != self.hash).then(|| OWN_WRITE_LAG - waited)
     }
 
-    /// How long to wait before writing `new` over `cached`, if only progress changed too soon
-    /// after this write.
-    fn paced_for<S: ObjectStatus>(&self, cached: Option<&S>, new: &S) -> Option<Duration> {
+    /// How long to wait before looking at `new` again instead of writing it over `cached`, if
+    /// only progress changed within `pace` of this write. The wait is at most [`STATUS_PACE`]:
+    /// the pace may have shortened by then (the client's queue drained).
+    fn paced_for<S: ObjectStatus>(&self, cached: Option<&S>, new: &S, pace: Duration) -> Option<Duration> {
         let waited = self.at.elapsed();
         let significant = cached.is_none_or(|cached| {
             cached.phase() != new.phase() || cached.observed_generation() != new.observed_generation()
         });
-        (!significant && waited < STATUS_PACE).then(|| STATUS_PACE - waited)
+        (!significant && waited < pace).then(|| (pace - waited).min(STATUS_PACE))
     }
 }
 
-/// This controller's recent status writes, by object key. A write matters for
-/// [`RecentWrites::MATTERS`]; older ones are dropped at the next write (at most once per that
-/// long), so that a converged installation holds none instead of one per object.
+/// This controller's recent status writes, by object key. A write matters for as long as the
+/// cache may not show it or the status pace holds ([`RecentWrites::matters`]); older ones are
+/// dropped at the next write (at most once per that long), so that a converged installation
+/// holds none instead of one per object.
 #[derive(Debug, Default)]
 struct RecentWrites {
     writes: DashMap<String, StatusWritten>,
@@ -81,17 +89,20 @@ struct RecentWrites {
 }
 
 impl RecentWrites {
-    const MATTERS: Duration =
-        if OWN_WRITE_LAG.as_nanos() > STATUS_PACE.as_nanos() { OWN_WRITE_LAG } else { STATUS_PACE };
+    /// How long a write matters at `pace`: kept only as long as that, the writes of a
+    /// throttled client (at most its QPS a second) stay few, an unlimited one's brief.
+    fn matters(pace: Duration) -> Duration {
+        OWN_WRITE_LAG.max(pace)
+    }
 
-    /// The last write to the object at `key`, if it still matters.
-    fn get(&self, key: &str) -> Option<StatusWritten> {
-        self.writes.remove_if(key, |_, last| last.at.elapsed() >= Self::MATTERS);
+    /// The last write to the object at `key`, if it still matters at `pace`.
+    fn get(&self, key: &str, pace: Duration) -> Option<StatusWritten> {
+        self.writes.remove_if(key, |_, last| last.at.elapsed() >= Self::matters(pace));
         self.writes.get(key).map(|last| last.clone())
     }
 
-    fn insert(&self, key: String, written: StatusWritten) {
-        self.prune();
+    fn insert(&self, key: String, written: StatusWritten, pace: Duration) {
+        self.prune(Self::matters(pace));
         self.writes.insert(key, written);
     }
 
@@ -99,14 +110,14 @@ impl RecentWrites {
         self.writes.remove(key);
     }
 
-    fn prune(&self) {
+    fn prune(&self, matters: Duration) {
         // Poisoning cannot leave an Instant half-written.
         let mut pruned = self.pruned.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if pruned.is_some_and(|at| at.elapsed() < Self::MATTERS) {
+        if pruned.is_some_and(|at| at.elapsed() < matters) {
             return;
         }
         *pruned = Some(Instant::now());
-        self.writes.retain(|_, last| last.at.elapsed() < Self::MATTERS);
+        self.writes.retain(|_, last| last.at.elapsed() < matters);
     }
 }
 
@@ -200,7 +211,8 @@ impl<R: Reconciler> Driver<R> {
     ///   watch event reconciles the object again; a recheck is scheduled in case it never shows
     ///   (someone else wrote the status meanwhile);
     /// - more than once per [`STATUS_PACE`] when only progress changed (counts of ready parts),
-    ///   not the phase nor the generation observed: a burst of child events makes one write.
+    ///   not the phase nor the generation observed: a burst of child events makes one write;
+    ///   [`THROTTLED_STATUS_PACE`] while the client's requests queue for its rate limit.
     async fn write_status(&self, object: &R::Kind, observed: R::Observations) -> Result<StatusWrite> {
         let now = Time(k8s_openapi::jiff::Timestamp::now());
         let (kind, ns, name) = (R::Kind::kind(&()), object.namespace().unwrap_or_default(), object.name_any());
@@ -208,7 +220,8 @@ impl<R: Reconciler> Driver<R> {
         let new = observed.into_status(cached, object.meta().generation, &now);
         R::record_metrics(&new, &self.ctx.metrics, &ns, &name);
         let key = key::<R>(object);
-        let last = self.status_writes.get(&key);
+        let pace = if self.ctx.throttled() { THROTTLED_STATUS_PACE } else { STATUS_PACE };
+        let last = self.status_writes.get(&key, pace);
         if let Some(wait) = last.as_ref().and_then(|last| last.unseen_for(cached)) {
             return Ok(StatusWrite::Deferred(wait));
         }
@@ -222,7 +235,7 @@ impl<R: Reconciler> Driver<R> {
             show_phase();
             return Ok(StatusWrite::Unchanged);
         }
-        if let Some(wait) = last.and_then(|last| last.paced_for(cached, &new)) {
+        if let Some(wait) = last.and_then(|last| last.paced_for(cached, &new, pace)) {
             return Ok(StatusWrite::Deferred(wait));
         }
         self.announce_transition(object, cached, &new);
@@ -235,7 +248,7 @@ impl<R: Reconciler> Driver<R> {
             .await
             .map_err(|source| Error::api("apply status", &kind, &name, source))?;
         show_phase();
-        self.status_writes.insert(key, StatusWritten { hash: hash::of(&Some(&new)), at: Instant::now() });
+        self.status_writes.insert(key, StatusWritten { hash: hash::of(&Some(&new)), at: Instant::now() }, pace);
         Ok(StatusWrite::Written)
     }
 
@@ -328,7 +341,9 @@ fn error_policy<R: Reconciler>(object: Arc<R::Kind>, error: &Error, driver: Arc<
 mod tests {
     use std::time::{Duration, Instant};
 
-    use super::{RecentWrites, StatusWritten};
+    use prism_api::v1beta1::{ClusterPhase, PrismClusterStatus};
+
+    use super::{RecentWrites, STATUS_PACE, StatusWritten, THROTTLED_STATUS_PACE};
 
     fn written(ago: Duration) -> StatusWritten {
         let at = Instant::now().checked_sub(ago).expect("the clock is past boot by a few seconds");
@@ -338,13 +353,44 @@ mod tests {
     #[test]
     fn old_writes_do_not_stay_once_another_is_written() {
         let writes = RecentWrites::default();
-        writes.insert("prism/old".into(), written(RecentWrites::MATTERS + Duration::from_secs(1)));
-        writes.insert("prism/recent".into(), written(Duration::ZERO));
+        let matters = RecentWrites::matters(STATUS_PACE);
+        writes.insert("prism/old".into(), written(matters + Duration::from_secs(1)), STATUS_PACE);
+        writes.insert("prism/recent".into(), written(Duration::ZERO), STATUS_PACE);
         assert_eq!(writes.writes.len(), 2, "pruned at most once per MATTERS");
         *writes.pruned.lock().expect("not poisoned") = None;
-        writes.insert("prism/other".into(), written(Duration::ZERO));
+        writes.insert("prism/other".into(), written(Duration::ZERO), STATUS_PACE);
         assert_eq!(writes.writes.len(), 2, "the old write is dropped, not only hidden");
-        assert!(writes.get("prism/recent").is_some());
-        assert!(writes.get("prism/old").is_none());
+        assert!(writes.get("prism/recent", STATUS_PACE).is_some());
+        assert!(writes.get("prism/old", STATUS_PACE).is_none());
+    }
+
+    #[test]
+    fn a_throttled_client_keeps_writes_for_its_longer_pace() {
+        let writes = RecentWrites::default();
+        writes.insert("prism/a".into(), written(Duration::from_secs(5)), THROTTLED_STATUS_PACE);
+        assert!(writes.get("prism/a", THROTTLED_STATUS_PACE).is_some(), "within the throttled pace");
+        assert!(writes.get("prism/a", STATUS_PACE).is_none(), "past the pace once the queue drained");
+    }
+
+    fn status(phase: ClusterPhase, ready: u32) -> PrismClusterStatus {
+        PrismClusterStatus {
+            phase: Some(phase),
+            observed_generation: Some(1),
+            ready_components: Some(format!("{ready}/9")),
+            ..PrismClusterStatus::default()
+        }
+    }
+
+    #[test]
+    fn progress_waits_out_the_pace_and_a_phase_change_never_does() {
+        let (cached, progress) = (status(ClusterPhase::Pending, 1), status(ClusterPhase::Pending, 2));
+        let running = status(ClusterPhase::Running, 2);
+        let last = written(Duration::from_millis(2500));
+        assert_eq!(last.paced_for(Some(&cached), &progress, STATUS_PACE), None, "past the pace");
+        let wait = last.paced_for(Some(&cached), &progress, THROTTLED_STATUS_PACE).expect("held while throttled");
+        assert_eq!(wait, STATUS_PACE, "looked at again within a second, in case the queue drains");
+        assert_eq!(last.paced_for(Some(&cached), &running, THROTTLED_STATUS_PACE), None, "a phase change");
+        let older = written(THROTTLED_STATUS_PACE);
+        assert_eq!(older.paced_for(Some(&cached), &progress, THROTTLED_STATUS_PACE), None, "at most that stale");
     }
 }
