@@ -40,7 +40,7 @@ const STATUS_PACE: Duration = Duration::from_secs(1);
 
 /// The same while the client's rate limit queues requests: a progress write would take the
 /// turn of a write that makes progress (a child applied, a phase reported), and a queue of
-/// them adds up (at QPS 20, ten clusters converging wrote 40 of them, two seconds of requests).
+/// them adds up (at QPS 20, ten clusters converging wrote 50 of them, 2.5 s of requests).
 /// The counts are at most this stale meanwhile; a phase change is written at once as ever.
 const THROTTLED_STATUS_PACE: Duration = Duration::from_secs(10);
 
@@ -356,7 +356,7 @@ mod tests {
         let matters = RecentWrites::matters(STATUS_PACE);
         writes.insert("prism/old".into(), written(matters + Duration::from_secs(1)), STATUS_PACE);
         writes.insert("prism/recent".into(), written(Duration::ZERO), STATUS_PACE);
-        assert_eq!(writes.writes.len(), 2, "pruned at most once per MATTERS");
+        assert_eq!(writes.writes.len(), 2, "pruned at most once per `matters`");
         *writes.pruned.lock().expect("not poisoned") = None;
         writes.insert("prism/other".into(), written(Duration::ZERO), STATUS_PACE);
         assert_eq!(writes.writes.len(), 2, "the old write is dropped, not only hidden");
